@@ -1,0 +1,42 @@
+{
+  "target_defaults": {
+    "cflags!": ["-fno-exceptions"],
+    "cflags_c": ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-O2"],
+    "conditions": [["OS!='linux'", { "type": "none" }]]
+  },
+  "targets": [
+    {
+      "target_name": "hatchery_addon",
+      "sources": ["native/addon.c"]
+    },
+    {
+      "target_name": "hatchery-zygote",
+      "type": "executable",
+      "sources": [
+        "native/zygote.c",
+        "native/wire.c",
+        "native/child.c",
+        "native/limits.c",
+        "native/util.c",
+        "native/ns.c",
+        "native/landlock.c",
+        "native/seccomp.c"
+      ]
+    },
+    {
+      "target_name": "protocol-golden",
+      "type": "executable",
+      "sources": ["native/test/protocol_golden.c", "native/wire.c", "native/util.c"]
+    },
+    {
+      "target_name": "posix-spawn-floor",
+      "type": "executable",
+      "sources": ["bench/floor.c"]
+    },
+    {
+      "target_name": "hatchery-probe",
+      "type": "executable",
+      "sources": ["test/probes/probe.c"]
+    }
+  ]
+}

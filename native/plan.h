@@ -1,0 +1,72 @@
+/*
+ * A parsed SPAWN request: everything the child applies, decided in TypeScript.
+ * All pointers point into the zygote's static receive buffer (or static arrays),
+ * so nothing is allocated between parsing, clone3 and execve.
+ */
+#ifndef HATCHERY_PLAN_H
+#define HATCHERY_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "protocol.h"
+
+struct hatch_landlock_path {
+  uint64_t allowed_access;
+  const char *path;
+};
+
+struct hatch_landlock_port {
+  uint64_t allowed_access;
+  uint64_t port;
+};
+
+struct hatch_plan {
+  const char *file;
+  const char *argv[HATCH_MAX_ARGS + 1];  /* NULL-terminated */
+  size_t argc;
+  const char *envp[HATCH_MAX_ENV + 1];   /* NULL-terminated */
+  size_t envc;
+  const char *cwd;                       /* NULL: inherit the zygote's */
+  struct hatch_rlimit_value rlimits[HATCH_MAX_RLIMITS];
+  size_t rlimit_count;
+  int has_timeout;
+  struct hatch_timeout_value timeout;
+  uint32_t flags;                        /* HATCH_SPAWN_* */
+  int has_credentials;
+  uint32_t uid, gid;
+  int has_namespaces;
+  struct hatch_namespaces_value namespaces;
+  int has_landlock;
+  struct hatch_landlock_ruleset_value landlock;
+  struct hatch_landlock_path landlock_paths[HATCH_MAX_LANDLOCK_PATHS];
+  size_t landlock_path_count;
+  struct hatch_landlock_port landlock_ports[HATCH_MAX_LANDLOCK_PORTS];
+  size_t landlock_port_count;
+  const void *seccomp_filter;            /* struct sock_filter[], or NULL */
+  size_t seccomp_insn_count;
+};
+
+/* A child-side failure: which stage, which errno. */
+struct hatch_failure {
+  uint32_t stage;
+  int32_t err;
+};
+
+/*
+ * Sandbox verbs applied by the child, in ARCHITECTURE.md order. Each returns
+ * 0 or -errno and performs no allocation. Implemented in ns.c, landlock.c and
+ * seccomp.c; child.c calls them.
+ *
+ * sync_fd: read end of a pipe the zygote writes one byte to once it has
+ * written the child's uid/gid maps (only meaningful with CLONE_NEWUSER).
+ */
+int hatch_child_enter_userns(const struct hatch_plan *plan, int sync_fd);
+int hatch_child_setup_mounts(const struct hatch_plan *plan);
+int hatch_child_apply_landlock(const struct hatch_plan *plan);
+int hatch_child_apply_seccomp(const struct hatch_plan *plan);
+
+/* Zygote side of user namespaces: write /proc/<pid>/{setgroups,uid_map,gid_map}. */
+int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid,
+                               uint32_t outside_gid);
+
+#endif

@@ -1,0 +1,171 @@
+/*
+ * hatchery wire protocol between Node (src/protocol/wire.ts) and the zygote.
+ *
+ * This header and src/protocol/wire.ts are the only two definitions of the
+ * protocol; names match one to one (HATCH_MSG_SPAWN <-> MessageType.Spawn).
+ *
+ * Transport: one AF_UNIX SOCK_SEQPACKET socketpair. One message = one datagram:
+ *   struct hatch_header (12 bytes, little endian) followed by body_length bytes.
+ * File descriptors travel as SCM_RIGHTS on the same datagram.
+ * Anything larger than HATCH_MAX_MESSAGE, or whose header disagrees with the
+ * datagram size, is refused with HATCH_MSG_ERROR before anything is allocated.
+ */
+#ifndef HATCHERY_PROTOCOL_H
+#define HATCHERY_PROTOCOL_H
+
+#include <stdint.h>
+
+#define HATCH_PROTOCOL_VERSION 1u
+#define HATCH_HEADER_SIZE 12u
+#define HATCH_MAX_MESSAGE (128u * 1024u)
+#define HATCH_MAX_FDS_PER_MESSAGE 3u
+
+/* Bounds on one spawn plan; the zygote keeps static arrays of these sizes. */
+#define HATCH_MAX_ARGS 4096u
+#define HATCH_MAX_ENV 4096u
+#define HATCH_MAX_RLIMITS 16u
+#define HATCH_MAX_LANDLOCK_PATHS 256u
+#define HATCH_MAX_LANDLOCK_PORTS 64u
+#define HATCH_MAX_SECCOMP_INSNS 4096u
+#define HATCH_MAX_CHILDREN 256u
+
+struct hatch_header {
+  uint16_t type;        /* enum hatch_msg_type */
+  uint16_t flags;       /* must be 0 */
+  uint32_t id;          /* request id chosen by Node; replies echo it; 0 = none */
+  uint32_t body_length; /* bytes after the header */
+};
+
+enum hatch_msg_type {
+  /* Node -> zygote. body: u32 version, u32 idle_timeout_ms (0 = never idle-exit) */
+  HATCH_MSG_HELLO = 1,
+  /* zygote -> Node. body: u32 version, u32 zygote_pid, u32 max_message, u32 max_children */
+  HATCH_MSG_HELLO_OK = 2,
+  /* Node -> zygote. body: TLV records (enum hatch_tag); exactly 3 fds: stdin, stdout, stderr */
+  HATCH_MSG_SPAWN = 3,
+  /* zygote -> Node, once the child has exec'd. body: u32 pid; 1 fd: the child's pidfd */
+  HATCH_MSG_SPAWNED = 4,
+  /* zygote -> Node. body: u32 stage (enum hatch_stage), i32 errno. No EXIT follows. */
+  HATCH_MSG_SPAWN_FAILED = 5,
+  /* zygote -> Node, after wait4(pid). body: struct hatch_exit_body */
+  HATCH_MSG_EXIT = 6,
+  /* Node -> zygote. body: u32 signo, u32 scope (enum hatch_signal_scope). id = spawn id */
+  HATCH_MSG_SIGNAL = 7,
+  /* Node -> zygote and back. body: u64 token, echoed in PONG */
+  HATCH_MSG_PING = 8,
+  HATCH_MSG_PONG = 9,
+  /* zygote -> Node. body: u32 code (enum hatch_error_code), then UTF-8 text (no NUL) */
+  HATCH_MSG_ERROR = 10,
+};
+
+enum hatch_error_code {
+  HATCH_ERR_MALFORMED = 1,   /* header, TLV or string does not parse */
+  HATCH_ERR_OVERSIZED = 2,   /* datagram larger than HATCH_MAX_MESSAGE, or truncated */
+  HATCH_ERR_VERSION = 3,     /* HELLO with an unsupported version; zygote exits after */
+  HATCH_ERR_UNKNOWN_TYPE = 4,
+  HATCH_ERR_NO_SUCH_CHILD = 5, /* SIGNAL for an id that is not running */
+  HATCH_ERR_TOO_MANY_CHILDREN = 6,
+  HATCH_ERR_BAD_FDS = 7,     /* wrong number of fds for the message type */
+  HATCH_ERR_NOT_READY = 8,   /* anything but HELLO before the handshake */
+};
+
+/* The stage a child was in when setup failed. Order follows ARCHITECTURE.md. */
+enum hatch_stage {
+  HATCH_STAGE_CLONE = 1,     /* zygote-side: pipe2/clone3 failed */
+  HATCH_STAGE_SIGNALS = 2,
+  HATCH_STAGE_SETSID = 3,
+  HATCH_STAGE_PDEATHSIG = 4,
+  HATCH_STAGE_STDIO = 5,
+  HATCH_STAGE_CLOSE_FDS = 6,
+  HATCH_STAGE_USERNS = 7,
+  HATCH_STAGE_MOUNT = 8,
+  HATCH_STAGE_CWD = 9,
+  HATCH_STAGE_RLIMITS = 10,
+  HATCH_STAGE_CREDENTIALS = 11,
+  HATCH_STAGE_NO_NEW_PRIVS = 12,
+  HATCH_STAGE_LANDLOCK = 13,
+  HATCH_STAGE_SECCOMP = 14,
+  HATCH_STAGE_EXEC = 15,
+};
+
+enum hatch_signal_scope {
+  HATCH_SCOPE_PROCESS = 0,    /* the child only */
+  HATCH_SCOPE_TREE = 1,       /* the child's whole tree, signo as given */
+  HATCH_SCOPE_TREE_ESCALATE = 2, /* signo to the tree, then SIGKILL after the spawn's grace_ms */
+};
+
+/* HATCH_MSG_EXIT reason bits */
+#define HATCH_EXIT_TIMED_OUT 1u      /* the wall timeout fired */
+#define HATCH_EXIT_KILL_REQUESTED 2u /* a TREE / TREE_ESCALATE signal was requested */
+#define HATCH_EXIT_ESCALATED 4u      /* SIGKILL was sent after the grace period */
+
+struct hatch_exit_body {          /* 48 bytes */
+  int32_t exit_code;              /* -1 when killed by a signal */
+  int32_t term_signal;            /* 0 when it exited */
+  uint32_t reasons;               /* HATCH_EXIT_* bits */
+  uint32_t reserved;
+  uint64_t user_cpu_us;
+  uint64_t sys_cpu_us;
+  uint64_t max_rss_bytes;
+  uint64_t wall_us;
+};
+
+/*
+ * SPAWN body: a sequence of records, each
+ *   u16 tag, u16 reserved (0), u32 length, then length bytes of value,
+ *   then zero padding up to the next multiple of 8.
+ * Strings are NUL-terminated inside their length, with no other NUL.
+ */
+#define HATCH_TLV_HEADER_SIZE 8u
+#define HATCH_TLV_ALIGN 8u
+
+enum hatch_tag {
+  HATCH_TAG_FILE = 1,       /* string, exactly once: path to execve */
+  HATCH_TAG_ARG = 2,        /* string, repeated in argv order (argv[0] included) */
+  HATCH_TAG_ENV = 3,        /* string "NAME=value", repeated; the whole environment */
+  HATCH_TAG_CWD = 4,        /* string, at most once */
+  HATCH_TAG_RLIMIT = 5,     /* struct hatch_rlimit_value, repeated */
+  HATCH_TAG_TIMEOUT = 6,    /* struct hatch_timeout_value, at most once */
+  HATCH_TAG_FLAGS = 7,      /* u32 HATCH_SPAWN_* bits, at most once */
+  HATCH_TAG_CREDENTIALS = 8,/* u32 uid, u32 gid: drop to these before no_new_privs */
+  HATCH_TAG_NAMESPACES = 9, /* struct hatch_namespaces_value, at most once */
+  HATCH_TAG_LANDLOCK_RULESET = 10, /* struct hatch_landlock_ruleset_value, at most once */
+  HATCH_TAG_LANDLOCK_PATH = 11,    /* u64 allowed_access, then string path; repeated */
+  HATCH_TAG_LANDLOCK_PORT = 12,    /* u64 allowed_access, u64 port; repeated */
+  HATCH_TAG_SECCOMP = 13,   /* struct sock_filter[]; length % 8 == 0, at most once */
+};
+
+#define HATCH_SPAWN_NO_NEW_PRIVS 1u
+
+struct hatch_rlimit_value {   /* 24 bytes */
+  uint32_t resource;          /* RLIMIT_* */
+  uint32_t reserved;
+  uint64_t soft;              /* UINT64_MAX = RLIM_INFINITY */
+  uint64_t hard;
+};
+
+struct hatch_timeout_value {  /* 16 bytes */
+  uint32_t timeout_ms;        /* wall time from exec; 0 = none */
+  uint32_t grace_ms;          /* after the term signal, before SIGKILL of the tree */
+  uint32_t term_signal;       /* sent first when the timeout fires */
+  uint32_t reserved;
+};
+
+struct hatch_namespaces_value { /* 16 bytes */
+  uint32_t clone_flags;       /* CLONE_NEWUSER | CLONE_NEWPID | ... */
+  uint32_t inside_uid;        /* the uid/gid seen inside a new user namespace */
+  uint32_t inside_gid;
+  uint32_t options;           /* HATCH_NS_* bits */
+};
+#define HATCH_NS_MOUNT_PROC 1u  /* remount /proc for the new pid namespace */
+#define HATCH_NS_TMPFS_TMP 2u   /* a private tmpfs on /tmp */
+
+struct hatch_landlock_ruleset_value { /* 32 bytes */
+  uint32_t abi;               /* ABI the plan was built for */
+  uint32_t reserved;
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net;
+  uint64_t scoped;
+};
+
+#endif

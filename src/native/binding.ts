@@ -1,0 +1,92 @@
+/**
+ * The N-API addon (native/addon.c), typed. Every function is synchronous and
+ * non-blocking; errors from the kernel come back as negative errno numbers
+ * where the caller must branch on them, and as thrown Errors (with .code =
+ * 'EBADF' etc. and .errno) where they are bugs.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface ZygoteProcess {
+  /** pid of the zygote (a CLONE_VFORK child of this process, exit signal 0: no SIGCHLD). */
+  pid: number;
+  /** pidfd of the zygote, close-on-exec. Readable once it has exited. */
+  pidfd: number;
+  /** Node's end of the SOCK_SEQPACKET control socketpair, non-blocking, close-on-exec. */
+  socket: number;
+}
+
+export interface ReceivedDatagram {
+  /** bytes received; 0 with eof=true means the peer closed. */
+  length: number;
+  /** fds passed with SCM_RIGHTS, already close-on-exec. */
+  fds: number[];
+  /** MSG_TRUNC or MSG_CTRUNC was set: the datagram or its fds did not fit. */
+  truncated: boolean;
+  eof: boolean;
+}
+
+export interface FdWatcher {
+  /** events: 1 = readable, 2 = writable (bitmask). */
+  start(events: number): void;
+  stop(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface WaitStatus {
+  /** exit code when it exited, else null */
+  exitCode: number | null;
+  signal: number | null;
+}
+
+export interface NativeBinding {
+  /**
+   * Start the zygote executable with clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD),
+   * exit signal 0, all signals reset to default and unblocked in the child.
+   * The child gets the zygote's end of the control socketpair as fd 3, and
+   * /dev/null on 0/1; fd 2 is inherited (diagnostics). Nothing else.
+   */
+  spawnZygote(path: string, argv: readonly string[], env: readonly string[]): ZygoteProcess;
+  /** sendmsg(MSG_DONTWAIT|MSG_NOSIGNAL). Returns bytes sent, or -errno (e.g. -EAGAIN, -EPIPE). */
+  sendMessage(fd: number, data: Uint8Array, fds: readonly number[]): number;
+  /** recvmsg(MSG_DONTWAIT|MSG_CMSG_CLOEXEC) into buf. Returns null on EAGAIN. */
+  receiveMessage(fd: number, buf: Buffer): ReceivedDatagram | null;
+  /** A uv_poll watcher on fd, created unref'd and stopped. callback(events, status). */
+  watch(fd: number, callback: (events: number, status: number) => void): FdWatcher;
+  /** pidfd_send_signal(pidfd, signo, NULL, 0). 0 or -errno (-ESRCH once it has exited). */
+  pidfdSendSignal(pidfd: number, signo: number): number;
+  /** waitid(P_PIDFD, pidfd, WEXITED|WNOHANG|__WALL). null while still running, -errno as {error}. */
+  reapPidfd(pidfd: number): WaitStatus | null;
+  /** pipe2(O_CLOEXEC). [readEnd, writeEnd]. */
+  pipe(): [number, number];
+  /** open("/dev/null", O_RDWR|O_CLOEXEC). */
+  openDevNull(): number;
+  close(fd: number): void;
+  /** Test aid: waitpid(-1, &st, WNOHANG) once. Returns pid (0 if none, -errno on error). */
+  waitAnyNoHang(): number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The package root: dist/src/native -> ../../.. ; src/native (ts-node) -> ../.. */
+export const packageRoot = [join(here, '..', '..', '..'), join(here, '..', '..')].find((p) =>
+  existsSync(join(p, 'binding.gyp')),
+) ?? join(here, '..', '..', '..');
+
+export const buildDir = join(packageRoot, 'build', 'Release');
+export const zygotePath = join(buildDir, 'hatchery-zygote');
+
+let cached: NativeBinding | undefined;
+
+export function loadBinding(): NativeBinding {
+  if (cached) return cached;
+  if (process.platform !== 'linux') {
+    throw new Error(`hatchery runs on Linux only (this is ${process.platform})`);
+  }
+  const require = createRequire(import.meta.url);
+  cached = require(join(buildDir, 'hatchery_addon.node')) as NativeBinding;
+  return cached;
+}

@@ -1,0 +1,341 @@
+/**
+ * hatchery wire protocol, Node side. Mirror of native/protocol.h: every
+ * constant here has the same name and value there (HATCH_MSG_SPAWN <->
+ * MessageType.Spawn). Change both or neither; test/protocol.test.ts and
+ * native/test/protocol_golden.c pin the bytes.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_SIZE = 12;
+export const MAX_MESSAGE = 128 * 1024;
+export const MAX_FDS_PER_MESSAGE = 3;
+
+export const MAX_ARGS = 4096;
+export const MAX_ENV = 4096;
+export const MAX_RLIMITS = 16;
+export const MAX_LANDLOCK_PATHS = 256;
+export const MAX_LANDLOCK_PORTS = 64;
+export const MAX_SECCOMP_INSNS = 4096;
+export const MAX_CHILDREN = 256;
+
+export const MessageType = {
+  Hello: 1,
+  HelloOk: 2,
+  Spawn: 3,
+  Spawned: 4,
+  SpawnFailed: 5,
+  Exit: 6,
+  Signal: 7,
+  Ping: 8,
+  Pong: 9,
+  Error: 10,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+export const ErrorCode = {
+  Malformed: 1,
+  Oversized: 2,
+  Version: 3,
+  UnknownType: 4,
+  NoSuchChild: 5,
+  TooManyChildren: 6,
+  BadFds: 7,
+  NotReady: 8,
+} as const;
+
+export const Stage = {
+  Clone: 1,
+  Signals: 2,
+  Setsid: 3,
+  Pdeathsig: 4,
+  Stdio: 5,
+  CloseFds: 6,
+  Userns: 7,
+  Mount: 8,
+  Cwd: 9,
+  Rlimits: 10,
+  Credentials: 11,
+  NoNewPrivs: 12,
+  Landlock: 13,
+  Seccomp: 14,
+  Exec: 15,
+} as const;
+export type StageName = Lowercase<keyof typeof Stage> | 'unknown';
+
+const stageNames = new Map<number, StageName>(
+  Object.entries(Stage).map(([name, value]) => [value, name.toLowerCase() as StageName]),
+);
+export function stageName(stage: number): StageName {
+  return stageNames.get(stage) ?? 'unknown';
+}
+
+export const SignalScope = { Process: 0, Tree: 1, TreeEscalate: 2 } as const;
+export type SignalScope = (typeof SignalScope)[keyof typeof SignalScope];
+
+export const ExitReason = { TimedOut: 1, KillRequested: 2, Escalated: 4 } as const;
+
+export const Tag = {
+  File: 1,
+  Arg: 2,
+  Env: 3,
+  Cwd: 4,
+  Rlimit: 5,
+  Timeout: 6,
+  Flags: 7,
+  Credentials: 8,
+  Namespaces: 9,
+  LandlockRuleset: 10,
+  LandlockPath: 11,
+  LandlockPort: 12,
+  Seccomp: 13,
+} as const;
+
+export const TLV_HEADER_SIZE = 8;
+export const TLV_ALIGN = 8;
+export const SpawnFlag = { NoNewPrivs: 1 } as const;
+export const NamespaceOption = { MountProc: 1, TmpfsTmp: 2 } as const;
+export const EXIT_BODY_SIZE = 48;
+export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+
+export interface RlimitEntry {
+  resource: number;
+  soft: bigint;
+  hard: bigint;
+}
+
+/** Everything the child needs, already decided. C applies it without interpreting. */
+export interface SpawnPlan {
+  file: string;
+  argv: readonly string[];
+  env: readonly string[];
+  cwd?: string;
+  rlimits: readonly RlimitEntry[];
+  timeout?: { timeoutMs: number; graceMs: number; termSignal: number };
+  flags: number;
+  credentials?: { uid: number; gid: number };
+  namespaces?: { cloneFlags: number; insideUid: number; insideGid: number; options: number };
+  landlock?: {
+    ruleset: { abi: number; handledAccessFs: bigint; handledAccessNet: bigint; scoped: bigint };
+    paths: readonly { allowedAccess: bigint; path: string }[];
+    ports: readonly { allowedAccess: bigint; port: bigint }[];
+  };
+  seccomp?: Uint8Array;
+}
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+function header(type: MessageType, id: number, bodyLength: number): Buffer {
+  const b = Buffer.alloc(HEADER_SIZE);
+  b.writeUInt16LE(type, 0);
+  b.writeUInt16LE(0, 2);
+  b.writeUInt32LE(id >>> 0, 4);
+  b.writeUInt32LE(bodyLength, 8);
+  return b;
+}
+
+function frame(type: MessageType, id: number, body: Buffer): Buffer {
+  if (HEADER_SIZE + body.length > MAX_MESSAGE) {
+    throw new ProtocolError(`message of ${HEADER_SIZE + body.length} bytes exceeds the ${MAX_MESSAGE}-byte limit`);
+  }
+  return Buffer.concat([header(type, id, body.length), body]);
+}
+
+export function encodeHello(idleTimeoutMs: number): Buffer {
+  const body = Buffer.alloc(8);
+  body.writeUInt32LE(PROTOCOL_VERSION, 0);
+  body.writeUInt32LE(idleTimeoutMs >>> 0, 4);
+  return frame(MessageType.Hello, 0, body);
+}
+
+export function encodeSignal(id: number, signo: number, scope: SignalScope): Buffer {
+  const body = Buffer.alloc(8);
+  body.writeUInt32LE(signo, 0);
+  body.writeUInt32LE(scope, 4);
+  return frame(MessageType.Signal, id, body);
+}
+
+export function encodePing(token: bigint): Buffer {
+  const body = Buffer.alloc(8);
+  body.writeBigUInt64LE(token, 0);
+  return frame(MessageType.Ping, 0, body);
+}
+
+class TlvWriter {
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+
+  record(tag: number, value: Buffer): void {
+    const padded = Math.ceil(value.length / TLV_ALIGN) * TLV_ALIGN;
+    const rec = Buffer.alloc(TLV_HEADER_SIZE + padded);
+    rec.writeUInt16LE(tag, 0);
+    rec.writeUInt16LE(0, 2);
+    rec.writeUInt32LE(value.length, 4);
+    value.copy(rec, TLV_HEADER_SIZE);
+    this.parts.push(rec);
+    this.size += rec.length;
+  }
+
+  string(tag: number, s: string, what: string): void {
+    if (s.includes('\0')) throw new ProtocolError(`${what} contains a NUL byte`);
+    this.record(tag, Buffer.from(`${s}\0`, 'utf8'));
+  }
+
+  u32s(tag: number, values: readonly number[]): void {
+    const b = Buffer.alloc(values.length * 4);
+    values.forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
+    this.record(tag, b);
+  }
+
+  done(): Buffer {
+    return Buffer.concat(this.parts, this.size);
+  }
+}
+
+export function encodeSpawn(id: number, plan: SpawnPlan): Buffer {
+  if (plan.argv.length > MAX_ARGS) throw new ProtocolError(`more than ${MAX_ARGS} arguments`);
+  if (plan.env.length > MAX_ENV) throw new ProtocolError(`more than ${MAX_ENV} environment entries`);
+  if (plan.rlimits.length > MAX_RLIMITS) throw new ProtocolError(`more than ${MAX_RLIMITS} rlimits`);
+  const w = new TlvWriter();
+  w.string(Tag.File, plan.file, 'file');
+  for (const a of plan.argv) w.string(Tag.Arg, a, 'an argument');
+  for (const e of plan.env) w.string(Tag.Env, e, 'an environment entry');
+  if (plan.cwd !== undefined) w.string(Tag.Cwd, plan.cwd, 'cwd');
+  for (const r of plan.rlimits) {
+    const b = Buffer.alloc(24);
+    b.writeUInt32LE(r.resource, 0);
+    b.writeBigUInt64LE(r.soft, 8);
+    b.writeBigUInt64LE(r.hard, 16);
+    w.record(Tag.Rlimit, b);
+  }
+  if (plan.timeout) {
+    w.u32s(Tag.Timeout, [plan.timeout.timeoutMs, plan.timeout.graceMs, plan.timeout.termSignal, 0]);
+  }
+  w.u32s(Tag.Flags, [plan.flags]);
+  if (plan.credentials) w.u32s(Tag.Credentials, [plan.credentials.uid, plan.credentials.gid]);
+  if (plan.namespaces) {
+    const n = plan.namespaces;
+    w.u32s(Tag.Namespaces, [n.cloneFlags, n.insideUid, n.insideGid, n.options]);
+  }
+  if (plan.landlock) {
+    const { ruleset, paths, ports } = plan.landlock;
+    if (paths.length > MAX_LANDLOCK_PATHS) throw new ProtocolError(`more than ${MAX_LANDLOCK_PATHS} Landlock paths`);
+    if (ports.length > MAX_LANDLOCK_PORTS) throw new ProtocolError(`more than ${MAX_LANDLOCK_PORTS} Landlock ports`);
+    const rs = Buffer.alloc(32);
+    rs.writeUInt32LE(ruleset.abi, 0);
+    rs.writeBigUInt64LE(ruleset.handledAccessFs, 8);
+    rs.writeBigUInt64LE(ruleset.handledAccessNet, 16);
+    rs.writeBigUInt64LE(ruleset.scoped, 24);
+    w.record(Tag.LandlockRuleset, rs);
+    for (const p of paths) {
+      if (p.path.includes('\0')) throw new ProtocolError('a Landlock path contains a NUL byte');
+      const s = Buffer.from(`${p.path}\0`, 'utf8');
+      const b = Buffer.alloc(8 + s.length);
+      b.writeBigUInt64LE(p.allowedAccess, 0);
+      s.copy(b, 8);
+      w.record(Tag.LandlockPath, b);
+    }
+    for (const p of ports) {
+      const b = Buffer.alloc(16);
+      b.writeBigUInt64LE(p.allowedAccess, 0);
+      b.writeBigUInt64LE(p.port, 8);
+      w.record(Tag.LandlockPort, b);
+    }
+  }
+  if (plan.seccomp) {
+    if (plan.seccomp.length % 8 !== 0 || plan.seccomp.length / 8 > MAX_SECCOMP_INSNS || plan.seccomp.length === 0) {
+      throw new ProtocolError('seccomp program must be 1..4096 sock_filter instructions');
+    }
+    w.record(Tag.Seccomp, Buffer.from(plan.seccomp.buffer, plan.seccomp.byteOffset, plan.seccomp.byteLength));
+  }
+  return frame(MessageType.Spawn, id, w.done());
+}
+
+export interface ExitInfo {
+  exitCode: number | null;
+  signal: number | null;
+  reasons: number;
+  userCpuUs: bigint;
+  sysCpuUs: bigint;
+  maxRssBytes: bigint;
+  wallUs: bigint;
+}
+
+export type IncomingMessage =
+  | { type: typeof MessageType.HelloOk; id: number; version: number; zygotePid: number; maxMessage: number; maxChildren: number }
+  | { type: typeof MessageType.Spawned; id: number; pid: number }
+  | { type: typeof MessageType.SpawnFailed; id: number; stage: number; errno: number }
+  | { type: typeof MessageType.Exit; id: number; exit: ExitInfo }
+  | { type: typeof MessageType.Pong; id: number; token: bigint }
+  | { type: typeof MessageType.Error; id: number; code: number; message: string };
+
+const expectedFds: Partial<Record<number, number>> = { [MessageType.Spawned]: 1 };
+
+/**
+ * Decode one datagram from the zygote. Refuses anything that does not match
+ * the schema exactly: wrong sizes, nonzero flags, unknown types, wrong fd count.
+ */
+export function decodeMessage(data: Buffer, fdCount: number): IncomingMessage {
+  if (data.length < HEADER_SIZE) throw new ProtocolError(`datagram of ${data.length} bytes is shorter than a header`);
+  if (data.length > MAX_MESSAGE) throw new ProtocolError(`datagram of ${data.length} bytes exceeds ${MAX_MESSAGE}`);
+  const type = data.readUInt16LE(0);
+  const flags = data.readUInt16LE(2);
+  const id = data.readUInt32LE(4);
+  const bodyLength = data.readUInt32LE(8);
+  if (flags !== 0) throw new ProtocolError(`nonzero header flags ${flags}`);
+  if (bodyLength !== data.length - HEADER_SIZE) {
+    throw new ProtocolError(`header says ${bodyLength} body bytes, datagram has ${data.length - HEADER_SIZE}`);
+  }
+  if ((expectedFds[type] ?? 0) !== fdCount) {
+    throw new ProtocolError(`message type ${type} carried ${fdCount} fds`);
+  }
+  const body = data.subarray(HEADER_SIZE);
+  const need = (n: number): void => {
+    if (body.length !== n) throw new ProtocolError(`message type ${type} body is ${body.length} bytes, expected ${n}`);
+  };
+  switch (type) {
+    case MessageType.HelloOk:
+      need(16);
+      return {
+        type,
+        id,
+        version: body.readUInt32LE(0),
+        zygotePid: body.readUInt32LE(4),
+        maxMessage: body.readUInt32LE(8),
+        maxChildren: body.readUInt32LE(12),
+      };
+    case MessageType.Spawned:
+      need(4);
+      return { type, id, pid: body.readUInt32LE(0) };
+    case MessageType.SpawnFailed:
+      need(8);
+      return { type, id, stage: body.readUInt32LE(0), errno: body.readInt32LE(4) };
+    case MessageType.Exit: {
+      need(EXIT_BODY_SIZE);
+      const exitCode = body.readInt32LE(0);
+      const signal = body.readInt32LE(4);
+      return {
+        type,
+        id,
+        exit: {
+          exitCode: signal === 0 ? exitCode : null,
+          signal: signal === 0 ? null : signal,
+          reasons: body.readUInt32LE(8),
+          userCpuUs: body.readBigUInt64LE(16),
+          sysCpuUs: body.readBigUInt64LE(24),
+          maxRssBytes: body.readBigUInt64LE(32),
+          wallUs: body.readBigUInt64LE(40),
+        },
+      };
+    }
+    case MessageType.Pong:
+      need(8);
+      return { type, id, token: body.readBigUInt64LE(0) };
+    case MessageType.Error:
+      if (body.length < 4) throw new ProtocolError('error message body shorter than 4 bytes');
+      return { type, id, code: body.readUInt32LE(0), message: body.subarray(4).toString('utf8') };
+    default:
+      throw new ProtocolError(`unknown message type ${type}`);
+  }
+}
