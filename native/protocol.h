@@ -136,6 +136,8 @@ enum hatch_tag {
 };
 
 #define HATCH_SPAWN_NO_NEW_PRIVS 1u
+/* FILE has no '/': search PATH (from the plan's env, else /usr/local/bin:/usr/bin:/bin) in the child, after the sandbox is applied, like execvpe. */
+#define HATCH_SPAWN_SEARCH_PATH 2u
 
 struct hatch_rlimit_value {   /* 24 bytes */
   uint32_t resource;          /* RLIMIT_* */

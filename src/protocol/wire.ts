@@ -92,7 +92,7 @@ export const Tag = {
 
 export const TLV_HEADER_SIZE = 8;
 export const TLV_ALIGN = 8;
-export const SpawnFlag = { NoNewPrivs: 1 } as const;
+export const SpawnFlag = { NoNewPrivs: 1, SearchPath: 2 } as const;
 export const NamespaceOption = { MountProc: 1, TmpfsTmp: 2 } as const;
 export const EXIT_BODY_SIZE = 48;
 export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;

@@ -1,0 +1,19 @@
+/** Turn validated options into the plain-data plan the zygote applies. */
+import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
+import { limitsToRlimits } from '../options/limits.js';
+import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
+
+export function buildPlan(file: string, args: readonly string[], options: NormalizedSpawnOptions): SpawnPlan {
+  const plan: SpawnPlan = {
+    file,
+    argv: [file, ...args],
+    env: options.env,
+    rlimits: limitsToRlimits(options.limits),
+    flags: SpawnFlag.NoNewPrivs | (file.includes('/') ? 0 : SpawnFlag.SearchPath),
+  };
+  if (options.cwd !== undefined) plan.cwd = options.cwd;
+  if (options.timeoutMs !== undefined) {
+    plan.timeout = { timeoutMs: options.timeoutMs, graceMs: options.killGraceMs, termSignal: options.killSignal };
+  }
+  return plan;
+}

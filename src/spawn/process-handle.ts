@@ -1,0 +1,127 @@
+/**
+ * A private handle to one child: its pidfd, its stdio streams and its exit.
+ * Signals go through pidfd_send_signal, so they can never reach a recycled pid.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { HatcheryError, signalName, signalNumber } from '../errors.js';
+import { loadBinding } from '../native/binding.js';
+import { SignalScope, type ExitInfo } from '../protocol/wire.js';
+import type { Zygote } from '../zygote/zygote.js';
+
+/** How a child ended, as reported by the zygote's wait4(). */
+export interface ExitStatus {
+  /** Exit code, or null when a signal ended it. */
+  exitCode: number | null;
+  /** The signal that ended it, or null. */
+  signal: NodeJS.Signals | `SIG${number}` | null;
+  /** The wall timeout fired. */
+  timedOut: boolean;
+  /** The tree was killed on request (abort, output cap, killTree()). */
+  killRequested: boolean;
+  /** SIGKILL followed the kill signal after the grace period. */
+  escalated: boolean;
+  /** From exec to reaping, in ms. */
+  wallMs: number;
+  userCpuMs: number;
+  sysCpuMs: number;
+  maxRssBytes: number;
+}
+
+export function toExitStatus(info: ExitInfo): ExitStatus {
+  return {
+    exitCode: info.exitCode,
+    signal: info.signal === null ? null : signalName(info.signal),
+    timedOut: (info.reasons & 1) !== 0,
+    killRequested: (info.reasons & 2) !== 0,
+    escalated: (info.reasons & 4) !== 0,
+    wallMs: Number(info.wallUs) / 1000,
+    userCpuMs: Number(info.userCpuUs) / 1000,
+    sysCpuMs: Number(info.sysCpuUs) / 1000,
+    maxRssBytes: Number(info.maxRssBytes),
+  };
+}
+
+export interface ProcessHandleInit {
+  zygote: Zygote;
+  requestId: number;
+  pid: number;
+  pidfd: number;
+  stdin: Writable | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
+  exited: Promise<ExitStatus>;
+}
+
+export class ProcessHandle {
+  /** The child's pid (as seen from this process's pid namespace). */
+  readonly pid: number;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** Resolves when the child has been reaped; rejects with ZYGOTE_DIED if its zygote died first. */
+  readonly exited: Promise<ExitStatus>;
+  private readonly zygote: Zygote;
+  private readonly requestId: number;
+  private fd: number;
+
+  constructor(init: ProcessHandleInit) {
+    this.pid = init.pid;
+    this.fd = init.pidfd;
+    this.stdin = init.stdin;
+    this.stdout = init.stdout;
+    this.stderr = init.stderr;
+    this.zygote = init.zygote;
+    this.requestId = init.requestId;
+    const release = (): void => this.releasePidfd();
+    this.exited = init.exited.then(
+      (status) => {
+        release();
+        return status;
+      },
+      (error: unknown) => {
+        release();
+        throw error;
+      },
+    );
+    // An unobserved rejection (the caller only uses streams) must not crash the process.
+    this.exited.catch(() => {});
+  }
+
+  /** The pidfd, or -1 once the child has been reaped and the pidfd closed. */
+  get pidfd(): number {
+    return this.fd;
+  }
+
+  /** Same promise as `exited`. */
+  wait(): Promise<ExitStatus> {
+    return this.exited;
+  }
+
+  /**
+   * Send a signal to the child itself through its pidfd. Returns false when it
+   * has already exited (a no-op: the signal can never reach a recycled pid).
+   */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    const signo = signalNumber(signal);
+    if (signo === undefined) throw new TypeError(`unknown signal ${String(signal)}`);
+    if (this.fd < 0) return false;
+    const rc = loadBinding().pidfdSendSignal(this.fd, signo);
+    if (rc === 0) return true;
+    if (rc === -3) return false; // ESRCH: exited, not yet reaped
+    throw new HatcheryError('PROTOCOL', `pidfd_send_signal failed with errno ${-rc}`);
+  }
+
+  /** Signal the child's whole process tree through the zygote (process group / pid namespace). */
+  killTree(signal: NodeJS.Signals | number = 'SIGKILL', escalate = false): void {
+    const signo = signalNumber(signal);
+    if (signo === undefined) throw new TypeError(`unknown signal ${String(signal)}`);
+    this.zygote.signal(this.requestId, signo, escalate ? SignalScope.TreeEscalate : SignalScope.Tree);
+  }
+
+  private releasePidfd(): void {
+    if (this.fd >= 0) {
+      loadBinding().close(this.fd);
+      this.fd = -1;
+    }
+  }
+}

@@ -1,0 +1,141 @@
+/** run(): spawn, feed input, collect output under byte caps, and report a Result. */
+import type { Readable } from 'node:stream';
+import { InvalidOptionTypeError, signalNumber } from '../errors.js';
+import { integerOption } from '../options/checks.js';
+import { normalizeSpawnOptions, validateCommand, type SpawnOptions } from '../options/spawn-options.js';
+import type { Limits } from '../options/limits.js';
+import { defaultZygote } from '../zygote/default-zygote.js';
+import type { ExitStatus } from './process-handle.js';
+import { spawnOn } from './spawn.js';
+
+export interface RunOptions extends SpawnOptions {
+  /** Written to the child's stdin, which is then closed. Without it stdin is /dev/null. */
+  input?: string | Uint8Array;
+  /** Per-stream cap. Past it the tree is killed and `truncated` is set. Default 64 MiB. */
+  maxOutputBytes?: number;
+  /** 'buffer' for Buffers; any Node text encoding for strings. Default 'utf8'. */
+  encoding?: BufferEncoding | 'buffer';
+}
+
+/** Which limit ended the process, when one did. 'memory' is inferred from how it died. */
+export type LimitName = 'timeout' | 'output' | 'cpu' | 'memory' | 'fileSize';
+
+export interface Result<T extends string | Buffer = string> extends ExitStatus {
+  /** The program that ran and its arguments. */
+  command: readonly string[];
+  pid: number;
+  stdout: T;
+  stderr: T;
+  /** The run was aborted through its AbortSignal (the tree was killed). */
+  aborted: boolean;
+  /** Which streams hit maxOutputBytes. */
+  truncated: { stdout: boolean; stderr: boolean };
+  /** The limit that ended the process, or null. */
+  limit: LimitName | null;
+}
+
+const runOnlyKeys = ['input', 'maxOutputBytes', 'encoding'] as const;
+const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
+
+interface Collected {
+  chunks: Buffer[];
+  bytes: number;
+  truncated: boolean;
+}
+
+function collect(stream: Readable | null, cap: number, onOverflow: () => void): { out: Collected; done: Promise<void> } {
+  const out: Collected = { chunks: [], bytes: 0, truncated: false };
+  if (!stream) return { out, done: Promise.resolve() };
+  const done = new Promise<void>((resolve) => {
+    stream.on('data', (chunk: Buffer) => {
+      if (out.truncated) return;
+      const room = cap - out.bytes;
+      if (chunk.length > room) {
+        if (room > 0) out.chunks.push(chunk.subarray(0, room));
+        out.bytes = cap;
+        out.truncated = true;
+        onOverflow();
+        return;
+      }
+      out.chunks.push(chunk);
+      out.bytes += chunk.length;
+    });
+    stream.on('error', () => resolve());
+    stream.on('close', () => resolve());
+  });
+  return { out, done };
+}
+
+function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boolean): LimitName | null {
+  if (status.timedOut) return 'timeout';
+  if (outputCapped) return 'output';
+  const sig = status.signal === null ? 0 : (signalNumber(status.signal as NodeJS.Signals) ?? 0);
+  if (limits.cpuSeconds !== undefined) {
+    const cpuMs = status.userCpuMs + status.sysCpuMs;
+    if (sig === 24 /* SIGXCPU */ || (sig === 9 && cpuMs >= limits.cpuSeconds * 1000)) return 'cpu';
+  }
+  if (limits.fileSizeBytes !== undefined && sig === 25 /* SIGXFSZ */) return 'fileSize';
+  if (limits.memoryBytes !== undefined && (sig === 11 || sig === 6 || sig === 7)) return 'memory';
+  return null;
+}
+
+export function run(file: string, args?: readonly string[], options?: RunOptions & { encoding?: BufferEncoding }): Promise<Result<string>>;
+export function run(file: string, args: readonly string[] | undefined, options: RunOptions & { encoding: 'buffer' }): Promise<Result<Buffer>>;
+export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string | Buffer>>;
+/**
+ * Run a program to completion in a fresh child and collect its output.
+ * A non-zero exit resolves; failures to start reject with a HatcheryError.
+ */
+export async function run(file: string, args: readonly string[] = [], options: RunOptions = {}): Promise<Result<string | Buffer>> {
+  const cmd = validateCommand(file, args);
+  const normalized = normalizeSpawnOptions(options, runOnlyKeys, ['ignore', 'pipe', 'pipe']);
+  const input = options.input;
+  if (input !== undefined && typeof input !== 'string' && !(input instanceof Uint8Array)) {
+    throw new InvalidOptionTypeError('input', 'must be a string or a Uint8Array');
+  }
+  if (input !== undefined) normalized.stdio[0] = 'pipe';
+  const cap = integerOption(options.maxOutputBytes, 'maxOutputBytes', { min: 0 }) ?? DEFAULT_MAX_OUTPUT;
+  const encoding = options.encoding ?? 'utf8';
+  if (encoding !== 'buffer' && !Buffer.isEncoding(encoding)) {
+    throw new InvalidOptionTypeError('encoding', `must be 'buffer' or a Buffer encoding, got ${JSON.stringify(encoding)}`);
+  }
+
+  const zygote = await defaultZygote();
+  const { handle, aborted } = await spawnOn(zygote, cmd.file, cmd.args, normalized);
+  let outputCapped = false;
+  const overflow = (): void => {
+    if (outputCapped) return;
+    outputCapped = true;
+    handle.killTree('SIGKILL');
+  };
+  const stdout = collect(handle.stdout, cap, overflow);
+  const stderr = collect(handle.stderr, cap, overflow);
+  if (handle.stdin) {
+    handle.stdin.on('error', () => {}); // EPIPE when the child does not read its input
+    handle.stdin.end(input === undefined ? undefined : Buffer.from(input as Uint8Array | string));
+  }
+  let status: ExitStatus;
+  try {
+    status = await handle.exited;
+  } catch (e) {
+    handle.stdout?.destroy();
+    handle.stderr?.destroy();
+    handle.stdin?.destroy();
+    throw e;
+  }
+  await Promise.all([stdout.done, stderr.done]);
+  const decode = (c: Collected): string | Buffer => {
+    const buf = Buffer.concat(c.chunks, c.bytes);
+    return encoding === 'buffer' ? buf : buf.toString(encoding);
+  };
+  return {
+    ...status,
+    command: [cmd.file, ...cmd.args],
+    pid: handle.pid,
+    stdout: decode(stdout.out),
+    stderr: decode(stderr.out),
+    aborted: aborted(),
+    truncated: { stdout: stdout.out.truncated, stderr: stderr.out.truncated },
+    limit: whichLimit(status, normalized.limits, outputCapped),
+  };
+}

@@ -1,0 +1,206 @@
+/** spawn(): ask a zygote for a child and wrap what comes back in a ProcessHandle. */
+import { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { HatcheryError, errnoName } from '../errors.js';
+import { loadBinding } from '../native/binding.js';
+import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, type SpawnOptions } from '../options/spawn-options.js';
+import type { StdioMode } from '../options/stdio.js';
+import { SignalScope, stageName, type ExitInfo } from '../protocol/wire.js';
+import { defaultZygote, defaultZygoteIdleCheck } from '../zygote/default-zygote.js';
+import type { Zygote } from '../zygote/zygote.js';
+import { buildPlan } from './plan.js';
+import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
+
+/** Extra slack past timeout + grace before a silent zygote is declared unresponsive. */
+const UNRESPONSIVE_MARGIN_MS = 2000;
+
+interface StdioFds {
+  childFds: [number, number, number];
+  /** fds to close once the zygote holds its copies */
+  closeAfterSend: number[];
+  /** this process's ends, per stream */
+  parentEnds: [number, number, number];
+}
+
+function openStdio(modes: readonly [StdioMode, StdioMode, StdioMode]): StdioFds {
+  const native = loadBinding();
+  const childFds: [number, number, number] = [-1, -1, -1];
+  const parentEnds: [number, number, number] = [-1, -1, -1];
+  const closeAfterSend: number[] = [];
+  let devNull = -1;
+  try {
+    for (let i = 0; i < 3; i++) {
+      const mode = modes[i]!;
+      if (mode === 'inherit') {
+        childFds[i] = i;
+      } else if (mode === 'ignore') {
+        if (devNull < 0) {
+          devNull = native.openDevNull();
+          closeAfterSend.push(devNull);
+        }
+        childFds[i] = devNull;
+      } else {
+        const [readEnd, writeEnd] = native.pipe();
+        const [child, parent] = i === 0 ? [readEnd, writeEnd] : [writeEnd, readEnd];
+        childFds[i] = child;
+        parentEnds[i] = parent;
+        closeAfterSend.push(child);
+      }
+    }
+  } catch (e) {
+    for (const fd of [...closeAfterSend, ...parentEnds]) if (fd >= 0) native.close(fd);
+    throw e;
+  }
+  return { childFds, closeAfterSend, parentEnds };
+}
+
+function streamFor(fd: number, direction: 'read' | 'write'): Socket {
+  return new Socket({ fd, readable: direction === 'read', writable: direction === 'write', allowHalfOpen: true });
+}
+
+export interface InternalSpawn {
+  handle: ProcessHandle;
+  /** True once a kill of the tree was requested because of abort. */
+  aborted: () => boolean;
+}
+
+/** Spawn on a given zygote with options already normalized. */
+export function spawnOn(
+  zygote: Zygote,
+  file: string,
+  args: readonly string[],
+  options: NormalizedSpawnOptions,
+): Promise<InternalSpawn> {
+  const native = loadBinding();
+  if (options.signal?.aborted) {
+    return Promise.reject(new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: options.signal.reason }));
+  }
+  const plan = buildPlan(file, args, options);
+  const stdio = openStdio(options.stdio);
+  const closeParentEnds = (): void => {
+    for (const fd of stdio.parentEnds) if (fd >= 0) native.close(fd);
+  };
+
+  return new Promise<InternalSpawn>((resolveSpawn, rejectSpawn) => {
+    let settledSpawn = false;
+    let resolveExit!: (s: ExitStatus) => void;
+    let rejectExit!: (e: unknown) => void;
+    const exited = new Promise<ExitStatus>((res, rej) => {
+      resolveExit = res;
+      rejectExit = rej;
+    });
+    let requestId = -1;
+    let childPid = -1;
+    let childPidfd = -1;
+    let aborted = false;
+    let deadline: NodeJS.Timeout | undefined;
+
+    const armDeadline = (ms: number, what: string): void => {
+      if (deadline) clearTimeout(deadline);
+      deadline = setTimeout(() => {
+        zygote.kill(new HatcheryError('ZYGOTE_DIED', `zygote ${zygote.pid} did not ${what} within ${ms} ms; it was killed`));
+      }, ms);
+      deadline.unref();
+    };
+    const cleanup = (): void => {
+      if (deadline) clearTimeout(deadline);
+      options.signal?.removeEventListener('abort', onAbort);
+      defaultZygoteIdleCheck(zygote);
+    };
+    const onAbort = (): void => {
+      if (aborted) return;
+      aborted = true;
+      if (childPid < 0) return; // killed as soon as it is spawned
+      zygote.signal(requestId, options.killSignal, SignalScope.TreeEscalate);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      requestId = zygote.spawn(plan, stdio.childFds, stdio.closeAfterSend, {
+        spawned(pid, pidfd) {
+          childPid = pid;
+          childPidfd = pidfd;
+          if (options.timeoutMs !== undefined) {
+            armDeadline(options.timeoutMs + options.killGraceMs + UNRESPONSIVE_MARGIN_MS, 'report the exit after the timeout');
+          } else if (deadline) {
+            clearTimeout(deadline);
+            deadline = undefined;
+          }
+          const [inFd, outFd, errFd] = stdio.parentEnds;
+          const handle = new ProcessHandle({
+            zygote,
+            requestId,
+            pid,
+            pidfd,
+            stdin: inFd >= 0 ? (streamFor(inFd, 'write') as Writable) : null,
+            stdout: outFd >= 0 ? (streamFor(outFd, 'read') as Readable) : null,
+            stderr: errFd >= 0 ? (streamFor(errFd, 'read') as Readable) : null,
+            exited,
+          });
+          settledSpawn = true;
+          if (aborted) zygote.signal(requestId, options.killSignal, SignalScope.TreeEscalate);
+          resolveSpawn({ handle, aborted: () => aborted });
+        },
+        failed(stage, errno) {
+          cleanup();
+          closeParentEnds();
+          settledSpawn = true;
+          const name = stageName(stage);
+          const errName = errnoName(errno);
+          rejectSpawn(
+            new HatcheryError('EXEC_FAILED', `${file}: child setup failed at stage '${name}': ${errName}`, {
+              stage: name,
+              errno,
+              errnoName: errName,
+            }),
+          );
+        },
+        exit(info: ExitInfo) {
+          cleanup();
+          resolveExit(toExitStatus(info));
+        },
+        died(error) {
+          cleanup();
+          if (childPidfd >= 0 && native.pidfdSendSignal(childPidfd, 0) === 0) {
+            // The zygote is gone but its child lingers (stopped zygote): end its tree ourselves.
+            try {
+              process.kill(-childPid, 'SIGKILL');
+            } catch {
+              // group already gone
+            }
+            native.pidfdSendSignal(childPidfd, 9);
+          }
+          if (!settledSpawn) {
+            settledSpawn = true;
+            closeParentEnds();
+            rejectSpawn(error);
+          } else {
+            rejectExit(error);
+          }
+        },
+      });
+    } catch (e) {
+      cleanup();
+      closeParentEnds();
+      rejectSpawn(e);
+      return;
+    }
+    armDeadline(
+      options.spawnTimeoutMs,
+      'start the program',
+    );
+  });
+}
+
+/**
+ * Start `file` with `args` in a fresh child hatched by the default zygote.
+ * Resolves once the program has been exec'd; rejects with EXEC_FAILED (with
+ * `stage` and `errno`) if any setup step or the exec itself failed.
+ */
+export async function spawn(file: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<ProcessHandle> {
+  const cmd = validateCommand(file, args);
+  const normalized = normalizeSpawnOptions(options, [], ['pipe', 'pipe', 'pipe']);
+  const zygote = await defaultZygote();
+  const { handle } = await spawnOn(zygote, cmd.file, cmd.args, normalized);
+  return handle;
+}

@@ -1,0 +1,351 @@
+/**
+ * Node's side of one zygote: start it, handshake, frame requests, dispatch
+ * replies, notice its death. One Zygote serves many concurrent children.
+ */
+import { HatcheryError } from '../errors.js';
+import { loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
+import {
+  MAX_MESSAGE,
+  MessageType,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  decodeMessage,
+  encodeHello,
+  encodePing,
+  encodeSignal,
+  encodeSpawn,
+  type ExitInfo,
+  type IncomingMessage,
+  type SignalScope,
+  type SpawnPlan,
+} from '../protocol/wire.js';
+
+const EAGAIN = 11;
+const READABLE = 1;
+const WRITABLE = 2;
+
+/** What a spawn request hears back. Exactly one of failed/died, or spawned then exit/died. */
+export interface SpawnCallbacks {
+  spawned(pid: number, pidfd: number): void;
+  failed(stage: number, errno: number): void;
+  exit(info: ExitInfo): void;
+  /** The zygote died or broke before this request finished. */
+  died(error: HatcheryError): void;
+}
+
+interface Pending {
+  id: number;
+  callbacks: SpawnCallbacks;
+  pid?: number;
+  pidfd?: number;
+}
+
+interface OutgoingMessage {
+  data: Buffer;
+  fds: number[];
+  /** fds to close once sent (or once the zygote is gone). */
+  closeAfter: number[];
+}
+
+export interface ZygoteOptions {
+  /** The zygote exits after this long with no children; 0 = never. */
+  idleTimeoutMs: number;
+  /** How long the handshake may take. */
+  startTimeoutMs: number;
+}
+
+export type ZygoteState = 'starting' | 'ready' | 'dead';
+
+export class Zygote {
+  readonly pid: number;
+  private readonly native: NativeBinding;
+  private readonly socket: number;
+  private pidfd: number;
+  private readonly socketWatcher: FdWatcher;
+  private readonly pidfdWatcher: FdWatcher;
+  private readonly pending = new Map<number, Pending>();
+  private readonly outbox: OutgoingMessage[] = [];
+  private readonly pings = new Map<bigint, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly deathListeners = new Set<(error: HatcheryError) => void>();
+  private readonly receiveBuffer = Buffer.allocUnsafe(MAX_MESSAGE + 1);
+  private nextId = 1;
+  private nextPing = 1n;
+  private watchingWritable = false;
+  private ready: Promise<void>;
+  state: ZygoteState = 'starting';
+  deathReason: HatcheryError | undefined;
+
+  private constructor(options: ZygoteOptions) {
+    this.native = loadBinding();
+    const proc = this.native.spawnZygote(zygotePath, ['hatchery-zygote'], []);
+    this.pid = proc.pid;
+    this.pidfd = proc.pidfd;
+    this.socket = proc.socket;
+    this.socketWatcher = this.native.watch(this.socket, (events, status) => this.onSocketEvent(events, status));
+    this.pidfdWatcher = this.native.watch(this.pidfd, () => this.onPidfdReadable());
+    this.pidfdWatcher.start(READABLE);
+    this.socketWatcher.start(READABLE);
+    this.ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} did not answer the handshake within ${options.startTimeoutMs} ms`));
+      }, options.startTimeoutMs);
+      timer.unref();
+      this.onHandshake = (error) => {
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    this.updateRef();
+    this.enqueue({ data: encodeHello(options.idleTimeoutMs), fds: [], closeAfter: [] });
+  }
+
+  private onHandshake: (error?: HatcheryError) => void = () => {};
+
+  /** Start a zygote and wait for its handshake. */
+  static async start(options: ZygoteOptions): Promise<Zygote> {
+    const z = new Zygote(options);
+    await z.ready;
+    return z;
+  }
+
+  get activeCount(): number {
+    return this.pending.size;
+  }
+
+  get alive(): boolean {
+    return this.state !== 'dead';
+  }
+
+  onDeath(listener: (error: HatcheryError) => void): () => void {
+    this.deathListeners.add(listener);
+    return () => this.deathListeners.delete(listener);
+  }
+
+  /**
+   * Ask for a child. stdio: the three fds the child gets as 0, 1, 2; they are
+   * closed here once the zygote has them (their copies live on in the child).
+   * Returns the request id for signal().
+   */
+  spawn(plan: SpawnPlan, stdio: [number, number, number], closeAfterSend: number[], callbacks: SpawnCallbacks): number {
+    if (this.state !== 'ready') {
+      for (const fd of closeAfterSend) this.native.close(fd);
+      throw this.deathReason ?? new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} is not ready`);
+    }
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
+    let data: Buffer;
+    try {
+      data = encodeSpawn(id, plan);
+    } catch (e) {
+      for (const fd of closeAfterSend) this.native.close(fd);
+      throw e instanceof ProtocolError ? new HatcheryError('PROTOCOL', e.message, { cause: e }) : e;
+    }
+    this.pending.set(id, { id, callbacks });
+    this.updateRef();
+    this.enqueue({ data, fds: [...stdio], closeAfter: closeAfterSend });
+    return id;
+  }
+
+  /** Signal a child by request id; the zygote resolves the pid and process group. */
+  signal(id: number, signo: number, scope: SignalScope): void {
+    if (this.state !== 'ready' || !this.pending.has(id)) return;
+    this.enqueue({ data: encodeSignal(id, signo, scope), fds: [], closeAfter: [] });
+  }
+
+  /** Round trip a PING; resolves with the latency in ms. */
+  ping(): Promise<number> {
+    const token = this.nextPing++;
+    const started = process.hrtime.bigint();
+    return new Promise((resolve, reject) => {
+      if (this.state !== 'ready') {
+        reject(this.deathReason ?? new HatcheryError('ZYGOTE_DIED', 'zygote is not ready'));
+        return;
+      }
+      this.pings.set(token, { resolve: () => resolve(Number(process.hrtime.bigint() - started) / 1e6), reject });
+      this.updateRef();
+      this.enqueue({ data: encodePing(token), fds: [], closeAfter: [] });
+    });
+  }
+
+  /** SIGKILL the zygote (its children die by PDEATHSIG) and fail everything in flight. */
+  kill(reason: HatcheryError = new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was killed`)): void {
+    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, 9);
+    this.fail(reason);
+  }
+
+  /** Close the control socket: the zygote kills its children and exits. */
+  close(): void {
+    this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was closed`));
+  }
+
+  private updateRef(): void {
+    if (this.state !== 'dead' && (this.state === 'starting' || this.pending.size > 0 || this.pings.size > 0)) {
+      this.socketWatcher.ref();
+    } else {
+      this.socketWatcher.unref();
+    }
+  }
+
+  private enqueue(message: OutgoingMessage): void {
+    this.outbox.push(message);
+    this.flush();
+  }
+
+  private flush(): void {
+    while (this.outbox.length > 0 && this.state !== 'dead') {
+      const message = this.outbox[0]!;
+      const sent = this.native.sendMessage(this.socket, message.data, message.fds);
+      if (sent === -EAGAIN) {
+        if (!this.watchingWritable) {
+          this.watchingWritable = true;
+          this.socketWatcher.start(READABLE | WRITABLE);
+        }
+        return;
+      }
+      this.outbox.shift();
+      for (const fd of message.closeAfter) this.native.close(fd);
+      if (sent < 0) {
+        this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} control socket failed (errno ${-sent})`));
+        return;
+      }
+    }
+    if (this.watchingWritable && this.state !== 'dead') {
+      this.watchingWritable = false;
+      this.socketWatcher.start(READABLE);
+    }
+  }
+
+  private onSocketEvent(events: number, status: number): void {
+    if (status < 0) {
+      this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} control socket error (uv status ${status})`));
+      return;
+    }
+    if (events & WRITABLE) this.flush();
+    if (events & READABLE) this.drainSocket();
+  }
+
+  private drainSocket(): void {
+    while (this.state !== 'dead') {
+      const got = this.native.receiveMessage(this.socket, this.receiveBuffer);
+      if (got === null) return;
+      if (got.eof) {
+        this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} exited`));
+        return;
+      }
+      let message: IncomingMessage;
+      try {
+        if (got.truncated) throw new ProtocolError(`datagram of ${got.length} bytes was truncated`);
+        message = decodeMessage(this.receiveBuffer.subarray(0, got.length), got.fds.length);
+      } catch (e) {
+        for (const fd of got.fds) this.native.close(fd);
+        const error = new HatcheryError('PROTOCOL', `zygote ${this.pid} sent a malformed message: ${(e as Error).message}`, { cause: e });
+        this.kill(error);
+        return;
+      }
+      this.dispatch(message, got.fds);
+    }
+  }
+
+  private dispatch(message: IncomingMessage, fds: number[]): void {
+    if (message.type === MessageType.HelloOk) {
+      if (this.state !== 'starting' || message.version !== PROTOCOL_VERSION) {
+        this.kill(new HatcheryError('PROTOCOL', `unexpected handshake from zygote ${this.pid} (version ${message.version})`));
+        return;
+      }
+      this.state = 'ready';
+      this.updateRef();
+      this.onHandshake();
+      return;
+    }
+    if (this.state === 'starting') {
+      for (const fd of fds) this.native.close(fd);
+      this.kill(new HatcheryError('PROTOCOL', `zygote ${this.pid} spoke before its handshake`));
+      return;
+    }
+    if (message.type === MessageType.Pong) {
+      const done = this.pings.get(message.token);
+      this.pings.delete(message.token);
+      this.updateRef();
+      done?.resolve();
+      return;
+    }
+    if (message.type === MessageType.Error) {
+      // A refused SIGNAL for a child that already finished is harmless.
+      if (message.code === 5) return;
+      const error = new HatcheryError('PROTOCOL', `zygote ${this.pid} refused request ${message.id}: ${message.message} (code ${message.code})`);
+      const p = this.pending.get(message.id);
+      if (p && p.pid === undefined) {
+        this.pending.delete(message.id);
+        this.updateRef();
+        p.callbacks.died(error);
+      }
+      // A refusal of nothing we are waiting for changes nothing: the zygote kept serving.
+      return;
+    }
+    const p = this.pending.get(message.id);
+    if (!p) {
+      for (const fd of fds) this.native.close(fd);
+      this.kill(new HatcheryError('PROTOCOL', `zygote ${this.pid} answered unknown request ${message.id}`));
+      return;
+    }
+    switch (message.type) {
+      case MessageType.Spawned:
+        if (p.pid !== undefined) {
+          for (const fd of fds) this.native.close(fd);
+          this.kill(new HatcheryError('PROTOCOL', `zygote ${this.pid} reported request ${p.id} spawned twice`));
+          return;
+        }
+        p.pid = message.pid;
+        p.pidfd = fds[0]!;
+        p.callbacks.spawned(message.pid, fds[0]!);
+        return;
+      case MessageType.SpawnFailed:
+        this.pending.delete(p.id);
+        this.updateRef();
+        p.callbacks.failed(message.stage, message.errno);
+        return;
+      case MessageType.Exit:
+        this.pending.delete(p.id);
+        this.updateRef();
+        p.callbacks.exit(message.exit);
+        return;
+    }
+  }
+
+  /** The zygote has exited: reap it (no zombie), release its pidfd, fail what is left. */
+  private onPidfdReadable(): void {
+    let reaped = true;
+    try {
+      reaped = this.native.reapPidfd(this.pidfd) !== null;
+    } catch {
+      // ECHILD: already reaped
+    }
+    if (!reaped) return;
+    this.pidfdWatcher.close();
+    this.native.close(this.pidfd);
+    this.pidfd = -1;
+    this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} exited`));
+  }
+
+  /** Mark dead once: release OS resources and tell everyone still waiting. */
+  private fail(error: HatcheryError): void {
+    if (this.state === 'dead') return;
+    const wasStarting = this.state === 'starting';
+    this.state = 'dead';
+    this.deathReason = error;
+    this.socketWatcher.close();
+    this.native.close(this.socket);
+    for (const m of this.outbox.splice(0)) for (const fd of m.closeAfter) this.native.close(fd);
+    // Make sure it is gone; the pidfd watcher reaps it when the exit lands.
+    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, 9);
+    if (wasStarting) this.onHandshake(error);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.callbacks.died(error);
+    for (const done of this.pings.values()) done.reject(error);
+    this.pings.clear();
+    for (const l of this.deathListeners) l(error);
+    this.deathListeners.clear();
+  }
+}

@@ -1,0 +1,118 @@
+// Golden bytes for the TS side of the wire protocol; native/test/protocol_golden.c pins the same bytes in C.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  HEADER_SIZE,
+  MAX_MESSAGE,
+  MessageType,
+  ProtocolError,
+  RLIM_INFINITY,
+  decodeMessage,
+  encodeHello,
+  encodePing,
+  encodeSignal,
+  encodeSpawn,
+  SignalScope,
+  stageName,
+} from '../src/protocol/wire.js';
+
+const hex = (b: Buffer): string => b.toString('hex');
+
+test('HELLO is header + version + idle timeout, little endian', () => {
+  assert.equal(hex(encodeHello(30000)), '0100' + '0000' + '00000000' + '08000000' + '01000000' + '30750000');
+});
+
+test('SIGNAL and PING bytes', () => {
+  assert.equal(hex(encodeSignal(7, 15, SignalScope.TreeEscalate)), '0700000007000000080000000f00000002000000');
+  assert.equal(hex(encodePing(0x0102030405060708n)), '0800000000000000080000000807060504030201');
+});
+
+test('SPAWN is a TLV sequence padded to 8 bytes', () => {
+  const msg = encodeSpawn(3, {
+    file: '/bin/true',
+    argv: ['true'],
+    env: ['A=b'],
+    cwd: '/',
+    rlimits: [{ resource: 4, soft: 0n, hard: RLIM_INFINITY }],
+    timeout: { timeoutMs: 1000, graceMs: 500, termSignal: 15 },
+    flags: 1,
+  });
+  const expected =
+    '0300' + '0000' + '03000000' + '90000000' + // body: 24+16+16+16+32+24+16 = 144
+    // FILE "/bin/true\0" (10 bytes, padded to 16)
+    '0100' + '0000' + '0a000000' + Buffer.from('/bin/true\0').toString('hex') + '000000000000' +
+    // ARG "true\0" (5, padded to 8)
+    '0200' + '0000' + '05000000' + Buffer.from('true\0').toString('hex') + '000000' +
+    // ENV "A=b\0" (4, padded to 8)
+    '0300' + '0000' + '04000000' + Buffer.from('A=b\0').toString('hex') + '00000000' +
+    // CWD "/\0" (2, padded to 8)
+    '0400' + '0000' + '02000000' + '2f00' + '000000000000' +
+    // RLIMIT core: resource 4, reserved, soft 0, hard infinity
+    '0500' + '0000' + '18000000' + '04000000' + '00000000' + '0000000000000000' + 'ffffffffffffffff' +
+    // TIMEOUT 1000 ms, grace 500, SIGTERM
+    '0600' + '0000' + '10000000' + 'e8030000' + 'f4010000' + '0f000000' + '00000000' +
+    // FLAGS no_new_privs (4, padded to 8)
+    '0700' + '0000' + '04000000' + '01000000' + '00000000';
+  assert.equal(hex(msg), expected);
+  assert.equal(msg.readUInt32LE(8), msg.length - HEADER_SIZE);
+});
+
+test('encodeSpawn refuses NUL bytes and oversized plans', () => {
+  assert.throws(() => encodeSpawn(1, { file: '/bin/a\0b', argv: ['a'], env: [], rlimits: [], flags: 0 }), ProtocolError);
+  const huge = 'x'.repeat(MAX_MESSAGE);
+  assert.throws(() => encodeSpawn(1, { file: '/bin/true', argv: [huge], env: [], rlimits: [], flags: 0 }), /exceeds/);
+});
+
+function reply(type: number, id: number, body: Buffer, flags = 0): Buffer {
+  const h = Buffer.alloc(HEADER_SIZE);
+  h.writeUInt16LE(type, 0);
+  h.writeUInt16LE(flags, 2);
+  h.writeUInt32LE(id, 4);
+  h.writeUInt32LE(body.length, 8);
+  return Buffer.concat([h, body]);
+}
+
+test('decodes every zygote reply', () => {
+  const hello = Buffer.alloc(16);
+  hello.writeUInt32LE(1, 0);
+  hello.writeUInt32LE(4242, 4);
+  hello.writeUInt32LE(MAX_MESSAGE, 8);
+  hello.writeUInt32LE(256, 12);
+  assert.deepEqual(decodeMessage(reply(MessageType.HelloOk, 0, hello), 0), {
+    type: MessageType.HelloOk, id: 0, version: 1, zygotePid: 4242, maxMessage: MAX_MESSAGE, maxChildren: 256,
+  });
+  const pid = Buffer.alloc(4);
+  pid.writeUInt32LE(99, 0);
+  assert.deepEqual(decodeMessage(reply(MessageType.Spawned, 5, pid), 1), { type: MessageType.Spawned, id: 5, pid: 99 });
+  const failed = Buffer.from('0f00000002000000', 'hex');
+  assert.deepEqual(decodeMessage(reply(MessageType.SpawnFailed, 5, failed), 0), { type: MessageType.SpawnFailed, id: 5, stage: 15, errno: 2 });
+  assert.equal(stageName(15), 'exec');
+  const exit = Buffer.alloc(48);
+  exit.writeInt32LE(-1, 0);
+  exit.writeInt32LE(9, 4);
+  exit.writeUInt32LE(5, 8);
+  exit.writeBigUInt64LE(1500n, 16);
+  exit.writeBigUInt64LE(250n, 24);
+  exit.writeBigUInt64LE(4096n, 32);
+  exit.writeBigUInt64LE(2_000_000n, 40);
+  assert.deepEqual(decodeMessage(reply(MessageType.Exit, 5, exit), 0), {
+    type: MessageType.Exit,
+    id: 5,
+    exit: { exitCode: null, signal: 9, reasons: 5, userCpuUs: 1500n, sysCpuUs: 250n, maxRssBytes: 4096n, wallUs: 2_000_000n },
+  });
+  const err = Buffer.concat([Buffer.from('01000000', 'hex'), Buffer.from('bad tlv')]);
+  assert.deepEqual(decodeMessage(reply(MessageType.Error, 3, err), 0), { type: MessageType.Error, id: 3, code: 1, message: 'bad tlv' });
+});
+
+test('malformed replies are refused', () => {
+  const pid = Buffer.alloc(4);
+  assert.throws(() => decodeMessage(Buffer.alloc(5), 0), /shorter than a header/);
+  assert.throws(() => decodeMessage(reply(MessageType.Spawned, 1, pid), 0), /carried 0 fds/);
+  assert.throws(() => decodeMessage(reply(MessageType.Exit, 1, pid), 0), /expected 48/);
+  assert.throws(() => decodeMessage(reply(MessageType.Spawned, 1, pid, 1), 1), /nonzero header flags/);
+  assert.throws(() => decodeMessage(reply(77, 1, pid), 0), /unknown message type 77/);
+  const lying = reply(MessageType.Spawned, 1, pid);
+  lying.writeUInt32LE(100, 8);
+  assert.throws(() => decodeMessage(lying, 1), /header says 100/);
+  assert.throws(() => decodeMessage(Buffer.alloc(MAX_MESSAGE + 1), 0), /exceeds/);
+});

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// Runs every test: the C golden-bytes test, then node:test over dist/test,
+// then (when root) the sandbox probes again as an unprivileged user.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const distTest = join(root, 'dist', 'test');
+const only = process.argv.slice(2);
+let failed = 0;
+let passed = 0;
+
+function step(name, cmd, args, opts = {}) {
+  process.stdout.write(`\n# ${name}\n`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.status === 0) passed++;
+  else {
+    failed++;
+    process.stdout.write(`# FAILED: ${name} (exit ${r.status}, signal ${r.signal})\n`);
+  }
+}
+
+const golden = join(root, 'build', 'Release', 'protocol-golden');
+if (only.length === 0) step('C protocol golden bytes', golden, []);
+
+const files = readdirSync(distTest)
+  .filter((f) => f.endsWith('.test.js'))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort()
+  .map((f) => join(distTest, f));
+step('node:test (as ' + (process.getuid?.() === 0 ? 'root' : `uid ${process.getuid?.()}`) + ')', process.execPath, [
+  '--test',
+  '--test-concurrency=1',
+  '--test-reporter=spec',
+  ...files,
+]);
+
+// The sandbox must hold for unprivileged callers too: rerun the probes as nobody.
+const unprivileged = files.filter((f) => /sandbox|escape|probe/.test(f));
+if (process.getuid?.() === 0 && unprivileged.length > 0 && existsSync('/usr/bin/setpriv')) {
+  step('sandbox probes as uid 65534', '/usr/bin/setpriv', [
+    '--reuid=65534',
+    '--regid=65534',
+    '--clear-groups',
+    '--',
+    process.execPath,
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    ...unprivileged,
+  ], { env: { ...process.env, HOME: '/tmp' } });
+}
+
+process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
+process.exitCode = failed === 0 ? 0 : 1;

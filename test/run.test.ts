@@ -1,0 +1,210 @@
+// run(): results, output, limits, timeouts, errors - end to end against the real kernel.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { HatcheryError, closeDefaultZygote, run } from '../src/index.js';
+import { descendants, isAlive, waitFor } from './helpers.js';
+
+after(() => closeDefaultZygote());
+
+describe('run', () => {
+  test('echo: exit code, stdout, timings and rusage', async () => {
+    const r = await run('/bin/echo', ['hello']);
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.signal, null);
+    assert.equal(r.stdout, 'hello\n');
+    assert.equal(r.stderr, '');
+    assert.equal(r.timedOut, false);
+    assert.equal(r.aborted, false);
+    assert.deepEqual(r.truncated, { stdout: false, stderr: false });
+    assert.equal(r.limit, null);
+    assert.ok(r.wallMs > 0 && r.wallMs < 5000, `wallMs ${r.wallMs}`);
+    assert.ok(r.maxRssBytes > 0, 'maxRssBytes from rusage');
+    assert.ok(r.userCpuMs >= 0 && r.sysCpuMs >= 0);
+    assert.ok(r.pid > 0);
+  });
+
+  test('a bare program name is looked up on PATH', async () => {
+    const r = await run('echo', ['via', 'path']);
+    assert.equal(r.stdout, 'via path\n');
+  });
+
+  test('non-zero exit resolves, and stderr is collected separately', async () => {
+    const r = await run('/bin/sh', ['-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(r.exitCode, 3);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+  });
+
+  test('death by signal is reported by name', async () => {
+    const r = await run('/bin/sh', ['-c', 'kill -SEGV $$']);
+    assert.equal(r.exitCode, null);
+    assert.equal(r.signal, 'SIGSEGV');
+  });
+
+  test('input goes to stdin; encoding buffer returns Buffers', async () => {
+    const r = await run('/bin/cat', [], { input: 'piped in' });
+    assert.equal(r.stdout, 'piped in');
+    const b = await run('/bin/cat', [], { input: Buffer.from([0, 1, 2, 255]), encoding: 'buffer' });
+    assert.ok(Buffer.isBuffer(b.stdout));
+    assert.deepEqual([...b.stdout], [0, 1, 2, 255]);
+  });
+
+  test('large input to a program that does not read it does not hang', async () => {
+    const r = await run('/bin/true', [], { input: 'x'.repeat(4 << 20) });
+    assert.equal(r.exitCode, 0);
+  });
+
+  test('the environment is only what the caller passed, plus PATH', async () => {
+    process.env.HATCHERY_SECRET_TEST = 'leak';
+    try {
+      const r = await run('/usr/bin/env', [], { env: { ONLY: 'this' } });
+      const lines = r.stdout.trim().split('\n').sort();
+      assert.deepEqual(lines, ['ONLY=this', 'PATH=/usr/local/bin:/usr/bin:/bin']);
+      const custom = await run('/usr/bin/env', [], { env: { PATH: '/bin' } });
+      assert.equal(custom.stdout, 'PATH=/bin\n');
+    } finally {
+      delete process.env.HATCHERY_SECRET_TEST;
+    }
+  });
+
+  test('the parent\'s fds are not visible in the child', async () => {
+    const r = await run('/bin/ls', ['/proc/self/fd']);
+    // 0, 1, 2 and the fd ls itself opened to read the directory
+    const fds = r.stdout.trim().split('\n').map(Number).sort((a, b) => a - b);
+    assert.deepEqual(fds.slice(0, 3), [0, 1, 2]);
+    assert.ok(fds.length <= 4, `unexpected fds in child: ${fds.join(',')}`);
+  });
+
+  test('cwd is applied; a missing cwd fails at stage cwd with ENOENT', async () => {
+    const r = await run('/bin/pwd', [], { cwd: '/usr' });
+    assert.equal(r.stdout, '/usr\n');
+    await assert.rejects(run('/bin/pwd', [], { cwd: '/nonexistent/dir' }), (e: unknown) => {
+      assert.ok(e instanceof HatcheryError);
+      assert.equal(e.code, 'EXEC_FAILED');
+      assert.equal(e.stage, 'cwd');
+      assert.equal(e.errnoName, 'ENOENT');
+      return true;
+    });
+  });
+
+  test('output past maxOutputBytes is truncated and the child killed (100 MB vs 1 MB)', async () => {
+    const r = await run('/bin/sh', ['-c', 'head -c 104857600 /dev/zero'], { maxOutputBytes: 1 << 20 });
+    assert.equal(r.stdout.length, 1 << 20);
+    assert.equal(r.truncated.stdout, true);
+    assert.equal(r.truncated.stderr, false);
+    assert.equal(r.limit, 'output');
+    assert.equal(r.signal, 'SIGKILL');
+  });
+
+  test('timeout: SIGTERM, then SIGKILL of the whole tree, including a grandchild ignoring SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hatchery-test-'));
+    try {
+      const pidFile = join(dir, 'grandchild.pid');
+      const r = await run('/bin/sh', ['-c', `trap '' TERM; (trap '' TERM; sleep 60) & echo $! > ${pidFile}; wait`], {
+        timeoutMs: 300,
+        killGraceMs: 300,
+      });
+      assert.equal(r.timedOut, true);
+      assert.equal(r.limit, 'timeout');
+      assert.equal(r.signal, 'SIGKILL');
+      assert.equal(r.escalated, true);
+      assert.ok(r.wallMs >= 550 && r.wallMs < 5000, `wallMs ${r.wallMs}`);
+      const { readFileSync } = await import('node:fs');
+      const grandchild = Number(readFileSync(pidFile, 'utf8'));
+      await waitFor(() => !isAlive(grandchild), 2000, `grandchild ${grandchild} to die`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a child that exits on SIGTERM ends with SIGTERM and is not escalated', async () => {
+    const r = await run('/bin/sleep', ['30'], { timeoutMs: 200 });
+    assert.equal(r.timedOut, true);
+    assert.equal(r.signal, 'SIGTERM');
+    assert.equal(r.escalated, false);
+  });
+
+  test('killSignal chooses the first signal', async () => {
+    const r = await run('/bin/sleep', ['30'], { timeoutMs: 100, killSignal: 'SIGINT' });
+    assert.equal(r.signal, 'SIGINT');
+  });
+
+  test('AbortSignal kills the tree and sets aborted', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    const r = await run('/bin/sleep', ['30'], { signal: ac.signal });
+    assert.equal(r.aborted, true);
+    assert.equal(r.signal, 'SIGTERM');
+    await assert.rejects(run('/bin/true', [], { signal: ac.signal }), { code: 'ABORTED' });
+  });
+
+  test('a background grandchild does not outlive its parent', async () => {
+    const r = await run('/bin/sh', ['-c', 'sleep 60 & echo $!']);
+    const pid = Number(r.stdout.trim());
+    await waitFor(() => !isAlive(pid), 2000, `background child ${pid} to die`);
+  });
+
+  test('a setsid double-forked grandchild is killed once orphaned', async () => {
+    const r = await run('/bin/sh', ['-c', '(setsid sh -c "sleep 60 & echo \\$!" &) ; sleep 0.2']);
+    const pid = Number(r.stdout.trim());
+    assert.ok(pid > 0, `got pid: ${r.stdout}`);
+    await waitFor(() => !isAlive(pid), 3000, `escaped grandchild ${pid} to die`);
+  });
+
+  test('rlimits: cpuSeconds, fileSizeBytes, openFiles, memoryBytes, processes', async () => {
+    const cpu = await run('/bin/sh', ['-c', 'while :; do :; done'], { limits: { cpuSeconds: 1 }, timeoutMs: 10_000 });
+    assert.equal(cpu.limit, 'cpu');
+    assert.ok(cpu.signal === 'SIGXCPU' || cpu.signal === 'SIGKILL', String(cpu.signal));
+
+    const fsize = await run('/bin/sh', ['-c', 'ulimit -f; ulimit -n; ulimit -v; ulimit -u; ulimit -c'], {
+      limits: { fileSizeBytes: 1 << 20, openFiles: 64, memoryBytes: 512 << 20, processes: 100 },
+    });
+    // sh reports -f in 512-byte blocks (dash) or 1024 (bash); -v in KiB
+    const [f, n, v, u, c] = fsize.stdout.trim().split('\n');
+    assert.ok(f === '2048' || f === '1024', `ulimit -f ${f}`);
+    assert.equal(n, '64');
+    assert.equal(v, String(512 * 1024));
+    assert.equal(u, '100');
+    assert.equal(c, '0');
+
+    const dir = mkdtempSync(join(tmpdir(), 'hatchery-test-'));
+    try {
+      const big = await run('/bin/dd', ['if=/dev/zero', `of=${join(dir, 'f')}`, 'bs=1M', 'count=4'], {
+        limits: { fileSizeBytes: 1 << 20 },
+      });
+      assert.equal(big.signal, 'SIGXFSZ');
+      assert.equal(big.limit, 'fileSize');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('missing, non-executable and directory files fail at stage exec with errno', async () => {
+    const expectExec = (errnoName: string) => (e: unknown) => {
+      assert.ok(e instanceof HatcheryError, String(e));
+      assert.equal(e.code, 'EXEC_FAILED');
+      assert.equal(e.stage, 'exec');
+      assert.equal(e.errnoName, errnoName);
+      return true;
+    };
+    await assert.rejects(run('/nonexistent/program'), expectExec('ENOENT'));
+    await assert.rejects(run('no-such-program-on-path'), expectExec('ENOENT'));
+    await assert.rejects(run('/tmp'), expectExec('EACCES'));
+    const dir = mkdtempSync(join(tmpdir(), 'hatchery-test-'));
+    try {
+      const f = join(dir, 'not-executable');
+      writeFileSync(f, '#!/bin/sh\necho hi\n');
+      chmodSync(f, 0o644);
+      await assert.rejects(run(f), expectExec('EACCES'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('no process is left behind after these runs', async () => {
+    await waitFor(() => descendants().every((p) => p.comm === 'hatchery-zygote'), 3000, 'children to be gone');
+  });
+});

@@ -1,0 +1,59 @@
+// spawn(): private handles with pidfds, streams, kill semantics and AbortSignal.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { text } from 'node:stream/consumers';
+import { ProcessHandle, closeDefaultZygote, spawn } from '../src/index.js';
+
+after(() => closeDefaultZygote());
+
+test('spawn returns a handle with pid, pidfd and streams', async () => {
+  const child = await spawn('/bin/cat');
+  assert.ok(child instanceof ProcessHandle);
+  assert.ok(child.pid > 0);
+  assert.ok(child.pidfd >= 0);
+  const out = text(child.stdout!);
+  child.stdin!.end('round trip');
+  assert.equal(await out, 'round trip');
+  const status = await child.wait();
+  assert.equal(status.exitCode, 0);
+  assert.equal(child.pidfd, -1, 'pidfd is closed after exit');
+});
+
+test('kill() goes through the pidfd; after exit it is a no-op returning false', async () => {
+  const child = await spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+  assert.equal(child.kill('SIGKILL'), true);
+  const status = await child.exited;
+  assert.equal(status.signal, 'SIGKILL');
+  assert.equal(child.kill('SIGKILL'), false);
+  assert.equal(child.kill(), false);
+});
+
+test('kill() with an unknown signal is a TypeError', async () => {
+  const child = await spawn('/bin/true', [], { stdio: 'ignore' });
+  assert.throws(() => child.kill('SIGWHAT' as NodeJS.Signals), TypeError);
+  await child.exited;
+});
+
+test('killTree() reaches the whole process group', async () => {
+  const child = await spawn('/bin/sh', ['-c', 'sleep 30 & sleep 30 & wait'], { stdio: 'ignore' });
+  child.killTree('SIGKILL');
+  const status = await child.exited;
+  assert.equal(status.signal, 'SIGKILL');
+  assert.equal(status.killRequested, true);
+});
+
+test('AbortSignal ends a spawned child', async () => {
+  const ac = new AbortController();
+  const child = await spawn('/bin/sleep', ['30'], { stdio: 'ignore', signal: ac.signal });
+  ac.abort();
+  const status = await child.exited;
+  assert.equal(status.signal, 'SIGTERM');
+});
+
+test('many concurrent children on one zygote', async () => {
+  const children = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => spawn('/bin/sh', ['-c', `sleep 0.2; exit ${i % 7}`], { stdio: 'ignore' })),
+  );
+  const statuses = await Promise.all(children.map((c) => c.exited));
+  statuses.forEach((s, i) => assert.equal(s.exitCode, i % 7));
+});

@@ -1,0 +1,83 @@
+// Zygote faults: SIGKILL mid-run, SIGSTOP, idle exit, EOF, malformed input.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { HatcheryError, closeDefaultZygote, run, spawn } from '../src/index.js';
+import { defaultZygotePid } from '../src/zygote/default-zygote.js';
+import { Zygote } from '../src/zygote/zygote.js';
+import { loadBinding } from '../src/native/binding.js';
+import { isAlive, waitFor, descendants } from './helpers.js';
+
+after(() => closeDefaultZygote());
+
+test('a zygote killed with SIGKILL mid-run: ZYGOTE_DIED once, then the next run works', async () => {
+  const child = await spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+  const pending = run('/bin/sleep', ['30']);
+  const zpid = await defaultZygotePid();
+  assert.ok(zpid);
+  process.kill(zpid, 'SIGKILL');
+  await assert.rejects(child.exited, (e: unknown) => e instanceof HatcheryError && e.code === 'ZYGOTE_DIED');
+  await assert.rejects(pending, (e: unknown) => e instanceof HatcheryError && e.code === 'ZYGOTE_DIED');
+  await waitFor(() => !isAlive(child.pid), 2000, 'the orphaned child to die by PDEATHSIG');
+  const r = await run('/bin/echo', ['again']);
+  assert.equal(r.stdout, 'again\n');
+  assert.notEqual(await defaultZygotePid(), zpid);
+});
+
+test('a zygote stopped with SIGSTOP: the caller deadline fires, it is killed and replaced', async () => {
+  await run('/bin/true');
+  const zpid = await defaultZygotePid();
+  assert.ok(zpid);
+  const started = Date.now();
+  const pending = run('/bin/sleep', ['30'], { timeoutMs: 200, killGraceMs: 100 });
+  await new Promise((r) => setTimeout(r, 50));
+  process.kill(zpid, 'SIGSTOP');
+  await assert.rejects(pending, (e: unknown) => e instanceof HatcheryError && e.code === 'ZYGOTE_DIED' && /did not/.test(e.message));
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed < 200 + 100 + 2000 + 1500, `deadline took ${elapsed} ms`);
+  await waitFor(() => !isAlive(zpid), 2000, 'the stopped zygote to be killed');
+  const r = await run('/bin/echo', ['replaced']);
+  assert.equal(r.stdout, 'replaced\n');
+});
+
+test('a zygote exits after its idle timeout, and on control-socket EOF', async () => {
+  const idle = await Zygote.start({ idleTimeoutMs: 150, startTimeoutMs: 5000 });
+  assert.ok(isAlive(idle.pid));
+  await waitFor(() => !idle.alive, 3000, 'idle zygote to exit');
+  const eof = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+  const pid = eof.pid;
+  eof.close();
+  await waitFor(() => !isAlive(pid), 3000, 'zygote to exit on EOF');
+});
+
+test('the zygote refuses malformed and oversized messages and keeps serving', async () => {
+  const native = loadBinding();
+  const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+  try {
+    const socket = (z as unknown as { socket: number }).socket;
+    const bad = [
+      Buffer.from([1, 2, 3]), // shorter than a header
+      Buffer.from('0300000001000000ffff0000', 'hex'), // body length lies
+      Buffer.from('6300000001000000' + '00000000', 'hex'), // unknown type 99
+      Buffer.from('0300010001000000' + '00000000', 'hex'), // nonzero flags
+      Buffer.concat([Buffer.from('030000000100000008000000', 'hex'), Buffer.from('0100000040000000', 'hex')]), // TLV past the end, no fds
+    ];
+    for (const b of bad) assert.equal(native.sendMessage(socket, b, []), b.length);
+    assert.ok((await z.ping()) >= 0, 'still answers after malformed input');
+    assert.ok(z.alive);
+  } finally {
+    z.close();
+  }
+});
+
+test('the zygote is a single-threaded process and not a fork of Node', async () => {
+  await run('/bin/true');
+  const zpid = await defaultZygotePid();
+  assert.ok(zpid);
+  const { readFileSync } = await import('node:fs');
+  const status = readFileSync(`/proc/${zpid}/status`, 'utf8');
+  assert.match(status, /^Threads:\s+1$/m);
+  const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1]);
+  assert.ok(rssKb < 8 * 1024, `zygote RSS ${rssKb} kB`);
+  assert.match(readFileSync(`/proc/${zpid}/cmdline`, 'utf8'), /hatchery-zygote/);
+  assert.ok(descendants().some((p) => p.pid === zpid));
+});
