@@ -46,20 +46,42 @@ export interface WaitStatus {
 export interface NativeBinding {
   /**
    * Start the zygote executable with clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD),
-   * exit signal 0, all signals reset to default and unblocked in the child.
-   * The child gets the zygote's end of the control socketpair as fd 3, and
-   * /dev/null on 0/1; fd 2 is inherited (diagnostics). Nothing else.
+   * exit signal 0, all signals (ignored ones too) reset to default and
+   * unblocked in the child. The child gets the zygote's end of the control
+   * socketpair as fd 3, and /dev/null on 0/1; fd 2 is inherited (diagnostics).
+   * Nothing else. Exec failure throws (code 'ENOENT', 'EACCES', ...) after the
+   * failed child has been reaped.
+   *
+   * Note: execve() resets the exit signal to SIGCHLD (kernel de_thread), so
+   * exit signal 0 only covers the window before exec. Once the zygote has
+   * exec'd, its exit does raise SIGCHLD in Node and is visible to
+   * waitpid(-1); libuv only waits for its own pids, so in practice the
+   * pidfd (reapPidfd) still gets the status.
    */
   spawnZygote(path: string, argv: readonly string[], env: readonly string[]): ZygoteProcess;
   /** sendmsg(MSG_DONTWAIT|MSG_NOSIGNAL). Returns bytes sent, or -errno (e.g. -EAGAIN, -EPIPE). */
   sendMessage(fd: number, data: Uint8Array, fds: readonly number[]): number;
-  /** recvmsg(MSG_DONTWAIT|MSG_CMSG_CLOEXEC) into buf. Returns null on EAGAIN. */
+  /**
+   * recvmsg(MSG_DONTWAIT|MSG_CMSG_CLOEXEC) into buf. Returns null on EAGAIN;
+   * other errors throw. At most 3 fds are kept: extras are closed and
+   * `truncated` is set. Received fds are returned even when truncated (the
+   * caller owns and must close them).
+   */
   receiveMessage(fd: number, buf: Buffer): ReceivedDatagram | null;
-  /** A uv_poll watcher on fd, created unref'd and stopped. callback(events, status). */
+  /**
+   * A uv_poll watcher on fd, created unref'd and stopped. callback(events,
+   * status): status < 0 is a libuv error (e.g. -EBADF) and the poll has then
+   * stopped. Sets fd O_NONBLOCK. At most one watcher per fd (libuv rule).
+   * close() releases the callback; call it before closing fd. A watcher is
+   * never garbage-collected before close(): an unclosed one leaks.
+   */
   watch(fd: number, callback: (events: number, status: number) => void): FdWatcher;
   /** pidfd_send_signal(pidfd, signo, NULL, 0). 0 or -errno (-ESRCH once it has exited). */
   pidfdSendSignal(pidfd: number, signo: number): number;
-  /** waitid(P_PIDFD, pidfd, WEXITED|WNOHANG|__WALL). null while still running, -errno as {error}. */
+  /**
+   * waitid(P_PIDFD, pidfd, WEXITED|WNOHANG|__WALL). null while still running;
+   * throws (code 'ECHILD' once reaped or when not our child, 'EBADF').
+   */
   reapPidfd(pidfd: number): WaitStatus | null;
   /** pipe2(O_CLOEXEC). [readEnd, writeEnd]. */
   pipe(): [number, number];
@@ -68,6 +90,10 @@ export interface NativeBinding {
   close(fd: number): void;
   /** Test aid: waitpid(-1, &st, WNOHANG) once. Returns pid (0 if none, -errno on error). */
   waitAnyNoHang(): number;
+  /** landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): the ABI, or -errno (-ENOSYS, -EOPNOTSUPP). */
+  landlockAbi(): number;
+  /** uname().release, e.g. '6.18.0'. */
+  kernelRelease(): string;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
