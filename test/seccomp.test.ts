@@ -1,0 +1,640 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+
+import {
+  BPF_ABS,
+  BPF_ALU,
+  BPF_AND,
+  BPF_JA,
+  BPF_JEQ,
+  BPF_JMP,
+  BPF_K,
+  BPF_LD,
+  BPF_RET,
+  BPF_W,
+  BpfAssembler,
+  type BpfInsn,
+  SECCOMP_RET_ALLOW,
+  SECCOMP_RET_ERRNO,
+  SECCOMP_RET_KILL_PROCESS,
+  decodeProgram,
+  encodeProgram,
+  jump,
+  runProgram,
+  stmt,
+  validateProgram,
+} from '../src/policy/bpf.js';
+import {
+  AUDIT_ARCH,
+  type CompiledSeccomp,
+  ERRNO,
+  type SeccompAction,
+  type SeccompArch,
+  type SeccompArgCondition,
+  type SeccompNet,
+  type SeccompPolicy,
+  actionValue,
+  assembleSeccomp,
+  compileSeccomp,
+  explainSeccomp,
+  knownSyscalls,
+  syscallNumber,
+} from '../src/policy/seccomp.js';
+import { AARCH64_SYSCALLS } from '../src/policy/syscalls/aarch64.js';
+import { X86_64_SYSCALLS } from '../src/policy/syscalls/x86_64.js';
+
+const ALLOW = SECCOMP_RET_ALLOW;
+const KILL = SECCOMP_RET_KILL_PROCESS;
+const err = (name: keyof typeof ERRNO): number => (SECCOMP_RET_ERRNO | ERRNO[name]) >>> 0;
+const EPERM = err('EPERM');
+const ENOSYS = err('ENOSYS');
+const EAFNOSUPPORT = err('EAFNOSUPPORT');
+const EACCES = err('EACCES');
+
+const ARCHES: SeccompArch[] = ['x86_64', 'aarch64'];
+const NETS: SeccompNet[] = ['none', 'tcp', 'host'];
+
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_NETLINK = 16;
+const AF_PACKET = 17;
+const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
+const SOCK_RAW = 3;
+const SOCK_SEQPACKET = 5;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const CLONE_THREAD_FLAGS = 0x3d0f00; // glibc pthread_create: VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|*TID
+const CLONE_NEWUSER = 0x10000000;
+
+function compile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, net: SeccompNet = 'none'): CompiledSeccomp {
+  const c = compileSeccomp(policy, { arch, net });
+  assert.ok(c);
+  return c;
+}
+
+/** Run the compiled program for syscall `name` with the given args. */
+function run(c: CompiledSeccomp, name: string, args: Array<bigint | number> = [], archValue?: number): number {
+  const nr = syscallNumber(name, c.arch);
+  assert.notEqual(nr, undefined, `${name} exists on ${c.arch}`);
+  return runNr(c, nr!, args, archValue);
+}
+
+function runNr(c: CompiledSeccomp, nr: number, args: Array<bigint | number> = [], archValue?: number): number {
+  return runProgram(decodeProgram(c.program), { nr, arch: archValue ?? AUDIT_ARCH[c.arch], args });
+}
+
+/** Reference semantics of the readable rules, independent of the BPF code generator. */
+function expectedFromRules(c: CompiledSeccomp, nr: number, args: ReadonlyArray<bigint>): number {
+  const low = (i: number): number => Number(BigInt.asUintN(32, args[i] ?? 0n));
+  const holds = (cond: SeccompArgCondition): boolean => {
+    const v = cond.mask === undefined ? low(cond.arg) : (low(cond.arg) & cond.mask) >>> 0;
+    if (cond.op === 'anyBits') return cond.values.some((bit) => (v & bit) !== 0);
+    const member = cond.values.includes(v);
+    return cond.op === 'in' ? member : !member;
+  };
+  for (const rule of c.rules) {
+    if (rule.nr !== nr) continue;
+    if ((rule.when ?? []).every(holds)) return actionValue(rule.action);
+  }
+  return actionValue(c.defaultAction);
+}
+
+function checkJumps(insns: readonly BpfInsn[]): void {
+  insns.forEach((insn, pc) => {
+    if ((insn.code & 0x07) !== BPF_JMP) return;
+    if ((insn.code & 0xf0) === BPF_JA) {
+      assert.ok(pc + 1 + insn.k < insns.length, `ja at ${pc} in range`);
+      return;
+    }
+    assert.ok(insn.jt <= 255 && insn.jf <= 255, `u8 offsets at ${pc}`);
+    assert.ok(pc + 1 + insn.jt < insns.length && pc + 1 + insn.jf < insns.length, `jump at ${pc} in range`);
+  });
+}
+
+const ALL_POLICIES: Array<Exclude<SeccompPolicy, 'off'>> = [
+  'default',
+  'strict',
+  { deny: ['fchmodat', 'kcmp'], allow: ['ptrace'] },
+];
+
+describe('seccomp: program structure', () => {
+  for (const policy of ALL_POLICIES) {
+    for (const arch of ARCHES) {
+      for (const net of NETS) {
+        it(`${JSON.stringify(policy)} ${arch} net=${net} is a valid, bounded seccomp program`, () => {
+          const c = compile(policy, arch, net);
+          assert.equal(c.program.length, c.instructionCount * 8);
+          assert.equal(c.ruleCount, c.rules.length);
+          const insns = decodeProgram(c.program);
+          assert.deepEqual(validateProgram(insns), []);
+          assert.ok(insns.length <= 4096);
+          assert.ok(insns.length < 1024, `comfortably small (${insns.length})`);
+          assert.equal(insns[insns.length - 1]!.code & 0x07, BPF_RET);
+          checkJumps(insns);
+          // Round trip: decode(encode(x)) === x.
+          assert.deepEqual(encodeProgram(insns), c.program);
+        });
+      }
+    }
+  }
+
+  it("'off' compiles to null", () => {
+    assert.equal(compileSeccomp('off', { net: 'none' }), null);
+  });
+
+  it('defaults the architecture to the running one', () => {
+    const c = compileSeccomp('default', { net: 'none' });
+    assert.ok(c);
+    assert.equal(c.arch, process.arch === 'arm64' ? 'aarch64' : 'x86_64');
+  });
+
+  it('agrees with the readable rules for every known syscall and a spread of arguments', () => {
+    const argSets: bigint[][] = [
+      [],
+      [1n, 1n, 0n],
+      [2n, 1n, 6n],
+      [10n, 2n, 17n],
+      [17n, 3n, 0n],
+      [0x10000000n, 0n],
+      [0x3d0f00n],
+      [0n, 0x5412n],
+      [0n, 0x541cn],
+      [0n, 0x1_0000_5412n],
+      [0xffffffffn],
+      [0x0040000n],
+      [0xffff_ffff_0000_0001n, 0xffff_ffff_ffff_ffffn, 6n],
+    ];
+    for (const policy of ALL_POLICIES) {
+      for (const arch of ARCHES) {
+        for (const net of NETS) {
+          const c = compile(policy, arch, net);
+          const insns = decodeProgram(c.program);
+          const nrs = [...knownSyscalls(arch).map((n) => syscallNumber(n, arch)!), 471, 999, 0x3fffffff];
+          for (const nr of nrs) {
+            for (const args of argSets) {
+              const got = runProgram(insns, { nr, arch: AUDIT_ARCH[arch], args });
+              assert.equal(got, expectedFromRules(c, nr, args), `${arch} ${net} nr=${nr} args=${args}`);
+            }
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('seccomp: arch and ABI guards', () => {
+  for (const arch of ARCHES) {
+    it(`${arch}: any other audit arch is killed`, () => {
+      const c = compile('default', arch);
+      for (const other of [0x40000003 /* i386 */, AUDIT_ARCH[arch === 'x86_64' ? 'aarch64' : 'x86_64'], 0]) {
+        assert.equal(run(c, 'read', [], other), KILL);
+        assert.equal(run(c, 'ptrace', [], other), KILL);
+      }
+    });
+  }
+
+  it('x86_64: x32 syscall numbers are killed, not looked up', () => {
+    for (const policy of ['default', 'strict'] as const) {
+      const c = compile(policy, 'x86_64');
+      assert.equal(runNr(c, 0x40000000 + 0), KILL); // x32 read
+      assert.equal(runNr(c, 0x40000000 + 101), KILL); // x32 ptrace
+      assert.equal(runNr(c, 0x40000000 + 521), KILL); // x32-only ptrace
+      assert.equal(runNr(c, 0xffffffff), KILL);
+      assert.equal(runNr(c, 0x3fffffff), policy === 'default' ? ALLOW : ENOSYS);
+    }
+  });
+
+  it('aarch64: no x32 check (and none needed)', () => {
+    const c = compile('default', 'aarch64');
+    assert.equal(runNr(c, 0x40000000), ALLOW);
+    assert.ok(!explainSeccomp(c).includes('x32'));
+  });
+});
+
+describe("seccomp: 'default' profile", () => {
+  for (const arch of ARCHES) {
+    it(`${arch}: dangerous syscalls get EPERM, ordinary ones are allowed`, () => {
+      const c = compile('default', arch);
+      assert.equal(c.mode, 'default');
+      for (const name of ['ptrace', 'process_vm_readv', 'bpf', 'perf_event_open', 'userfaultfd', 'kexec_load',
+        'init_module', 'finit_module', 'keyctl', 'add_key', 'mount', 'umount2', 'fsopen', 'fsconfig', 'fsmount',
+        'fspick', 'open_tree', 'move_mount', 'mount_setattr', 'pivot_root', 'chroot', 'unshare', 'setns',
+        'open_by_handle_at', 'acct', 'swapon', 'reboot', 'settimeofday', 'clock_settime', 'adjtimex', 'syslog',
+        'quotactl', 'vhangup']) {
+        assert.equal(run(c, name), EPERM, name);
+      }
+      for (const name of ['read', 'write', 'openat', 'close', 'mmap', 'execve', 'futex', 'wait4', 'getrandom',
+        'kcmp', 'chmod' in (arch === 'x86_64' ? X86_64_SYSCALLS : AARCH64_SYSCALLS) ? 'chmod' : 'fchmodat']) {
+        assert.equal(run(c, name), ALLOW, name);
+      }
+      assert.equal(runNr(c, 999), ALLOW, 'unknown numbers follow the default (allow)');
+    });
+
+    it(`${arch}: io_uring and clone3 get ENOSYS so programs fall back`, () => {
+      const c = compile('default', arch);
+      for (const name of ['io_uring_setup', 'io_uring_enter', 'io_uring_register', 'clone3']) {
+        assert.equal(run(c, name), ENOSYS, name);
+      }
+    });
+
+    it(`${arch}: clone with any namespace flag is EPERM, thread and fork clones are allowed`, () => {
+      const c = compile('default', arch);
+      assert.equal(run(c, 'clone', [CLONE_THREAD_FLAGS]), ALLOW);
+      assert.equal(run(c, 'clone', [0x01200011]), ALLOW); // fork(): CHILD_SETTID|CHILD_CLEARTID|SIGCHLD
+      assert.equal(run(c, 'clone', [0x4111]), ALLOW); // posix_spawn: VM|VFORK|SIGCHLD
+      for (const flag of [0x80, 0x20000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000]) {
+        assert.equal(run(c, 'clone', [flag | 0x11]), EPERM, `flag 0x${flag.toString(16)}`);
+      }
+      assert.equal(run(c, 'clone', [CLONE_NEWUSER | CLONE_THREAD_FLAGS]), EPERM);
+      // The kernel truncates clone flags to 32 bits; high bits change nothing.
+      assert.equal(run(c, 'clone', [0xffff_ffff_0000_0011n]), ALLOW);
+    });
+
+    it(`${arch}: ioctl TIOCSTI / TIOCLINUX are EPERM, other requests allowed`, () => {
+      const c = compile('default', arch);
+      assert.equal(run(c, 'ioctl', [0, 0x5412]), EPERM);
+      assert.equal(run(c, 'ioctl', [1, 0x541c]), EPERM);
+      assert.equal(run(c, 'ioctl', [0, 0x1_0000_5412n]), EPERM, 'cmd is an unsigned int: high word ignored');
+      assert.equal(run(c, 'ioctl', [0, 0x5401]), ALLOW); // TCGETS
+      assert.equal(run(c, 'ioctl', [0, 0x5413]), ALLOW); // TIOCGWINSZ
+      assert.equal(run(c, 'ioctl', [0x5412, 0x5421]), ALLOW, 'only the request argument is checked');
+    });
+
+    it(`${arch}: personality allows only the query and PER_LINUX`, () => {
+      const c = compile('default', arch);
+      assert.equal(run(c, 'personality', [0xffffffff]), ALLOW);
+      assert.equal(run(c, 'personality', [0]), ALLOW);
+      assert.equal(run(c, 'personality', [0x0040000]), EPERM); // ADDR_NO_RANDOMIZE
+      assert.equal(run(c, 'personality', [0x0400000]), EPERM); // READ_IMPLIES_EXEC
+    });
+  }
+});
+
+describe('seccomp: socket families', () => {
+  for (const arch of ARCHES) {
+    it(`${arch} net=none: only AF_UNIX`, () => {
+      const c = compile('default', arch, 'none');
+      assert.equal(run(c, 'socket', [AF_INET, SOCK_STREAM, 0]), EAFNOSUPPORT);
+      assert.equal(run(c, 'socket', [AF_INET6, SOCK_DGRAM, 0]), EAFNOSUPPORT);
+      assert.equal(run(c, 'socket', [AF_NETLINK, SOCK_RAW, 0]), EAFNOSUPPORT);
+      assert.equal(run(c, 'socket', [AF_PACKET, SOCK_RAW, 0]), EAFNOSUPPORT);
+      assert.equal(run(c, 'socket', [AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0]), ALLOW);
+      assert.equal(run(c, 'socket', [AF_UNIX, SOCK_DGRAM, 0]), ALLOW);
+      assert.equal(run(c, 'socket', [0x1_0000_0001n, SOCK_STREAM, 0]), ALLOW, 'domain is an int: high word ignored');
+      assert.equal(run(c, 'socketpair', [AF_UNIX, SOCK_STREAM, 0]), ALLOW);
+      assert.equal(run(c, 'socketpair', [AF_INET, SOCK_STREAM, 0]), EAFNOSUPPORT);
+      assert.equal(run(c, 'connect'), ALLOW);
+    });
+
+    it(`${arch} net=tcp: AF_UNIX plus TCP over AF_INET/AF_INET6, no UDP, raw or packet`, () => {
+      const c = compile('default', arch, 'tcp');
+      assert.equal(run(c, 'socket', [AF_INET, SOCK_STREAM, 0]), ALLOW);
+      assert.equal(run(c, 'socket', [AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP]), ALLOW);
+      assert.equal(run(c, 'socket', [AF_INET, SOCK_DGRAM, 0]), EACCES);
+      assert.equal(run(c, 'socket', [AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP]), EACCES);
+      assert.equal(run(c, 'socket', [AF_INET, SOCK_RAW, 1]), EACCES);
+      assert.equal(run(c, 'socket', [AF_INET, SOCK_STREAM, 262 /* MPTCP */]), EACCES);
+      assert.equal(run(c, 'socket', [AF_PACKET, SOCK_RAW, 0]), EAFNOSUPPORT);
+      assert.equal(run(c, 'socket', [AF_NETLINK, SOCK_DGRAM, 0]), EAFNOSUPPORT);
+      assert.equal(run(c, 'socket', [AF_UNIX, SOCK_DGRAM, 0]), ALLOW);
+      assert.equal(run(c, 'socketpair', [AF_UNIX, SOCK_SEQPACKET, 0]), ALLOW);
+      assert.equal(run(c, 'socketpair', [AF_INET, SOCK_STREAM, 0]), EAFNOSUPPORT);
+    });
+
+    it(`${arch} net=host: no socket filtering`, () => {
+      const c = compile('default', arch, 'host');
+      for (const args of [[AF_INET, SOCK_DGRAM, 0], [AF_PACKET, SOCK_RAW, 0], [AF_NETLINK, SOCK_RAW, 0]]) {
+        assert.equal(run(c, 'socket', args), ALLOW);
+      }
+      assert.ok(!c.rules.some((r) => r.syscall === 'socket'));
+    });
+  }
+});
+
+describe("seccomp: 'strict' profile", () => {
+  for (const arch of ARCHES) {
+    it(`${arch}: allowlist for ordinary programs, ENOSYS for the rest, EPERM for the dangerous`, () => {
+      const c = compile('strict', arch);
+      assert.equal(c.mode, 'strict');
+      assert.deepEqual(c.defaultAction, { type: 'errno', errno: 'ENOSYS' });
+      for (const name of ['read', 'write', 'execve', 'openat', 'close', 'mmap', 'mprotect', 'futex', 'wait4',
+        'pipe2', 'epoll_pwait', 'rt_sigaction', 'getrandom', 'rseq', 'prlimit64', 'statx', 'newfstatat',
+        'getdents64', 'readlinkat', 'sched_getaffinity', 'eventfd2', 'timerfd_create', 'exit_group']) {
+        assert.equal(run(c, name), ALLOW, name);
+      }
+      assert.equal(run(c, 'mount'), EPERM);
+      assert.equal(run(c, 'ptrace'), EPERM);
+      for (const name of ['kcmp', 'mbind', 'shmget', 'io_setup', 'fanotify_init', 'lsm_set_self_attr']) {
+        assert.equal(run(c, name), ENOSYS, name);
+      }
+      assert.equal(runNr(c, 999), ENOSYS);
+      assert.equal(run(c, 'clone3'), ENOSYS);
+      assert.equal(run(c, 'io_uring_setup'), ENOSYS);
+    });
+
+    it(`${arch}: keeps the argument filters and allows what passes them`, () => {
+      const c = compile('strict', arch, 'tcp');
+      assert.equal(run(c, 'socket', [AF_INET, SOCK_STREAM, 0]), ALLOW);
+      assert.equal(run(c, 'socket', [AF_INET, SOCK_DGRAM, 0]), EACCES);
+      assert.equal(run(c, 'socket', [AF_PACKET, SOCK_RAW, 0]), EAFNOSUPPORT);
+      assert.equal(run(c, 'clone', [CLONE_THREAD_FLAGS]), ALLOW);
+      assert.equal(run(c, 'clone', [CLONE_NEWUSER | 0x11]), EPERM);
+      assert.equal(run(c, 'ioctl', [0, 0x5412]), EPERM);
+      assert.equal(run(c, 'ioctl', [0, 0x5401]), ALLOW);
+      assert.equal(run(c, 'personality', [0xffffffff]), ALLOW);
+      assert.equal(run(c, 'personality', [8]), EPERM);
+      const host = compile('strict', arch, 'host');
+      assert.equal(run(host, 'socket', [AF_PACKET, SOCK_RAW, 0]), ALLOW);
+    });
+  }
+
+  it('x86_64: legacy calls used by coreutils/bash are allowed', () => {
+    const c = compile('strict', 'x86_64');
+    for (const name of ['open', 'stat', 'lstat', 'access', 'pipe', 'dup2', 'fork', 'vfork', 'poll', 'select',
+      'getdents', 'readlink', 'arch_prctl', 'getpgrp']) {
+      assert.equal(run(c, name), ALLOW, name);
+    }
+  });
+});
+
+describe('seccomp: custom policy', () => {
+  it('adds EPERM denies and removes default ones', () => {
+    const c = compile({ deny: ['chmod', 'fchmodat'], allow: ['ptrace'] }, 'x86_64');
+    assert.equal(c.mode, 'custom');
+    assert.equal(run(c, 'chmod'), EPERM);
+    assert.equal(run(c, 'fchmodat'), EPERM);
+    assert.equal(run(c, 'fchmod'), ALLOW);
+    assert.equal(run(c, 'ptrace'), ALLOW);
+    assert.equal(run(c, 'mount'), EPERM, 'the rest of the default profile stays');
+    assert.equal(run(c, 'clone3'), ENOSYS);
+  });
+
+  it('allowing an argument-filtered syscall removes its filter; denying one replaces it', () => {
+    const c = compile({ allow: ['ioctl'], deny: ['socket'] }, 'aarch64', 'host');
+    assert.equal(run(c, 'ioctl', [0, 0x5412]), ALLOW);
+    assert.equal(run(c, 'socket', [AF_UNIX, SOCK_STREAM, 0]), EPERM);
+  });
+
+  it('an empty object is the default profile', () => {
+    const a = compile({}, 'x86_64');
+    const b = compile('default', 'x86_64');
+    assert.deepEqual(a.program, b.program);
+    assert.equal(a.mode, 'custom');
+  });
+
+  it('a huge deny list still keeps every jump in range', () => {
+    const keep = new Set(['read', 'write', 'exit_group', 'execve']);
+    for (const arch of ARCHES) {
+      const deny = knownSyscalls(arch).filter((n) => !keep.has(n));
+      const c = compile({ deny }, arch);
+      const insns = decodeProgram(c.program);
+      assert.deepEqual(validateProgram(insns), []);
+      checkJumps(insns);
+      assert.equal(run(c, 'read'), ALLOW);
+      assert.equal(run(c, 'write'), ALLOW);
+      for (const name of deny) assert.equal(run(c, name), EPERM, name);
+    }
+  });
+
+  it('unknown names throw a TypeError naming the option and the name', () => {
+    assert.throws(() => compileSeccomp({ deny: ['fooo'] }, { arch: 'x86_64', net: 'none' }), {
+      name: 'TypeError',
+      message: 'sandbox.seccomp.deny: unknown syscall "fooo" on x86_64',
+    });
+    assert.throws(() => compileSeccomp({ allow: ['read', 'bar'] }, { arch: 'aarch64', net: 'none' }), {
+      name: 'TypeError',
+      message: 'sandbox.seccomp.allow: unknown syscall "bar" on aarch64',
+    });
+    // arm64 has no open(2): a name must exist on the target architecture.
+    assert.throws(() => compileSeccomp({ deny: ['open'] }, { arch: 'aarch64', net: 'none' }), /unknown syscall "open" on aarch64/);
+    // Object.prototype names are not syscalls.
+    assert.throws(() => compileSeccomp({ deny: ['constructor'] }, { arch: 'x86_64', net: 'none' }), TypeError);
+    assert.throws(() => compileSeccomp({ deny: ['__proto__'] }, { arch: 'x86_64', net: 'none' }), TypeError);
+  });
+
+  it('rejects malformed policies', () => {
+    const bad = (p: unknown): SeccompPolicy => p as SeccompPolicy;
+    assert.throws(() => compileSeccomp(bad('lenient'), { net: 'none' }), TypeError);
+    assert.throws(() => compileSeccomp(bad(null), { net: 'none' }), TypeError);
+    assert.throws(() => compileSeccomp(bad({ denny: ['ptrace'] }), { net: 'none' }), /unknown option "denny"/);
+    assert.throws(() => compileSeccomp(bad({ deny: 'ptrace' }), { net: 'none' }), TypeError);
+    assert.throws(() => compileSeccomp(bad({ deny: [1] }), { net: 'none' }), /deny\[0\] must be a string/);
+    assert.throws(() => compileSeccomp({ deny: ['chmod'], allow: ['chmod'] }, { arch: 'x86_64', net: 'none' }),
+      RangeError);
+    assert.throws(() => compileSeccomp('default', { net: 'lan' as SeccompNet }), TypeError);
+    assert.throws(() => compileSeccomp('default', { arch: 'riscv64' as SeccompArch, net: 'none' }), TypeError);
+  });
+});
+
+describe('seccomp: syscall tables', () => {
+  it('x86_64 numbers', () => {
+    const expected: Record<string, number> = {
+      read: 0, write: 1, open: 2, ioctl: 16, socket: 41, clone: 56, fork: 57, execve: 59, ptrace: 101,
+      personality: 135, arch_prctl: 158, mount: 165, openat: 257, unshare: 272, setns: 308, bpf: 321, statx: 332,
+      rseq: 334, pidfd_send_signal: 424, io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427,
+      open_tree: 428, move_mount: 429, fsopen: 430, fsconfig: 431, fsmount: 432, fspick: 433, pidfd_open: 434,
+      clone3: 435, close_range: 436, openat2: 437, pidfd_getfd: 438, faccessat2: 439, process_madvise: 440,
+      mount_setattr: 442, landlock_create_ruleset: 444, landlock_add_rule: 445, landlock_restrict_self: 446,
+      futex_waitv: 449, cachestat: 451, fchmodat2: 452, map_shadow_stack: 453, mseal: 462, open_tree_attr: 467,
+      file_setattr: 469,
+    };
+    for (const [name, nr] of Object.entries(expected)) assert.equal(syscallNumber(name, 'x86_64'), nr, name);
+  });
+
+  it('aarch64 numbers (asm-generic)', () => {
+    const expected: Record<string, number> = {
+      io_setup: 0, getcwd: 17, fcntl: 25, ioctl: 29, mount: 40, openat: 56, close: 57, read: 63, write: 64,
+      newfstatat: 79, fstat: 80, personality: 92, unshare: 97, futex: 98, ptrace: 117, socket: 198, socketpair: 199,
+      clone: 220, execve: 221, mmap: 222, wait4: 260, prlimit64: 261, renameat2: 276, getrandom: 278, bpf: 280,
+      statx: 291, rseq: 293, io_uring_setup: 425, clone3: 435, openat2: 437, landlock_create_ruleset: 444,
+      memfd_secret: 447, mseal: 462, file_setattr: 469,
+      renameat: 38, getrlimit: 163, setrlimit: 164,
+    };
+    for (const [name, nr] of Object.entries(expected)) assert.equal(syscallNumber(name, 'aarch64'), nr, name);
+    for (const name of ['open', 'stat', 'fork', 'poll', 'select', 'pipe', 'dup2', 'arch_prctl', 'iopl']) {
+      assert.equal(syscallNumber(name, 'aarch64'), undefined, name);
+    }
+  });
+
+  it('tables are one-to-one and knownSyscalls lists them', () => {
+    for (const arch of ARCHES) {
+      const names = knownSyscalls(arch);
+      assert.ok(names.length > 250);
+      assert.ok(Object.isFrozen(names));
+      const nrs = names.map((n) => syscallNumber(n, arch)!);
+      assert.equal(new Set(nrs).size, nrs.length, `${arch}: no two names share a number`);
+      assert.ok(nrs.every((n) => Number.isInteger(n) && n >= 0 && n < 1024));
+    }
+    assert.equal(syscallNumber('hasOwnProperty', 'x86_64'), undefined);
+  });
+
+  const header = '/usr/include/x86_64-linux-gnu/asm/unistd_64.h';
+  it('x86_64 table matches the installed kernel header', { skip: !existsSync(header) }, () => {
+    let count = 0;
+    for (const m of readFileSync(header, 'utf8').matchAll(/^#define __NR_(\w+) (\d+)$/gm)) {
+      assert.equal(syscallNumber(m[1]!, 'x86_64'), Number(m[2]), m[1]);
+      count++;
+    }
+    assert.ok(count > 300);
+  });
+});
+
+describe('seccomp: explain', () => {
+  it('default profile, net none', () => {
+    const text = explainSeccomp(compile('default', 'x86_64', 'none'));
+    const lines = text.split('\n');
+    for (const line of [
+      'arch != x86_64 -> kill process',
+      'x32 syscall (nr >= 0x40000000) -> kill process',
+      'deny ptrace -> EPERM',
+      'deny mount -> EPERM',
+      'deny socket(domain not in {AF_UNIX}) -> EAFNOSUPPORT',
+      'deny socketpair(domain not in {AF_UNIX}) -> EAFNOSUPPORT',
+      'deny clone(flags has any of CLONE_NEWTIME|CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|' +
+        'CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNET) -> EPERM',
+      'deny ioctl(request in {TIOCSTI, TIOCLINUX}) -> EPERM',
+      'allow personality(persona in {PER_LINUX, 0xffffffff})',
+      'deny personality -> EPERM',
+      'deny clone3 -> ENOSYS',
+      'deny io_uring_setup -> ENOSYS',
+      'default: allow',
+    ]) {
+      assert.ok(lines.includes(line), `missing line: ${line}\n${text}`);
+    }
+    assert.equal(lines[lines.length - 1], 'default: allow');
+    assert.match(lines[0]!, /^seccomp default profile for x86_64, net none: \d+ rules, \d+ BPF instructions$/);
+  });
+
+  it('strict profile, net tcp', () => {
+    const lines = explainSeccomp(compile('strict', 'aarch64', 'tcp')).split('\n');
+    for (const line of [
+      'arch != aarch64 -> kill process',
+      'allow read',
+      'allow execve',
+      'deny mount -> EPERM',
+      'deny socket(domain not in {AF_UNIX, AF_INET, AF_INET6}) -> EAFNOSUPPORT',
+      'deny socket(domain in {AF_INET, AF_INET6} && type & 0xf not in {SOCK_STREAM}) -> EACCES',
+      'deny socket(domain in {AF_INET, AF_INET6} && protocol not in {0, IPPROTO_TCP}) -> EACCES',
+      'allow socket',
+      'default: ENOSYS',
+    ]) {
+      assert.ok(lines.includes(line), `missing line: ${line}`);
+    }
+  });
+
+  it('custom additions show up', () => {
+    const text = explainSeccomp(compile({ deny: ['chmod'], allow: ['ptrace'] }, 'x86_64'));
+    assert.match(text, /^deny chmod -> EPERM$/m);
+    assert.doesNotMatch(text, /ptrace/);
+    assert.match(text, /^seccomp custom profile/);
+  });
+});
+
+describe('seccomp: golden bytes', () => {
+  const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+  const rule = (syscall: string, nr: number, action: SeccompAction) => ({ syscall, nr, action });
+  const eperm: SeccompAction = { type: 'errno', errno: 'EPERM' };
+
+  it('x86_64: deny ptrace, default allow', () => {
+    const insns = assembleSeccomp('x86_64', [rule('ptrace', 101, eperm)], { type: 'allow' });
+    assert.equal(hex(encodeProgram(insns)), [
+      '2000000004000000', // ld [4]                  arch
+      '150001003e0000c0', // jeq #0xc000003e, +1, +0
+      '0600000000000080', // ret #KILL_PROCESS
+      '2000000000000000', // ld [0]                  nr
+      '3500000100000040', // jge #0x40000000, +0, +1
+      '0600000000000080', // ret #KILL_PROCESS
+      '1500000165000000', // jeq #101, +0, +1
+      '0600000001000500', // ret #ERRNO(EPERM)
+      '060000000000ff7f', // ret #ALLOW
+    ].join(''));
+  });
+
+  it('aarch64: two denies share one RET, default ENOSYS', () => {
+    const insns = assembleSeccomp('aarch64', [rule('ptrace', 117, eperm), rule('bpf', 280, eperm)],
+      { type: 'errno', errno: 'ENOSYS' });
+    assert.equal(hex(encodeProgram(insns)), [
+      '2000000004000000', // ld [4]
+      '15000100b70000c0', // jeq #0xc00000b7, +1, +0
+      '0600000000000080', // ret #KILL_PROCESS
+      '2000000000000000', // ld [0]
+      '1500010075000000', // jeq #117, +1, +0
+      '1500000118010000', // jeq #280, +0, +1
+      '0600000001000500', // ret #ERRNO(EPERM)
+      '0600000026000500', // ret #ERRNO(ENOSYS)
+    ].join(''));
+  });
+
+  it('x86_64: an argument filter', () => {
+    const insns = assembleSeccomp('x86_64', [{
+      syscall: 'socket',
+      nr: 41,
+      when: [{ arg: 0, argName: 'domain', op: 'notIn', values: [1], valueNames: ['AF_UNIX'] }],
+      action: { type: 'errno', errno: 'EAFNOSUPPORT' },
+    }], { type: 'allow' });
+    assert.equal(hex(encodeProgram(insns)), [
+      '2000000004000000', '150001003e0000c0', '0600000000000080', '2000000000000000', '3500000100000040',
+      '0600000000000080',
+      '1500000429000000', // jeq #41, +0, +4        (skip the block)
+      '2000000010000000', // ld [16]                args[0] low word
+      '1500010001000000', // jeq #AF_UNIX, +1, +0   (in the set: rule does not apply)
+      '0600000061000500', // ret #ERRNO(EAFNOSUPPORT)
+      '060000000000ff7f', // ret #ALLOW             (socket's fall-through: the default)
+      '060000000000ff7f', // ret #ALLOW             (default)
+    ].join(''));
+  });
+});
+
+describe('bpf: encoder, validator and interpreter', () => {
+  it('encodes struct sock_filter little endian', () => {
+    assert.equal(Buffer.from(encodeProgram([jump(BPF_JMP | BPF_JEQ | BPF_K, 0x11223344, 7, 9)])).toString('hex'),
+      '1500070944332211');
+    assert.throws(() => encodeProgram([jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 256, 0)]), RangeError);
+    assert.throws(() => decodeProgram(new Uint8Array(7)), RangeError);
+  });
+
+  it('validator rejects what the kernel would', () => {
+    const ld = stmt(BPF_LD | BPF_W | BPF_ABS, 0);
+    const ret = stmt(BPF_RET | BPF_K, ALLOW);
+    assert.deepEqual(validateProgram([ld, ret]), []);
+    assert.match(validateProgram([]).join(), /empty/);
+    assert.match(validateProgram([ld]).join(), /does not end in RET/);
+    assert.match(validateProgram([jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0), ret]).join(), /leaves the program/);
+    assert.match(validateProgram([stmt(BPF_LD | BPF_W | BPF_ABS, 2), ret]).join(), /aligned word/);
+    assert.match(validateProgram([stmt(BPF_LD | BPF_W | BPF_ABS, 64), ret]).join(), /aligned word/);
+    assert.match(validateProgram([stmt(BPF_LD | BPF_W | 0x40 /* IND */, 0), ret]).join(), /not allowed/);
+    assert.match(validateProgram([stmt(BPF_JMP | BPF_JA, 1), ret]).join(), /leaves the program/);
+    assert.match(validateProgram(new Array(4097).fill(ret)).join(), /max 4096/);
+  });
+
+  it('interpreter evaluates loads, ALU and jumps', () => {
+    const prog = [
+      stmt(BPF_LD | BPF_W | BPF_ABS, 16), // args[0] low
+      stmt(BPF_ALU | BPF_AND | BPF_K, 0xf),
+      jump(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 1),
+      stmt(BPF_RET | BPF_K, 1),
+      stmt(BPF_JMP | BPF_JA, 1),
+      stmt(BPF_RET | BPF_K, 99), // skipped
+      stmt(BPF_RET | BPF_K, 2),
+    ];
+    assert.deepEqual(validateProgram(prog), []);
+    assert.equal(runProgram(prog, { nr: 0, arch: 0, args: [0x13] }), 1);
+    assert.equal(runProgram(prog, { nr: 0, arch: 0, args: [0x14] }), 2);
+    assert.equal(runProgram(prog, { nr: 0, arch: 0, args: [0xffff_ffff_0000_0013n] }), 1);
+  });
+
+  it('assembler refuses jumps beyond 255', () => {
+    const asm = new BpfAssembler();
+    const far = asm.label();
+    asm.jumpIf(BPF_JEQ, 1, far, 'next');
+    for (let i = 0; i < 256; i++) asm.ret(0);
+    asm.bind(far);
+    asm.ret(0);
+    assert.throws(() => asm.resolve(), /max 255/);
+  });
+});
