@@ -1,7 +1,125 @@
-/* Placeholder until Landlock lands: refuses any Landlock request. */
+/*
+ * Landlock, child side: build the ruleset TypeScript planned and restrict
+ * ourselves with it. Raw syscalls only; the uapi structs are declared here
+ * because Debian 12's <linux/landlock.h> stops at ABI 2 (no net, no scopes).
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "plan.h"
 
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
+#endif
+#ifndef SYS_landlock_restrict_self
+#define SYS_landlock_restrict_self 446
+#endif
+
+/* Values are the kernel uapi; names are ours so old headers cannot clash. */
+#define LL_RULE_PATH_BENEATH 1
+#define LL_RULE_NET_PORT 2
+
+#define LL_FS_EXECUTE (1ULL << 0)
+#define LL_FS_WRITE_FILE (1ULL << 1)
+#define LL_FS_READ_FILE (1ULL << 2)
+#define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
+#define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+
+/* The only rights a rule on a non-directory may carry; others are EINVAL. */
+#define LL_FS_FILE_RIGHTS \
+  (LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV)
+
+struct ll_ruleset_attr {
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net; /* ABI 4 */
+  uint64_t scoped;             /* ABI 6 */
+};
+
+struct ll_path_beneath_attr {
+  uint64_t allowed_access;
+  int32_t parent_fd;
+} __attribute__((packed));
+
+struct ll_net_port_attr {
+  uint64_t allowed_access;
+  uint64_t port;
+};
+
+/*
+ * The kernel sizes the attr by the caller's size argument; a kernel older
+ * than the field rejects a size that includes it only if it is non-zero, but
+ * passing exactly what the planned ABI defines keeps errors meaningful.
+ */
+static size_t ruleset_attr_size(uint32_t abi) {
+  if (abi >= 6) return sizeof(struct ll_ruleset_attr);
+  if (abi >= 4) return offsetof(struct ll_ruleset_attr, scoped);
+  return offsetof(struct ll_ruleset_attr, handled_access_net);
+}
+
+static int add_path_rule(int ruleset_fd, const struct hatch_landlock_path *p, uint64_t handled_fs) {
+  int fd = open(p->path, O_PATH | O_CLOEXEC);
+  if (fd < 0) {
+    /* System defaults such as /lib64 may be absent; user paths were checked in TS. */
+    return errno == ENOENT ? 0 : -errno;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  /* Rights outside handled_fs are already allowed everywhere: dropping them grants nothing. */
+  uint64_t allowed = p->allowed_access & handled_fs;
+  if (!S_ISDIR(st.st_mode)) allowed &= LL_FS_FILE_RIGHTS;
+  int rc = 0;
+  if (allowed != 0) { /* an empty rule is ENOMSG, and would mean nothing anyway */
+    struct ll_path_beneath_attr attr = {.allowed_access = allowed, .parent_fd = fd};
+    if (syscall(SYS_landlock_add_rule, ruleset_fd, LL_RULE_PATH_BENEATH, &attr, 0) < 0) rc = -errno;
+  }
+  close(fd);
+  return rc;
+}
+
+static int add_rules(int ruleset_fd, const struct hatch_plan *plan) {
+  for (size_t i = 0; i < plan->landlock_path_count; i++) {
+    int rc = add_path_rule(ruleset_fd, &plan->landlock_paths[i], plan->landlock.handled_access_fs);
+    if (rc < 0) return rc;
+  }
+  for (size_t i = 0; i < plan->landlock_port_count; i++) {
+    struct ll_net_port_attr attr = {
+        .allowed_access = plan->landlock_ports[i].allowed_access & plan->landlock.handled_access_net,
+        .port = plan->landlock_ports[i].port,
+    };
+    if (attr.allowed_access == 0) continue;
+    if (syscall(SYS_landlock_add_rule, ruleset_fd, LL_RULE_NET_PORT, &attr, 0) < 0) return -errno;
+  }
+  return 0;
+}
+
 int hatch_child_apply_landlock(const struct hatch_plan *plan) {
-  return plan->has_landlock ? -ENOSYS : 0;
+  if (!plan->has_landlock) return 0;
+  uint32_t abi = plan->landlock.abi;
+  if (abi < 1) return -EINVAL;
+  if (abi < 4 && plan->landlock.handled_access_net != 0) return -EINVAL;
+  if (abi < 6 && plan->landlock.scoped != 0) return -EINVAL;
+
+  struct ll_ruleset_attr attr = {
+      .handled_access_fs = plan->landlock.handled_access_fs,
+      .handled_access_net = plan->landlock.handled_access_net,
+      .scoped = plan->landlock.scoped,
+  };
+  int ruleset_fd = (int)syscall(SYS_landlock_create_ruleset, &attr, ruleset_attr_size(abi), 0);
+  if (ruleset_fd < 0) return -errno;
+
+  int rc = add_rules(ruleset_fd, plan);
+  /* no_new_privs was set by the previous stage; flags 0 keeps the kernel's default logging. */
+  if (rc == 0 && syscall(SYS_landlock_restrict_self, ruleset_fd, 0) < 0) rc = -errno;
+  close(ruleset_fd);
+  return rc;
 }

@@ -1,7 +1,24 @@
-/* Placeholder until seccomp lands: refuses any filter. */
+/*
+ * seccomp, child side: install the BPF program TypeScript compiled. This is
+ * the last verb before execve, so every earlier stage may still use any
+ * syscall; the filter only has to allow what execve and the program need.
+ */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "plan.h"
 
 int hatch_child_apply_seccomp(const struct hatch_plan *plan) {
-  return plan->seccomp_filter ? -ENOSYS : 0;
+  if (plan->seccomp_filter == NULL) return 0;
+  if (plan->seccomp_insn_count == 0 || plan->seccomp_insn_count > HATCH_MAX_SECCOMP_INSNS) return -EINVAL;
+  struct sock_fprog prog = {
+      .len = (unsigned short)plan->seccomp_insn_count,
+      /* The kernel copies the program; the cast only drops const for the uapi type. */
+      .filter = (struct sock_filter *)(uintptr_t)plan->seccomp_filter,
+  };
+  /* No TSYNC: the child has exactly one thread. Needs no_new_privs (or CAP_SYS_ADMIN). */
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) return -errno;
+  return 0;
 }
