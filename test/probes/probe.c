@@ -1,0 +1,794 @@
+/*
+ * hatchery-probe: tries one way out of the sandbox and says what happened.
+ *
+ *   hatchery-probe <attempt> [args...]
+ *
+ * Every attempt prints exactly one line on stdout and exits 0 once it has
+ * made the attempt, whatever the kernel answered:
+ *
+ *   denied ENAME [detail]   the escape failed with that errno
+ *   allowed [detail]        the escape worked (a sandbox bug, unless the test expects it)
+ *   <key>=<value> ...       reports (whoami, proc-list)
+ *
+ * Exit 1: the attempt could not even be set up ("setup-failed <step> ENAME").
+ * Exit 2: usage error. Attempts that the sandbox is expected to kill (cpu-spin,
+ * memory-bomb without a limit) may of course print nothing.
+ *
+ * Only raw syscalls and static buffers: no libseccomp, no liburing, so the
+ * probe says exactly which call the kernel refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <linux/capability.h>
+#include <linux/if_ether.h>
+#include <linux/perf_event.h>
+#include <linux/sched.h>
+
+#ifndef TIOCSTI
+#define TIOCSTI 0x5412
+#endif
+#ifndef TIOCLINUX
+#define TIOCLINUX 0x541C
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#define PROBE_KEYCTL_GET_KEYRING_ID 0
+#define PROBE_KEY_SPEC_SESSION_KEYRING (-3)
+#define PROBE_ADDR_NO_RANDOMIZE 0x0040000
+
+/* Names rather than strerror() text: tests match on them. */
+static const struct {
+  int err;
+  const char *name;
+} errno_names[] = {
+    {EPERM, "EPERM"},         {ENOENT, "ENOENT"},       {ESRCH, "ESRCH"},
+    {EINTR, "EINTR"},         {EIO, "EIO"},             {ENXIO, "ENXIO"},
+    {E2BIG, "E2BIG"},         {ENOEXEC, "ENOEXEC"},     {EBADF, "EBADF"},
+    {ECHILD, "ECHILD"},       {EAGAIN, "EAGAIN"},       {ENOMEM, "ENOMEM"},
+    {EACCES, "EACCES"},       {EFAULT, "EFAULT"},       {EBUSY, "EBUSY"},
+    {EEXIST, "EEXIST"},       {EXDEV, "EXDEV"},         {ENODEV, "ENODEV"},
+    {ENOTDIR, "ENOTDIR"},     {EISDIR, "EISDIR"},       {EINVAL, "EINVAL"},
+    {ENFILE, "ENFILE"},       {EMFILE, "EMFILE"},       {ENOTTY, "ENOTTY"},
+    {ETXTBSY, "ETXTBSY"},     {EFBIG, "EFBIG"},         {ENOSPC, "ENOSPC"},
+    {ESPIPE, "ESPIPE"},       {EROFS, "EROFS"},         {EMLINK, "EMLINK"},
+    {EPIPE, "EPIPE"},         {ERANGE, "ERANGE"},       {ENAMETOOLONG, "ENAMETOOLONG"},
+    {ENOSYS, "ENOSYS"},       {ELOOP, "ELOOP"},         {EOVERFLOW, "EOVERFLOW"},
+    {ENOTSOCK, "ENOTSOCK"},   {EPROTOTYPE, "EPROTOTYPE"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+    {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"}, {EOPNOTSUPP, "EOPNOTSUPP"},
+    {EAFNOSUPPORT, "EAFNOSUPPORT"}, {EADDRINUSE, "EADDRINUSE"}, {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+    {ENETDOWN, "ENETDOWN"},   {ENETUNREACH, "ENETUNREACH"}, {ECONNRESET, "ECONNRESET"},
+    {EISCONN, "EISCONN"},     {ENOTCONN, "ENOTCONN"},   {ETIMEDOUT, "ETIMEDOUT"},
+    {ECONNREFUSED, "ECONNREFUSED"}, {EHOSTUNREACH, "EHOSTUNREACH"}, {EALREADY, "EALREADY"},
+    {EINPROGRESS, "EINPROGRESS"}, {ENOKEY, "ENOKEY"},   {EUSERS, "EUSERS"},
+};
+
+static const char *errno_name(int err) {
+  static char unknown[24];
+  for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
+    if (errno_names[i].err == err) return errno_names[i].name;
+  snprintf(unknown, sizeof unknown, "E%d", err);
+  return unknown;
+}
+
+/* The single line every attempt ends with. */
+static int denied(int err) {
+  printf("denied %s\n", errno_name(err));
+  return 0;
+}
+
+static int allowed(const char *detail) {
+  printf(detail ? "allowed %s\n" : "allowed\n", detail);
+  return 0;
+}
+
+static int setup_failed(const char *step, int err) {
+  printf("setup-failed %s %s\n", step, errno_name(err));
+  return 1;
+}
+
+static int parse_long(const char *s, long min, long max, long *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max) return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char io_buf[65536];
+
+/* ---------------------------------------------------------------- files */
+
+static int read_path(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return denied(errno);
+  ssize_t n = read(fd, io_buf, sizeof io_buf);
+  int err = errno;
+  close(fd);
+  if (n < 0) return denied(err);
+  char detail[64];
+  snprintf(detail, sizeof detail, "%zd bytes", n);
+  return allowed(detail);
+}
+
+static int attempt_read_file(int argc, char **argv) {
+  if (argc != 1) return -1;
+  return read_path(argv[0]);
+}
+
+static int attempt_write_file(int argc, char **argv) {
+  if (argc != 1) return -1;
+  int fd = open(argv[0], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return denied(errno);
+  static const char mark[] = "written by hatchery-probe\n";
+  ssize_t n = write(fd, mark, sizeof mark - 1);
+  int err = errno;
+  close(fd);
+  if (n < 0) return denied(err);
+  return allowed(NULL);
+}
+
+static int attempt_list_dir(int argc, char **argv) {
+  if (argc != 1) return -1;
+  int fd = open(argv[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return denied(errno);
+  long entries = 0;
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, io_buf, sizeof io_buf);
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return denied(err);
+    }
+    if (n == 0) break;
+    for (long off = 0; off < n;) {
+      unsigned short reclen;
+      /* struct linux_dirent64: d_ino(8) d_off(8) d_reclen(2) d_type(1) d_name */
+      memcpy(&reclen, io_buf + off + 16, sizeof reclen);
+      const char *name = io_buf + off + 19;
+      if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) entries++;
+      off += reclen;
+    }
+  }
+  close(fd);
+  char detail[64];
+  snprintf(detail, sizeof detail, "%ld entries", entries);
+  return allowed(detail);
+}
+
+/* A symlink is created inside the writable cwd; the escape is following it out. */
+static int attempt_symlink_escape(int argc, char **argv) {
+  if (argc != 1) return -1;
+  static const char link_name[] = "probe-symlink";
+  unlink(link_name);
+  if (symlink(argv[0], link_name) != 0) return setup_failed("symlink", errno);
+  return read_path(link_name);
+}
+
+/* A hard link would give the sandbox a name for the file inside its writable tree. */
+static int attempt_hardlink_escape(int argc, char **argv) {
+  if (argc != 1) return -1;
+  static const char link_name[] = "probe-hardlink";
+  unlink(link_name);
+  if (link(argv[0], link_name) != 0) return denied(errno);
+  return allowed(NULL);
+}
+
+/* A relative SRC that does not exist yet is created in cwd first: moving a file out. */
+static int attempt_rename_escape(int argc, char **argv) {
+  if (argc != 2) return -1;
+  if (argv[0][0] != '/' && access(argv[0], F_OK) != 0) {
+    int fd = open(argv[0], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return setup_failed("create", errno);
+    close(fd);
+  }
+  if (rename(argv[0], argv[1]) != 0) return denied(errno);
+  return allowed(NULL);
+}
+
+/* Enough "../" to climb from any cwd to /, then the target without its leading '/'. */
+static int attempt_dotdot_escape(int argc, char **argv) {
+  if (argc != 1 || argv[0][0] != '/') return -1;
+  static char path[PATH_MAX];
+  size_t len = 0;
+  for (int i = 0; i < 40; i++) {
+    memcpy(path + len, "../", 3);
+    len += 3;
+  }
+  const char *rest = argv[0] + 1;
+  if (len + strlen(rest) + 1 > sizeof path) return -1;
+  memcpy(path + len, rest, strlen(rest) + 1);
+  return read_path(path);
+}
+
+/* execve of a file outside the exec allowlist; on success the new program speaks. */
+static int attempt_exec_file(int argc, char **argv) {
+  if (argc < 1) return -1;
+  char *const envp[] = {NULL};
+  execve(argv[0], argv, envp);
+  return denied(errno);
+}
+
+/*
+ * Metadata changes: Landlock (through ABI 7) has no right for chmod, utimes or
+ * xattrs, so only DAC, a read-only mount or seccomp can stop these.
+ */
+static int attempt_chmod_file(int argc, char **argv) {
+  if (argc != 1) return -1;
+  if (chmod(argv[0], 0600) != 0) return denied(errno);
+  return allowed(NULL);
+}
+
+static int attempt_utime_file(int argc, char **argv) {
+  if (argc != 1) return -1;
+  const struct timespec epoch[2] = {{0, 0}, {0, 0}};
+  if (utimensat(AT_FDCWD, argv[0], epoch, 0) != 0) return denied(errno);
+  return allowed(NULL);
+}
+
+static int attempt_setxattr_file(int argc, char **argv) {
+  if (argc != 1) return -1;
+  static const char value[] = "hatchery-probe";
+  if (syscall(SYS_setxattr, argv[0], "user.hatchery-probe", value, sizeof value - 1, 0L) != 0) return denied(errno);
+  return allowed(NULL);
+}
+
+/* A pathname unix socket the host listens on: connect() is not an open(). */
+static int attempt_unix_connect(int argc, char **argv) {
+  if (argc != 1) return -1;
+  struct sockaddr_un addr;
+  size_t len = strlen(argv[0]);
+  if (len == 0 || len + 1 > sizeof addr.sun_path) return -1;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, argv[0], len + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return setup_failed("socket", errno);
+  int rc = connect(fd, (struct sockaddr *)&addr, (socklen_t)sizeof addr);
+  int err = errno;
+  close(fd);
+  return rc == 0 ? allowed(NULL) : denied(err);
+}
+
+/* -------------------------------------------------------------- network */
+
+static int parse_port(const char *s, struct sockaddr_in *addr) {
+  long port;
+  if (parse_long(s, 0, 65535, &port) != 0) return -EINVAL;
+  memset(addr, 0, sizeof *addr);
+  addr->sin_family = AF_INET;
+  addr->sin_port = htons((uint16_t)port);
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return 0;
+}
+
+static int attempt_tcp_connect(int argc, char **argv) {
+  struct sockaddr_in addr;
+  if (argc != 1 || parse_port(argv[0], &addr) != 0) return -1;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return denied(errno);
+  int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+  int err = errno;
+  close(fd);
+  return rc == 0 ? allowed(NULL) : denied(err);
+}
+
+static int attempt_tcp_bind(int argc, char **argv) {
+  struct sockaddr_in addr;
+  if (argc != 1 || parse_port(argv[0], &addr) != 0) return -1;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return denied(errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+  if (rc == 0) rc = listen(fd, 1);
+  int err = errno;
+  close(fd);
+  return rc == 0 ? allowed(NULL) : denied(err);
+}
+
+static int attempt_udp_send(int argc, char **argv) {
+  struct sockaddr_in addr;
+  if (argc != 1 || parse_port(argv[0], &addr) != 0) return -1;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return denied(errno);
+  static const char msg[] = "hatchery-probe";
+  ssize_t n = sendto(fd, msg, sizeof msg - 1, 0, (struct sockaddr *)&addr, sizeof addr);
+  int err = errno;
+  close(fd);
+  return n >= 0 ? allowed(NULL) : denied(err);
+}
+
+static int attempt_raw_socket(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (fd < 0) return denied(errno);
+  close(fd);
+  return allowed(NULL);
+}
+
+static int attempt_packet_socket(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  if (fd < 0) return denied(errno);
+  close(fd);
+  return allowed(NULL);
+}
+
+static int connect_abstract(const struct sockaddr_un *addr, socklen_t len) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int rc = connect(fd, (const struct sockaddr *)addr, len) == 0 ? 0 : -errno;
+  close(fd);
+  return rc;
+}
+
+/*
+ * Abstract names are length-delimited, and listeners disagree on the length:
+ * libuv (Node) binds the whole zero-padded sun_path, most C code only the
+ * name. Try both; a name that exists answers with something other than
+ * ECONNREFUSED.
+ */
+static int attempt_abstract_connect(int argc, char **argv) {
+  if (argc != 1) return -1;
+  struct sockaddr_un addr;
+  size_t name_len = strlen(argv[0]);
+  if (name_len == 0 || name_len + 1 > sizeof addr.sun_path) return -1;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path + 1, argv[0], name_len); /* sun_path[0] == '\0': abstract */
+  int rc = connect_abstract(&addr, (socklen_t)sizeof addr);
+  if (rc == -ECONNREFUSED)
+    rc = connect_abstract(&addr, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + name_len));
+  return rc == 0 ? allowed(NULL) : denied(-rc);
+}
+
+/* ------------------------------------------------------------ processes */
+
+static int parse_pid(const char *s, pid_t *pid) {
+  long v;
+  if (parse_long(s, 1, INT_MAX, &v) != 0) return -EINVAL;
+  *pid = (pid_t)v;
+  return 0;
+}
+
+static int attempt_kill_pid(int argc, char **argv) {
+  pid_t pid;
+  if (argc != 1 || parse_pid(argv[0], &pid) != 0) return -1;
+  if (kill(pid, SIGTERM) != 0) return denied(errno);
+  return allowed(NULL);
+}
+
+static int attempt_ptrace_pid(int argc, char **argv) {
+  pid_t pid;
+  if (argc != 1 || parse_pid(argv[0], &pid) != 0) return -1;
+  /* PTRACE_SEIZE (0x4206) does not stop the tracee, so a success harms nothing. */
+  if (syscall(SYS_ptrace, 0x4206L, (long)pid, 0L, 0L) != 0) return denied(errno);
+  syscall(SYS_ptrace, 17L /* PTRACE_DETACH */, (long)pid, 0L, 0L);
+  return allowed(NULL);
+}
+
+/* On success prints the environment (NULs as spaces) so a test can tell whose it was. */
+static int attempt_proc_environ(int argc, char **argv) {
+  pid_t pid;
+  if (argc != 1 || parse_pid(argv[0], &pid) != 0) return -1;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return denied(errno);
+  ssize_t n = read(fd, io_buf, 1024);
+  int err = errno;
+  close(fd);
+  if (n < 0) return denied(err);
+  for (ssize_t i = 0; i < n; i++)
+    if (io_buf[i] == '\0' || io_buf[i] == '\n') io_buf[i] = ' ';
+  io_buf[n] = '\0';
+  printf("allowed %s\n", io_buf);
+  return 0;
+}
+
+static int attempt_proc_list(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return denied(errno);
+  long pids = 0;
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, io_buf, sizeof io_buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      unsigned short reclen;
+      memcpy(&reclen, io_buf + off + 16, sizeof reclen);
+      const char *name = io_buf + off + 19;
+      if (name[0] >= '1' && name[0] <= '9' && strspn(name, "0123456789") == strlen(name)) pids++;
+      off += reclen;
+    }
+  }
+  close(fd);
+  printf("visible %ld\n", pids);
+  return 0;
+}
+
+/* ------------------------------------------------------- kernel surface */
+
+struct probe_uring_params {
+  uint32_t sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3];
+  uint32_t sq_off[10];
+  uint32_t cq_off[10];
+};
+
+static int attempt_io_uring(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  static struct probe_uring_params params;
+  long fd = syscall(SYS_io_uring_setup, 4L, &params);
+  if (fd < 0) return denied(errno);
+  close((int)fd);
+  return allowed(NULL);
+}
+
+static int attempt_userns(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  if (unshare(CLONE_NEWUSER) != 0) return denied(errno);
+  return allowed(NULL);
+}
+
+static int attempt_mount(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  static const char dir[] = "probe-mnt";
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) return setup_failed("mkdir", errno);
+  if (mount("none", dir, "tmpfs", 0, "size=1m") != 0) return denied(errno);
+  umount2(dir, MNT_DETACH);
+  return allowed(NULL);
+}
+
+static int reap_clone_child(long pid) {
+  if (pid == 0) _exit(0);
+  if (pid < 0) return denied(errno);
+  waitpid((pid_t)pid, NULL, 0);
+  return allowed(NULL);
+}
+
+/* Raw clone with a namespace flag: libc's clone() wrapper would hide the errno path. */
+static int attempt_clone_newns(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  return reap_clone_child(syscall(SYS_clone, (long)(CLONE_NEWNS | SIGCHLD), 0L, 0L, 0L, 0L));
+}
+
+static int attempt_clone3(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  static struct clone_args args;
+  args.flags = CLONE_NEWNS;
+  args.exit_signal = SIGCHLD;
+  return reap_clone_child(syscall(SYS_clone3, &args, sizeof args));
+}
+
+static int tty_ioctl(int argc, char **argv, unsigned long request) {
+  if (argc > 1) return -1;
+  int fd = 0;
+  if (argc == 1) {
+    fd = open(argv[0], O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return setup_failed("open", errno);
+  }
+  char arg = request == TIOCLINUX ? 2 /* TIOCL_SETSEL */ : ' ';
+  int rc = ioctl(fd, request, &arg);
+  int err = errno;
+  if (fd != 0) close(fd);
+  return rc == 0 ? allowed(NULL) : denied(err);
+}
+
+static int attempt_tiocsti(int argc, char **argv) { return tty_ioctl(argc, argv, TIOCSTI); }
+static int attempt_tioclinux(int argc, char **argv) { return tty_ioctl(argc, argv, TIOCLINUX); }
+
+/*
+ * Syscalls the default filter denies whose unsandboxed outcome for an
+ * unprivileged process is NOT EPERM, so "denied EPERM" proves the filter.
+ */
+static long call_listed_syscall(const char *name, int *known) {
+  *known = 1;
+  if (strcmp(name, "personality") == 0) {
+    long old = syscall(SYS_personality, 0xffffffffL);
+    long rc = syscall(SYS_personality, (long)PROBE_ADDR_NO_RANDOMIZE);
+    if (rc >= 0 && old >= 0) syscall(SYS_personality, old);
+    return rc;
+  }
+  if (strcmp(name, "userfaultfd") == 0) {
+    long fd = syscall(SYS_userfaultfd, (long)(O_CLOEXEC | UFFD_USER_MODE_ONLY));
+    if (fd >= 0) close((int)fd);
+    return fd;
+  }
+  if (strcmp(name, "perf_event_open") == 0) {
+    static struct perf_event_attr attr;
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.size = sizeof attr;
+    attr.config = PERF_COUNT_SW_TASK_CLOCK;
+    attr.disabled = 1;
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
+    long fd = syscall(SYS_perf_event_open, &attr, 0L, -1L, -1L, (long)PERF_FLAG_FD_CLOEXEC);
+    if (fd >= 0) close((int)fd);
+    return fd;
+  }
+  if (strcmp(name, "process_vm_readv") == 0) {
+    static char src[8] = "secret", dst[8];
+    struct iovec local = {dst, sizeof dst}, remote = {src, sizeof src};
+    return syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+  }
+  if (strcmp(name, "keyctl") == 0)
+    return syscall(SYS_keyctl, (long)PROBE_KEYCTL_GET_KEYRING_ID, (long)PROBE_KEY_SPEC_SESSION_KEYRING, 0L);
+  if (strcmp(name, "setns") == 0) return syscall(SYS_setns, -1L, 0L); /* EBADF unless filtered */
+  if (strcmp(name, "bpf") == 0) return syscall(SYS_bpf, -1L, 0L, 0L);  /* EINVAL/EPERM unless filtered */
+  *known = 0;
+  return -1;
+}
+
+static int attempt_syscall(int argc, char **argv) {
+  if (argc != 1) return -1;
+  int known;
+  errno = 0;
+  long rc = call_listed_syscall(argv[0], &known);
+  if (!known) return -1;
+  return rc < 0 ? denied(errno) : allowed(NULL);
+}
+
+/* ---------------------------------------------------------- exhaustion */
+
+#define FORK_BOMB_MAX 100000
+static pid_t bomb_children[FORK_BOMB_MAX];
+
+/*
+ * Linear, not exponential: one parent forks sleepers until fork fails, the cap
+ * is reached, or 3 s pass. "hold" keeps them and waits to be killed (to test
+ * that the sandbox's end takes the whole tree); otherwise it kills and reaps
+ * them and reports.
+ */
+static int attempt_fork_bomb(int argc, char **argv) {
+  long max = FORK_BOMB_MAX;
+  int hold = 0;
+  if (argc >= 1 && parse_long(argv[0], 1, FORK_BOMB_MAX, &max) != 0) return -1;
+  if (argc == 2) {
+    if (strcmp(argv[1], "hold") != 0) return -1;
+    hold = 1;
+  }
+  if (argc > 2) return -1;
+  long forks = 0;
+  int first_err = 0;
+  double deadline = now_seconds() + 3.0;
+  while (forks < max) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      /* Without a pid namespace nothing else would end a sleeper whose parent died. */
+      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      for (;;) pause();
+    }
+    if (pid < 0) {
+      first_err = errno;
+      break;
+    }
+    bomb_children[forks++] = pid;
+    if ((forks & 63) == 0 && now_seconds() > deadline) break;
+  }
+  if (hold) {
+    printf("holding %ld forks\n", forks);
+    fflush(stdout);
+    for (;;) pause();
+  }
+  for (long i = 0; i < forks; i++) kill(bomb_children[i], SIGKILL);
+  for (long i = 0; i < forks; i++) waitpid(bomb_children[i], NULL, 0);
+  if (first_err != 0) {
+    printf("denied %s after %ld forks\n", errno_name(first_err), forks);
+  } else {
+    printf("allowed %ld forks\n", forks);
+  }
+  return 0;
+}
+
+static int attempt_memory_bomb(int argc, char **argv) {
+  long cap_bytes;
+  if (argc != 1 || parse_long(argv[0], 1, LONG_MAX, &cap_bytes) != 0) return -1;
+  const size_t chunk = 1 << 20;
+  long mib = 0;
+  while ((long)((mib + 1) * (long)chunk) <= cap_bytes) {
+    /* mmap, not malloc: the errno is the kernel's, and no arena hides it. */
+    void *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      printf("denied %s after %ld MiB\n", errno_name(errno), mib);
+      return 0;
+    }
+    memset(p, 0xa5, chunk);
+    mib++;
+  }
+  printf("allowed %ld MiB\n", mib);
+  return 0;
+}
+
+static int attempt_cpu_spin(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  printf("spinning\n");
+  fflush(stdout);
+  volatile unsigned long counter = 0;
+  for (;;) counter++;
+}
+
+/* "signal": keep SIGXFSZ's default action, so the limit kills instead of failing the write. */
+static int attempt_fill_disk(int argc, char **argv) {
+  long cap_bytes;
+  if (argc < 1 || argc > 2 || parse_long(argv[0], 1, LONG_MAX, &cap_bytes) != 0) return -1;
+  if (argc == 2 && strcmp(argv[1], "signal") != 0) return -1;
+  if (argc == 1) signal(SIGXFSZ, SIG_IGN);
+  int fd = open("probe-fill", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return setup_failed("open", errno);
+  memset(io_buf, 'x', sizeof io_buf);
+  long written = 0;
+  while (written < cap_bytes) {
+    size_t want = sizeof io_buf;
+    if ((long)want > cap_bytes - written) want = (size_t)(cap_bytes - written);
+    ssize_t n = write(fd, io_buf, want);
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      unlink("probe-fill");
+      printf("denied %s after %ld bytes\n", errno_name(err), written);
+      return 0;
+    }
+    written += n;
+  }
+  close(fd);
+  unlink("probe-fill");
+  printf("allowed %ld bytes\n", written);
+  return 0;
+}
+
+static int attempt_fd_exhaust(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  long opened = 0;
+  for (;;) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      printf("denied %s after %ld fds\n", errno_name(errno), opened);
+      return 0;
+    }
+    /* Stop before the kernel's own ceiling could make this slow. */
+    if (++opened >= 1 << 20) break;
+  }
+  printf("allowed %ld fds\n", opened);
+  return 0;
+}
+
+/* ------------------------------------------------------------- identity */
+
+static int attempt_whoami(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid;
+  getresuid(&ruid, &euid, &suid);
+  getresgid(&rgid, &egid, &sgid);
+  static gid_t groups[256];
+  int ngroups = getgroups(256, groups);
+
+  /* capget rather than /proc/self/status: /proc may be out of reach. */
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  unsigned long long eff = 0, prm = 0;
+  if (syscall(SYS_capget, &hdr, data) == 0) {
+    eff = (unsigned long long)data[0].effective | (unsigned long long)data[1].effective << 32;
+    prm = (unsigned long long)data[0].permitted | (unsigned long long)data[1].permitted << 32;
+  }
+
+  printf("uid=%u euid=%u suid=%u gid=%u egid=%u sgid=%u groups=", ruid, euid, suid, rgid, egid, sgid);
+  if (ngroups <= 0) printf("-");
+  for (int i = 0; i < ngroups; i++) printf(i ? ",%u" : "%u", groups[i]);
+  printf(" capeff=%016llx capprm=%016llx pid=%d nnp=%d seccomp=%d\n", eff, prm, (int)getpid(),
+         prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), prctl(PR_GET_SECCOMP, 0, 0, 0, 0));
+  return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static const struct {
+  const char *name;
+  const char *usage;
+  int (*run)(int argc, char **argv);
+} attempts[] = {
+    {"read-file", "PATH", attempt_read_file},
+    {"write-file", "PATH", attempt_write_file},
+    {"list-dir", "PATH", attempt_list_dir},
+    {"symlink-escape", "TARGET", attempt_symlink_escape},
+    {"hardlink-escape", "TARGET", attempt_hardlink_escape},
+    {"rename-escape", "SRC DST", attempt_rename_escape},
+    {"dotdot-escape", "/ABSOLUTE/TARGET", attempt_dotdot_escape},
+    {"exec-file", "PATH [ARGS...]", attempt_exec_file},
+    {"chmod-file", "PATH", attempt_chmod_file},
+    {"utime-file", "PATH", attempt_utime_file},
+    {"setxattr-file", "PATH", attempt_setxattr_file},
+    {"tcp-connect", "PORT", attempt_tcp_connect},
+    {"tcp-bind", "PORT", attempt_tcp_bind},
+    {"udp-send", "PORT", attempt_udp_send},
+    {"raw-socket", "", attempt_raw_socket},
+    {"packet-socket", "", attempt_packet_socket},
+    {"abstract-connect", "NAME", attempt_abstract_connect},
+    {"unix-connect", "PATH", attempt_unix_connect},
+    {"kill-pid", "PID", attempt_kill_pid},
+    {"ptrace-pid", "PID", attempt_ptrace_pid},
+    {"proc-environ", "PID", attempt_proc_environ},
+    {"proc-list", "", attempt_proc_list},
+    {"io-uring", "", attempt_io_uring},
+    {"userns", "", attempt_userns},
+    {"mount", "", attempt_mount},
+    {"clone-newns", "", attempt_clone_newns},
+    {"clone3", "", attempt_clone3},
+    {"tiocsti", "[TTY]", attempt_tiocsti},
+    {"tioclinux", "[TTY]", attempt_tioclinux},
+    {"syscall", "personality|userfaultfd|perf_event_open|process_vm_readv|keyctl|setns|bpf", attempt_syscall},
+    {"fork-bomb", "[MAX [hold]]", attempt_fork_bomb},
+    {"memory-bomb", "BYTES", attempt_memory_bomb},
+    {"cpu-spin", "", attempt_cpu_spin},
+    {"fill-disk", "BYTES [signal]", attempt_fill_disk},
+    {"fd-exhaust", "", attempt_fd_exhaust},
+    {"whoami", "", attempt_whoami},
+};
+
+static int usage(void) {
+  fprintf(stderr, "usage: hatchery-probe <attempt> [args...]\n");
+  for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++)
+    fprintf(stderr, "  %s %s\n", attempts[i].name, attempts[i].usage);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  /* Line-buffered even into a pipe, so a killed attempt still shows what it printed. */
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc < 2) return usage();
+  for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++) {
+    if (strcmp(argv[1], attempts[i].name) != 0) continue;
+    int rc = attempts[i].run(argc - 2, argv + 2);
+    if (rc < 0) {
+      fprintf(stderr, "usage: hatchery-probe %s %s\n", attempts[i].name, attempts[i].usage);
+      return 2;
+    }
+    return rc;
+  }
+  fprintf(stderr, "hatchery-probe: unknown attempt \"%s\"\n", argv[1]);
+  return usage();
+}

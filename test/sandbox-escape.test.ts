@@ -1,0 +1,546 @@
+// Escape tests: test/probes/probe.c tries one way out per run, under the default
+// profile unless a test says otherwise, and each test asserts the exact denial
+// the kernel gives when the sandbox works. Host fixtures are made permissive on
+// purpose (0777 dirs, 0666 files owned by the sandbox's uid, a listener on
+// loopback), so that a denial can only come from the sandbox, and a control
+// run shows each fixture is reachable when the relevant layer is off.
+//
+// Runs as root and again as uid 65534 (test/run.js): the expectations hold for both.
+import assert from 'node:assert/strict';
+import { spawn as spawnHost, spawnSync, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { closeDefaultZygote, run, spawn, type Result, type RunOptions } from '../src/index.js';
+import { packageRoot } from '../src/native/binding.js';
+import { isAlive, processes, waitFor } from './helpers.js';
+
+const probe = join(packageRoot, 'build', 'Release', 'hatchery-probe');
+const isRoot = process.getuid?.() === 0;
+const NOBODY = 65534;
+
+type SandboxOption = Exclude<RunOptions['sandbox'], false | undefined>;
+type AttemptOptions = Omit<RunOptions, 'sandbox' | 'encoding'> & { sandbox?: SandboxOption };
+
+/** Run one probe attempt; the probe itself is the only project file the sandbox may touch. */
+function attempt(args: string[], options: AttemptOptions = {}): Promise<Result> {
+  const { sandbox = {}, ...rest } = options;
+  return run(probe, args, {
+    timeoutMs: 30_000,
+    ...rest,
+    sandbox: { ...sandbox, fs: { ...sandbox.fs, exec: [probe, ...(sandbox.fs?.exec ?? [])] } },
+  });
+}
+
+function describeRun(r: Result): string {
+  return `exit ${r.exitCode} signal ${r.signal} limit ${r.limit} stdout ${JSON.stringify(r.stdout)} stderr ${JSON.stringify(r.stderr)}`;
+}
+
+/** The probe's one line, after checking that it ran the attempt to the end. */
+function outcome(r: Result): string {
+  assert.equal(r.exitCode, 0, `probe did not complete its attempt: ${describeRun(r)}`);
+  return r.stdout.trim();
+}
+
+async function expectOutcome(args: string[], expected: string | RegExp, options?: AttemptOptions): Promise<Result> {
+  const r = await attempt(args, options);
+  const line = outcome(r);
+  if (typeof expected === 'string') assert.equal(line, expected, `hatchery-probe ${args.join(' ')}: ${describeRun(r)}`);
+  else assert.match(line, expected, `hatchery-probe ${args.join(' ')}: ${describeRun(r)}`);
+  return r;
+}
+
+/** Largest event-loop stall while fn runs: the host must stay responsive. */
+async function measureLag<T>(fn: () => Promise<T>): Promise<{ value: T; maxLagMs: number }> {
+  const interval = 10;
+  let last = performance.now();
+  let maxLagMs = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    maxLagMs = Math.max(maxLagMs, now - last - interval);
+    last = now;
+  }, interval);
+  try {
+    const value = await fn();
+    return { value, maxLagMs };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function probeProcesses(): number[] {
+  return processes()
+    .filter((p) => p.comm === 'hatchery-probe' && p.state !== 'Z')
+    .map((p) => p.pid);
+}
+
+// ---------------------------------------------------------------- fixtures
+
+let hostDir = '';
+let secretFile = '';
+let secretDir = '';
+let foreignProgram = '';
+let metadataVictim = '';
+const SECRET = 'host secret: must not be readable\n';
+const HOST_ENV_SECRET = `hatchery-host-secret-${randomBytes(6).toString('hex')}`;
+
+let tcpServer: net.Server | undefined;
+let tcpPort = 0;
+let tcpConnections = 0;
+let closedPort = 0;
+let udpSocket: dgram.Socket | undefined;
+let udpPort = 0;
+let udpMessages = 0;
+let abstractServer: net.Server | undefined;
+let abstractName = '';
+let abstractConnections = 0;
+let unixServer: net.Server | undefined;
+let unixSocketPath = '';
+let unixConnections = 0;
+let hostSleeper: ChildProcess | undefined;
+let sleeperPid = 0;
+
+/** Owned by the sandbox's uid (so link(2)'s ownership checks pass) and open to all. */
+function giveAway(path: string, mode: number): void {
+  if (isRoot) chownSync(path, NOBODY, NOBODY);
+  chmodSync(path, mode);
+}
+
+function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: net.Server | undefined): Promise<void> {
+  return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
+}
+
+before(async () => {
+  assert.ok(existsSync(probe), `${probe} is missing: build it with node-gyp (target hatchery-probe)`);
+  hostDir = mkdtempSync(join(tmpdir(), 'hatchery-escape-'));
+  chmodSync(hostDir, 0o777);
+  secretFile = join(hostDir, 'secret.txt');
+  writeFileSync(secretFile, SECRET);
+  giveAway(secretFile, 0o666);
+  secretDir = join(hostDir, 'secret-dir');
+  mkdirSync(secretDir);
+  writeFileSync(join(secretDir, 'a'), 'a');
+  giveAway(secretDir, 0o777);
+  foreignProgram = join(hostDir, 'true-copy');
+  copyFileSync('/bin/true', foreignProgram);
+  giveAway(foreignProgram, 0o755);
+  // Owned by the uid the sandbox runs as: only the sandbox can keep its metadata safe.
+  metadataVictim = join(hostDir, 'metadata-victim');
+  writeFileSync(metadataVictim, 'x');
+  giveAway(metadataVictim, 0o644);
+  utimesSync(metadataVictim, 1_000_000, 1_000_000);
+
+  tcpServer = net.createServer((socket) => {
+    tcpConnections++;
+    socket.destroy();
+  });
+  await listen(tcpServer, { host: '127.0.0.1', port: 0 });
+  tcpPort = (tcpServer.address() as net.AddressInfo).port;
+  // A port nobody listens on: the allowed one in the Landlock-only tests.
+  const probeServer = net.createServer();
+  await listen(probeServer, { host: '127.0.0.1', port: 0 });
+  closedPort = (probeServer.address() as net.AddressInfo).port;
+  await closeServer(probeServer);
+
+  udpSocket = dgram.createSocket('udp4');
+  udpSocket.on('message', () => udpMessages++);
+  await new Promise<void>((resolve) => udpSocket!.bind(0, '127.0.0.1', () => resolve()));
+  udpPort = udpSocket.address().port;
+
+  abstractName = `hatchery-test-${randomBytes(8).toString('hex')}`;
+  abstractServer = net.createServer((socket) => {
+    abstractConnections++;
+    socket.destroy();
+  });
+  await listen(abstractServer, { path: `\0${abstractName}` });
+
+  unixSocketPath = join(hostDir, 'host.sock');
+  unixServer = net.createServer((socket) => {
+    unixConnections++;
+    socket.destroy();
+  });
+  await listen(unixServer, { path: unixSocketPath });
+  chmodSync(unixSocketPath, 0o777);
+
+  // A host process of the same uid the sandbox runs as, so plain DAC would allow signalling it.
+  hostSleeper = spawnHost('/bin/sleep', ['600'], {
+    stdio: 'ignore',
+    env: { PATH: '/usr/bin:/bin', HATCHERY_HOST_SECRET: HOST_ENV_SECRET },
+    ...(isRoot ? { uid: NOBODY, gid: NOBODY } : {}),
+  });
+  sleeperPid = hostSleeper.pid ?? 0;
+  assert.ok(sleeperPid > 0, 'host sleep fixture did not start');
+  await waitFor(() => isAlive(sleeperPid), 2000, 'host sleep fixture');
+});
+
+after(async () => {
+  if (hostSleeper && hostSleeper.exitCode === null && hostSleeper.signalCode === null) hostSleeper.kill('SIGKILL');
+  await closeServer(tcpServer);
+  await closeServer(abstractServer);
+  await closeServer(unixServer);
+  await new Promise<void>((resolve) => (udpSocket ? udpSocket.close(() => resolve()) : resolve()));
+  if (hostDir) rmSync(hostDir, { recursive: true, force: true });
+  await closeDefaultZygote();
+});
+
+// ------------------------------------------------------------------- tests
+
+describe('sandbox escape probes: the default profile', () => {
+  test('the probe runs sandboxed: Landlock, seccomp, user and pid namespaces, uid 65534, a private temp dir', async () => {
+    const r = await expectOutcome(['whoami'], /^uid=/);
+    const e = r.enforcement;
+    assert.equal(e.sandboxed, true);
+    assert.ok(e.landlock && e.landlock.abi >= 1, `landlock: ${JSON.stringify(e.landlock)}`);
+    assert.ok(e.landlock.fs.includes('read_file') && e.landlock.fs.includes('refer'), `fs rights: ${e.landlock.fs.join(',')}`);
+    assert.equal(e.seccomp?.mode, 'default');
+    for (const ns of ['user', 'pid', 'mount'] as const) assert.ok(e.namespaces.includes(ns), `namespaces: ${e.namespaces.join(',')}`);
+    assert.equal(e.uid, NOBODY);
+    assert.equal(e.gid, NOBODY);
+    assert.equal(e.noNewPrivs, true);
+    assert.deepEqual(e.missing, []);
+    assert.ok(e.tmpdir, 'a private temp dir');
+    assert.equal(existsSync(e.tmpdir), false, `temp dir ${e.tmpdir} left behind`);
+  });
+
+  test('whoami: uid/gid 65534, no groups, no capabilities, pid 1, no_new_privs, seccomp filter mode', async () => {
+    const r = await attempt(['whoami']);
+    const fields = Object.fromEntries(outcome(r).split(' ').map((kv) => kv.split('=') as [string, string]));
+    assert.equal(fields.uid, String(NOBODY), describeRun(r));
+    assert.equal(fields.euid, String(NOBODY));
+    assert.equal(fields.suid, String(NOBODY));
+    assert.equal(fields.gid, String(NOBODY));
+    assert.equal(fields.egid, String(NOBODY));
+    assert.ok(fields.groups === '-' || fields.groups === String(NOBODY), `supplementary groups: ${fields.groups}`);
+    assert.equal(fields.capeff, '0000000000000000');
+    assert.equal(fields.capprm, '0000000000000000');
+    assert.equal(fields.pid, '1');
+    assert.equal(fields.nnp, '1');
+    assert.equal(fields.seccomp, '2');
+  });
+
+  describe('filesystem', () => {
+    test('control: the system allowlist and the private temp dir work; fs.read opens a host file', async () => {
+      await expectOutcome(['read-file', '/etc/passwd'], /^allowed [1-9]\d* bytes$/);
+      await expectOutcome(['write-file', 'inside.txt'], 'allowed');
+      await expectOutcome(['read-file', secretFile], `allowed ${SECRET.length} bytes`, { sandbox: { fs: { read: [secretFile] } } });
+    });
+
+    test('reading outside the allowlist: a host temp file, /etc/shadow, the project dir, /root, /home', async () => {
+      await expectOutcome(['read-file', secretFile], 'denied EACCES');
+      await expectOutcome(['list-dir', secretDir], 'denied EACCES');
+      await expectOutcome(['read-file', '/etc/shadow'], 'denied EACCES');
+      await expectOutcome(['read-file', join(packageRoot, 'package.json')], 'denied EACCES');
+      await expectOutcome(['list-dir', packageRoot], 'denied EACCES');
+      for (const dir of ['/root', '/home']) {
+        if (existsSync(dir)) await expectOutcome(['list-dir', dir], 'denied EACCES');
+      }
+    });
+
+    test('writing outside the temp dir: a new file, an existing world-writable file', async () => {
+      const fresh = join(hostDir, 'created-by-sandbox');
+      await expectOutcome(['write-file', fresh], 'denied EACCES');
+      assert.equal(existsSync(fresh), false);
+      await expectOutcome(['write-file', secretFile], 'denied EACCES');
+      assert.equal(readFileSync(secretFile, 'utf8'), SECRET);
+      await expectOutcome(['write-file', join(tmpdir(), `hatchery-escape-${randomBytes(4).toString('hex')}`)], 'denied EACCES');
+    });
+
+    test('executing a program outside the exec allowlist', async () => {
+      await expectOutcome(['exec-file', foreignProgram], 'denied EACCES');
+    });
+
+    test('a symlink in the temp dir pointing out is not followed', async () => {
+      await expectOutcome(['symlink-escape', secretFile], 'denied EACCES');
+      await expectOutcome(['symlink-escape', '/etc/shadow'], 'denied EACCES');
+    });
+
+    test('a hard link of a host file into the temp dir is refused (Landlock REFER: EXDEV)', async () => {
+      await expectOutcome(['hardlink-escape', secretFile], 'denied EXDEV');
+    });
+
+    test('rename into and out of the temp dir is refused', async () => {
+      await expectOutcome(['rename-escape', secretFile, 'stolen.txt'], 'denied EACCES');
+      assert.equal(readFileSync(secretFile, 'utf8'), SECRET);
+      const outbound = join(hostDir, 'moved-out.txt');
+      await expectOutcome(['rename-escape', 'moved-out.txt', outbound], 'denied EACCES');
+      assert.equal(existsSync(outbound), false);
+    });
+
+    // Landlock (ABI <= 7) has no right for chmod, utimes or xattrs: a file the
+    // sandbox's uid owns outside the allowlist needs another layer (a read-only
+    // mount gives EROFS, a hidden path ENOENT).
+    test('chmod, utimes and setxattr of a host file the sandbox uid owns are refused', async () => {
+      const refused = /^denied (EACCES|EPERM|EROFS|ENOENT)$/;
+      await expectOutcome(['chmod-file', metadataVictim], refused);
+      await expectOutcome(['utime-file', metadataVictim], refused);
+      await expectOutcome(['setxattr-file', metadataVictim], refused);
+      const st = statSync(metadataVictim);
+      assert.equal(st.mode & 0o777, 0o644, 'mode changed from inside the sandbox');
+      assert.equal(st.mtimeMs, 1_000_000_000, 'mtime changed from inside the sandbox');
+    });
+
+    test('climbing out of the temp dir with ../ is denied', async () => {
+      await expectOutcome(['dotdot-escape', secretFile], 'denied EACCES');
+      await expectOutcome(['dotdot-escape', join(packageRoot, 'package.json')], 'denied EACCES');
+    });
+  });
+
+  describe('network', () => {
+    test('TCP connect and bind, UDP, raw and packet sockets: no socket but AF_UNIX (seccomp EAFNOSUPPORT)', async () => {
+      await expectOutcome(['tcp-connect', String(tcpPort)], 'denied EAFNOSUPPORT');
+      await expectOutcome(['tcp-bind', String(closedPort)], 'denied EAFNOSUPPORT');
+      await expectOutcome(['udp-send', String(udpPort)], 'denied EAFNOSUPPORT');
+      await expectOutcome(['raw-socket'], 'denied EAFNOSUPPORT');
+      await expectOutcome(['packet-socket'], 'denied EAFNOSUPPORT');
+      assert.equal(tcpConnections, 0);
+      assert.equal(udpMessages, 0);
+    });
+
+    test('with TCP allowed to one other port, Landlock alone denies connect and bind elsewhere (EACCES)', async () => {
+      const sandbox: SandboxOption = { net: { connectTcp: [closedPort], bindTcp: [closedPort] } };
+      const r = await expectOutcome(['tcp-connect', String(tcpPort)], 'denied EACCES', { sandbox });
+      assert.ok(r.enforcement.landlock?.net.includes('connect_tcp'), `net rights: ${r.enforcement.landlock?.net.join(',')}`);
+      const other = closedPort === 65535 ? closedPort - 1 : closedPort + 1;
+      await expectOutcome(['tcp-bind', String(other)], 'denied EACCES', { sandbox });
+      // seccomp's TCP-only mode: no UDP or raw sockets, no other families.
+      await expectOutcome(['udp-send', String(udpPort)], 'denied EACCES', { sandbox });
+      await expectOutcome(['raw-socket'], 'denied EACCES', { sandbox });
+      await expectOutcome(['packet-socket'], 'denied EAFNOSUPPORT', { sandbox });
+      assert.equal(tcpConnections, 0);
+      assert.equal(udpMessages, 0);
+    });
+
+    test('control: connectTcp to the listener\'s port reaches it', async () => {
+      const before = tcpConnections;
+      await expectOutcome(['tcp-connect', String(tcpPort)], 'allowed', { sandbox: { net: { connectTcp: [tcpPort] } } });
+      await waitFor(() => tcpConnections === before + 1, 2000, 'the host listener to see the allowed connection');
+      tcpConnections = before;
+    });
+
+    test('an abstract unix socket the host listens on is out of reach', async () => {
+      const r = await attempt(['abstract-connect', abstractName]);
+      const e = r.enforcement;
+      // An empty network namespace hides the name (ECONNREFUSED); otherwise the
+      // Landlock abstract-unix scope (ABI >= 6) refuses the connect (EPERM).
+      const expected = e.namespaces.includes('net') ? 'denied ECONNREFUSED' : 'denied EPERM';
+      assert.equal(outcome(r), expected, describeRun(r));
+      if (!e.namespaces.includes('net')) assert.ok(e.landlock?.scopes.includes('abstract_unix_socket'));
+      assert.equal(abstractConnections, 0);
+    });
+
+    test('the abstract unix scope holds without a network namespace too (EPERM)', async () => {
+      await expectOutcome(['abstract-connect', abstractName], 'denied EPERM', { sandbox: { namespaces: { net: false } } });
+      assert.equal(abstractConnections, 0);
+    });
+
+    // connect() to a pathname socket is not an open(): Landlock only covers it
+    // from LANDLOCK_ACCESS_FS_RESOLVE_UNIX on (EACCES); a mount namespace can hide it (ENOENT).
+    test('a pathname unix socket the host listens on (world-writable) is out of reach', async () => {
+      await expectOutcome(['unix-connect', unixSocketPath], /^denied (EACCES|ENOENT)$/);
+      assert.equal(unixConnections, 0);
+    });
+
+    test('control: unsandboxed, the abstract socket is reachable', async () => {
+      const r = await run(probe, ['abstract-connect', abstractName], { sandbox: false });
+      assert.equal(outcome(r), 'allowed');
+      await waitFor(() => abstractConnections === 1, 2000, 'the abstract listener to see the control connection');
+      abstractConnections = 0;
+    });
+  });
+
+  describe('processes', () => {
+    test('a host process cannot be signalled: invisible in the pid namespace (ESRCH)', async () => {
+      await expectOutcome(['kill-pid', String(sleeperPid)], 'denied ESRCH');
+      assert.ok(isAlive(sleeperPid), 'host process was killed');
+    });
+
+    test('without a pid namespace, the Landlock signal scope refuses the same-uid host process (EPERM)', async () => {
+      const r = await expectOutcome(['kill-pid', String(sleeperPid)], 'denied EPERM', { sandbox: { namespaces: { pid: false } } });
+      assert.ok(r.enforcement.landlock?.scopes.includes('signal'));
+      assert.ok(isAlive(sleeperPid), 'host process was killed');
+    });
+
+    test('ptrace of a host process is refused by seccomp (EPERM), with and without a pid namespace', async () => {
+      await expectOutcome(['ptrace-pid', String(sleeperPid)], 'denied EPERM');
+      await expectOutcome(['ptrace-pid', String(sleeperPid)], 'denied EPERM', { sandbox: { namespaces: { pid: false } } });
+      assert.ok(isAlive(sleeperPid));
+    });
+
+    test('another process\'s /proc/PID/environ: absent in the pid namespace, unreadable without one', async () => {
+      await expectOutcome(['proc-environ', String(sleeperPid)], 'denied ENOENT');
+      await expectOutcome(['proc-environ', String(sleeperPid)], 'denied EACCES', { sandbox: { namespaces: { pid: false } } });
+      await expectOutcome(['proc-environ', '1'], 'denied EACCES', { sandbox: { namespaces: { pid: false } } });
+    });
+
+    test('a sibling operation: its temp dir and its process are out of reach', async () => {
+      const sibling = await spawn('/bin/sh', ['-c', 'echo sibling-secret > secret.txt && exec sleep 60'], { stdio: 'ignore' });
+      try {
+        const dir = sibling.enforcement.tmpdir;
+        assert.ok(dir, 'the sibling has a private temp dir');
+        const secret = join(dir, 'secret.txt');
+        await waitFor(() => existsSync(secret), 5000, 'the sibling to write its file');
+        await expectOutcome(['read-file', secret], 'denied EACCES');
+        await expectOutcome(['list-dir', dir], 'denied EACCES');
+        await expectOutcome(['write-file', join(dir, 'planted')], 'denied EACCES');
+        await expectOutcome(['kill-pid', String(sibling.pid)], 'denied ESRCH');
+        await expectOutcome(['kill-pid', String(sibling.pid)], 'denied EPERM', { sandbox: { namespaces: { pid: false } } });
+        assert.equal(existsSync(join(dir, 'planted')), false);
+      } finally {
+        sibling.killTree('SIGKILL');
+        await sibling.exited;
+      }
+    });
+
+    test('/proc/1/environ in the sandbox is the probe\'s own, and /proc lists only the probe', async () => {
+      const r = await attempt(['proc-environ', '1'], { env: { HATCHERY_PROBE_MARK: 'inside' } });
+      const line = outcome(r);
+      assert.match(line, /^allowed .*HATCHERY_PROBE_MARK=inside/, describeRun(r));
+      assert.ok(!line.includes(HOST_ENV_SECRET));
+      await expectOutcome(['proc-list'], 'visible 1');
+    });
+  });
+
+  describe('kernel attack surface (seccomp)', () => {
+    test('io_uring and clone3 are ENOSYS', async () => {
+      await expectOutcome(['io-uring'], 'denied ENOSYS');
+      await expectOutcome(['clone3'], 'denied ENOSYS');
+    });
+
+    test('new user namespaces, mounts and namespace clones are EPERM', async () => {
+      await expectOutcome(['userns'], 'denied EPERM');
+      await expectOutcome(['mount'], 'denied EPERM');
+      await expectOutcome(['clone-newns'], 'denied EPERM');
+    });
+
+    test('TIOCSTI and TIOCLINUX are EPERM before any tty check', async () => {
+      await expectOutcome(['tiocsti'], 'denied EPERM');
+      await expectOutcome(['tioclinux'], 'denied EPERM');
+    });
+
+    test('ptrace-like and kernel-surface syscalls that an unprivileged process could otherwise use are EPERM', async () => {
+      for (const name of ['personality', 'userfaultfd', 'perf_event_open', 'process_vm_readv', 'keyctl', 'setns', 'bpf']) {
+        await expectOutcome(['syscall', name], 'denied EPERM');
+      }
+    });
+
+    test('control: with seccomp off the same calls reach the kernel (ENOTTY, EBADF, allowed)', async () => {
+      const sandbox: SandboxOption = { seccomp: 'off' };
+      await expectOutcome(['tiocsti'], 'denied ENOTTY', { sandbox });
+      await expectOutcome(['syscall', 'setns'], 'denied EBADF', { sandbox });
+      await expectOutcome(['syscall', 'process_vm_readv'], 'allowed', { sandbox });
+      await expectOutcome(['syscall', 'personality'], 'allowed', { sandbox });
+    });
+  });
+
+  describe('resource exhaustion', () => {
+    test('fork bomb under limits.processes 50: fork fails with EAGAIN, the host stays responsive', async () => {
+      const { value: r, maxLagMs } = await measureLag(() => attempt(['fork-bomb', '100000'], { limits: { processes: 50 } }));
+      const m = /^denied EAGAIN after (\d+) forks$/.exec(outcome(r));
+      assert.ok(m, describeRun(r));
+      const forks = Number(m[1]);
+      assert.ok(forks >= 1 && forks < 50, `forks ${forks}`);
+      assert.ok(maxLagMs < 1000, `event loop stalled ${maxLagMs.toFixed(0)} ms`);
+      await waitFor(() => probeProcesses().length === 0, 5000, 'fork bomb children to be gone');
+    });
+
+    test('fork bomb without a process limit: the timeout kills the pid namespace and every process in it', async () => {
+      const { value: r, maxLagMs } = await measureLag(() =>
+        attempt(['fork-bomb', '300', 'hold'], { timeoutMs: 3000, killGraceMs: 200 }),
+      );
+      assert.match(r.stdout, /^holding \d+ forks$/m, describeRun(r));
+      assert.equal(r.timedOut, true);
+      assert.equal(r.limit, 'timeout');
+      // The probe is init of its pid namespace: SIGTERM has no default action there, SIGKILL ends it.
+      assert.equal(r.signal, 'SIGKILL');
+      assert.ok(maxLagMs < 1000, `event loop stalled ${maxLagMs.toFixed(0)} ms`);
+      await waitFor(() => probeProcesses().length === 0, 5000, 'every process of the pid namespace to be gone');
+      assert.equal(existsSync(r.enforcement.tmpdir ?? '/nonexistent'), false, 'temp dir removed after SIGKILL');
+    });
+
+    test('memory bomb under limits.memoryBytes 256 MiB: allocation fails with ENOMEM', async () => {
+      const r = await attempt(['memory-bomb', String(1 << 30)], { limits: { memoryBytes: 256 << 20 } });
+      const m = /^denied ENOMEM after (\d+) MiB$/.exec(outcome(r));
+      assert.ok(m, describeRun(r));
+      const mib = Number(m[1]);
+      assert.ok(mib > 128 && mib < 256, `allocated ${mib} MiB`);
+    });
+
+    test('CPU spin under limits.cpuSeconds 1 is killed, and reported as the cpu limit', async () => {
+      const r = await attempt(['cpu-spin'], { limits: { cpuSeconds: 1 }, timeoutMs: 15_000 });
+      assert.equal(r.stdout, 'spinning\n', describeRun(r));
+      assert.equal(r.limit, 'cpu', describeRun(r));
+      assert.ok(r.signal === 'SIGXCPU' || r.signal === 'SIGKILL', describeRun(r));
+      assert.equal(r.timedOut, false);
+      assert.ok(r.userCpuMs + r.sysCpuMs >= 900, `cpu ${r.userCpuMs + r.sysCpuMs} ms`);
+      assert.ok(r.wallMs < 10_000, `wall ${r.wallMs} ms`);
+    });
+
+    test('filling the disk stops at limits.fileSizeBytes: EFBIG with SIGXFSZ ignored', async () => {
+      await expectOutcome(['fill-disk', String(8 << 20)], `denied EFBIG after ${1 << 20} bytes`, { limits: { fileSizeBytes: 1 << 20 } });
+    });
+
+    test('filling the disk with SIGXFSZ at its default action: killed by SIGXFSZ, reported as the fileSize limit', async () => {
+      // Not as pid 1 of a pid namespace: the kernel does not deliver default-action
+      // signals to a namespace's init, so there the write fails with EFBIG instead.
+      const r = await attempt(['fill-disk', String(8 << 20), 'signal'], {
+        limits: { fileSizeBytes: 1 << 20 },
+        sandbox: { namespaces: { pid: false } },
+      });
+      assert.equal(r.signal, 'SIGXFSZ', describeRun(r));
+      assert.equal(r.limit, 'fileSize');
+    });
+
+    test('fd exhaustion stops at limits.openFiles 64: EMFILE after 61 (0, 1 and 2 are open)', async () => {
+      await expectOutcome(['fd-exhaust'], 'denied EMFILE after 61 fds', { limits: { openFiles: 64 } });
+    });
+  });
+
+  describe('setuid binaries', () => {
+    test('a setuid-root copy of the probe gains nothing under no_new_privs', { skip: !isRoot && 'needs root to make a setuid-root file' }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hatchery-suid-'));
+      try {
+        chmodSync(dir, 0o755);
+        const suid = join(dir, 'hatchery-probe-suid');
+        copyFileSync(probe, suid);
+        chownSync(suid, 0, 0);
+        chmodSync(suid, 0o4755);
+        // Control: outside the sandbox an unprivileged user does become euid 0 through it.
+        const control = spawnSync('/usr/bin/setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', suid, 'whoami'], {
+          encoding: 'utf8',
+        });
+        assert.match(control.stdout, /^uid=65534 euid=0 /, `control run: ${control.stdout}${control.stderr}`);
+
+        const sandbox: SandboxOption = { fs: { exec: [suid] } };
+        const inUserns = await run(suid, ['whoami'], { sandbox, timeoutMs: 30_000 });
+        assert.match(outcome(inUserns), /^uid=65534 euid=65534 suid=65534 .* capeff=0000000000000000 capprm=0000000000000000 .* nnp=1 /);
+        // Without a user namespace only no_new_privs stands between the drop to 65534 and the setuid bit.
+        const noNs = { user: false, pid: false, net: false, ipc: false, uts: false, mount: false };
+        const plain = await run(suid, ['whoami'], { sandbox: { ...sandbox, namespaces: noNs }, timeoutMs: 30_000 });
+        assert.deepEqual(plain.enforcement.namespaces, []);
+        assert.match(outcome(plain), /^uid=65534 euid=65534 suid=65534 .* capeff=0000000000000000 capprm=0000000000000000 .* nnp=1 /);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  test('no probe process outlives the suite\'s runs', async () => {
+    await waitFor(() => probeProcesses().length === 0, 5000, 'probe processes to be gone');
+    assert.ok(isAlive(sleeperPid), 'the host fixture survived every attempt');
+  });
+});
