@@ -1,0 +1,22 @@
+/* The child between clone3 and execve: applies a plan, in ARCHITECTURE.md order. */
+#ifndef HATCHERY_CHILD_H
+#define HATCHERY_CHILD_H
+
+#include <sys/types.h>
+#include "plan.h"
+
+struct hatch_child_args {
+  const struct hatch_plan *plan;
+  int stdio[3];     /* received from Node; become 0, 1, 2 */
+  int err_fd;       /* write end of the close-on-exec error pipe */
+  int sync_fd;      /* read end of the user-namespace sync pipe, or -1 */
+  pid_t zygote_pid; /* getpid() of the zygote, saved before clone3 */
+};
+
+/*
+ * Never returns: execs, or writes struct hatch_failure to err_fd and _exit(127).
+ * Uses only system calls; no allocation, no stdio.
+ */
+_Noreturn void hatch_child_run(const struct hatch_child_args *args);
+
+#endif

@@ -1,0 +1,270 @@
+/*
+ * Golden bytes for native/wire.c. The byte arrays below are the protocol as
+ * written in native/protocol.h; test/protocol.test.ts pins the same bytes on
+ * the TypeScript side. Prints "N passed, M failed"; exits nonzero on failure.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../plan.h"
+#include "../protocol.h"
+#include "../wire.h"
+
+/* Little-endian byte lists, so records read like the header comments. */
+#define B16(v) (uint8_t)((v) & 0xff), (uint8_t)(((v) >> 8) & 0xff)
+#define B32(v) B16((v) & 0xffff), B16(((v) >> 16) & 0xffff)
+#define B64(v) B32((uint64_t)(v) & 0xffffffffu), B32(((uint64_t)(v) >> 32) & 0xffffffffu)
+#define HDR(type, id, len) B16(type), B16(0), B32(id), B32(len)
+#define TLV(tag, len) B16(tag), B16(0), B32(len)
+
+static unsigned passed, failed;
+static struct hatch_plan plan;
+static uint8_t big[HATCH_MAX_MESSAGE + 64] __attribute__((aligned(8)));
+
+static void check(int ok, const char *what) {
+  if (ok) {
+    passed++;
+  } else {
+    failed++;
+    printf("FAIL: %s\n", what);
+  }
+}
+
+static int check_datagram(const uint8_t *buf, size_t n, unsigned nfds, struct hatch_header *h) {
+  const char *why = NULL;
+  int rc = hatch_check_datagram(buf, n, 0, 0, nfds, h, &why);
+  if (rc != 0 && why == NULL) return -1;
+  return rc;
+}
+
+static int parse_spawn(const uint8_t *msg, size_t n) {
+  struct hatch_header h;
+  int rc = check_datagram(msg, n, 3, &h);
+  if (rc != 0) return rc;
+  const char *why = NULL;
+  return hatch_parse_spawn(msg + HATCH_HEADER_SIZE, h.body_length, &plan, &why);
+}
+
+static void test_hello(void) {
+  static const uint8_t hello[] = {0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00,
+                                  0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe8, 0x03, 0x00, 0x00};
+  struct hatch_header h;
+  const char *why;
+  uint32_t version = 0, idle = 0;
+  check(check_datagram(hello, sizeof hello, 0, &h) == 0, "HELLO header accepted");
+  check(h.type == HATCH_MSG_HELLO && h.id == 0 && h.body_length == 8, "HELLO header fields");
+  check(hatch_parse_hello(hello + 12, 8, &version, &idle, &why) == 0, "HELLO body parses");
+  check(version == 1 && idle == 1000, "HELLO version 1, idle 1000 ms");
+  check(hatch_parse_hello(hello + 12, 7, &version, &idle, &why) == HATCH_ERR_MALFORMED, "HELLO short body refused");
+}
+
+static const uint8_t spawn_msg[] = {
+    HDR(HATCH_MSG_SPAWN, 0x01020304, 160),
+    TLV(HATCH_TAG_FILE, 10), '/', 'b', 'i', 'n', '/', 'e', 'c', 'h', 'o', 0, 0, 0, 0, 0, 0, 0,
+    TLV(HATCH_TAG_ARG, 5), 'e', 'c', 'h', 'o', 0, 0, 0, 0,
+    TLV(HATCH_TAG_ARG, 3), 'h', 'i', 0, 0, 0, 0, 0, 0,
+    TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 0, 0,
+    TLV(HATCH_TAG_CWD, 5), '/', 't', 'm', 'p', 0, 0, 0, 0,
+    TLV(HATCH_TAG_RLIMIT, 24), B32(7), B32(0), B64(64), B64(UINT64_MAX),
+    TLV(HATCH_TAG_TIMEOUT, 16), B32(1000), B32(500), B32(15), B32(0),
+    TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_NO_NEW_PRIVS), 0, 0, 0, 0,
+};
+
+static void test_spawn(void) {
+  struct hatch_header h;
+  check(sizeof spawn_msg == 12 + 160, "SPAWN golden length");
+  check(check_datagram(spawn_msg, sizeof spawn_msg, 3, &h) == 0 && h.id == 0x01020304, "SPAWN header");
+  check(parse_spawn(spawn_msg, sizeof spawn_msg) == 0, "SPAWN parses");
+  check(plan.file && strcmp(plan.file, "/bin/echo") == 0, "SPAWN file");
+  check(plan.argc == 2 && strcmp(plan.argv[0], "echo") == 0 && strcmp(plan.argv[1], "hi") == 0 && plan.argv[2] == NULL,
+        "SPAWN argv");
+  check(plan.envc == 1 && strcmp(plan.envp[0], "A=1") == 0 && plan.envp[1] == NULL, "SPAWN envp");
+  check(plan.cwd && strcmp(plan.cwd, "/tmp") == 0, "SPAWN cwd");
+  check(plan.rlimit_count == 1 && plan.rlimits[0].resource == 7 && plan.rlimits[0].soft == 64 &&
+            plan.rlimits[0].hard == UINT64_MAX,
+        "SPAWN rlimit");
+  check(plan.has_timeout && plan.timeout.timeout_ms == 1000 && plan.timeout.grace_ms == 500 &&
+            plan.timeout.term_signal == 15,
+        "SPAWN timeout");
+  check(plan.flags == HATCH_SPAWN_NO_NEW_PRIVS, "SPAWN flags");
+  check(!plan.has_credentials && !plan.has_namespaces && !plan.has_landlock && plan.seccomp_filter == NULL,
+        "SPAWN absent records stay absent");
+  check(check_datagram(spawn_msg, sizeof spawn_msg, 2, &h) == HATCH_ERR_BAD_FDS, "SPAWN with 2 fds refused");
+}
+
+static void test_signal_ping(void) {
+  static const uint8_t sig[] = {0x07, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x08, 0x00,
+                                0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};
+  static const uint8_t ping[] = {0x08, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x08, 0x00,
+                                 0x00, 0x00, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01};
+  struct hatch_header h;
+  const char *why;
+  uint32_t signo = 0, scope = 0;
+  uint64_t token = 0;
+  check(check_datagram(sig, sizeof sig, 0, &h) == 0 && h.type == HATCH_MSG_SIGNAL && h.id == 42, "SIGNAL header");
+  check(hatch_parse_signal(sig + 12, 8, &signo, &scope, &why) == 0 && signo == 9 && scope == HATCH_SCOPE_TREE_ESCALATE,
+        "SIGNAL body");
+  static const uint8_t bad_scope[8] = {B32(9), B32(3)};
+  check(hatch_parse_signal(bad_scope, 8, &signo, &scope, &why) == HATCH_ERR_MALFORMED, "SIGNAL unknown scope refused");
+  check(check_datagram(ping, sizeof ping, 0, &h) == 0 && h.type == HATCH_MSG_PING && h.id == 5, "PING header");
+  check(hatch_parse_ping(ping + 12, 8, &token, &why) == 0 && token == 0x0102030405060708ull, "PING token");
+  check(check_datagram(ping, sizeof ping, 1, &h) == HATCH_ERR_BAD_FDS, "PING with an fd refused");
+}
+
+static void test_bad_headers(void) {
+  static const uint8_t ping[] = {HDR(HATCH_MSG_PING, 9, 8), B64(1)};
+  static const uint8_t flagged[] = {B16(HATCH_MSG_PING), B16(1), B32(9), B32(8), B64(1)};
+  static const uint8_t wrong_len[] = {HDR(HATCH_MSG_PING, 9, 9), B64(1)};
+  static const uint8_t unknown[] = {HDR(99, 9, 0)};
+  static const uint8_t reply_type[] = {HDR(HATCH_MSG_PONG, 9, 8), B64(1)};
+  struct hatch_header h;
+  const char *why;
+  check(check_datagram(ping, 11, 0, &h) == HATCH_ERR_MALFORMED && h.id == 0, "short header refused");
+  check(check_datagram(ping, 0, 0, &h) == HATCH_ERR_MALFORMED, "empty datagram refused");
+  check(check_datagram(wrong_len, sizeof wrong_len, 0, &h) == HATCH_ERR_MALFORMED && h.id == 9,
+        "body_length mismatch refused, id kept");
+  check(check_datagram(ping, sizeof ping - 1, 0, &h) == HATCH_ERR_MALFORMED, "cut body refused");
+  check(check_datagram(flagged, sizeof flagged, 0, &h) == HATCH_ERR_MALFORMED, "nonzero flags refused");
+  check(check_datagram(unknown, sizeof unknown, 0, &h) == HATCH_ERR_UNKNOWN_TYPE, "unknown type refused");
+  check(check_datagram(reply_type, sizeof reply_type, 0, &h) == HATCH_ERR_UNKNOWN_TYPE, "reply type as request refused");
+  check(hatch_check_datagram(ping, sizeof ping, 1, 0, 0, &h, &why) == HATCH_ERR_OVERSIZED, "MSG_TRUNC refused");
+  check(hatch_check_datagram(ping, sizeof ping, 0, 1, 0, &h, &why) == HATCH_ERR_BAD_FDS, "MSG_CTRUNC refused");
+  memset(big, 0, sizeof big);
+  memcpy(big, (const uint8_t[]){HDR(HATCH_MSG_PING, 9, HATCH_MAX_MESSAGE + 1 - 12)}, 12);
+  check(check_datagram(big, HATCH_MAX_MESSAGE + 1, 0, &h) == HATCH_ERR_OVERSIZED, "oversized datagram refused");
+}
+
+/* Copies the golden SPAWN's first records (FILE, 2 ARGs = 56 body bytes) and appends `tail`. */
+static size_t spawn_with(const uint8_t *tail, size_t tail_len) {
+  size_t body = 56 + tail_len;
+  memcpy(big, spawn_msg, 12 + 56);
+  if (tail_len) memcpy(big + 68, tail, tail_len);
+  const uint8_t hdr[] = {HDR(HATCH_MSG_SPAWN, 3, body)};
+  memcpy(big, hdr, sizeof hdr);
+  return 12 + body;
+}
+
+#define SPAWN_REFUSED(what, ...)                                          \
+  do {                                                                    \
+    static const uint8_t tail_[] = {__VA_ARGS__};                         \
+    size_t n_ = spawn_with(tail_, sizeof tail_);                          \
+    check(parse_spawn(big, n_) == HATCH_ERR_MALFORMED, "SPAWN " what " refused"); \
+  } while (0)
+
+static void test_bad_spawns(void) {
+  check(parse_spawn(big, spawn_with(NULL, 0)) == 0, "SPAWN with FILE and ARGs only parses");
+  SPAWN_REFUSED("unknown tag", TLV(99, 0));
+  SPAWN_REFUSED("tag 0", TLV(0, 0));
+  SPAWN_REFUSED("string without NUL", TLV(HATCH_TAG_ENV, 3), 'A', '=', '1', 0, 0, 0, 0, 0);
+  SPAWN_REFUSED("string with inner NUL", TLV(HATCH_TAG_ENV, 4), 'A', 0, '1', 0, 0, 0, 0, 0);
+  SPAWN_REFUSED("empty string", TLV(HATCH_TAG_ENV, 0));
+  SPAWN_REFUSED("TLV length past the end", TLV(HATCH_TAG_ENV, 9), 'A', '=', '1', 0, 0, 0, 0, 0);
+  SPAWN_REFUSED("TLV length 4 GiB", TLV(HATCH_TAG_ENV, 0xffffffffu), 'A', 0, 0, 0, 0, 0, 0, 0);
+  SPAWN_REFUSED("truncated TLV header", B16(HATCH_TAG_ENV), B16(0));
+  SPAWN_REFUSED("nonzero padding", TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 1, 0);
+  SPAWN_REFUSED("missing padding", TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0);
+  SPAWN_REFUSED("nonzero TLV reserved", B16(HATCH_TAG_ENV), B16(1), B32(4), 'A', '=', '1', 0, 0, 0, 0, 0);
+  SPAWN_REFUSED("second FILE", TLV(HATCH_TAG_FILE, 2), 'x', 0, 0, 0, 0, 0, 0, 0);
+  SPAWN_REFUSED("second CWD", TLV(HATCH_TAG_CWD, 2), '/', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_CWD, 2), '/', 0, 0, 0, 0,
+                0, 0, 0);
+  SPAWN_REFUSED("second FLAGS", TLV(HATCH_TAG_FLAGS, 4), B32(0), B32(0), TLV(HATCH_TAG_FLAGS, 4), B32(0), B32(0));
+  SPAWN_REFUSED("unknown flag", TLV(HATCH_TAG_FLAGS, 4), B32(4), B32(0));
+  SPAWN_REFUSED("short rlimit", TLV(HATCH_TAG_RLIMIT, 16), B64(0), B64(0));
+  SPAWN_REFUSED("timeout with signal 0", TLV(HATCH_TAG_TIMEOUT, 16), B32(1), B32(1), B32(0), B32(0));
+  SPAWN_REFUSED("seccomp length not a multiple of 8", TLV(HATCH_TAG_SECCOMP, 12), B64(0), B64(0));
+  SPAWN_REFUSED("empty seccomp", TLV(HATCH_TAG_SECCOMP, 0));
+  SPAWN_REFUSED("CLONE_VM in namespaces", TLV(HATCH_TAG_NAMESPACES, 16), B32(0x100), B32(0), B32(0), B32(0));
+  SPAWN_REFUSED("Landlock path without ruleset", TLV(HATCH_TAG_LANDLOCK_PATH, 10), B64(1), '/', 0, 0, 0, 0, 0, 0, 0);
+
+  static const uint8_t no_file[] = {HDR(HATCH_MSG_SPAWN, 3, 16), TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0};
+  check(parse_spawn(no_file, sizeof no_file) == HATCH_ERR_MALFORMED, "SPAWN without FILE refused");
+  static const uint8_t no_arg[] = {HDR(HATCH_MSG_SPAWN, 3, 16), TLV(HATCH_TAG_FILE, 2), 'x', 0, 0, 0, 0, 0, 0, 0};
+  check(parse_spawn(no_arg, sizeof no_arg) == HATCH_ERR_MALFORMED, "SPAWN without ARG refused");
+
+  /* HATCH_MAX_ARGS + 1 one-character arguments: 16 bytes each, well under the message limit. */
+  static const uint8_t arg[] = {TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0};
+  size_t off = 12 + 16;
+  memcpy(big + 12, no_arg + 12, 16);
+  for (unsigned i = 0; i < HATCH_MAX_ARGS; i++, off += sizeof arg) memcpy(big + off, arg, sizeof arg);
+  const uint8_t hdr_ok[] = {HDR(HATCH_MSG_SPAWN, 3, off - 12)};
+  memcpy(big, hdr_ok, 12);
+  check(parse_spawn(big, off) == 0 && plan.argc == HATCH_MAX_ARGS, "SPAWN with HATCH_MAX_ARGS arguments parses");
+  memcpy(big + off, arg, sizeof arg);
+  off += sizeof arg;
+  const uint8_t hdr_over[] = {HDR(HATCH_MSG_SPAWN, 3, off - 12)};
+  memcpy(big, hdr_over, 12);
+  check(parse_spawn(big, off) == HATCH_ERR_MALFORMED, "SPAWN with too many arguments refused");
+
+  /* A largest valid seccomp program, then one instruction too many. */
+  size_t prog = HATCH_MAX_SECCOMP_INSNS * 8u;
+  const uint8_t seccomp_tlv[] = {TLV(HATCH_TAG_SECCOMP, prog)};
+  memcpy(big + 12, no_arg + 12, 16);
+  memcpy(big + 28, (const uint8_t[]){TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0}, 16);
+  memcpy(big + 44, seccomp_tlv, 8);
+  memset(big + 52, 0, prog + 8);
+  const uint8_t hdr_sec[] = {HDR(HATCH_MSG_SPAWN, 3, 40 + prog)};
+  memcpy(big, hdr_sec, 12);
+  check(parse_spawn(big, 52 + prog) == 0 && plan.seccomp_insn_count == HATCH_MAX_SECCOMP_INSNS,
+        "SPAWN with the largest seccomp program parses");
+  const uint8_t seccomp_over[] = {TLV(HATCH_TAG_SECCOMP, prog + 8)};
+  memcpy(big + 44, seccomp_over, 8);
+  const uint8_t hdr_sec_over[] = {HDR(HATCH_MSG_SPAWN, 3, 40 + prog + 8)};
+  memcpy(big, hdr_sec_over, 12);
+  check(parse_spawn(big, 52 + prog + 8) == HATCH_ERR_MALFORMED, "SPAWN with too long a seccomp program refused");
+}
+
+static void expect_bytes(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len, const char *what) {
+  check(got_len == want_len && memcmp(got, want, want_len) == 0, what);
+}
+
+static void test_encoders(void) {
+  uint8_t out[HATCH_REPLY_MAX];
+  size_t n;
+
+  static const uint8_t hello_ok[] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x01, 0x00,
+                                     0x00, 0x00, 0x39, 0x30, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x00, 0x00};
+  n = hatch_encode_hello_ok(out, 0, 1, 12345, HATCH_MAX_MESSAGE, HATCH_MAX_CHILDREN);
+  expect_bytes(out, n, hello_ok, sizeof hello_ok, "HELLO_OK bytes");
+
+  static const uint8_t spawned[] = {0x04, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00,
+                                    0x04, 0x00, 0x00, 0x00, 0xd2, 0x04, 0x00, 0x00};
+  n = hatch_encode_spawned(out, 7, 1234);
+  expect_bytes(out, n, spawned, sizeof spawned, "SPAWNED bytes");
+
+  static const uint8_t spawn_failed[] = {HDR(HATCH_MSG_SPAWN_FAILED, 7, 8), B32(HATCH_STAGE_EXEC), B32(ENOENT)};
+  n = hatch_encode_spawn_failed(out, 7, HATCH_STAGE_EXEC, ENOENT);
+  expect_bytes(out, n, spawn_failed, sizeof spawn_failed, "SPAWN_FAILED bytes");
+
+  static const uint8_t exit_msg[] = {HDR(HATCH_MSG_EXIT, 7, 48), B32(0xffffffffu), B32(9), B32(5), B32(0),
+                                     B64(1500), B64(250), B64(4096 * 1024), B64(2000000)};
+  struct hatch_exit_body e = {.exit_code = -1, .term_signal = 9, .reasons = 5, .user_cpu_us = 1500,
+                              .sys_cpu_us = 250, .max_rss_bytes = 4096 * 1024, .wall_us = 2000000};
+  n = hatch_encode_exit(out, 7, &e);
+  expect_bytes(out, n, exit_msg, sizeof exit_msg, "EXIT bytes");
+
+  static const uint8_t pong[] = {HDR(HATCH_MSG_PONG, 5, 8), 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01};
+  n = hatch_encode_pong(out, 5, 0x0102030405060708ull);
+  expect_bytes(out, n, pong, sizeof pong, "PONG bytes");
+
+  static const uint8_t error[] = {HDR(HATCH_MSG_ERROR, 3, 7), B32(HATCH_ERR_MALFORMED), 'b', 'a', 'd'};
+  n = hatch_encode_error(out, 3, HATCH_ERR_MALFORMED, "bad");
+  expect_bytes(out, n, error, sizeof error, "ERROR bytes");
+
+  char long_text[400];
+  memset(long_text, 'x', sizeof long_text - 1);
+  long_text[sizeof long_text - 1] = '\0';
+  n = hatch_encode_error(out, 3, HATCH_ERR_MALFORMED, long_text);
+  check(n == HATCH_REPLY_MAX && out[8] == (uint8_t)(HATCH_REPLY_MAX - 12), "long ERROR text cut to the reply size");
+}
+
+int main(void) {
+  test_hello();
+  test_spawn();
+  test_signal_ping();
+  test_bad_headers();
+  test_bad_spawns();
+  test_encoders();
+  printf("%u passed, %u failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}

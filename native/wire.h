@@ -1,0 +1,49 @@
+/*
+ * Framing and parsing of protocol.h messages. Pure functions over byte
+ * buffers: no system calls, so native/test/protocol_golden.c can pin them.
+ *
+ * Checks return 0 or a positive enum hatch_error_code, and set *why to a
+ * static, human-readable reason for the ERROR reply.
+ */
+#ifndef HATCHERY_WIRE_H
+#define HATCHERY_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "plan.h"
+#include "protocol.h"
+
+/* Largest reply the zygote ever sends (an ERROR with its text cut to fit). */
+#define HATCH_REPLY_MAX 256u
+#define HATCH_EXIT_BODY_SIZE 48u
+
+/* Namespace flags a plan may ask clone3 for; any other bit would change what clone3 does. */
+extern const uint32_t hatch_allowed_clone_flags;
+
+/*
+ * Validates one received datagram of n bytes: size, header, type and fd count.
+ * `truncated` is nonzero when recvmsg reported MSG_TRUNC; `fds_truncated` for MSG_CTRUNC.
+ * On return *hdr holds the header when n >= HATCH_HEADER_SIZE (id 0 otherwise),
+ * even when the datagram is refused, so the ERROR can echo the request id.
+ */
+int hatch_check_datagram(const uint8_t *buf, size_t n, int truncated, int fds_truncated,
+                         unsigned nfds, struct hatch_header *hdr, const char **why);
+
+int hatch_parse_hello(const uint8_t *body, size_t len, uint32_t *version, uint32_t *idle_timeout_ms,
+                      const char **why);
+int hatch_parse_signal(const uint8_t *body, size_t len, uint32_t *signo, uint32_t *scope, const char **why);
+int hatch_parse_ping(const uint8_t *body, size_t len, uint64_t *token, const char **why);
+
+/* Fills *plan with pointers into body, which must outlive the plan. */
+int hatch_parse_spawn(const uint8_t *body, size_t len, struct hatch_plan *plan, const char **why);
+
+/* Encoders write into out (HATCH_REPLY_MAX bytes) and return the datagram length. */
+size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32_t zygote_pid,
+                             uint32_t max_message, uint32_t max_children);
+size_t hatch_encode_spawned(uint8_t *out, uint32_t id, uint32_t pid);
+size_t hatch_encode_spawn_failed(uint8_t *out, uint32_t id, uint32_t stage, int32_t err);
+size_t hatch_encode_exit(uint8_t *out, uint32_t id, const struct hatch_exit_body *exit);
+size_t hatch_encode_pong(uint8_t *out, uint32_t id, uint64_t token);
+size_t hatch_encode_error(uint8_t *out, uint32_t id, uint32_t code, const char *text);
+
+#endif

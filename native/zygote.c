@@ -1,0 +1,640 @@
+/*
+ * hatchery zygote: a single-threaded fork server (see ARCHITECTURE.md).
+ *
+ * Started with the control socket (AF_UNIX SOCK_SEQPACKET) on fd 3. It polls
+ * that socket, a signalfd for SIGCHLD, and per child an error pipe (until
+ * exec), a pidfd and a timerfd. No heap: every buffer below is static.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "plan.h"
+#include "protocol.h"
+#include "util.h"
+#include "wire.h"
+
+#define CONTROL_FD 3
+#define SEND_TIMEOUT_MS 1000
+#define DEFAULT_GRACE_MS 2000u
+#define MAX_ORPHANS_PER_SCAN 1024u
+/* A live orphan is reparented without any SIGCHLD, so it is looked for on a timer too. */
+#define ORPHAN_SCAN_INTERVAL_MS 200u
+#define MAX_SHUTDOWN_ROUNDS 1000
+
+enum kill_state { KILL_NONE, KILL_GRACE, KILL_SENT };
+
+struct child {
+  int used;
+  uint32_t id;
+  pid_t pid;
+  int pidfd;
+  int err_fd;   /* read end of the error pipe until exec succeeded or failed, then -1 */
+  int timer_fd; /* -1 until a timeout or escalation needs one */
+  int timer_armed;
+  enum kill_state kill_state;
+  uint32_t reasons;
+  uint32_t timeout_ms, grace_ms, term_signal;
+  uint64_t exec_ns;
+};
+
+static struct child children[HATCH_MAX_CHILDREN];
+static unsigned live_children;
+static struct hatch_plan plan;
+/* One datagram; the extra byte lets an oversized one show up as such. */
+static uint8_t rx[HATCH_MAX_MESSAGE + 1] __attribute__((aligned(8)));
+static uint8_t tx[HATCH_REPLY_MAX] __attribute__((aligned(8)));
+static int signal_fd = -1;
+static pid_t zygote_pid;
+static char children_path[64];
+static int handshake_done;
+static uint32_t idle_timeout_ms;
+static uint64_t idle_since_ns;
+static uint64_t last_orphan_scan_ns;
+
+static _Noreturn void shutdown_zygote(int status);
+
+/* ---- replies ---------------------------------------------------------- */
+
+/* Replies are tiny; a peer that cannot take one within a second is gone. */
+static void send_datagram(const uint8_t *buf, size_t len, int fd_to_pass) {
+  struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  if (fd_to_pass >= 0) {
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd_to_pass, sizeof(int));
+  }
+  uint64_t deadline = hatch_now_ns() + (uint64_t)SEND_TIMEOUT_MS * 1000000u;
+  for (;;) {
+    if (sendmsg(CONTROL_FD, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) return;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) shutdown_zygote(errno == EPIPE || errno == ECONNRESET ? 0 : 1);
+    uint64_t now = hatch_now_ns();
+    if (now >= deadline) shutdown_zygote(1);
+    struct pollfd p = {.fd = CONTROL_FD, .events = POLLOUT};
+    (void)poll(&p, 1, (int)((deadline - now) / 1000000u) + 1);
+  }
+}
+
+static void send_error(uint32_t id, int code, const char *why) {
+  send_datagram(tx, hatch_encode_error(tx, id, (uint32_t)code, why), -1);
+}
+
+/* ---- child table ------------------------------------------------------ */
+
+static struct child *find_child(uint32_t id) {
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+    if (children[i].used && children[i].id == id) return &children[i];
+  return NULL;
+}
+
+static int is_tracked_pid(pid_t pid) {
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+    if (children[i].used && children[i].pid == pid) return 1;
+  return 0;
+}
+
+static struct child *free_slot(void) {
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+    if (!children[i].used) return &children[i];
+  return NULL;
+}
+
+static void release_child(struct child *c) {
+  hatch_closep(&c->pidfd);
+  hatch_closep(&c->err_fd);
+  hatch_closep(&c->timer_fd);
+  c->used = 0;
+  live_children--;
+  if (live_children == 0) idle_since_ns = hatch_now_ns();
+}
+
+static int pidfd_signal(int pidfd, int signo) {
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0);
+}
+
+/* The child leads its own session and group; the pidfd also reaches it if it left the group. */
+static void signal_tree(const struct child *c, int signo) {
+  (void)kill(-c->pid, signo);
+  (void)pidfd_signal(c->pidfd, signo);
+}
+
+static int arm_timer(struct child *c, uint32_t ms) {
+  if (c->timer_fd < 0) {
+    c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (c->timer_fd < 0) return -errno;
+  }
+  struct itimerspec spec = {.it_value = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L}};
+  if (timerfd_settime(c->timer_fd, 0, &spec, NULL) != 0) return -errno;
+  c->timer_armed = 1;
+  return 0;
+}
+
+static void kill_now(struct child *c) {
+  signal_tree(c, SIGKILL);
+  c->reasons |= HATCH_EXIT_ESCALATED;
+  c->kill_state = KILL_SENT;
+  c->timer_armed = 0;
+}
+
+/* Term signal now, SIGKILL of the tree after the grace period. */
+static void start_escalation(struct child *c, int signo, uint32_t reason) {
+  c->reasons |= reason;
+  if (c->kill_state != KILL_NONE) return;
+  signal_tree(c, signo);
+  c->kill_state = KILL_GRACE;
+  if (c->grace_ms == 0 || arm_timer(c, c->grace_ms) != 0) kill_now(c);
+}
+
+/* ---- orphans ---------------------------------------------------------- */
+
+/*
+ * As a subreaper the zygote inherits every grandchild whose parent died,
+ * including ones that escaped the child's process group. None of them may
+ * outlive their child, so each is killed and reaped. Returns how many were found.
+ */
+static unsigned reap_orphans(int block) {
+  static pid_t found[MAX_ORPHANS_PER_SCAN];
+  static char chunk[4096];
+  unsigned count = 0;
+  last_orphan_scan_ns = hatch_now_ns();
+  hatch_autoclose int fd = open(children_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  /* Collect first: reaping while the kernel generates the list could skip entries. */
+  uint64_t value = 0;
+  int in_number = 0;
+  for (;;) {
+    ssize_t k = read(fd, chunk, sizeof chunk);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    for (ssize_t i = 0; i < k; i++) {
+      char ch = chunk[i];
+      if (ch >= '0' && ch <= '9') {
+        if (value < (uint64_t)INT32_MAX) value = value * 10 + (uint64_t)(ch - '0');
+        in_number = 1;
+      } else if (in_number) {
+        if (count < MAX_ORPHANS_PER_SCAN && value <= (uint64_t)INT32_MAX) found[count++] = (pid_t)value;
+        value = 0;
+        in_number = 0;
+      }
+    }
+  }
+  if (in_number && count < MAX_ORPHANS_PER_SCAN && value <= (uint64_t)INT32_MAX) found[count++] = (pid_t)value;
+
+  unsigned orphans = 0;
+  for (unsigned i = 0; i < count; i++) {
+    if (found[i] <= 0 || is_tracked_pid(found[i])) continue;
+    orphans++;
+    (void)kill(found[i], SIGKILL);
+    (void)wait4(found[i], NULL, block ? 0 : WNOHANG, NULL);
+  }
+  return orphans;
+}
+
+static void drain_sigchld(void) {
+  struct signalfd_siginfo info[16];
+  while (read(signal_fd, info, sizeof info) > 0) {
+  }
+  (void)reap_orphans(0);
+}
+
+/* Node is gone (or unreachable): nothing started here may outlive the zygote. */
+static void shutdown_zygote(int status) {
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+    if (children[i].used) signal_tree(&children[i], SIGKILL);
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++) {
+    if (!children[i].used) continue;
+    (void)wait4(children[i].pid, NULL, 0, NULL);
+    release_child(&children[i]);
+  }
+  for (int round = 0; round < MAX_SHUTDOWN_ROUNDS && reap_orphans(1) > 0; round++) {
+  }
+  _exit(status);
+}
+
+/* ---- child lifecycle -------------------------------------------------- */
+
+static uint64_t timeval_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
+
+static void on_child_exit(struct child *c) {
+  int status = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
+  /* Kill the group before reaping: while the leader is an unreaped zombie its pid cannot be reused. */
+  (void)kill(-c->pid, SIGKILL);
+  pid_t r;
+  do r = wait4(c->pid, &status, 0, &ru);
+  while (r < 0 && errno == EINTR);
+  struct hatch_exit_body exit = {
+      .exit_code = (r > 0 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1,
+      .term_signal = (r > 0 && WIFSIGNALED(status)) ? WTERMSIG(status) : 0,
+      .reasons = c->reasons,
+      .user_cpu_us = timeval_us(ru.ru_utime),
+      .sys_cpu_us = timeval_us(ru.ru_stime),
+      .max_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u,
+      .wall_us = (hatch_now_ns() - c->exec_ns) / 1000u,
+  };
+  uint32_t id = c->id;
+  release_child(c);
+  (void)reap_orphans(0);
+  send_datagram(tx, hatch_encode_exit(tx, id, &exit), -1);
+}
+
+/* The error pipe reports the outcome of setup: 8 bytes = failure, EOF = execve succeeded. */
+static void on_error_pipe(struct child *c) {
+  struct hatch_failure failure;
+  ssize_t k;
+  do k = read(c->err_fd, &failure, sizeof failure);
+  while (k < 0 && errno == EINTR);
+  hatch_closep(&c->err_fd);
+  if (k == 0) {
+    c->exec_ns = hatch_now_ns();
+    send_datagram(tx, hatch_encode_spawned(tx, c->id, (uint32_t)c->pid), c->pidfd);
+    if (c->timeout_ms > 0 && c->kill_state == KILL_NONE && arm_timer(c, c->timeout_ms) != 0)
+      hatch_log("timerfd for spawn %u failed; it runs without a timeout", c->id);
+    return;
+  }
+  uint32_t stage = HATCH_STAGE_CLONE;
+  int32_t err = EIO;
+  if (k == (ssize_t)sizeof failure) {
+    stage = failure.stage;
+    err = failure.err;
+  } else {
+    signal_tree(c, SIGKILL); /* a torn report: do not trust the child to exit */
+  }
+  while (wait4(c->pid, NULL, 0, NULL) < 0 && errno == EINTR) {
+  }
+  uint32_t id = c->id;
+  release_child(c);
+  (void)reap_orphans(0);
+  send_datagram(tx, hatch_encode_spawn_failed(tx, id, stage, err), -1);
+}
+
+static void on_timer(struct child *c) {
+  uint64_t ticks;
+  (void)read(c->timer_fd, &ticks, sizeof ticks);
+  c->timer_armed = 0;
+  if (c->kill_state == KILL_NONE)
+    start_escalation(c, (int)c->term_signal, HATCH_EXIT_TIMED_OUT);
+  else if (c->kill_state == KILL_GRACE)
+    kill_now(c);
+}
+
+/* Returns 0 or -errno (reported as HATCH_STAGE_CLONE). Consumes nothing: the caller closes stdio. */
+static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
+  hatch_autoclose int err_read = -1;
+  hatch_autoclose int err_write = -1;
+  hatch_autoclose int sync_read = -1;
+  hatch_autoclose int sync_write = -1;
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
+  err_read = pipe_fds[0];
+  err_write = pipe_fds[1];
+  uint32_t ns_flags = plan.has_namespaces ? plan.namespaces.clone_flags : 0;
+  int new_user_ns = (ns_flags & CLONE_NEWUSER) != 0;
+  if (new_user_ns) {
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
+    sync_read = pipe_fds[0];
+    sync_write = pipe_fds[1];
+  }
+
+  int pidfd = -1;
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_PIDFD | ns_flags;
+  args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+  args.exit_signal = SIGCHLD;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) return -errno;
+  if (pid == 0) {
+    struct hatch_child_args child = {
+        .plan = &plan,
+        .stdio = {stdio[0], stdio[1], stdio[2]},
+        .err_fd = err_write,
+        .sync_fd = sync_read,
+        .zygote_pid = zygote_pid,
+    };
+    hatch_child_run(&child);
+  }
+
+  /* Only the child may hold the write end, or EOF would never report the exec. */
+  hatch_closep(&err_write);
+  hatch_closep(&sync_read);
+  if (new_user_ns) {
+    /* On failure the child reads EOF instead of the byte and reports HATCH_STAGE_USERNS. */
+    int rc = hatch_parent_write_id_maps(&plan, (int)pid, geteuid(), getegid());
+    if (rc == 0) (void)hatch_write_all(sync_write, "1", 1);
+    else hatch_log("writing id maps for spawn %u failed: %s", id, strerror(-rc));
+    hatch_closep(&sync_write);
+  }
+
+  memset(c, 0, sizeof *c);
+  c->used = 1;
+  c->id = id;
+  c->pid = (pid_t)pid;
+  c->pidfd = pidfd;
+  c->err_fd = err_read;
+  err_read = -1;
+  c->timer_fd = -1;
+  c->kill_state = KILL_NONE;
+  c->timeout_ms = plan.has_timeout ? plan.timeout.timeout_ms : 0;
+  c->grace_ms = plan.has_timeout ? plan.timeout.grace_ms : DEFAULT_GRACE_MS;
+  c->term_signal = plan.has_timeout ? plan.timeout.term_signal : SIGTERM;
+  c->exec_ns = hatch_now_ns();
+  live_children++;
+  return 0;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static void close_fds(int *fds, unsigned n) {
+  for (unsigned i = 0; i < n; i++) hatch_close(fds[i]);
+}
+
+static void handle_hello(const struct hatch_header *h) {
+  const char *why = NULL;
+  uint32_t version, idle_ms;
+  int code = hatch_parse_hello(rx + HATCH_HEADER_SIZE, h->body_length, &version, &idle_ms, &why);
+  if (code == 0 && handshake_done) code = HATCH_ERR_MALFORMED, why = "repeated HELLO";
+  if (code != 0) {
+    send_error(h->id, code, why);
+    return;
+  }
+  if (version != HATCH_PROTOCOL_VERSION) {
+    send_error(h->id, HATCH_ERR_VERSION, "unsupported protocol version");
+    shutdown_zygote(2);
+  }
+  handshake_done = 1;
+  idle_timeout_ms = idle_ms;
+  idle_since_ns = hatch_now_ns();
+  send_datagram(tx,
+                hatch_encode_hello_ok(tx, h->id, HATCH_PROTOCOL_VERSION, (uint32_t)zygote_pid, HATCH_MAX_MESSAGE,
+                                      HATCH_MAX_CHILDREN),
+                -1);
+}
+
+static void handle_spawn(const struct hatch_header *h, int stdio[3]) {
+  const char *why = NULL;
+  int code = hatch_parse_spawn(rx + HATCH_HEADER_SIZE, h->body_length, &plan, &why);
+  struct child *c = NULL;
+  if (code == 0 && find_child(h->id) != NULL) code = HATCH_ERR_MALFORMED, why = "spawn id already running";
+  if (code == 0 && (c = free_slot()) == NULL) code = HATCH_ERR_TOO_MANY_CHILDREN, why = "too many children";
+  if (code != 0) {
+    close_fds(stdio, 3);
+    send_error(h->id, code, why);
+    return;
+  }
+  int rc = start_child(c, h->id, stdio);
+  close_fds(stdio, 3);
+  if (rc != 0) send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
+}
+
+static void handle_signal(const struct hatch_header *h) {
+  const char *why = NULL;
+  uint32_t signo, scope;
+  int code = hatch_parse_signal(rx + HATCH_HEADER_SIZE, h->body_length, &signo, &scope, &why);
+  if (code != 0) {
+    send_error(h->id, code, why);
+    return;
+  }
+  struct child *c = find_child(h->id);
+  if (c == NULL) {
+    send_error(h->id, HATCH_ERR_NO_SUCH_CHILD, "no running child with that id");
+    return;
+  }
+  if (scope == HATCH_SCOPE_PROCESS) {
+    (void)pidfd_signal(c->pidfd, (int)signo);
+  } else if (scope == HATCH_SCOPE_TREE) {
+    c->reasons |= HATCH_EXIT_KILL_REQUESTED;
+    signal_tree(c, (int)signo);
+  } else {
+    start_escalation(c, (int)signo, HATCH_EXIT_KILL_REQUESTED);
+  }
+}
+
+static void handle_ping(const struct hatch_header *h) {
+  const char *why = NULL;
+  uint64_t token;
+  int code = hatch_parse_ping(rx + HATCH_HEADER_SIZE, h->body_length, &token, &why);
+  if (code != 0) {
+    send_error(h->id, code, why);
+    return;
+  }
+  send_datagram(tx, hatch_encode_pong(tx, h->id, token), -1);
+}
+
+/* SEQPACKET reads 0 both at EOF and for an empty datagram; only the former hangs up. */
+static int peer_hung_up(void) {
+  struct pollfd p = {.fd = CONTROL_FD, .events = POLLIN | POLLRDHUP};
+  int ready = poll(&p, 1, 0);
+  return ready < 0 || (ready == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0);
+}
+
+static void on_control(void) {
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * HATCH_MAX_FDS_PER_MESSAGE)];
+  } control;
+  struct iovec iov = {.iov_base = rx, .iov_len = sizeof rx};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  ssize_t n = recvmsg(CONTROL_FD, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    shutdown_zygote(errno == ECONNRESET ? 0 : 1);
+  }
+
+  int fds[HATCH_MAX_FDS_PER_MESSAGE];
+  unsigned nfds = 0;
+  int extra_fds = 0;
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
+      if (nfds < HATCH_MAX_FDS_PER_MESSAGE) fds[nfds++] = fd;
+      else {
+        hatch_close(fd);
+        extra_fds = 1;
+      }
+    }
+  }
+  if (n == 0 && peer_hung_up()) {
+    close_fds(fds, nfds);
+    shutdown_zygote(0);
+  }
+
+  struct hatch_header h;
+  const char *why = NULL;
+  int code = hatch_check_datagram(rx, (size_t)n, (msg.msg_flags & MSG_TRUNC) != 0,
+                                  (msg.msg_flags & MSG_CTRUNC) != 0 || extra_fds, nfds, &h, &why);
+  if (code == 0 && !handshake_done && h.type != HATCH_MSG_HELLO)
+    code = HATCH_ERR_NOT_READY, why = "HELLO must come first";
+  if (code != 0) {
+    close_fds(fds, nfds);
+    send_error(h.id, code, why);
+    return;
+  }
+  switch (h.type) {
+  case HATCH_MSG_HELLO:
+    handle_hello(&h);
+    break;
+  case HATCH_MSG_SPAWN:
+    handle_spawn(&h, fds);
+    break;
+  case HATCH_MSG_SIGNAL:
+    handle_signal(&h);
+    break;
+  case HATCH_MSG_PING:
+    handle_ping(&h);
+    break;
+  default:
+    send_error(h.id, HATCH_ERR_UNKNOWN_TYPE, "unknown message type");
+    break;
+  }
+}
+
+/* ---- main loop -------------------------------------------------------- */
+
+enum poll_kind { POLL_CONTROL, POLL_SIGNAL, POLL_ERR_PIPE, POLL_PIDFD, POLL_TIMER };
+
+static struct pollfd poll_fds[2 + 2 * HATCH_MAX_CHILDREN];
+static struct {
+  enum poll_kind kind;
+  struct child *child;
+} poll_owner[2 + 2 * HATCH_MAX_CHILDREN];
+
+static unsigned add_poll(unsigned n, int fd, enum poll_kind kind, struct child *c) {
+  poll_fds[n] = (struct pollfd){.fd = fd, .events = POLLIN};
+  poll_owner[n].kind = kind;
+  poll_owner[n].child = c;
+  return n + 1;
+}
+
+static unsigned build_poll_set(void) {
+  unsigned n = 0;
+  n = add_poll(n, CONTROL_FD, POLL_CONTROL, NULL);
+  n = add_poll(n, signal_fd, POLL_SIGNAL, NULL);
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++) {
+    struct child *c = &children[i];
+    if (!c->used) continue;
+    /* The pidfd waits until the exec outcome is known, so SPAWNED always precedes EXIT. */
+    if (c->err_fd >= 0) {
+      n = add_poll(n, c->err_fd, POLL_ERR_PIPE, c);
+      continue;
+    }
+    n = add_poll(n, c->pidfd, POLL_PIDFD, c);
+    if (c->timer_armed) n = add_poll(n, c->timer_fd, POLL_TIMER, c);
+  }
+  return n;
+}
+
+static uint64_t ms_to_ns(uint32_t ms) { return (uint64_t)ms * 1000000u; }
+
+/* Whatever is due next: the orphan scan while children live, else the idle exit. */
+static int poll_timeout_ms(void) {
+  uint64_t deadline;
+  if (live_children > 0) deadline = last_orphan_scan_ns + ms_to_ns(ORPHAN_SCAN_INTERVAL_MS);
+  else if (handshake_done && idle_timeout_ms > 0) deadline = idle_since_ns + ms_to_ns(idle_timeout_ms);
+  else return -1;
+  uint64_t now = hatch_now_ns();
+  return now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
+}
+
+static void run_due_timers(void) {
+  if (poll_timeout_ms() != 0) return;
+  if (live_children > 0) (void)reap_orphans(0);
+  else shutdown_zygote(0);
+}
+
+static void dispatch(unsigned i) {
+  struct child *c = poll_owner[i].child;
+  /* An earlier event in this round may have released the slot. */
+  if (c != NULL && !c->used) return;
+  switch (poll_owner[i].kind) {
+  case POLL_CONTROL: on_control(); break;
+  case POLL_SIGNAL: drain_sigchld(); break;
+  case POLL_ERR_PIPE: if (c->err_fd == poll_fds[i].fd) on_error_pipe(c); break;
+  case POLL_PIDFD: if (c->pidfd == poll_fds[i].fd) on_child_exit(c); break;
+  case POLL_TIMER: if (c->timer_fd == poll_fds[i].fd && c->timer_armed) on_timer(c); break;
+  }
+}
+
+static void setup_process(void) {
+  /* 0..2 must be taken, or pipe2/recvmsg could hand out fds that stdio dup2s would clobber. */
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) hatch_die(1, "cannot reopen fd %d", fd);
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(CONTROL_FD, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET)
+    hatch_die(1, "fd %d is not a SOCK_SEQPACKET control socket", CONTROL_FD);
+  (void)fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC);
+  /* Fds leaked by the spawner would keep Node's pipes open and delay their EOF. */
+  (void)syscall(SYS_close_range, CONTROL_FD + 1, ~0u, 0);
+
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) hatch_die(1, "PR_SET_PDEATHSIG: %s", strerror(errno));
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) hatch_die(1, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &chld, NULL) != 0) hatch_die(1, "sigprocmask: %s", strerror(errno));
+  signal_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signal_fd < 0) hatch_die(1, "signalfd: %s", strerror(errno));
+
+  zygote_pid = getpid();
+  char pid_text[24];
+  hatch_utoa((uint64_t)zygote_pid, pid_text);
+  static const char head[] = "/proc/self/task/";
+  size_t n = 0;
+  for (size_t i = 0; head[i]; i++) children_path[n++] = head[i];
+  for (size_t i = 0; pid_text[i]; i++) children_path[n++] = pid_text[i];
+  static const char tail[] = "/children";
+  for (size_t i = 0; tail[i]; i++) children_path[n++] = tail[i];
+  children_path[n] = '\0';
+}
+
+int main(void) {
+  setup_process();
+  for (;;) {
+    unsigned n = build_poll_set();
+    int timeout = poll_timeout_ms();
+    int ready = poll(poll_fds, n, timeout);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      hatch_log("poll: %s", strerror(errno));
+      shutdown_zygote(1);
+    }
+    if (ready > 0) {
+      /* Children first, the control socket last: a SPAWN may reuse a slot released this round. */
+      for (unsigned i = 2; i < n; i++)
+        if (poll_fds[i].revents) dispatch(i);
+      if (poll_fds[1].revents) dispatch(1);
+      if (poll_fds[0].revents) dispatch(0);
+    }
+    run_due_timers();
+  }
+}
