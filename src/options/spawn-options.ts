@@ -9,6 +9,7 @@ import { buildEnv } from './env.js';
 import { describe, integerOption, isPlainObject, knownKeys, stringOption } from './checks.js';
 import { validateLimits, type Limits } from './limits.js';
 import { validateStdio, type StdioMode, type StdioOption } from './stdio.js';
+import { validateSandbox, type NormalizedSandbox, type SandboxOptions } from './sandbox.js';
 
 /** Options of spawn(). run() accepts these plus its own. */
 export interface SpawnOptions {
@@ -30,6 +31,8 @@ export interface SpawnOptions {
   stdio?: StdioOption;
   /** How long to wait for the zygote to start the program. Default 10000 ms. */
   spawnTimeoutMs?: number;
+  /** The sandbox policy; on by default. `false` turns every restriction off (rlimits still apply). */
+  sandbox?: SandboxOptions | false;
 }
 
 export interface NormalizedSpawnOptions {
@@ -42,6 +45,7 @@ export interface NormalizedSpawnOptions {
   limits: Limits;
   stdio: [StdioMode, StdioMode, StdioMode];
   spawnTimeoutMs: number;
+  sandbox: NormalizedSandbox | false;
 }
 
 export const spawnOptionKeys = [
@@ -54,6 +58,7 @@ export const spawnOptionKeys = [
   'limits',
   'stdio',
   'spawnTimeoutMs',
+  'sandbox',
 ] as const;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -104,5 +109,6 @@ export function normalizeSpawnOptions(
     limits: validateLimits(o.limits),
     stdio: validateStdio(o.stdio, stdioDefault),
     spawnTimeoutMs: integerOption(o.spawnTimeoutMs, 'spawnTimeoutMs', { min: 1, max: MAX_TIMER_MS }) ?? 10_000,
+    sandbox: validateSandbox(o.sandbox),
   };
 }

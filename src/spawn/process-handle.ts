@@ -7,6 +7,7 @@ import { HatcheryError, signalName, signalNumber } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 import { SignalScope, type ExitInfo } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
+import type { Enforcement } from '../policy/compile.js';
 
 /** How a child ended, as reported by the zygote's wait4(). */
 export interface ExitStatus {
@@ -50,6 +51,7 @@ export interface ProcessHandleInit {
   stdout: Readable | null;
   stderr: Readable | null;
   exited: Promise<ExitStatus>;
+  enforcement: Enforcement;
 }
 
 export class ProcessHandle {
@@ -60,6 +62,8 @@ export class ProcessHandle {
   readonly stderr: Readable | null;
   /** Resolves when the child has been reaped; rejects with ZYGOTE_DIED if its zygote died first. */
   readonly exited: Promise<ExitStatus>;
+  /** What the sandbox actually enforces for this child. */
+  readonly enforcement: Enforcement;
   private readonly zygote: Zygote;
   private readonly requestId: number;
   private fd: number;
@@ -72,6 +76,7 @@ export class ProcessHandle {
     this.stderr = init.stderr;
     this.zygote = init.zygote;
     this.requestId = init.requestId;
+    this.enforcement = init.enforcement;
     const release = (): void => this.releasePidfd();
     this.exited = init.exited.then(
       (status) => {

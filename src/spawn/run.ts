@@ -6,6 +6,7 @@ import { normalizeSpawnOptions, validateCommand, type SpawnOptions } from '../op
 import type { Limits } from '../options/limits.js';
 import { defaultZygote } from '../zygote/default-zygote.js';
 import type { ExitStatus } from './process-handle.js';
+import type { Enforcement } from '../policy/compile.js';
 import { spawnOn } from './spawn.js';
 
 export interface RunOptions extends SpawnOptions {
@@ -32,6 +33,8 @@ export interface Result<T extends string | Buffer = string> extends ExitStatus {
   truncated: { stdout: boolean; stderr: boolean };
   /** The limit that ended the process, or null. */
   limit: LimitName | null;
+  /** What the sandbox enforced for this run. */
+  enforcement: Enforcement;
 }
 
 const runOnlyKeys = ['input', 'maxOutputBytes', 'encoding'] as const;
@@ -137,5 +140,6 @@ export async function run(file: string, args: readonly string[] = [], options: R
     aborted: aborted(),
     truncated: { stdout: stdout.out.truncated, stderr: stderr.out.truncated },
     limit: whichLimit(status, normalized.limits, outputCapped),
+    enforcement: handle.enforcement,
   };
 }

@@ -8,8 +8,9 @@ import type { StdioMode } from '../options/stdio.js';
 import { SignalScope, stageName, type ExitInfo } from '../protocol/wire.js';
 import { defaultZygote, defaultZygoteIdleCheck } from '../zygote/default-zygote.js';
 import type { Zygote } from '../zygote/zygote.js';
-import { buildPlan } from './plan.js';
+import { prepareOperation, type PreparedOperation } from './prepare.js';
 import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
+import { markUsernsRefused } from '../policy/features.js';
 
 /** Extra slack past timeout + grace before a silent zygote is declared unresponsive. */
 const UNRESPONSIVE_MARGIN_MS = 2000;
@@ -59,24 +60,55 @@ function streamFor(fd: number, direction: 'read' | 'write'): Socket {
 }
 
 export interface InternalSpawn {
+  enforcement: PreparedOperation['enforcement'];
   handle: ProcessHandle;
   /** True once a kill of the tree was requested because of abort. */
   aborted: () => boolean;
 }
 
-/** Spawn on a given zygote with options already normalized. */
-export function spawnOn(
+const USERNS_REFUSALS = new Set([1 /* EPERM */, 13 /* EACCES */, 28 /* ENOSPC */, 22 /* EINVAL */, 38 /* ENOSYS */]);
+
+/**
+ * Spawn on a given zygote with options already normalized. With namespaces
+ * 'auto', a kernel that refuses the user namespace at clone time (a confined
+ * container, say) is remembered and the spawn retried once without it.
+ */
+export async function spawnOn(
   zygote: Zygote,
   file: string,
   args: readonly string[],
   options: NormalizedSpawnOptions,
 ): Promise<InternalSpawn> {
-  const native = loadBinding();
   if (options.signal?.aborted) {
-    return Promise.reject(new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: options.signal.reason }));
+    throw new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: options.signal.reason });
   }
-  const plan = buildPlan(file, args, options);
-  const stdio = openStdio(options.stdio);
+  let prepared = prepareOperation(file, args, options);
+  try {
+    return await startChild(zygote, file, prepared, options);
+  } catch (e) {
+    const autoNs = options.sandbox && options.sandbox.namespaces === 'auto' && prepared.enforcement.namespaces.includes('user');
+    const refused =
+      e instanceof HatcheryError &&
+      e.code === 'EXEC_FAILED' &&
+      (e.stage === 'clone' || e.stage === 'userns') &&
+      USERNS_REFUSALS.has(e.errno ?? 0);
+    if (!autoNs || !refused) throw e;
+    markUsernsRefused(`the kernel refused a user namespace at spawn time (${(e as HatcheryError).errnoName})`);
+    prepared = prepareOperation(file, args, options);
+    return startChild(zygote, file, prepared, options);
+  }
+}
+
+function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, options: NormalizedSpawnOptions): Promise<InternalSpawn> {
+  const native = loadBinding();
+  const { plan } = prepared;
+  let stdio: StdioFds;
+  try {
+    stdio = openStdio(options.stdio);
+  } catch (e) {
+    prepared.release();
+    throw e;
+  }
   const closeParentEnds = (): void => {
     for (const fd of stdio.parentEnds) if (fd >= 0) native.close(fd);
   };
@@ -105,6 +137,7 @@ export function spawnOn(
     const cleanup = (): void => {
       if (deadline) clearTimeout(deadline);
       options.signal?.removeEventListener('abort', onAbort);
+      prepared.release();
       defaultZygoteIdleCheck(zygote);
     };
     const onAbort = (): void => {
@@ -136,10 +169,11 @@ export function spawnOn(
             stdout: outFd >= 0 ? (streamFor(outFd, 'read') as Readable) : null,
             stderr: errFd >= 0 ? (streamFor(errFd, 'read') as Readable) : null,
             exited,
+            enforcement: prepared.enforcement,
           });
           settledSpawn = true;
           if (aborted) zygote.signal(requestId, options.killSignal, SignalScope.TreeEscalate);
-          resolveSpawn({ handle, aborted: () => aborted });
+          resolveSpawn({ handle, aborted: () => aborted, enforcement: prepared.enforcement });
         },
         failed(stage, errno) {
           cleanup();

@@ -1,0 +1,147 @@
+/**
+ * `sandbox`: the typed policy. Validated here (paths absolute and existing,
+ * ports in range, known keys); compiled to plan fields in src/policy/.
+ */
+import { statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
+import { booleanOption, describe, isPlainObject, knownKeys, objectOption, oneOf, stringArray } from './checks.js';
+
+export interface FsPolicy {
+  /** Extra paths readable (files, or directories and everything beneath). */
+  read?: string[];
+  /** Extra paths readable and writable (create, delete, rename, truncate beneath). */
+  write?: string[];
+  /** Extra paths readable and executable. */
+  exec?: string[];
+}
+
+/** 'none': no sockets but AF_UNIX; 'host': unrestricted; an object: TCP only, to/on the listed ports. */
+export type NetPolicy = 'none' | 'host' | { connectTcp?: number[]; bindTcp?: number[] };
+
+export interface NamespaceSet {
+  user: boolean;
+  pid: boolean;
+  net: boolean;
+  ipc: boolean;
+  uts: boolean;
+  mount: boolean;
+}
+
+export type SeccompPolicyOption = 'default' | 'strict' | 'off' | { deny?: string[]; allow?: string[] };
+
+export interface SandboxOptions {
+  fs?: FsPolicy;
+  net?: NetPolicy;
+  /** 'auto' (default): every namespace this machine allows, falling back to none. Keys left out take the 'auto' value. */
+  namespaces?: 'auto' | Partial<NamespaceSet>;
+  seccomp?: SeccompPolicyOption;
+  /** 'strict' (default): refuse to run if a requested restriction cannot be enforced. */
+  mode?: 'strict' | 'best-effort';
+  /** A fresh private temp dir per operation as cwd, HOME and TMPDIR (default true). */
+  tmpdir?: boolean;
+}
+
+export interface NormalizedSandbox {
+  fs: { read: string[]; write: string[]; exec: string[] };
+  net: 'none' | 'host' | { connectTcp: number[]; bindTcp: number[] };
+  namespaces: 'auto' | Partial<NamespaceSet>;
+  seccomp: SeccompPolicyOption;
+  mode: 'strict' | 'best-effort';
+  tmpdir: boolean;
+}
+
+const sandboxKeys = ['fs', 'net', 'namespaces', 'seccomp', 'mode', 'tmpdir'] as const;
+const namespaceKeys = ['user', 'pid', 'net', 'ipc', 'uts', 'mount'] as const;
+
+function paths(value: unknown, name: string): string[] {
+  const list = stringArray(value, name) ?? [];
+  return list.map((p, i) => {
+    if (!isAbsolute(p)) throw new InvalidOptionTypeError(`${name}[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
+    try {
+      statSync(p);
+    } catch {
+      throw new InvalidOptionRangeError(`${name}[${i}]`, `does not exist: ${p}`);
+    }
+    return p;
+  });
+}
+
+function ports(value: unknown, name: string): number[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new InvalidOptionTypeError(name, `must be an array of port numbers, got ${describe(value)}`);
+  return value.map((p, i) => {
+    if (typeof p !== 'number' || !Number.isInteger(p)) throw new InvalidOptionTypeError(`${name}[${i}]`, `must be an integer port, got ${describe(p)}`);
+    if (p < 1 || p > 65535) throw new InvalidOptionRangeError(`${name}[${i}]`, `must be a port between 1 and 65535, got ${p}`);
+    return p;
+  });
+}
+
+function syscallNames(value: unknown, name: string): string[] | undefined {
+  const list = stringArray(value, name);
+  list?.forEach((s, i) => {
+    if (!/^[a-z0-9_]+$/.test(s)) throw new InvalidOptionTypeError(`${name}[${i}]`, `is not a syscall name: ${JSON.stringify(s)}`);
+  });
+  return list;
+}
+
+export function validateSandbox(value: unknown, name = 'sandbox'): NormalizedSandbox | false {
+  if (value === false) return false;
+  const o = objectOption(value, name) ?? {};
+  knownKeys(o, sandboxKeys, name);
+
+  const fsObj = objectOption(o.fs, `${name}.fs`) ?? {};
+  knownKeys(fsObj, ['read', 'write', 'exec'], `${name}.fs`);
+  const fs = {
+    read: paths(fsObj.read, `${name}.fs.read`),
+    write: paths(fsObj.write, `${name}.fs.write`),
+    exec: paths(fsObj.exec, `${name}.fs.exec`),
+  };
+
+  let net: NormalizedSandbox['net'] = 'none';
+  if (typeof o.net === 'string' || o.net === undefined) {
+    net = oneOf(o.net, `${name}.net`, ['none', 'host'] as const) ?? 'none';
+  } else if (isPlainObject(o.net)) {
+    knownKeys(o.net, ['connectTcp', 'bindTcp'], `${name}.net`);
+    net = { connectTcp: ports(o.net.connectTcp, `${name}.net.connectTcp`), bindTcp: ports(o.net.bindTcp, `${name}.net.bindTcp`) };
+  } else {
+    throw new InvalidOptionTypeError(`${name}.net`, `must be 'none', 'host' or { connectTcp, bindTcp }, got ${describe(o.net)}`);
+  }
+
+  let namespaces: NormalizedSandbox['namespaces'] = 'auto';
+  if (o.namespaces !== undefined && o.namespaces !== 'auto') {
+    const ns = objectOption(o.namespaces, `${name}.namespaces`);
+    if (!ns) throw new InvalidOptionTypeError(`${name}.namespaces`, "must be 'auto' or an object");
+    knownKeys(ns, namespaceKeys, `${name}.namespaces`);
+    const picked: Partial<NamespaceSet> = {};
+    for (const key of namespaceKeys) {
+      const v = booleanOption(ns[key], `${name}.namespaces.${key}`);
+      if (v !== undefined) picked[key] = v;
+    }
+    namespaces = picked;
+  }
+
+  let seccomp: SeccompPolicyOption = 'default';
+  if (typeof o.seccomp === 'string' || o.seccomp === undefined) {
+    seccomp = oneOf(o.seccomp, `${name}.seccomp`, ['default', 'strict', 'off'] as const) ?? 'default';
+  } else if (isPlainObject(o.seccomp)) {
+    knownKeys(o.seccomp, ['deny', 'allow'], `${name}.seccomp`);
+    const custom: { deny?: string[]; allow?: string[] } = {};
+    const deny = syscallNames(o.seccomp.deny, `${name}.seccomp.deny`);
+    const allow = syscallNames(o.seccomp.allow, `${name}.seccomp.allow`);
+    if (deny) custom.deny = deny;
+    if (allow) custom.allow = allow;
+    seccomp = custom;
+  } else {
+    throw new InvalidOptionTypeError(`${name}.seccomp`, `must be 'default', 'strict', 'off' or { deny, allow }, got ${describe(o.seccomp)}`);
+  }
+
+  return {
+    fs,
+    net,
+    namespaces,
+    seccomp,
+    mode: oneOf(o.mode, `${name}.mode`, ['strict', 'best-effort'] as const) ?? 'strict',
+    tmpdir: booleanOption(o.tmpdir, `${name}.tmpdir`) ?? true,
+  };
+}
