@@ -57,14 +57,17 @@ describe('run', () => {
     assert.equal(r.exitCode, 0);
   });
 
-  test('the environment is only what the caller passed, plus PATH', async () => {
+  test('the environment is only what the caller passed, plus PATH (and the sandbox temp dir)', async () => {
     process.env.HATCHERY_SECRET_TEST = 'leak';
     try {
-      const r = await run('/usr/bin/env', [], { env: { ONLY: 'this' } });
-      const lines = r.stdout.trim().split('\n').sort();
-      assert.deepEqual(lines, ['ONLY=this', 'PATH=/usr/local/bin:/usr/bin:/bin']);
-      const custom = await run('/usr/bin/env', [], { env: { PATH: '/bin' } });
+      const bare = await run('/usr/bin/env', [], { env: { ONLY: 'this' }, sandbox: false });
+      assert.deepEqual(bare.stdout.trim().split('\n').sort(), ['ONLY=this', 'PATH=/usr/local/bin:/usr/bin:/bin']);
+      const custom = await run('/usr/bin/env', [], { env: { PATH: '/bin' }, sandbox: false });
       assert.equal(custom.stdout, 'PATH=/bin\n');
+      const boxed = await run('/usr/bin/env', [], { env: { ONLY: 'this' } });
+      const dir = boxed.enforcement.tmpdir;
+      assert.ok(dir, 'the default profile has a private temp dir');
+      assert.deepEqual(boxed.stdout.trim().split('\n').sort(), [`HOME=${dir}`, 'ONLY=this', 'PATH=/usr/local/bin:/usr/bin:/bin', `TMPDIR=${dir}`]);
     } finally {
       delete process.env.HATCHERY_SECRET_TEST;
     }
@@ -106,6 +109,7 @@ describe('run', () => {
       const r = await run('/bin/sh', ['-c', `trap '' TERM; (trap '' TERM; sleep 60) & echo $! > ${pidFile}; wait`], {
         timeoutMs: 300,
         killGraceMs: 300,
+        sandbox: false,
       });
       assert.equal(r.timedOut, true);
       assert.equal(r.limit, 'timeout');
@@ -118,6 +122,14 @@ describe('run', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('timeout in the default sandbox: the whole pid namespace dies', async () => {
+    const r = await run('/bin/sh', ['-c', "trap '' TERM; (trap '' TERM; sleep 60) & wait"], { timeoutMs: 300, killGraceMs: 200 });
+    assert.equal(r.timedOut, true);
+    assert.equal(r.escalated, true);
+    assert.equal(r.signal, 'SIGKILL');
+    await waitFor(() => descendants().every((p) => p.comm === 'hatchery-zygote'), 2000, 'every sandboxed process to die');
   });
 
   test('a child that exits on SIGTERM ends with SIGTERM and is not escalated', async () => {
@@ -142,44 +154,41 @@ describe('run', () => {
   });
 
   test('a background grandchild does not outlive its parent', async () => {
-    const r = await run('/bin/sh', ['-c', 'sleep 60 & echo $!']);
+    const r = await run('/bin/sh', ['-c', 'sleep 60 & echo $!'], { sandbox: false });
     const pid = Number(r.stdout.trim());
     await waitFor(() => !isAlive(pid), 2000, `background child ${pid} to die`);
   });
 
   test('a setsid double-forked grandchild is killed once orphaned', async () => {
-    const r = await run('/bin/sh', ['-c', '(setsid sh -c "sleep 60 & echo \\$!" &) ; sleep 0.2']);
+    const r = await run('/bin/sh', ['-c', '(setsid sh -c "sleep 60 & echo \\$!" &) ; sleep 0.2'], { sandbox: false });
     const pid = Number(r.stdout.trim());
     assert.ok(pid > 0, `got pid: ${r.stdout}`);
     await waitFor(() => !isAlive(pid), 3000, `escaped grandchild ${pid} to die`);
   });
 
-  test('rlimits: cpuSeconds, fileSizeBytes, openFiles, memoryBytes, processes', async () => {
+  test('rlimits: cpuSeconds, fileSizeBytes, openFiles, memoryBytes, processes, core', async () => {
     const cpu = await run('/bin/sh', ['-c', 'while :; do :; done'], { limits: { cpuSeconds: 1 }, timeoutMs: 10_000 });
     assert.equal(cpu.limit, 'cpu');
     assert.ok(cpu.signal === 'SIGXCPU' || cpu.signal === 'SIGKILL', String(cpu.signal));
 
-    const fsize = await run('/bin/sh', ['-c', 'ulimit -f; ulimit -n; ulimit -v; ulimit -u; ulimit -c'], {
+    const limits = await run('/bin/cat', ['/proc/self/limits'], {
       limits: { fileSizeBytes: 1 << 20, openFiles: 64, memoryBytes: 512 << 20, processes: 100 },
     });
-    // sh reports -f in 512-byte blocks (dash) or 1024 (bash); -v in KiB
-    const [f, n, v, u, c] = fsize.stdout.trim().split('\n');
-    assert.ok(f === '2048' || f === '1024', `ulimit -f ${f}`);
-    assert.equal(n, '64');
-    assert.equal(v, String(512 * 1024));
-    assert.equal(u, '100');
-    assert.equal(c, '0');
+    const row = (name: string): string[] => {
+      const line = limits.stdout.split('\n').find((l) => l.startsWith(name));
+      assert.ok(line, `${name} in /proc/self/limits`);
+      return line.slice(name.length).trim().split(/\s+/);
+    };
+    assert.deepEqual(row('Max file size').slice(0, 2), [String(1 << 20), String(1 << 20)]);
+    assert.deepEqual(row('Max open files').slice(0, 2), ['64', '64']);
+    assert.deepEqual(row('Max address space').slice(0, 2), [String(512 << 20), String(512 << 20)]);
+    assert.deepEqual(row('Max processes').slice(0, 2), ['100', '100']);
+    assert.deepEqual(row('Max core file size').slice(0, 2), ['0', '0']);
 
-    const dir = mkdtempSync(join(tmpdir(), 'hatchery-test-'));
-    try {
-      const big = await run('/bin/dd', ['if=/dev/zero', `of=${join(dir, 'f')}`, 'bs=1M', 'count=4'], {
-        limits: { fileSizeBytes: 1 << 20 },
-      });
-      assert.equal(big.signal, 'SIGXFSZ');
-      assert.equal(big.limit, 'fileSize');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // dd writes into the private temp dir (its cwd) and meets the file-size limit
+    const big = await run('/bin/dd', ['if=/dev/zero', 'of=big', 'bs=1M', 'count=4'], { limits: { fileSizeBytes: 1 << 20 } });
+    assert.equal(big.signal, 'SIGXFSZ');
+    assert.equal(big.limit, 'fileSize');
   });
 
   test('missing, non-executable and directory files fail at stage exec with errno', async () => {

@@ -133,8 +133,10 @@ async function streamRun(parsed: ParsedRun): Promise<number> {
       from.on('close', () => resolve());
       from.on('error', () => resolve());
     });
+  // Forward from the start: a child blocked on a full pipe would never exit.
+  const forwarded = Promise.all([forward(child.stdout, process.stdout), forward(child.stderr, process.stderr)]);
   const status = await child.exited;
-  await Promise.all([forward(child.stdout, process.stdout), forward(child.stderr, process.stderr)]);
+  await forwarded;
   if (status.timedOut) process.stderr.write(`hatchery: timed out after ${parsed.options.timeoutMs} ms\n`);
   return exitCodeFor(status.exitCode, status.signal);
 }

@@ -33,8 +33,20 @@ export interface Enforcement {
   simulated: string[];
 }
 
+/**
+ * Processes (threads included) a sandbox may hold when the caller sets no
+ * limit: enough for a parallel build or a browser, few enough that a fork bomb
+ * stops long before the host's pid space. Counted per user namespace, so it is
+ * per operation whenever the sandbox has its own; without one it would count
+ * every process of the caller's uid, so it is only applied when the uid is
+ * the sandbox's own (a user namespace, or the dropped uid 65534 as root).
+ */
+export const DEFAULT_SANDBOX_PROCESSES = 1024;
+
 export interface CompiledSandbox {
   plan: Pick<SpawnPlan, 'namespaces' | 'credentials' | 'landlock' | 'seccomp'>;
+  /** The caller's limits plus the sandbox's defaults. */
+  limits: Limits;
   enforcement: Enforcement;
   /** uid/gid that must own the private temp dir. */
   owner: { uid: number; gid: number };
@@ -162,6 +174,10 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     throw new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}`, { missing });
   }
 
+  const limits: Limits = { ...ctx.limits };
+  const ownUid = ns.created.includes('user') || ns.credentials !== undefined;
+  if (limits.processes === undefined && ownUid) limits.processes = DEFAULT_SANDBOX_PROCESSES;
+
   const plan: CompiledSandbox['plan'] = {};
   const nsWire = namespacesWirePlan(ns);
   if (nsWire) plan.namespaces = nsWire;
@@ -171,6 +187,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
 
   return {
     plan,
+    limits,
     owner: { uid: ns.uid, gid: ns.gid },
     enforcement: {
       sandboxed: true,
@@ -189,7 +206,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
       uid: ns.uid,
       gid: ns.gid,
       noNewPrivs: true,
-      limits: ctx.limits,
+      limits,
       tmpdir: ctx.tmpdir,
       missing,
       simulated: features.simulated,

@@ -9,6 +9,7 @@ import { compileSandbox, unsandboxedEnforcement, type Enforcement } from '../pol
 import { detectFeatures } from '../policy/features.js';
 import type { SpawnPlan } from '../protocol/wire.js';
 import { buildPlan } from './plan.js';
+import { limitsToRlimits } from '../options/limits.js';
 import { createOperationDir, removeOperationDir } from './tmpdir.js';
 
 export interface PreparedOperation {
@@ -49,6 +50,7 @@ export function prepareOperation(file: string, args: readonly string[], options:
       extraExec: file.includes('/') && isRegularFile(file) ? [file] : [],
     });
     Object.assign(plan, compiled.plan);
+    plan.rlimits = limitsToRlimits(compiled.limits);
     if (dir !== null) {
       if (process.getuid?.() === 0 && compiled.owner.uid !== 0) chownSync(dir, compiled.owner.uid, compiled.owner.gid);
       const names = new Set(options.env.map((e) => e.slice(0, e.indexOf('='))));
