@@ -2,8 +2,9 @@
 // Runs every test: the C golden-bytes test, then node:test over dist/test,
 // then (when root) the sandbox probes again as an unprivileged user.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,19 +39,31 @@ step('node:test (as ' + (process.getuid?.() === 0 ? 'root' : `uid ${process.getu
 ]);
 
 // The sandbox must hold for unprivileged callers too: rerun the probes as nobody.
+// If nobody cannot reach this checkout (a 0700 home, say), run a world-readable copy.
 const unprivileged = files.filter((f) => /sandbox|escape|probe/.test(f));
 if (process.getuid?.() === 0 && unprivileged.length > 0 && existsSync('/usr/bin/setpriv')) {
-  step('sandbox probes as uid 65534', '/usr/bin/setpriv', [
-    '--reuid=65534',
-    '--regid=65534',
-    '--clear-groups',
-    '--',
+  const asNobody = ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+  const reachable = spawnSync(asNobody[0], [...asNobody.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(join(root, 'build', 'Release', 'hatchery-zygote'))}, 1)`]).status === 0;
+  let base = root;
+  let copy = null;
+  if (!reachable) {
+    copy = mkdtempSync(join(tmpdir(), 'hatchery-tests-'));
+    chmodSync(copy, 0o755);
+    for (const part of ['dist', 'build', 'bin', 'package.json', 'binding.gyp', 'test']) {
+      cpSync(join(root, part), join(copy, part), { recursive: true });
+    }
+    spawnSync('chmod', ['-R', 'a+rX', copy]);
+    base = copy;
+  }
+  step('sandbox probes as uid 65534', asNobody[0], [
+    ...asNobody.slice(1),
     process.execPath,
     '--test',
     '--test-concurrency=1',
     '--test-reporter=spec',
-    ...unprivileged,
-  ], { env: { ...process.env, HOME: '/tmp' } });
+    ...unprivileged.map((f) => join(base, 'dist', 'test', basename(f))),
+  ], { env: { ...process.env, HOME: '/tmp' }, cwd: '/' });
+  if (copy) rmSync(copy, { recursive: true, force: true });
 }
 
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
