@@ -7,15 +7,32 @@ import { constants as osConstants } from 'node:os';
 
 /** Every stable error code hatchery uses. */
 export type HatcheryErrorCode =
+  /** A child-setup stage or the exec failed; `stage` and `errno` say which and why. */
   | 'EXEC_FAILED'
+  /** The zygote died or stopped answering while the operation was in flight. */
   | 'ZYGOTE_DIED'
+  /** The zygote sent or refused a malformed message. */
   | 'PROTOCOL'
+  /** An option is invalid (always a TypeError or RangeError naming it). */
   | 'INVALID_OPTION'
+  /** mode 'strict' and this kernel cannot enforce part of the policy; `missing` lists it. */
   | 'SANDBOX_UNAVAILABLE'
+  /** The AbortSignal fired before the operation started. */
   | 'ABORTED'
+  /** The pool's queue is full (maxQueue). */
   | 'QUEUE_FULL'
+  /** The operation waited in the queue longer than queueTimeoutMs. */
   | 'QUEUE_TIMEOUT'
-  | 'CLOSED';
+  /** The pool or worker pool was closed. */
+  | 'CLOSED'
+  /** A warm worker crashed, was killed, or exited during a call. */
+  | 'WORKER_CRASHED'
+  /** A warm worker could not boot (its module failed to import). */
+  | 'WORKER_BOOT_FAILED'
+  /** The worker module has no such export. */
+  | 'UNKNOWN_EXPORT'
+  /** A warm-worker call ran past its timeoutMs. */
+  | 'TIMEOUT';
 
 export interface HatcheryErrorDetails {
   cause?: unknown;

@@ -1,0 +1,800 @@
+/**
+ * createWorkerPool(): warm, sandboxed, single-use Node processes that call an
+ * exported function of one module. Workers are hatched by a zygote of the
+ * pool's own (never a fork of Node): the sandbox is applied by the zygote
+ * child before it execs `node`, so every Node thread is confined from its
+ * first instruction. A fresh process per call (reuse: 1) gives fork-per-op
+ * isolation with the boot paid ahead of time.
+ */
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
+import { Socket } from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
+import { buildDir, loadBinding, packageRoot, type FdWatcher } from '../native/binding.js';
+import { describe, integerOption, isPlainObject, knownKeys, oneOf } from '../options/checks.js';
+import type { Limits } from '../options/limits.js';
+import type { SandboxOptions } from '../options/sandbox.js';
+import { normalizeSpawnOptions, type NormalizedSpawnOptions } from '../options/spawn-options.js';
+import { markUsernsRefused } from '../policy/features.js';
+import { SignalScope, stageName, type ExitInfo } from '../protocol/wire.js';
+import { prepareOperation, type PreparedOperation } from '../spawn/prepare.js';
+import { toExitStatus, type ExitStatus } from '../spawn/process-handle.js';
+import { Zygote } from '../zygote/zygote.js';
+import { Pairer, socketFd, type SocketPair } from './channel.js';
+import { WorkerInput, type OpenedInput } from './input.js';
+import {
+  FDS_PER_FRAME,
+  FD_FRAME,
+  FrameReader,
+  MAX_INPUTS,
+  deserializeError,
+  encodeFrame,
+  type CallMessage,
+  type WorkerMessage,
+} from './protocol.js';
+
+const SIGKILL = 9;
+const STDERR_TAIL_BYTES = 8192;
+const BOOT_FAILURE_STREAK = 3;
+/** Node reserves address space for V8 up front; below this RLIMIT_AS it cannot start (measured: 512 MiB fails, 768 MiB boots). */
+export const MIN_WORKER_MEMORY_BYTES = 768 * 1024 * 1024;
+/** Threads of an idle `node` (main, 4 V8 platform workers, signal and inspector helpers) plus libuv's 4-thread pool. */
+export const MIN_WORKER_PROCESSES = 16;
+
+// Real paths: the sandbox's mount namespace may hide a symlinked spelling (under /tmp, say).
+const here = realpathSync(dirname(fileURLToPath(import.meta.url)));
+const bootstrapPath = join(here, 'bootstrap.js');
+const addonPath = realpathSync(join(buildDir, 'hatchery_addon.node'));
+
+export interface WorkerPoolOptions {
+  /** The module whose exports are called: an absolute path or a file: URL. */
+  module: string | URL;
+  /** Workers kept booted and idle ahead of calls. Default 1. */
+  warm?: number;
+  /** Calls running at once; more wait in a FIFO queue. Default os.availableParallelism(). */
+  maxWorkers?: number;
+  /**
+   * Calls one worker serves before it is replaced. Default 1: a fresh process
+   * per call. Above 1, later calls see what earlier ones left behind in the
+   * process (globals, module state, open handles): weaker isolation.
+   */
+  reuse?: number;
+  /** The workers' sandbox (see SandboxOptions). The bootstrap, the module's directory and node are added. */
+  sandbox?: SandboxOptions | false;
+  /** rlimits per worker. memoryBytes also sets V8's --max-old-space-size (a quarter of it). */
+  limits?: Limits;
+  /** Per call wall-clock limit: the worker's whole tree is killed and the call rejects with TIMEOUT. */
+  timeoutMs?: number;
+  /** How long a worker may take to boot and import the module. Default 10000 ms. */
+  bootTimeoutMs?: number;
+  /** The workers' environment (nothing is inherited). */
+  env?: Record<string, string | undefined>;
+  /** Where the workers' stdout/stderr go: 'inherit' (this process's, default) or 'ignore'. The stderr tail is kept for crash reports either way. */
+  output?: 'inherit' | 'ignore';
+  /** Extra `node` flags for the workers, e.g. ['--no-warnings']. */
+  execArgv?: string[];
+}
+
+export interface WorkerPoolStats {
+  warm: number;
+  maxWorkers: number;
+  idle: number;
+  booting: number;
+  busy: number;
+  queued: number;
+  /** Worker processes alive (including ones being retired). */
+  live: number;
+  totals: {
+    calls: number;
+    succeeded: number;
+    /** The function threw or rejected. */
+    threw: number;
+    crashed: number;
+    timedOut: number;
+    booted: number;
+    bootFailed: number;
+  };
+  /** Boot to ready (spawn request to the 'ready' frame), ms: the last one and the mean. */
+  bootMs: { last: number; mean: number };
+}
+
+/** A worker that died mid-call or failed to boot. */
+export class WorkerError extends HatcheryError {
+  /** How the worker ended, when it did. */
+  readonly exit: ExitStatus | undefined;
+  /** The last bytes the worker wrote to stderr. */
+  readonly stderr: string;
+  constructor(code: 'WORKER_CRASHED' | 'WORKER_BOOT_FAILED' | 'TIMEOUT', message: string, exit: ExitStatus | undefined, stderr: string, cause?: unknown) {
+    super(code, stderr ? `${message}\n--- worker stderr (tail) ---\n${stderr.trimEnd()}` : message, cause === undefined ? {} : { cause });
+    this.exit = exit;
+    this.stderr = stderr;
+  }
+}
+
+interface PendingCall {
+  name: string;
+  frame: Buffer;
+  inputs: WorkerInput[];
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  settled: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+type WorkerState = 'booting' | 'idle' | 'busy' | 'retiring' | 'dead';
+
+interface Worker {
+  state: WorkerState;
+  pid: number;
+  requestId: number;
+  pidfd: number;
+  channel: Socket;
+  channelFd: number;
+  output: Socket[];
+  stderrTail: string;
+  outputDone: Promise<void>;
+  exports: Set<string>;
+  served: number;
+  call: PendingCall | undefined;
+  bootStarted: number;
+  bootError: Error | undefined;
+  /** Sent its 'ready' frame: a death before that is a boot failure. */
+  ready: boolean;
+  prepared: PreparedOperation;
+  zygote: Zygote;
+}
+
+function zombieOrAlive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`);
+}
+
+function validateModule(value: unknown): string {
+  let path: string;
+  if (value instanceof URL) {
+    if (value.protocol !== 'file:') throw new InvalidOptionTypeError('module', `must be a file: URL, got ${value.href}`);
+    path = fileURLToPath(value);
+  } else if (typeof value === 'string' && value.startsWith('file:')) {
+    path = fileURLToPath(value);
+  } else if (typeof value === 'string' && isAbsolute(value)) {
+    path = value;
+  } else {
+    throw new InvalidOptionTypeError('module', `must be an absolute path or a file: URL, got ${describe(value)}`);
+  }
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    // reported below
+  }
+  if (!isFile) throw new InvalidOptionRangeError('module', `does not exist or is not a file: ${path}`);
+  return realpathSync(path);
+}
+
+/** The nearest package.json above `dir`: Node reads it to decide whether a .js file is ESM. */
+function nearestPackageJson(dir: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    const candidate = join(d, 'package.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+export class WorkerPool {
+  private readonly modulePath: string;
+  private readonly warm: number;
+  private readonly maxWorkers: number;
+  private readonly reuse: number;
+  private readonly timeoutMs: number | undefined;
+  private readonly bootTimeoutMs: number;
+  private readonly output: 'inherit' | 'ignore';
+  private readonly spawnOptions: NormalizedSpawnOptions;
+  private readonly nodeArgs: string[];
+  private readonly workers = new Set<Worker>();
+  private readonly queue: PendingCall[] = [];
+  private readonly pairer = new Pairer();
+  private zygote: Zygote | undefined;
+  private zygoteStarting: Promise<Zygote> | undefined;
+  private booting = 0;
+  private bootFailures = 0;
+  private knownExports: Set<string> | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly totals = { calls: 0, succeeded: 0, threw: 0, crashed: 0, timedOut: 0, booted: 0, bootFailed: 0 };
+  private bootMsLast = 0;
+  private lastBootError: Error | undefined;
+  private bootMsSum = 0;
+
+  /** @internal use createWorkerPool() */
+  constructor(options: WorkerPoolOptions) {
+    if (!isPlainObject(options)) throw new InvalidOptionTypeError('options', 'must be an object');
+    const o = options as unknown as Record<string, unknown>;
+    knownKeys(o, ['module', 'warm', 'maxWorkers', 'reuse', 'sandbox', 'limits', 'timeoutMs', 'bootTimeoutMs', 'env', 'output', 'execArgv'], '');
+    this.modulePath = validateModule(o.module);
+    this.warm = integerOption(o.warm, 'warm', { min: 0, max: 256 }) ?? 1;
+    this.maxWorkers = integerOption(o.maxWorkers, 'maxWorkers', { min: 1, max: 256 }) ?? Math.max(1, availableParallelism());
+    this.reuse = integerOption(o.reuse, 'reuse', { min: 1, max: 2 ** 31 - 1 }) ?? 1;
+    this.timeoutMs = integerOption(o.timeoutMs, 'timeoutMs', { min: 1, max: 2 ** 31 - 1 });
+    this.bootTimeoutMs = integerOption(o.bootTimeoutMs, 'bootTimeoutMs', { min: 1, max: 2 ** 31 - 1 }) ?? 10_000;
+    this.output = oneOf(o.output, 'output', ['inherit', 'ignore'] as const) ?? 'inherit';
+    const execArgv = o.execArgv ?? [];
+    if (!Array.isArray(execArgv) || execArgv.some((a) => typeof a !== 'string' || !a.startsWith('-'))) {
+      throw new InvalidOptionTypeError('execArgv', 'must be an array of node flags (strings starting with "-")');
+    }
+    if (this.warm + this.maxWorkers > 256) throw new InvalidOptionRangeError('warm', 'plus maxWorkers must not exceed 256 (one zygote)');
+
+    // The sandbox must let node read what it loads: the bootstrap and its
+    // imports, the addon (for SCM_RIGHTS on the channel), the module's
+    // directory and the package.json files that say how to load them.
+    const moduleDir = dirname(this.modulePath);
+    const reads = [here, addonPath, moduleDir];
+    for (const pj of [nearestPackageJson(here), nearestPackageJson(moduleDir)]) if (pj) reads.push(pj);
+    let sandbox: unknown = o.sandbox;
+    if (sandbox !== false) {
+      const s = (isPlainObject(sandbox) ? { ...sandbox } : sandbox === undefined ? {} : sandbox) as Record<string, unknown>;
+      if (isPlainObject(s)) {
+        const fs = isPlainObject(s.fs) ? { ...s.fs } : s.fs === undefined ? {} : s.fs;
+        if (isPlainObject(fs)) {
+          const read = fs.read === undefined ? [] : fs.read;
+          if (Array.isArray(read)) fs.read = [...(read as unknown[]), ...reads];
+          s.fs = fs;
+        }
+      }
+      sandbox = s;
+    }
+    this.spawnOptions = normalizeSpawnOptions(
+      { sandbox, limits: o.limits, env: o.env, stdio: ['pipe', 'pipe', 'pipe'], spawnTimeoutMs: this.bootTimeoutMs },
+      [],
+      ['pipe', 'pipe', 'pipe'],
+    );
+    const limits = this.spawnOptions.limits;
+    if (limits.memoryBytes !== undefined && limits.memoryBytes < MIN_WORKER_MEMORY_BYTES) {
+      throw new InvalidOptionRangeError('limits.memoryBytes', `must be at least ${MIN_WORKER_MEMORY_BYTES} for a Node worker (V8 reserves address space at startup), got ${limits.memoryBytes}`);
+    }
+    if (limits.processes !== undefined && limits.processes < MIN_WORKER_PROCESSES) {
+      throw new InvalidOptionRangeError('limits.processes', `must be at least ${MIN_WORKER_PROCESSES} for a Node worker (its own threads count), got ${limits.processes}`);
+    }
+    this.nodeArgs = [...(execArgv as string[])];
+    if (limits.memoryBytes !== undefined) {
+      this.nodeArgs.unshift(`--max-old-space-size=${Math.max(16, Math.floor(limits.memoryBytes / 4 / 2 ** 20))}`);
+    }
+    this.ensureWarm();
+  }
+
+  /**
+   * Call `exportName(...args)` in a warm worker. Arguments and the result are
+   * structured-cloned (v8.serialize). A WorkerInput argument (top level only)
+   * reaches the worker as an fs.ReadStream over a passed fd.
+   */
+  call(exportName: string, ...args: unknown[]): Promise<unknown> {
+    if (typeof exportName !== 'string' || exportName === '') {
+      return Promise.reject(new InvalidOptionTypeError('exportName', `must be a non-empty string, got ${describe(exportName)}`));
+    }
+    if (this.closed) return Promise.reject(new HatcheryError('CLOSED', 'the worker pool is closed'));
+    if (this.knownExports && !this.knownExports.has(exportName)) {
+      return Promise.reject(new HatcheryError('UNKNOWN_EXPORT', `${this.modulePath} has no exported function ${JSON.stringify(exportName)}`));
+    }
+    const inputs: WorkerInput[] = [];
+    const indexes: number[] = [];
+    const plain = args.map((a, i) => {
+      if (a instanceof WorkerInput) {
+        inputs.push(a);
+        indexes.push(i);
+        return null;
+      }
+      return a;
+    });
+    if (inputs.length > MAX_INPUTS) {
+      return Promise.reject(new InvalidOptionRangeError('args', `may hold at most ${MAX_INPUTS} WorkerInput values, got ${inputs.length}`));
+    }
+    let frame: Buffer;
+    try {
+      frame = encodeFrame({ t: 'call', id: 0, name: exportName, args: plain, inputs: indexes } satisfies CallMessage);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.totals.calls++;
+    return new Promise<unknown>((resolve, reject) => {
+      this.queue.push({ name: exportName, frame, inputs, resolve, reject, settled: false });
+      if (this.bootFailures >= BOOT_FAILURE_STREAK) this.bootFailures = BOOT_FAILURE_STREAK - 1; // one more try
+      this.dispatch();
+    });
+  }
+
+  stats(): WorkerPoolStats {
+    let idle = 0;
+    let busy = 0;
+    for (const w of this.workers) {
+      if (w.state === 'idle') idle++;
+      else if (w.state === 'busy') busy++;
+    }
+    return {
+      warm: this.warm,
+      maxWorkers: this.maxWorkers,
+      idle,
+      booting: this.booting,
+      busy,
+      queued: this.queue.length,
+      live: this.workers.size,
+      totals: { ...this.totals },
+      bootMs: { last: this.bootMsLast, mean: this.totals.booted ? this.bootMsSum / this.totals.booted : 0 },
+    };
+  }
+
+  /** Wait until `warm` workers are booted and idle (or a boot failed). */
+  async ready(timeoutMs = this.bootTimeoutMs * 2): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const hold = setInterval(() => {}, 1000);
+    try {
+      while (this.stats().idle < this.warm) {
+        if (this.closed) throw new HatcheryError('CLOSED', 'the worker pool is closed');
+        if (this.bootFailures >= BOOT_FAILURE_STREAK) {
+          throw new HatcheryError('WORKER_BOOT_FAILED', `workers of ${this.modulePath} keep failing to boot: ${this.lastBootError?.message ?? 'unknown'}`, { cause: this.lastBootError });
+        }
+        if (Date.now() > deadline) throw new HatcheryError('WORKER_BOOT_FAILED', `workers did not boot within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    } finally {
+      clearInterval(hold);
+    }
+  }
+
+  /** Reject queued calls, kill every worker and the pool's zygote; resolves when all are gone. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    const error = new HatcheryError('CLOSED', 'the worker pool was closed');
+    for (const c of this.queue.splice(0)) this.settle(c, error);
+    this.closing = (async () => {
+      const hold = setInterval(() => {}, 1000);
+      try {
+        for (const w of this.workers) {
+          if (w.call) this.settle(w.call, error);
+          this.retire(w);
+        }
+        const deadline = Date.now() + 5000;
+        while ((this.workers.size > 0 || this.booting > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        await this.zygoteStarting?.catch(() => undefined);
+        const z = this.zygote;
+        this.zygote = undefined;
+        if (z) {
+          z.close();
+          // Resolve only once the zygote itself is reaped (its pidfd watcher does that).
+          const until = Date.now() + 2000;
+          while (Date.now() < until && zombieOrAlive(z.pid)) await new Promise((r) => setTimeout(r, 2));
+        }
+        this.pairer.close();
+      } finally {
+        clearInterval(hold);
+      }
+    })();
+    return this.closing;
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  private settle(call: PendingCall, error: unknown, value?: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (call.timer) clearTimeout(call.timer);
+    if (error !== undefined) call.reject(error);
+    else call.resolve(value);
+  }
+
+  private busyCount(): number {
+    let n = 0;
+    for (const w of this.workers) if (w.state === 'busy') n++;
+    return n;
+  }
+
+  private dispatch(): void {
+    let busy = this.busyCount();
+    while (this.queue.length > 0 && busy < this.maxWorkers) {
+      let worker: Worker | undefined;
+      for (const w of this.workers) {
+        if (w.state === 'idle') {
+          worker = w;
+          break;
+        }
+      }
+      if (!worker) break;
+      const call = this.queue.shift()!;
+      if (!worker.exports.has(call.name)) {
+        this.settle(call, new HatcheryError('UNKNOWN_EXPORT', `${this.modulePath} has no exported function ${JSON.stringify(call.name)}`));
+        continue;
+      }
+      this.start(worker, call);
+      busy++;
+    }
+    this.updateRefs();
+    this.ensureWarm();
+  }
+
+  private ensureWarm(): void {
+    if (this.closed || this.bootFailures >= BOOT_FAILURE_STREAK) return;
+    let idle = 0;
+    let busy = 0;
+    let live = 0;
+    for (const w of this.workers) {
+      if (w.state === 'idle') idle++;
+      else if (w.state === 'busy') busy++;
+      if (w.state !== 'retiring' && w.state !== 'dead') live++;
+    }
+    const waiting = Math.min(this.queue.length, Math.max(0, this.maxWorkers - busy));
+    const want = this.warm + waiting;
+    let spare = idle + this.booting;
+    live += this.booting - [...this.workers].filter((w) => w.state === 'booting').length;
+    while (spare < want && live < this.maxWorkers + this.warm) {
+      spare++;
+      live++;
+      this.boot();
+    }
+  }
+
+  private start(worker: Worker, call: PendingCall): void {
+    const native = loadBinding();
+    worker.state = 'busy';
+    worker.call = call;
+    const opened: OpenedInput[] = [];
+    try {
+      for (const input of call.inputs) opened.push(input.open());
+      for (let i = 0; i < opened.length; i += FDS_PER_FRAME) {
+        const fds = opened.slice(i, i + FDS_PER_FRAME).map((o) => o.fd);
+        // The channel is idle (the worker has read all earlier frames), so a 4-byte sendmsg goes through whole.
+        const sent = native.sendMessage(worker.channelFd, FD_FRAME, fds);
+        if (sent !== FD_FRAME.length) throw new Error(`passing input fds failed (${sent < 0 ? `errno ${-sent}` : `${sent} bytes`})`);
+      }
+    } catch (e) {
+      for (const o of opened) o.release();
+      worker.call = undefined;
+      worker.state = 'idle';
+      this.settle(call, e);
+      return;
+    }
+    for (const o of opened) o.release();
+    if (this.timeoutMs !== undefined) {
+      call.timer = setTimeout(() => {
+        this.totals.timedOut++;
+        this.settle(call, new WorkerError('TIMEOUT', `call ${JSON.stringify(call.name)} timed out after ${this.timeoutMs} ms; the worker's process tree was killed`, undefined, worker.stderrTail));
+        this.retire(worker);
+      }, this.timeoutMs);
+    }
+    worker.channel.ref();
+    worker.channel.write(call.frame);
+  }
+
+  private onMessage(worker: Worker, message: WorkerMessage): void {
+    switch (message.t) {
+      case 'ready': {
+        if (worker.state !== 'booting') return;
+        this.booting--;
+        this.bootFailures = 0;
+        this.totals.booted++;
+        this.bootMsLast = performance.now() - worker.bootStarted;
+        this.bootMsSum += this.bootMsLast;
+        worker.ready = true;
+        worker.exports = new Set(message.exports);
+        this.knownExports = worker.exports;
+        worker.state = 'idle';
+        worker.channel.unref();
+        this.dispatch();
+        return;
+      }
+      case 'boot-error':
+        worker.bootError = deserializeError(message.error);
+        this.retire(worker);
+        return;
+      case 'ok':
+      case 'err':
+      case 'throw': {
+        const call = worker.call;
+        if (!call || worker.state !== 'busy') return;
+        worker.call = undefined;
+        worker.served++;
+        if (message.t === 'ok') {
+          this.totals.succeeded++;
+          this.settle(call, undefined, message.value);
+        } else {
+          this.totals.threw++;
+          this.settle(call, message.t === 'err' ? deserializeError(message.error) : message.value);
+        }
+        if (worker.served >= this.reuse || this.closed) this.retire(worker);
+        else {
+          worker.state = 'idle';
+          worker.channel.unref();
+        }
+        this.dispatch();
+        return;
+      }
+    }
+  }
+
+  /** Kill the worker's tree; its exit report cleans up. */
+  private retire(worker: Worker): void {
+    if (worker.state === 'retiring' || worker.state === 'dead') return;
+    if (worker.state === 'booting') this.booting--;
+    worker.state = 'retiring';
+    worker.zygote.signal(worker.requestId, SIGKILL, SignalScope.Tree);
+    this.updateRefs();
+  }
+
+  private holdsLoop(): boolean {
+    if (this.closing || this.queue.length > 0) return true;
+    for (const w of this.workers) if (w.state === 'busy') return true;
+    return false;
+  }
+
+  private updateRefs(): void {
+    const z = this.zygote as unknown as { updateRef?: () => void } | undefined;
+    z?.updateRef?.();
+  }
+
+  private getZygote(): Promise<Zygote> {
+    if (this.zygote?.alive) return Promise.resolve(this.zygote);
+    if (this.zygoteStarting) return this.zygoteStarting;
+    this.zygoteStarting = Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: this.bootTimeoutMs }).then(
+      (z) => {
+        this.zygoteStarting = undefined;
+        // Warm idle workers are children in flight for the zygote, which
+        // would keep the event loop alive; only busy calls should.
+        // TODO(lead): replace with a public Zygote hook (e.g. a holdsLoop predicate) instead of patching privates.
+        const internals = z as unknown as { updateRef?: () => void; socketWatcher?: FdWatcher };
+        if (typeof internals.updateRef === 'function' && internals.socketWatcher) {
+          const original = internals.updateRef.bind(z);
+          const watcher = internals.socketWatcher;
+          internals.updateRef = () => {
+            original();
+            if (!this.holdsLoop()) watcher.unref();
+          };
+          internals.updateRef();
+        }
+        z.onDeath(() => {
+          if (this.zygote === z) this.zygote = undefined;
+        });
+        if (this.closed) {
+          z.close();
+          throw new HatcheryError('CLOSED', 'the worker pool was closed');
+        }
+        this.zygote = z;
+        return z;
+      },
+      (e: unknown) => {
+        this.zygoteStarting = undefined;
+        throw e;
+      },
+    );
+    return this.zygoteStarting;
+  }
+
+  private boot(): void {
+    this.booting++;
+    const started = performance.now();
+    void this.bootWorker(started, false).catch((e: unknown) => {
+      this.booting--;
+      this.onBootFailure(e instanceof Error ? e : new Error(String(e)), undefined, '');
+    });
+  }
+
+  private onBootFailure(cause: Error, exit: ExitStatus | undefined, stderr: string): void {
+    this.totals.bootFailed++;
+    this.bootFailures++;
+    const error =
+      cause instanceof HatcheryError && cause.code === 'CLOSED'
+        ? cause
+        : new WorkerError('WORKER_BOOT_FAILED', `a worker for ${this.modulePath} failed to boot: ${cause.message}`, exit, stderr, cause);
+    this.lastBootError = error;
+    if (this.closed) return;
+    // A module that cannot load fails every boot: fail the calls waiting for one rather than spin.
+    if (this.bootFailures >= BOOT_FAILURE_STREAK) for (const c of this.queue.splice(0)) this.settle(c, error);
+    else {
+      const first = this.queue.shift();
+      if (first) this.settle(first, error);
+    }
+    this.ensureWarm();
+  }
+
+  private async bootWorker(started: number, retried: boolean): Promise<void> {
+    const zygote = await this.getZygote();
+    if (this.closed) throw new HatcheryError('CLOSED', 'the worker pool was closed');
+    const pair: SocketPair = await this.pairer.pair();
+    const native = loadBinding();
+    let prepared: PreparedOperation;
+    const args = [...this.nodeArgs, bootstrapPath, addonPath, pathToFileURL(this.modulePath).href];
+    try {
+      prepared = prepareOperation(process.execPath, args, this.spawnOptions);
+    } catch (e) {
+      pair.parent.destroy();
+      pair.child.destroy();
+      throw e;
+    }
+    const closeAfter: number[] = [];
+    const output: Socket[] = [];
+    let outFd: number;
+    let errFd: number;
+    try {
+      if (this.output === 'ignore') {
+        outFd = native.openDevNull();
+        closeAfter.push(outFd);
+      } else {
+        const [r, w] = native.pipe();
+        closeAfter.push(w);
+        outFd = w;
+        const s = new Socket({ fd: r, readable: true, writable: false });
+        s.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+        output.push(s);
+      }
+      const [r, w] = native.pipe();
+      closeAfter.push(w);
+      errFd = w;
+      output.push(new Socket({ fd: r, readable: true, writable: false }));
+    } catch (e) {
+      for (const fd of closeAfter) native.close(fd);
+      for (const s of output) s.destroy();
+      pair.parent.destroy();
+      pair.child.destroy();
+      prepared.release();
+      throw e;
+    }
+    const errStream = output[output.length - 1]!;
+    for (const s of output) {
+      s.unref();
+      s.on('error', () => {});
+    }
+    const worker: Worker = {
+      state: 'booting',
+      pid: -1,
+      requestId: -1,
+      pidfd: -1,
+      channel: pair.parent,
+      channelFd: socketFd(pair.parent),
+      output,
+      stderrTail: '',
+      outputDone: Promise.all(output.map((s) => new Promise<void>((r) => s.once('close', () => r())))).then(() => undefined),
+      exports: new Set(),
+      served: 0,
+      call: undefined,
+      bootStarted: started,
+      bootError: undefined,
+      ready: false,
+      prepared,
+      zygote,
+    };
+    errStream.on('data', (chunk: Buffer) => {
+      if (this.output === 'inherit') process.stderr.write(chunk);
+      worker.stderrTail = (worker.stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+    const reader = new FrameReader();
+    const channel = pair.parent;
+    channel.unref();
+    channel.on('error', () => {});
+    channel.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      for (;;) {
+        let message: WorkerMessage | null | undefined;
+        try {
+          message = reader.next() as WorkerMessage | null | undefined;
+        } catch {
+          this.retire(worker);
+          return;
+        }
+        if (message === undefined) return;
+        if (message !== null) this.onMessage(worker, message);
+      }
+    });
+    let bootTimer: NodeJS.Timeout | undefined = setTimeout(() => {
+      bootTimer = undefined;
+      if (worker.state === 'booting') {
+        worker.bootError = new Error(`did not become ready within ${this.bootTimeoutMs} ms`);
+        this.retire(worker);
+      }
+    }, this.bootTimeoutMs);
+    bootTimer.unref();
+
+    const finish = async (exit: ExitStatus | undefined, cause: Error | undefined): Promise<void> => {
+      if (bootTimer) clearTimeout(bootTimer);
+      const was = worker.state;
+      worker.state = 'dead';
+      if (worker.pidfd >= 0) {
+        native.close(worker.pidfd);
+        worker.pidfd = -1;
+      }
+      prepared.release();
+      // The pipes hit EOF when the tree is gone; wait briefly for the stderr tail.
+      await Promise.race([worker.outputDone, new Promise((r) => setTimeout(r, 200).unref())]);
+      for (const s of output) s.destroy();
+      channel.destroy();
+      this.workers.delete(worker);
+      const how = exit ? (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`) : `was lost (${cause?.message ?? 'unknown'})`;
+      if (was === 'booting') this.booting--;
+      if (!worker.ready) {
+        this.onBootFailure(worker.bootError ?? cause ?? new Error(`the worker ${how} before it was ready`), exit, worker.stderrTail);
+      } else if (worker.call) {
+        const call = worker.call;
+        worker.call = undefined;
+        if (!call.settled) {
+          this.totals.crashed++;
+          this.settle(call, new WorkerError('WORKER_CRASHED', `the worker running ${JSON.stringify(call.name)} ${how}`, exit, worker.stderrTail, cause));
+        }
+      }
+      this.updateRefs();
+      this.dispatch();
+    };
+
+    this.workers.add(worker);
+    let spawnSettled = false;
+    await new Promise<void>((resolve, reject) => {
+      try {
+        worker.requestId = zygote.spawn(prepared.plan, [pair.childFd, outFd, errFd], closeAfter, {
+          spawned: (pid, pidfd) => {
+            spawnSettled = true;
+            worker.pid = pid;
+            worker.pidfd = pidfd;
+            pair.child.destroy();
+            if (this.closed) this.retire(worker);
+            resolve();
+          },
+          failed: (stage, errno) => {
+            spawnSettled = true;
+            pair.child.destroy();
+            worker.state = 'dead';
+            this.workers.delete(worker);
+            if (bootTimer) clearTimeout(bootTimer);
+            for (const s of output) s.destroy();
+            channel.destroy();
+            prepared.release();
+            const e = new HatcheryError('EXEC_FAILED', `${process.execPath}: worker setup failed at stage '${stageName(stage)}' (errno ${errno})`, { stage: stageName(stage), errno });
+            const autoNs = this.spawnOptions.sandbox && this.spawnOptions.sandbox.namespaces === 'auto';
+            if (!retried && autoNs && (e.stage === 'clone' || e.stage === 'userns') && [1, 13, 28, 22, 38].includes(errno)) {
+              markUsernsRefused('the kernel refused a user namespace at spawn time');
+              this.bootWorker(started, true).then(resolve, reject);
+              return;
+            }
+            reject(e);
+          },
+          exit: (info: ExitInfo) => {
+            void finish(toExitStatus(info), undefined);
+          },
+          died: (error) => {
+            pair.child.destroy();
+            if (worker.pidfd >= 0 && native.pidfdSendSignal(worker.pidfd, 0) === 0) {
+              try {
+                process.kill(-worker.pid, 'SIGKILL');
+              } catch {
+                // the group is gone already
+              }
+              native.pidfdSendSignal(worker.pidfd, SIGKILL);
+            }
+            if (!spawnSettled) {
+              spawnSettled = true;
+              worker.state = 'dead';
+              this.workers.delete(worker);
+              if (bootTimer) clearTimeout(bootTimer);
+              for (const s of output) s.destroy();
+              channel.destroy();
+              prepared.release();
+              reject(error);
+              return;
+            }
+            void finish(undefined, error);
+          },
+        });
+      } catch (e) {
+        pair.child.destroy();
+        this.workers.delete(worker);
+        if (bootTimer) clearTimeout(bootTimer);
+        for (const s of output) s.destroy();
+        channel.destroy();
+        prepared.release();
+        reject(e);
+      }
+    });
+  }
+}
+
+export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
+  return new WorkerPool(options);
+}
+
+export { WorkerInput };
+export const packageRootForWorkers = packageRoot;

@@ -1,0 +1,243 @@
+// Warm workers: sandboxed Node processes hatched by a zygote, one call each.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { HatcheryError, WorkerInput, createWorkerPool, type WorkerPool } from '../src/index.js';
+import { descendants, fdCount, waitFor, zombieChildren } from './helpers.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixture = join(here, 'workers-fixture.js');
+const projectFile = join(here, '..', '..', 'package.json');
+const opDirs = (): string[] => readdirSync(tmpdir()).filter((d) => d.startsWith('hatchery-op-'));
+
+const pools: WorkerPool[] = [];
+function pool(options: Partial<Parameters<typeof createWorkerPool>[0]> = {}): WorkerPool {
+  const p = createWorkerPool({ module: fixture, warm: 1, maxWorkers: 2, output: 'ignore', ...options });
+  pools.push(p);
+  return p;
+}
+after(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+});
+
+async function rejects(p: Promise<unknown>, code: string): Promise<HatcheryError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof HatcheryError, `expected a HatcheryError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    return e;
+  }
+  assert.fail(`expected rejection with ${code}`);
+}
+
+test('options are validated', () => {
+  assert.throws(() => createWorkerPool({ module: 'relative.js' }), { code: 'INVALID_OPTION', name: 'TypeError' });
+  assert.throws(() => createWorkerPool({ module: '/nonexistent/mod.js' }), { code: 'INVALID_OPTION', name: 'RangeError' });
+  assert.throws(() => createWorkerPool({ module: fixture, warm: -1 }), { code: 'INVALID_OPTION' });
+  assert.throws(() => createWorkerPool({ module: fixture, reuse: 0 }), { code: 'INVALID_OPTION' });
+  assert.throws(() => createWorkerPool({ module: fixture, limits: { memoryBytes: 64 << 20 } }), { code: 'INVALID_OPTION' });
+  assert.throws(() => createWorkerPool({ module: fixture, bogus: 1 } as never), { code: 'INVALID_OPTION' });
+});
+
+test('structured clone round trip: objects, Map, Buffer, BigInt, async exports', async () => {
+  const p = pool({ module: new URL(`file://${fixture}`) });
+  assert.equal(await p.call('add', 2, 3), 5);
+  const value = { a: [1, 'two', null], m: new Map<unknown, unknown>([[1, { x: 2n }]]), s: new Set([1]), d: new Date(5), b: Buffer.from('hi') };
+  const back = (await p.call('identity', value)) as typeof value;
+  assert.deepEqual(back.a, value.a);
+  assert.deepEqual(back.m, value.m);
+  assert.deepEqual(back.s, value.s);
+  assert.equal(back.d.getTime(), 5);
+  assert.equal(Buffer.from(back.b).toString(), 'hi');
+  assert.equal(await p.call('identity', 12345678901234567890n), 12345678901234567890n);
+  const r = (await p.call('later', 'v', 5)) as { value: string };
+  assert.equal(r.value, 'v');
+});
+
+test('thrown errors keep name, message, stack and code', async () => {
+  const p = pool();
+  await assert.rejects(p.call('fail', 'nope'), (e: Error & { code?: string }) => {
+    assert.ok(e instanceof RangeError);
+    assert.equal(e.message, 'nope');
+    assert.equal(e.code, 'E_FIXTURE');
+    assert.match(e.stack ?? '', /at fail \(.*workers-fixture\.js/);
+    return true;
+  });
+  await assert.rejects(p.call('failAsync', 'later'), (e: Error) => e instanceof TypeError && e.message === 'later');
+});
+
+test('unknown export and unclonable values are typed errors', async () => {
+  const p = pool();
+  await p.ready();
+  await rejects(p.call('nope'), 'UNKNOWN_EXPORT');
+  await assert.rejects(p.call('identity', () => 1), { name: 'DataCloneError' });
+  await assert.rejects(p.call('unclonable'), { name: 'DataCloneError' });
+});
+
+test('crashes become WORKER_CRASHED with the exit status', async () => {
+  const p = pool();
+  const e1 = (await rejects(p.call('exitWith', 3), 'WORKER_CRASHED')) as HatcheryError & { exit?: { exitCode: number | null } };
+  assert.equal(e1.exit?.exitCode, 3);
+  const e2 = (await rejects(p.call('abort'), 'WORKER_CRASHED')) as HatcheryError & { exit?: { signal: string | null } };
+  assert.match(String(e2.exit?.signal), /^SIG(ABRT|IOT)$/);
+  assert.equal(await p.call('add', 1, 1), 2, 'the pool recovers');
+  assert.equal(p.stats().totals.crashed, 2);
+});
+
+test('timeout kills the worker tree and rejects with TIMEOUT', async () => {
+  const p = pool({ timeoutMs: 500 });
+  await p.ready();
+  const started = Date.now();
+  await rejects(p.call('hang'), 'TIMEOUT');
+  assert.ok(Date.now() - started < 3000);
+  await waitFor(() => !descendants().some((d) => d.comm === 'sleep'), 3000, 'the grandchild sleep to die');
+  assert.equal(await p.call('add', 1, 2), 3);
+});
+
+test('reuse 1: every call runs in a fresh process; reuse n: n calls per process', async () => {
+  const fresh = pool({ warm: 2 });
+  const tokens = new Set<unknown>();
+  for (let i = 0; i < 5; i++) tokens.add(await fresh.call('processToken'));
+  assert.equal(tokens.size, 5);
+  const reused = pool({ warm: 1, maxWorkers: 1, reuse: 3 });
+  const seen: unknown[] = [];
+  for (let i = 0; i < 6; i++) seen.push(await reused.call('processToken'));
+  assert.equal(new Set(seen).size, 2);
+  assert.equal(seen[0], seen[2]);
+  assert.notEqual(seen[2], seen[3]);
+});
+
+test('the sandbox holds inside a worker: no secrets, no project files, no network', async () => {
+  const p = pool();
+  assert.equal(await p.call('tryRead', '/etc/shadow'), 'EACCES');
+  assert.equal(await p.call('tryRead', projectFile.replace('package.json', 'binding.gyp')), 'EACCES');
+  const server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const result = await p.call('tryConnect', port);
+    assert.notEqual(result, 'connected');
+  } finally {
+    server.close();
+  }
+});
+
+test('inputs travel as fds: the worker reads a file it cannot open by path', async () => {
+  // In the package root: not hidden by the sandbox's mounts (as /tmp is), so only Landlock stands in the way.
+  const dir = mkdtempSync(join(here, '..', '..', '.hatchery-test-input-'));
+  const secret = join(dir, 'secret.txt');
+  writeFileSync(secret, 'for your eyes only');
+  // World-readable, so plain permissions would let uid 65534 in: the denial must come from the sandbox.
+  chmodSync(dir, 0o755);
+  chmodSync(secret, 0o644);
+  try {
+    const p = pool();
+    const viaFile = (await p.call('readInput', WorkerInput.file(secret), secret)) as { text: string; byPath: string; isFd: boolean };
+    assert.equal(viaFile.text, 'for your eyes only');
+    assert.equal(viaFile.isFd, true);
+    assert.equal(viaFile.byPath, 'EACCES', 'opening the path inside the worker must fail');
+    const viaStream = (await p.call('readInput', WorkerInput.stream(Readable.from(['a', 'b', 'c'])), secret)) as { text: string };
+    assert.equal(viaStream.text, 'abc');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a module that throws on import fails calls with WORKER_BOOT_FAILED instead of spinning', async () => {
+  const p = pool({ module: join(here, 'workers-fixture-broken.js'), warm: 1 });
+  const e = await rejects(p.call('loaded'), 'WORKER_BOOT_FAILED');
+  assert.match(e.message, /refuses to load/);
+  await assert.rejects(p.ready(), { code: 'WORKER_BOOT_FAILED' });
+  assert.ok(p.stats().totals.bootFailed <= 4, `boot attempts are bounded (${p.stats().totals.bootFailed})`);
+});
+
+test('maxWorkers caps concurrent calls; the rest wait in order', async () => {
+  const p = pool({ warm: 2, maxWorkers: 2 });
+  let maxBusy = 0;
+  const timer = setInterval(() => (maxBusy = Math.max(maxBusy, p.stats().busy)), 1);
+  try {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => p.call('later', i, 20)));
+    assert.deepEqual(results.map((r) => (r as { value: number }).value), [0, 1, 2, 3, 4, 5, 6, 7]);
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(maxBusy <= 2, `busy peaked at ${maxBusy}`);
+});
+
+test('an idle pool with warm workers does not keep the process alive', () => {
+  const script = `
+    import { createWorkerPool } from ${JSON.stringify(join(here, '..', 'src', 'index.js'))};
+    const p = createWorkerPool({ module: ${JSON.stringify(fixture)}, warm: 2, output: 'ignore' });
+    await p.ready();
+    console.log(await p.call('add', 20, 22));
+  `;
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.stdout.trim(), '42', r.stderr);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(Date.now() - started < 15_000);
+});
+
+test('close() leaves no processes, fds or temp dirs; later calls reject CLOSED', async () => {
+  await Promise.all(pools.splice(0).map((x) => x.close()));
+  const fdsBefore = fdCount();
+  const dirsBefore = opDirs().length;
+  const p = createWorkerPool({ module: fixture, warm: 2, output: 'ignore' });
+  await p.ready();
+  assert.equal(await p.call('add', 1, 2), 3);
+  const queued = rejects(p.call('later', 1, 10_000), 'CLOSED');
+  await p.close();
+  await queued;
+  await rejects(p.call('add', 1, 1), 'CLOSED');
+  assert.deepEqual(descendants(), [], 'close() resolves after every worker and the zygote are gone');
+  await waitFor(() => fdCount() <= fdsBefore, 2000, `fds back to ${fdsBefore} (now ${fdCount()})`);
+  await waitFor(() => opDirs().length <= dirsBefore, 3000, 'no leftover /tmp/hatchery-op-* dirs');
+  assert.deepEqual(zombieChildren(), []);
+});
+
+test('soak: 1,000 warm-worker calls, no fd growth, zombies or temp dirs', { timeout: 180_000 }, async () => {
+  const p = createWorkerPool({ module: fixture, warm: 2, maxWorkers: 2, output: 'ignore' });
+  await p.ready();
+  await p.call('add', 0, 0);
+  const fdsBefore = fdCount();
+  const dirsBefore = opDirs().length;
+  const rssBefore = process.memoryUsage().rss;
+  const started = Date.now();
+  const N = Number(process.env.HATCHERY_WORKER_SOAK ?? 1000);
+  let inflight = 0;
+  let done = 0;
+  await new Promise<void>((resolve, reject) => {
+    const next = (): void => {
+      while (inflight < 4 && done + inflight < N) {
+        const i = done + inflight;
+        inflight++;
+        p.call('add', i, 1).then((v) => {
+          assert.equal(v, i + 1);
+          inflight--;
+          done++;
+          if (done === N) resolve();
+          else next();
+        }, reject);
+      }
+    };
+    next();
+  });
+  const elapsed = Date.now() - started;
+  const stats = p.stats();
+  await p.close();
+  await waitFor(() => zombieChildren().length === 0, 2000, 'no zombies');
+  await waitFor(() => fdCount() <= fdsBefore, 3000, `fds back to ${fdsBefore} (now ${fdCount()})`);
+  assert.deepEqual(zombieChildren(), []);
+  await waitFor(() => opDirs().length <= dirsBefore, 3000, 'no leftover /tmp/hatchery-op-* dirs');
+  const rssGrowth = process.memoryUsage().rss - rssBefore;
+  process.stdout.write(`# soak: ${N} calls in ${elapsed} ms (${((N / elapsed) * 1000).toFixed(0)}/s), boot mean ${stats.bootMs.mean.toFixed(1)} ms, RSS growth ${(rssGrowth / 2 ** 20).toFixed(1)} MiB\n`);
+  assert.ok(rssGrowth < 64 * 2 ** 20, `RSS grew by ${rssGrowth}`);
+  assert.ok(existsSync(fixture));
+});
