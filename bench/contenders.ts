@@ -7,6 +7,7 @@
  * whether or not src/ has the addon built or the `sandbox` option yet.
  */
 import { spawn } from 'node:child_process';
+import { preparePeers } from './peers.js';
 
 export const TRUE_BIN = '/bin/true';
 
@@ -16,6 +17,8 @@ export const NAMES = {
   hatcheryNoNetNs: 'hatchery (default, no net ns)',
   hatcheryNetNs: 'hatchery (default + net ns)',
   childProcess: 'child_process.spawn',
+  execa: 'execa',
+  sandboxRuntime: '@anthropic-ai/sandbox-runtime',
   floor: 'C posix_spawn floor',
   bwrap: 'bwrap',
 } as const;
@@ -28,7 +31,7 @@ export const HATCHERY_CONTENDERS = [
 ] as const;
 
 /** The Node-side contenders, in the order they are listed. */
-export const NODE_CONTENDERS = [...HATCHERY_CONTENDERS, NAMES.childProcess] as const;
+export const NODE_CONTENDERS = [...HATCHERY_CONTENDERS, NAMES.childProcess, NAMES.execa, NAMES.sandboxRuntime] as const;
 
 export interface NodeContender {
   name: string;
@@ -38,6 +41,8 @@ export interface NodeContender {
   note?: string;
   /** hatchery: the namespaces its enforcement report says the child got. */
   namespaces?: string[];
+  /** Fraction of each round's runs this contender gets (slow contenders); default 1. */
+  share?: number;
 }
 
 export interface Unavailable {
@@ -221,6 +226,15 @@ export async function prepareNodeContenders(opTimeoutMs: number): Promise<Prepar
     unavailable.push({ name: NAMES.childProcess, reason: describe(error) });
   }
 
+  const peers = await preparePeers(opTimeoutMs);
+  ready.push(...peers.ready);
+  unavailable.push(...peers.unavailable);
+  const closeHatchery = close;
+  close = async () => {
+    await closeHatchery();
+    await peers.close();
+  };
+
   const order = (name: string): number => (NODE_CONTENDERS as readonly string[]).indexOf(name);
   ready.sort((a, b) => order(a.name) - order(b.name));
   unavailable.sort((a, b) => order(a.name) - order(b.name));
@@ -262,7 +276,8 @@ export async function measureRound(prepared: Prepared, runs: number, rotation: n
     const samples: number[] = [];
     const inner: number[] = [];
     try {
-      for (let i = 0; i < runs; i++) {
+      const own = Math.max(1, Math.ceil(runs * (contender.share ?? 1)));
+      for (let i = 0; i < own; i++) {
         const [ns, reported] = await timeOnce(contender.once);
         samples.push(ns);
         if (typeof reported === 'number') inner.push(reported);

@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --quick] [-- --json] [-- --runs N]
+ * npm run bench [-- --quick] [-- --json] [-- --svg FILE] [-- --runs N]
+ * (also: npx hatchery bench [--quick] [--json] [--svg FILE])
  *
  * Measures a spawn-and-exit round trip of /bin/true (p50/p90) for hatchery,
  * child_process.spawn, the C posix_spawn floor and bwrap, with the Node-side
@@ -7,6 +8,12 @@
  * holding >= 1.5 GB RSS). All contenders run in interleaved rounds so that
  * machine noise hits them alike. Prints a table and the targets (reported,
  * not asserted) and writes JSON to bench/results/.
+ *
+ * Beside the round trip: execa and @anthropic-ai/sandbox-runtime (peers,
+ * bench/peers.ts), and the pool throughput and warm worker benchmarks
+ * (bench/pool.ts, bench/workers.ts) when they exist, one share per round.
+ * An SVG bar chart (log scale) goes to --svg FILE (default
+ * bench/results/latest.svg), rendered with Vega-Lite (bench/chart.ts).
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,6 +23,8 @@ import { parseArgs } from 'node:util';
 import { BigHeapChild, runBigHeapPhase, type ReadyMessage } from './big-heap.js';
 import { HATCHERY_CONTENDERS, NAMES, NODE_CONTENDERS, TRUE_BIN, measureRound, prepareNodeContenders, warmUp } from './contenders.js';
 import { runFloor } from './floor-runner.js';
+import { chartBars, chartSubtitle, CHART_TITLE, renderChartSvg } from './chart.js';
+import { extraTargets, mergeRounds, prepareExtras, renderRows, runExtrasRound, type Extra } from './extras.js';
 import { splitRuns, summarize, type Summary } from './stats.js';
 
 const BWRAP = '/usr/bin/bwrap';
@@ -34,6 +43,7 @@ interface Settings {
   opTimeoutMs: number;
   floorPath: string;
   resultsDir: string;
+  svgPath: string;
 }
 
 interface ContenderResult {
@@ -72,10 +82,12 @@ function packageRoot(): string {
   return join(dirname(mainPath), '..', '..');
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--json] [--runs N] [--rounds N] [--warmup N]
+const USAGE = `usage: npm run bench -- [--quick] [--json] [--svg FILE] [--runs N] [--rounds N] [--warmup N]
                           [--heap-mb MB] [--no-big-heap] [--floor PATH] [--results-dir DIR]
+       npx hatchery bench [the same options]
   --quick         100 runs in 10 rounds, 20 warm-up (default: 500 runs in 20 rounds, 50 warm-up)
   --json          print only the JSON result on stdout
+  --svg FILE      write the chart there (default: <results-dir>/latest.svg)
   --runs N        measured runs per contender (>= 1)
   --heap-mb MB    RSS of the big-heap caller (default 1600)
   --no-big-heap   skip the big-heap caller
@@ -105,6 +117,7 @@ function parseSettings(argv: string[]): Settings & { phase: string | undefined; 
       'op-timeout-ms': { type: 'string' },
       floor: { type: 'string' },
       'results-dir': { type: 'string' },
+      svg: { type: 'string' },
       phase: { type: 'string' },
     },
     strict: true,
@@ -128,6 +141,7 @@ function parseSettings(argv: string[]): Settings & { phase: string | undefined; 
     opTimeoutMs: positiveInt(values['op-timeout-ms'], 10_000, '--op-timeout-ms'),
     floorPath: values.floor ?? join(root, 'build', 'Release', 'posix-spawn-floor'),
     resultsDir: values['results-dir'] ?? join(root, 'bench', 'results'),
+    svgPath: values.svg ?? join(values['results-dir'] ?? join(root, 'bench', 'results'), 'latest.svg'),
   };
 }
 
@@ -429,6 +443,9 @@ async function main(argv: string[]): Promise<void> {
     failBig('skipped (--no-big-heap)');
   }
 
+  const extras: Extra[] = await prepareExtras({ quick: settings.quick, rounds: settings.rounds });
+  for (const e of extras) log.info(e.reason === undefined ? `${e.name}: measured in every round` : `${e.name}: n/a (${e.reason})`);
+
   for (let round = 0; round < settings.rounds; round++) {
     const runs = perRound[round] as number;
     const floorWarmup = round === 0 ? settings.warmup : Math.min(5, settings.warmup);
@@ -461,6 +478,9 @@ async function main(argv: string[]): Promise<void> {
         } catch (error) {
           collect.fail(NAMES.floor, null, (error as Error).message);
         }
+      },
+      async () => {
+        await runExtrasRound(extras, round, { quick: settings.quick, rounds: settings.rounds });
       },
       async () => {
         if (!floorOk || !collect.available(NAMES.bwrap, null)) return;
@@ -498,6 +518,18 @@ async function main(argv: string[]): Promise<void> {
   }
   const targets = evaluateTargets(find);
   const notes = findings(find);
+  const extraResults = extras.map((e) => ({
+    name: e.name,
+    status: e.reason === undefined && e.rounds.length > 0 ? ('ok' as const) : ('n/a' as const),
+    ...(e.reason === undefined ? {} : { reason: e.reason }),
+    rows: mergeRounds(e.rounds),
+  }));
+  targets.push(...extraTargets(extraResults));
+  const hatch = find(NAMES.hatcheryDefault, 'default')?.summary?.p50Ms;
+  for (const peer of [NAMES.sandboxRuntime, NAMES.execa, NAMES.bwrap] as const) {
+    const r = find(peer, peer === NAMES.bwrap ? null : 'default')?.summary?.p50Ms;
+    if (hatch !== undefined && r !== undefined) notes.push(`${peer}: ${fmtMs(r)} ms p50, ${fmtRatio(r / hatch)} the default-profile hatchery round trip`);
+  }
   const leftovers = hatcheryTempEntries().filter((e) => !tmpBefore.has(e));
   if (leftovers.length > 0) notes.push(`warning: new hatchery* entries in ${os.tmpdir()} after the run (left by this bench, or by something running beside it): ${leftovers.slice(0, 5).join(', ')}${leftovers.length > 5 ? ', ...' : ''}`);
   const finishedAt = new Date();
@@ -522,6 +554,7 @@ async function main(argv: string[]): Promise<void> {
       big: { rssBytes: heapRss.big ?? null, heldBufferBytes: bigReady?.heldBytes ?? null },
     },
     contenders: results,
+    extras: extraResults,
     targets,
     findings: notes,
     leftoverTempEntries: leftovers,
@@ -533,6 +566,18 @@ async function main(argv: string[]): Promise<void> {
   const file = join(settings.resultsDir, `${stamp}.json`);
   writeFileSync(file, body);
   writeFileSync(join(settings.resultsDir, 'latest.json'), body);
+  let svgNote: string;
+  try {
+    const svg = await renderChartSvg(chartBars(results, extraResults), CHART_TITLE, chartSubtitle({
+      machine: { nproc: Number(machine.nproc), cpuModel: String(machine.cpuModel), kernel: String(machine.kernel), node: String(machine.node) },
+      settings: { runs: settings.runs },
+    }));
+    mkdirSync(dirname(settings.svgPath), { recursive: true });
+    writeFileSync(settings.svgPath, svg);
+    svgNote = `chart: ${relative(process.cwd(), settings.svgPath) || settings.svgPath}`;
+  } catch (error) {
+    svgNote = `chart: not written (${(error as Error).message.split('\n')[0]})`;
+  }
 
   if (settings.json) {
     process.stdout.write(body);
@@ -550,8 +595,13 @@ async function main(argv: string[]): Promise<void> {
     'targets (reported, not asserted):',
     ...targets.map((t) => `${t.verdict.padEnd(4)} [issue ${t.issue}] ${t.target}: ${t.detail}`),
   ];
+  for (const e of extraResults) {
+    out.push('', `${e.name}:`);
+    if (e.status !== 'ok') out.push(`n/a: ${e.reason ?? 'no rounds'}`);
+    else out.push(renderRows(e.rows));
+  }
   if (notes.length > 0) out.push('', ...notes.map((n) => `finding: ${n}`));
-  out.push('', `results: ${relative(process.cwd(), file) || file} (and latest.json)`, '');
+  out.push('', `results: ${relative(process.cwd(), file) || file} (and latest.json)`, svgNote, '');
   process.stdout.write(out.join('\n'));
 }
 

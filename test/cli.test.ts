@@ -1,9 +1,12 @@
 // The CLI: `hatchery run` streams, propagates exit codes, and maps each flag to one option.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { parseRunArgs, parseSize, UsageError } from '../src/cli/run-command.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(root, 'bin', 'hatchery.js');
@@ -66,7 +69,9 @@ test('each flag maps to its option', () => {
   const d = json(['--cwd', '/usr/lib', '--', 'pwd']);
   assert.equal(d.stdout, '/usr/lib\n');
   const e = json(['--env', 'A=1', '--env', 'B=x=y', '--', 'env']);
-  assert.deepEqual((e.stdout as string).trim().split('\n').sort(), ['A=1', 'B=x=y', 'PATH=/usr/local/bin:/usr/bin:/bin']);
+  // HOME and TMPDIR point at the private temp dir of the default profile; nothing else is added.
+  const vars = (e.stdout as string).trim().split('\n').sort();
+  assert.deepEqual(vars.filter((v) => !/^(HOME|TMPDIR)=\/tmp\/hatchery-/.test(v)), ['A=1', 'B=x=y', 'PATH=/usr/local/bin:/usr/bin:/bin']);
 });
 
 test('--max-output in streaming mode cuts the stream and kills the child', () => {
@@ -75,11 +80,171 @@ test('--max-output in streaming mode cuts the stream and kills the child', () =>
   assert.equal(r.code, 128 + 9);
 });
 
+const ALL_RUN_FLAGS = [
+  '--ro', '--exec', '--read', '--rw', '--net', '--no-pid-ns', '--net-ns', '--seccomp', '--strict', '--best-effort',
+  '--tmpdir', '--no-tmpdir', '--no-sandbox', '--timeout', '--memory', '--cpu', '--processes', '--open-files',
+  '--file-size', '--max-output', '--cwd', '--env', '--pass-env', '--json',
+];
+
 test('--help documents every flag', () => {
   const r = cli(['run', '--help']);
   assert.equal(r.code, 0);
-  for (const flag of ['--timeout', '--max-output', '--memory', '--cpu', '--cwd', '--env', '--json']) {
+  for (const flag of ALL_RUN_FLAGS) {
     assert.ok(r.stdout.includes(flag), `help mentions ${flag}`);
   }
   assert.equal(cli(['--help']).code, 0);
+});
+
+// ---- flag -> option mapping: one assertion per flag, on the exact options object ----
+
+function optionsOf(...flags: string[]): unknown {
+  const parsed = parseRunArgs([...flags, '--', 'true'], { FROM_SHELL: 'shell value' });
+  assert.notEqual(parsed, 'help');
+  return (parsed as Exclude<typeof parsed, 'help'>).options;
+}
+
+test('no flags: no options (the default profile)', () => {
+  assert.deepEqual(optionsOf(), {});
+  const parsed = parseRunArgs(['--json', '--', 'ls', '-l', '/']);
+  assert.deepEqual(parsed, { options: {}, json: true, file: 'ls', args: ['-l', '/'] });
+});
+
+const mapping: Array<[string[], unknown]> = [
+  [['--ro', '/opt'], { sandbox: { fs: { exec: ['/opt'] } } }],
+  [['--exec', '/srv/bin'], { sandbox: { fs: { exec: ['/srv/bin'] } } }],
+  [['--read', '/etc/hosts'], { sandbox: { fs: { read: ['/etc/hosts'] } } }],
+  [['--rw', '/var/tmp', '--rw', '/srv'], { sandbox: { fs: { write: ['/var/tmp', '/srv'] } } }],
+  [['--net', 'none'], { sandbox: { net: 'none' } }],
+  [['--net', 'host'], { sandbox: { net: 'host' } }],
+  [['--net', 'tcp-connect:443,80'], { sandbox: { net: { connectTcp: [443, 80] } } }],
+  [['--net', 'tcp-bind:8080'], { sandbox: { net: { bindTcp: [8080] } } }],
+  [['--net', 'tcp-connect:443', '--net', 'tcp-bind:8080', '--net', 'tcp-connect:5432'], { sandbox: { net: { connectTcp: [443, 5432], bindTcp: [8080] } } }],
+  [['--no-pid-ns'], { sandbox: { namespaces: { pid: false } } }],
+  [['--net-ns'], { sandbox: { namespaces: { net: true } } }],
+  [['--no-pid-ns', '--net-ns'], { sandbox: { namespaces: { pid: false, net: true } } }],
+  [['--seccomp', 'default'], { sandbox: { seccomp: 'default' } }],
+  [['--seccomp', 'strict'], { sandbox: { seccomp: 'strict' } }],
+  [['--seccomp', 'off'], { sandbox: { seccomp: 'off' } }],
+  [['--strict'], { sandbox: { mode: 'strict' } }],
+  [['--best-effort'], { sandbox: { mode: 'best-effort' } }],
+  [['--tmpdir'], { sandbox: { tmpdir: true } }],
+  [['--no-tmpdir'], { sandbox: { tmpdir: false } }],
+  [['--no-sandbox'], { sandbox: false }],
+  [['--timeout', '1.5'], { timeoutMs: 1500 }],
+  [['--memory', '64M'], { limits: { memoryBytes: 64 * 1024 * 1024 } }],
+  [['--memory', '1048576'], { limits: { memoryBytes: 1048576 } }],
+  [['--cpu', '3'], { limits: { cpuSeconds: 3 } }],
+  [['--processes', '32'], { limits: { processes: 32 } }],
+  [['--open-files', '64'], { limits: { openFiles: 64 } }],
+  [['--file-size', '1K'], { limits: { fileSizeBytes: 1024 } }],
+  [['--max-output', '2M'], { maxOutputBytes: 2 * 1024 * 1024 }],
+  [['--cwd', '/usr'], { cwd: '/usr' }],
+  [['--env', 'A=1', '--env', 'B=x=y'], { env: { A: '1', B: 'x=y' } }],
+  [['--pass-env', 'FROM_SHELL'], { env: { FROM_SHELL: 'shell value' } }],
+  [['--pass-env', 'UNSET_HERE'], { env: {} }],
+  [['--pass-env', 'FROM_SHELL', '--env', 'FROM_SHELL=override'], { env: { FROM_SHELL: 'override' } }],
+];
+
+for (const [flags, expected] of mapping) {
+  test(`flag ${flags.join(' ')} -> ${JSON.stringify(expected)}`, () => {
+    assert.deepEqual(optionsOf(...flags), expected);
+  });
+}
+
+test('--json maps to JSON output, not to an option', () => {
+  const parsed = parseRunArgs(['--json', '--', 'true']);
+  assert.deepEqual(parsed, { options: {}, json: true, file: 'true', args: [] });
+});
+
+test('every documented flag has a mapping test', () => {
+  const tested = new Set(mapping.flatMap(([flags]) => flags.filter((f) => f.startsWith('--'))));
+  tested.add('--json');
+  for (const flag of ALL_RUN_FLAGS) assert.ok(tested.has(flag), `${flag} is tested`);
+});
+
+test('conflicting or malformed flags are usage errors', () => {
+  const bad: string[][] = [
+    ['--net', 'none', '--net', 'host'],
+    ['--net', 'none', '--net', 'tcp-connect:80'],
+    ['--net', 'udp:53'],
+    ['--net', 'tcp-connect:0'],
+    ['--net', 'tcp-bind:70000'],
+    ['--seccomp', 'lax'],
+    ['--strict', '--best-effort'],
+    ['--tmpdir', '--no-tmpdir'],
+    ['--no-sandbox', '--ro', '/opt'],
+    ['--memory', 'lots'],
+    ['--cpu', '1.5'],
+    ['--env', 'NOVALUE'],
+    ['--timeout=-1'],
+  ];
+  for (const flags of bad) assert.throws(() => parseRunArgs([...flags, '--', 'true']), UsageError, flags.join(' '));
+  assert.equal(parseSize('x', '2G'), 2 * 1024 ** 3);
+  assert.equal(parseSize('x', '1.5K'), 1536);
+});
+
+// ---- end to end: the options reach the child ----
+
+test('end to end: --no-pid-ns, --net-ns, --no-sandbox change what the child sees', () => {
+  const json = (args: string[]): Record<string, unknown> => JSON.parse(cli(['run', '--json', ...args]).stdout) as Record<string, unknown>;
+  const ns = (r: Record<string, unknown>): string[] => (r.enforcement as { namespaces: string[] }).namespaces;
+  const base = json(['--', 'true']);
+  assert.ok(ns(base).includes('pid'));
+  assert.ok(!ns(json(['--no-pid-ns', '--', 'true'])).includes('pid'));
+  assert.ok(ns(json(['--net-ns', '--', 'true'])).includes('net'));
+  const off = json(['--no-sandbox', '--', 'true']);
+  assert.equal((off.enforcement as { sandboxed: boolean }).sandboxed, false);
+  const sec = json(['--seccomp', 'off', '--', 'true']);
+  assert.equal((sec.enforcement as { seccomp: unknown }).seccomp, null);
+  const strictSec = json(['--seccomp', 'strict', '--', 'true']);
+  assert.equal((strictSec.enforcement as { seccomp: { mode: string } }).seccomp.mode, 'strict');
+  const be = json(['--best-effort', '--', 'true']);
+  assert.equal((be.enforcement as { mode: string }).mode, 'best-effort');
+  const nt = json(['--no-tmpdir', '--', 'true']);
+  assert.equal((nt.enforcement as { tmpdir: unknown }).tmpdir, null);
+});
+
+test('end to end: --rw grants a write the default profile denies; --read/--ro grant reads', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hatchery-cli-'));
+  try {
+    chmodSync(dir, 0o777);
+    const target = join(dir, 'out.txt');
+    const denied = cli(['run', '--', 'sh', '-c', `echo x > ${target}`]);
+    assert.notEqual(denied.code, 0);
+    assert.equal(existsSync(target), false);
+    const allowed = cli(['run', '--rw', dir, '--', 'sh', '-c', `echo x > ${target}`]);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(readFileSync(target, 'utf8'), 'x\n');
+    chmodSync(target, 0o644);
+    assert.notEqual(cli(['run', '--', 'cat', target]).code, 0);
+    assert.equal(cli(['run', '--read', dir, '--', 'cat', target]).stdout, 'x\n');
+    assert.equal(cli(['run', '--ro', dir, '--', 'cat', target]).stdout, 'x\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('end to end: --pass-env copies one variable, --processes and --file-size set rlimits', () => {
+  const r = spawnSync(process.execPath, [bin, 'run', '--pass-env', 'H10_VISIBLE', '--', 'sh', '-c', 'echo "$H10_VISIBLE:$H10_HIDDEN"'], {
+    encoding: 'utf8',
+    env: { ...process.env, H10_VISIBLE: 'seen', H10_HIDDEN: 'leak' },
+  });
+  assert.equal(r.stdout, 'seen:\n');
+  const limits = JSON.parse(cli(['run', '--json', '--processes', '17', '--file-size', '2K', '--', 'sh', '-c', 'ulimit -p; ulimit -f']).stdout) as { stdout: string };
+  assert.equal(limits.stdout, '17\n4\n'); // ulimit -f counts 512-byte blocks
+});
+
+test('end to end: --net tcp-connect is enforced by Landlock (other ports denied)', () => {
+  const r = JSON.parse(cli(['run', '--json', '--net', 'tcp-connect:9', '--', 'true']).stdout) as { enforcement: { landlock: { net: string[] } } };
+  assert.deepEqual(r.enforcement.landlock.net, ['bind_tcp', 'connect_tcp']);
+});
+
+test('hatchery errors exit 125 with the code and a one-line reason', () => {
+  const r = cli(['run', '--ro', '/no/such/dir', '--', 'true']);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /^hatchery: INVALID_OPTION: options\.sandbox\.fs\.exec\[0\] does not exist: \/no\/such\/dir\n$/);
+  const relative = cli(['run', '--rw', 'relative/path', '--', 'true']);
+  assert.equal(relative.code, 125);
+  assert.match(relative.stderr, /INVALID_OPTION/);
+  assert.equal(relative.stderr.trim().split('\n').length, 1);
 });

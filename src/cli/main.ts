@@ -4,23 +4,66 @@ import { runCommand, runHelp } from './run-command.js';
 const usage = `Usage: hatchery <command> [options]
 
 Commands:
-  run     run a program in a sandboxed child (hatchery run --help)
+  run      run a program in a sandboxed child         (hatchery run --help)
+  check    what this machine supports and what the default profile enforces
+                                                      (hatchery check --help)
+  policy   explain the compiled policy for run options (hatchery policy --help)
+  bench    spawn latency against peers; writes JSON and an SVG chart
+           (a source checkout only; hatchery bench --help)
 
 Options:
   -h, --help     show this help
   -v, --version  print the version
 `;
 
+/** `hatchery bench` runs the benchmark entry point in its own Node (it needs --expose-gc). */
+async function benchCommand(argv: readonly string[]): Promise<number> {
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { spawn } = await import('node:child_process');
+  const { packageRoot } = await import('../native/binding.js');
+  const entry = join(packageRoot, 'dist', 'bench', 'main.js');
+  if (!existsSync(entry)) {
+    process.stderr.write(`hatchery: USAGE: the benchmark is not built (${entry}); it ships with a source checkout: npm run bench\n`);
+    return 125;
+  }
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--expose-gc', entry, ...argv], { stdio: 'inherit' });
+    child.once('error', (e) => {
+      process.stderr.write(`hatchery: bench: ${e.message}\n`);
+      resolve(125);
+    });
+    child.once('exit', (code, signal) => resolve(code ?? (signal === null ? 125 : 128 + 15)));
+  });
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
       return runCommand(rest);
+    case 'check': {
+      const { checkCommand } = await import('./check.js');
+      const { reportError } = await import('./run-command.js');
+      try {
+        return checkCommand(rest);
+      } catch (e) {
+        return reportError(e, 'check');
+      }
+    }
+    case 'policy': {
+      const { policyCommand } = await import('./policy-command.js');
+      return policyCommand(rest);
+    }
+    case 'bench':
+      return benchCommand(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
       if (rest[0] === 'run') process.stdout.write(runHelp);
+      else if (rest[0] === 'check') process.stdout.write((await import('./check.js')).checkHelp);
+      else if (rest[0] === 'policy') process.stdout.write((await import('./policy-command.js')).policyHelp);
       else process.stdout.write(usage);
       return command === undefined ? 2 : 0;
     case '-v':

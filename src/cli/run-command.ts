@@ -1,41 +1,103 @@
 /** `hatchery run [flags] -- FILE [ARGS...]`: each flag maps to exactly one run() option. */
 import { parseArgs } from 'node:util';
 import { isHatcheryError, signalNumber } from '../errors.js';
+import type { SandboxOptions, NamespaceSet } from '../options/sandbox.js';
 import type { RunOptions } from '../spawn/run.js';
 import { run } from '../spawn/run.js';
 import { spawn } from '../spawn/spawn.js';
 
 export const runHelp = `Usage: hatchery run [options] -- FILE [ARGS...]
 
-Runs FILE in a fresh child hatched by a zygote and streams its stdout and
-stderr through. Exits with the child's exit code, or 128+signal.
+Runs FILE in a fresh sandboxed child hatched by a zygote and streams its
+stdout and stderr through. Exits with the child's exit code, or 128+signal.
+By default the child gets the default profile (see hatchery policy --explain).
+Each option sets exactly one run() option, shown after the arrow.
 
-Options:
+Sandbox (repeatable path options take absolute, existing paths):
+  --ro PATH           PATH readable and executable     -> sandbox.fs.exec
+  --exec PATH         same as --ro (read and execute)  -> sandbox.fs.exec
+  --read PATH         PATH readable, not executable    -> sandbox.fs.read
+  --rw PATH           PATH readable and writable       -> sandbox.fs.write
+  --net MODE          none | host | tcp-connect:PORT[,PORT...] | tcp-bind:PORT[,PORT...];
+                      tcp-* may be repeated and are merged  -> sandbox.net
+  --no-pid-ns         no pid namespace               -> sandbox.namespaces.pid = false
+  --net-ns            an empty network namespace      -> sandbox.namespaces.net = true
+  --seccomp MODE      default | strict | off          -> sandbox.seccomp
+  --strict            refuse to run unless everything requested is enforced
+                      (the default)                   -> sandbox.mode = 'strict'
+  --best-effort       run with what this kernel can enforce
+                                                      -> sandbox.mode = 'best-effort'
+  --tmpdir            a private temp dir as cwd/HOME/TMPDIR (the default)
+                                                      -> sandbox.tmpdir = true
+  --no-tmpdir         no private temp dir             -> sandbox.tmpdir = false
+  --no-sandbox        turn every restriction off (limits still apply)
+                                                      -> sandbox = false
+
+Limits (SIZE accepts a K, M or G suffix, powers of 1024):
   --timeout SEC       wall-clock limit in seconds (fractions allowed); the tree
-                      gets SIGTERM, then SIGKILL after 2 s          -> timeoutMs
-  --max-output BYTES  per-stream output cap; past it the tree is killed
-                                                                    -> maxOutputBytes
-  --memory BYTES      address-space limit (RLIMIT_AS)               -> limits.memoryBytes
-  --cpu SEC           CPU-time limit (RLIMIT_CPU)                   -> limits.cpuSeconds
-  --cwd DIR           working directory                             -> cwd
+                      gets SIGTERM, then SIGKILL after 2 s  -> timeoutMs
+  --memory SIZE       address-space limit (RLIMIT_AS)       -> limits.memoryBytes
+  --cpu SEC           CPU-time limit (RLIMIT_CPU)           -> limits.cpuSeconds
+  --processes N       process limit (RLIMIT_NPROC)          -> limits.processes
+  --open-files N      fd limit (RLIMIT_NOFILE)              -> limits.openFiles
+  --file-size SIZE    largest file written (RLIMIT_FSIZE)   -> limits.fileSizeBytes
+  --max-output SIZE   per-stream output cap; past it the tree is killed
+                                                            -> maxOutputBytes
+
+Process:
+  --cwd DIR           working directory                     -> cwd
   --env K=V           set a variable in the child's environment; repeatable.
                       Nothing of this shell's environment is passed  -> env
+  --pass-env NAME     copy NAME from this shell's environment; repeatable
+                      (skipped when NAME is unset)          -> env
   --json              print the Result as JSON on stdout instead of streaming
   -h, --help          show this help
 
 Exit codes: the child's code; 128+N when signal N ended it; 125 when hatchery
-itself failed (the error code and reason go to stderr); 126 when FILE cannot
-be executed; 127 when FILE is not found.
+itself failed (the error code and a one-line reason go to stderr); 126 when
+FILE cannot be executed; 127 when FILE is not found.
 `;
 
-interface ParsedRun {
+export interface ParsedRun {
   options: RunOptions;
   json: boolean;
   file: string;
   args: string[];
 }
 
-class UsageError extends Error {}
+/** A bad command line. Reported with exit code 125 like every hatchery failure. */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+}
+
+/** The options parseArgs knows for `run` (and `policy --explain`, which takes the same flags). */
+export const runFlagSpec = {
+  ro: { type: 'string', multiple: true },
+  exec: { type: 'string', multiple: true },
+  read: { type: 'string', multiple: true },
+  rw: { type: 'string', multiple: true },
+  net: { type: 'string', multiple: true },
+  'no-pid-ns': { type: 'boolean' },
+  'net-ns': { type: 'boolean' },
+  seccomp: { type: 'string' },
+  strict: { type: 'boolean' },
+  'best-effort': { type: 'boolean' },
+  tmpdir: { type: 'boolean' },
+  'no-tmpdir': { type: 'boolean' },
+  'no-sandbox': { type: 'boolean' },
+  timeout: { type: 'string' },
+  'max-output': { type: 'string' },
+  memory: { type: 'string' },
+  cpu: { type: 'string' },
+  processes: { type: 'string' },
+  'open-files': { type: 'string' },
+  'file-size': { type: 'string' },
+  cwd: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  'pass-env': { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 function parseNumber(flag: string, value: string, integer: boolean): number {
   const n = Number(value);
@@ -45,61 +107,153 @@ function parseNumber(flag: string, value: string, integer: boolean): number {
   return n;
 }
 
-export function parseRunArgs(argv: readonly string[]): ParsedRun | 'help' {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      timeout: { type: 'string' },
-      'max-output': { type: 'string' },
-      memory: { type: 'string' },
-      cpu: { type: 'string' },
-      cwd: { type: 'string' },
-      env: { type: 'string', multiple: true },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Bytes, optionally with a K/M/G suffix (powers of 1024, an optional trailing B or iB). */
+export function parseSize(flag: string, value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?\s*$/i.exec(value);
+  if (!m) throw new UsageError(`--${flag} expects a size in bytes (e.g. 1048576, 64M, 2G), got '${value}'`);
+  const bytes = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toUpperCase()] ?? 1);
+  if (!Number.isSafeInteger(Math.round(bytes))) throw new UsageError(`--${flag} is too large: '${value}'`);
+  return Math.round(bytes);
+}
+
+function parsePorts(spec: string, list: string): number[] {
+  return list.split(',').map((p) => {
+    const n = Number(p);
+    if (p.trim() === '' || !Number.isInteger(n) || n < 1 || n > 65535) {
+      throw new UsageError(`--net ${spec}: '${p}' is not a port between 1 and 65535`);
+    }
+    return n;
   });
-  if (values.help) return 'help';
-  const [file, ...args] = positionals;
-  if (file === undefined) throw new UsageError('missing FILE: hatchery run [options] -- FILE [ARGS...]');
+}
+
+/** Merges every --net flag into one sandbox.net value. */
+export function parseNet(specs: readonly string[]): NonNullable<SandboxOptions['net']> {
+  let simple: 'none' | 'host' | undefined;
+  const connectTcp: number[] = [];
+  const bindTcp: number[] = [];
+  let tcp = false;
+  for (const spec of specs) {
+    if (spec === 'none' || spec === 'host') {
+      if (simple !== undefined && simple !== spec) throw new UsageError(`--net ${simple} and --net ${spec} conflict`);
+      simple = spec;
+      continue;
+    }
+    const m = /^(tcp-connect|tcp-bind):(.+)$/.exec(spec);
+    if (!m) throw new UsageError(`--net expects none, host, tcp-connect:PORT[,PORT] or tcp-bind:PORT[,PORT], got '${spec}'`);
+    tcp = true;
+    (m[1] === 'tcp-connect' ? connectTcp : bindTcp).push(...parsePorts(spec, m[2] as string));
+  }
+  if (simple !== undefined && tcp) throw new UsageError(`--net ${simple} cannot be combined with tcp-connect/tcp-bind`);
+  if (simple !== undefined) return simple;
+  const net: { connectTcp?: number[]; bindTcp?: number[] } = {};
+  if (connectTcp.length > 0) net.connectTcp = [...new Set(connectTcp)];
+  if (bindTcp.length > 0) net.bindTcp = [...new Set(bindTcp)];
+  return net;
+}
+
+type RunFlagValues = {
+  [K in keyof typeof runFlagSpec]?: (typeof runFlagSpec)[K] extends { multiple: true }
+    ? string[]
+    : (typeof runFlagSpec)[K] extends { type: 'boolean' }
+      ? boolean
+      : string;
+};
+
+/** The options object the flags describe (everything but FILE, ARGS and --json). */
+export function optionsFromFlags(values: RunFlagValues, environment: NodeJS.ProcessEnv = process.env): RunOptions {
   const options: RunOptions = {};
   const limits: NonNullable<RunOptions['limits']> = {};
   if (values.timeout !== undefined) options.timeoutMs = Math.max(1, Math.round(parseNumber('timeout', values.timeout, false) * 1000));
-  if (values['max-output'] !== undefined) options.maxOutputBytes = parseNumber('max-output', values['max-output'], true);
-  if (values.memory !== undefined) limits.memoryBytes = parseNumber('memory', values.memory, true);
+  if (values['max-output'] !== undefined) options.maxOutputBytes = parseSize('max-output', values['max-output']);
+  if (values.memory !== undefined) limits.memoryBytes = parseSize('memory', values.memory);
   if (values.cpu !== undefined) limits.cpuSeconds = parseNumber('cpu', values.cpu, true);
+  if (values.processes !== undefined) limits.processes = parseNumber('processes', values.processes, true);
+  if (values['open-files'] !== undefined) limits.openFiles = parseNumber('open-files', values['open-files'], true);
+  if (values['file-size'] !== undefined) limits.fileSizeBytes = parseSize('file-size', values['file-size']);
   if (Object.keys(limits).length > 0) options.limits = limits;
   if (values.cwd !== undefined) options.cwd = values.cwd;
-  if (values.env !== undefined) {
+
+  if (values.env !== undefined || values['pass-env'] !== undefined) {
     const env: Record<string, string> = {};
-    for (const kv of values.env) {
+    for (const name of values['pass-env'] ?? []) {
+      if (!/^[^=\0]+$/.test(name)) throw new UsageError(`--pass-env expects a variable name, got '${name}'`);
+      const value = environment[name];
+      if (value !== undefined) env[name] = value;
+    }
+    for (const kv of values.env ?? []) {
       const eq = kv.indexOf('=');
       if (eq <= 0) throw new UsageError(`--env expects NAME=VALUE, got '${kv}'`);
       env[kv.slice(0, eq)] = kv.slice(eq + 1);
     }
     options.env = env;
   }
-  return { options, json: values.json === true, file, args };
+
+  const sandbox: SandboxOptions = {};
+  const fs: NonNullable<SandboxOptions['fs']> = {};
+  const exec = [...(values.ro ?? []), ...(values.exec ?? [])];
+  if (exec.length > 0) fs.exec = exec;
+  if (values.read !== undefined) fs.read = [...values.read];
+  if (values.rw !== undefined) fs.write = [...values.rw];
+  if (Object.keys(fs).length > 0) sandbox.fs = fs;
+  if (values.net !== undefined) sandbox.net = parseNet(values.net);
+  const namespaces: Partial<NamespaceSet> = {};
+  if (values['no-pid-ns']) namespaces.pid = false;
+  if (values['net-ns']) namespaces.net = true;
+  if (Object.keys(namespaces).length > 0) sandbox.namespaces = namespaces;
+  if (values.seccomp !== undefined) {
+    if (values.seccomp !== 'default' && values.seccomp !== 'strict' && values.seccomp !== 'off') {
+      throw new UsageError(`--seccomp expects default, strict or off, got '${values.seccomp}'`);
+    }
+    sandbox.seccomp = values.seccomp;
+  }
+  if (values.strict && values['best-effort']) throw new UsageError('--strict and --best-effort conflict');
+  if (values.strict) sandbox.mode = 'strict';
+  if (values['best-effort']) sandbox.mode = 'best-effort';
+  if (values.tmpdir && values['no-tmpdir']) throw new UsageError('--tmpdir and --no-tmpdir conflict');
+  if (values.tmpdir) sandbox.tmpdir = true;
+  if (values['no-tmpdir']) sandbox.tmpdir = false;
+
+  if (values['no-sandbox']) {
+    const set = Object.keys(sandbox);
+    if (set.length > 0) throw new UsageError(`--no-sandbox cannot be combined with sandbox flags (${set.join(', ')})`);
+    options.sandbox = false;
+  } else if (Object.keys(sandbox).length > 0) {
+    options.sandbox = sandbox;
+  }
+  return options;
 }
 
-function exitCodeFor(exitCode: number | null, signal: string | null): number {
+/** argv (after `run`) -> the run() call it describes. Exported so tests can prove the mapping. */
+export function parseRunArgs(argv: readonly string[], environment: NodeJS.ProcessEnv = process.env): ParsedRun | 'help' {
+  const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: runFlagSpec });
+  if (values.help) return 'help';
+  const [file, ...args] = positionals;
+  if (file === undefined) throw new UsageError('missing FILE: hatchery run [options] -- FILE [ARGS...]');
+  return { options: optionsFromFlags(values, environment), json: values.json === true, file, args };
+}
+
+export function exitCodeFor(exitCode: number | null, signal: string | null): number {
   if (exitCode !== null) return exitCode;
   return 128 + (signal === null ? 0 : (signalNumber(signal as NodeJS.Signals) ?? 0));
 }
 
-function reportError(error: unknown): number {
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Writes the one-line reason and returns the exit code for a failure (rethrows bugs). */
+export function reportError(error: unknown, command = 'run'): number {
   if (isHatcheryError(error)) {
+    process.stderr.write(`hatchery: ${error.code}: ${oneLine(error.message)}\n`);
     if (error.code === 'EXEC_FAILED' && 'stage' in error && error.stage === 'exec') {
-      process.stderr.write(`hatchery: ${error.code}: ${error.message}\n`);
-      return error.errnoName === 'ENOENT' ? 127 : 126;
+      return error.errnoName === 'ENOENT' || error.errnoName === 'ENOTDIR' ? 127 : 126;
     }
-    process.stderr.write(`hatchery: ${error.code}: ${error.message}\n`);
     return 125;
   }
   if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
-    process.stderr.write(`hatchery run: ${error.message}\n(see hatchery run --help)\n`);
+    process.stderr.write(`hatchery: USAGE: ${oneLine(error.message)} (see hatchery ${command} --help)\n`);
     return 125;
   }
   throw error;
@@ -133,7 +287,6 @@ async function streamRun(parsed: ParsedRun): Promise<number> {
       from.on('close', () => resolve());
       from.on('error', () => resolve());
     });
-  // Forward from the start: a child blocked on a full pipe would never exit.
   const forwarded = Promise.all([forward(child.stdout, process.stdout), forward(child.stderr, process.stderr)]);
   const status = await child.exited;
   await forwarded;

@@ -1,0 +1,62 @@
+// The bench's reporting: merging rounds of self-timed benchmarks, the SVG chart, the README section.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { renderChartSvg } from '../bench/chart.js';
+import { mergeRounds, renderRows } from '../bench/extras.js';
+import { benchSection, currentSection, replaceSection, type BenchReport } from '../bench/readme.js';
+
+test('mergeRounds: key fields group rows, numbers become the median over rounds, pids are dropped', () => {
+  const merged = mergeRounds([
+    [{ metric: 'throughput', concurrency: 16, poolOpsPerSec: 100 }, { metric: 'busy', inFlight: 4, spawnP50Us: 10 }, { metric: 'idle', pid: 1, rssBytes: 5 }],
+    [{ metric: 'throughput', concurrency: 16, poolOpsPerSec: 300 }, { metric: 'busy', inFlight: 4, spawnP50Us: 30 }, { metric: 'idle', pid: 2, rssBytes: 7 }],
+    [{ metric: 'throughput', concurrency: 16, poolOpsPerSec: 200 }, { metric: 'busy', inFlight: 64, spawnP50Us: 99 }],
+  ]);
+  assert.deepEqual(merged, [
+    { metric: 'throughput', concurrency: 16, poolOpsPerSec: 200, rounds: 3 },
+    { metric: 'busy', inFlight: 4, spawnP50Us: 20, rounds: 2 },
+    { metric: 'idle', rssBytes: 6, rounds: 2 },
+    { metric: 'busy', inFlight: 64, spawnP50Us: 99, rounds: 1 },
+  ]);
+  assert.match(renderRows(merged), /^throughput:\nconcurrency +poolOpsPerSec +rounds\n/);
+  assert.match(renderRows(merged), /\n\nbusy:\ninFlight +spawnP50Us +rounds\n/);
+});
+
+test('the chart is an SVG with a log axis and one bar label per contender', async () => {
+  const svg = await renderChartSvg(
+    [
+      { label: 'C posix_spawn floor', group: 'floor', p50Ms: 0.8, p90Ms: 1 },
+      { label: 'hatchery (default profile)', group: 'hatchery', p50Ms: 2.9, p90Ms: 5 },
+      { label: 'child_process.spawn @ big heap', group: 'peer', p50Ms: 35, p90Ms: 39 },
+    ],
+    'title',
+    'subtitle',
+  );
+  assert.match(svg, /^<svg /);
+  for (const label of ['C posix_spawn floor', 'hatchery (default profile)', 'child_process.spawn @ big heap', 'log scale']) {
+    assert.ok(svg.includes(label), label);
+  }
+});
+
+test('the README section lists every contender with its numbers, or n/a with the reason', () => {
+  const report: BenchReport = {
+    startedAt: '2026-01-01T00:00:00.000Z',
+    durationSec: 1,
+    machine: { cpuModel: 'CPU', nproc: 2, kernel: '6.18', node: 'v20', totalMemBytes: 2e9, loadAvg1m: 0 },
+    settings: { quick: false, runs: 500, rounds: 20, warmup: 50, busyMachine: false },
+    heaps: { default: { rssBytes: 8e7 }, big: { rssBytes: 1.7e9 } },
+    contenders: [
+      { name: 'hatchery (default profile)', heap: 'default', status: 'ok', summary: { samples: 500, p50Ms: 2.5, p90Ms: 4 }, ratioToFloor: 3.1 },
+      { name: 'bwrap', heap: null, status: 'n/a', reason: 'bubblewrap not installed' },
+    ],
+    extras: [{ name: 'hatchery warm worker call', status: 'n/a', reason: 'not available', rows: [] }],
+    findings: ['a finding'],
+  };
+  const section = benchSection(report);
+  assert.match(section, /\| hatchery \(default profile\) \| default \| 2\.50 \| 4\.00 \| 3\.10× \|/);
+  assert.match(section, /\| bwrap \| — \| n\/a \| \| bubblewrap not installed \|/);
+  assert.match(section, /2 vCPU/);
+  assert.match(section, /hatchery warm worker call\*\*: n\/a \(not available\)/);
+  const readme = replaceSection('# x\n<!-- bench:start -->\nold\n<!-- bench:end -->\nrest\n', section);
+  assert.equal(currentSection(readme), section);
+  assert.ok(readme.endsWith('<!-- bench:end -->\nrest\n'));
+});
