@@ -8,6 +8,8 @@ export { ProcessHandle, type ExitStatus } from './spawn/process-handle.js';
 export type { SpawnOptions } from './options/spawn-options.js';
 export type { Limits } from './options/limits.js';
 export type { StdioMode, StdioOption } from './options/stdio.js';
+export type { SandboxOptions, FsPolicy, NetPolicy, NamespaceSet, SeccompPolicyOption } from './options/sandbox.js';
+export type { Enforcement } from './policy/compile.js';
 export {
   HatcheryError,
   InvalidOptionTypeError,
@@ -17,3 +19,14 @@ export {
   type InvalidOptionError,
 } from './errors.js';
 export { closeDefaultZygote } from './zygote/default-zygote.js';
+export { createPool, type Pool, type PoolStats, type PoolZygoteStats, type CloseOptions } from './pool/pool.js';
+export type { PoolOptions, PoolDefaults } from './pool/options.js';
+export type { SpawnEvent, ExitEvent, ZygoteEvent, QueueEvent } from './pool/events.js';
+export {
+  createWorkerPool,
+  WorkerPool,
+  WorkerInput,
+  WorkerError,
+  type WorkerPoolOptions,
+  type WorkerPoolStats,
+} from './workers/pool.js';

@@ -2,12 +2,13 @@
 import type { Readable } from 'node:stream';
 import { InvalidOptionTypeError, signalNumber } from '../errors.js';
 import { integerOption } from '../options/checks.js';
-import { normalizeSpawnOptions, validateCommand, type SpawnOptions } from '../options/spawn-options.js';
+import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, type SpawnOptions } from '../options/spawn-options.js';
+import type { StdioMode } from '../options/stdio.js';
 import type { Limits } from '../options/limits.js';
-import { defaultZygote } from '../zygote/default-zygote.js';
+import { defaultPool } from '../pool/default-pool.js';
 import type { ExitStatus } from './process-handle.js';
 import type { Enforcement } from '../policy/compile.js';
-import { spawnOn } from './spawn.js';
+import type { InternalSpawn } from './spawn.js';
 
 export interface RunOptions extends SpawnOptions {
   /** Written to the child's stdin, which is then closed. Without it stdin is /dev/null. */
@@ -37,7 +38,7 @@ export interface Result<T extends string | Buffer = string> extends ExitStatus {
   enforcement: Enforcement;
 }
 
-const runOnlyKeys = ['input', 'maxOutputBytes', 'encoding'] as const;
+export const runOnlyKeys = ['input', 'maxOutputBytes', 'encoding'] as const;
 const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
 
 interface Collected {
@@ -82,29 +83,47 @@ function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boolean): 
   return null;
 }
 
-export function run(file: string, args?: readonly string[], options?: RunOptions & { encoding?: BufferEncoding }): Promise<Result<string>>;
-export function run(file: string, args: readonly string[] | undefined, options: RunOptions & { encoding: 'buffer' }): Promise<Result<Buffer>>;
-export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string | Buffer>>;
-/**
- * Run a program to completion in a fresh child and collect its output.
- * A non-zero exit resolves; failures to start reject with a HatcheryError.
- */
-export async function run(file: string, args: readonly string[] = [], options: RunOptions = {}): Promise<Result<string | Buffer>> {
+/** Turns raw options into normalized ones (the pool's version also narrows to its defaults). */
+export type OptionsNormalizer = (
+  options: unknown,
+  extraKeys: readonly string[],
+  stdioDefault: [StdioMode, StdioMode, StdioMode],
+) => NormalizedSpawnOptions;
+
+/** A run() call with every option checked, before any zygote is involved. */
+export interface PreparedRun {
+  cmd: { file: string; args: string[] };
+  normalized: NormalizedSpawnOptions;
+  input: string | Uint8Array | undefined;
+  cap: number;
+  encoding: BufferEncoding | 'buffer';
+}
+
+export function prepareRun(
+  file: unknown,
+  args: unknown,
+  options: RunOptions | undefined,
+  normalize: OptionsNormalizer = normalizeSpawnOptions,
+): PreparedRun {
   const cmd = validateCommand(file, args);
-  const normalized = normalizeSpawnOptions(options, runOnlyKeys, ['ignore', 'pipe', 'pipe']);
-  const input = options.input;
+  const normalized = normalize(options, runOnlyKeys, ['ignore', 'pipe', 'pipe']);
+  const input = options?.input;
   if (input !== undefined && typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new InvalidOptionTypeError('input', 'must be a string or a Uint8Array');
   }
   if (input !== undefined) normalized.stdio[0] = 'pipe';
-  const cap = integerOption(options.maxOutputBytes, 'maxOutputBytes', { min: 0 }) ?? DEFAULT_MAX_OUTPUT;
-  const encoding = options.encoding ?? 'utf8';
+  const cap = integerOption(options?.maxOutputBytes, 'maxOutputBytes', { min: 0 }) ?? DEFAULT_MAX_OUTPUT;
+  const encoding = options?.encoding ?? 'utf8';
   if (encoding !== 'buffer' && !Buffer.isEncoding(encoding)) {
     throw new InvalidOptionTypeError('encoding', `must be 'buffer' or a Buffer encoding, got ${JSON.stringify(encoding)}`);
   }
+  return { cmd, normalized, input, cap, encoding };
+}
 
-  const zygote = await defaultZygote();
-  const { handle, aborted } = await spawnOn(zygote, cmd.file, cmd.args, normalized);
+/** Feed input, collect output under the caps, wait for the exit, build the Result. */
+export async function collectRun(spawned: InternalSpawn, prepared: PreparedRun): Promise<Result<string | Buffer>> {
+  const { handle, aborted } = spawned;
+  const { cmd, normalized, input, cap, encoding } = prepared;
   let outputCapped = false;
   const overflow = (): void => {
     if (outputCapped) return;
@@ -142,4 +161,16 @@ export async function run(file: string, args: readonly string[] = [], options: R
     limit: whichLimit(status, normalized.limits, outputCapped),
     enforcement: handle.enforcement,
   };
+}
+
+export function run(file: string, args?: readonly string[], options?: RunOptions & { encoding?: BufferEncoding }): Promise<Result<string>>;
+export function run(file: string, args: readonly string[] | undefined, options: RunOptions & { encoding: 'buffer' }): Promise<Result<Buffer>>;
+export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string | Buffer>>;
+/**
+ * Run a program to completion in a fresh child and collect its output.
+ * A non-zero exit resolves; failures to start reject with a HatcheryError.
+ * Goes through the default pool (see src/pool/default-pool.ts).
+ */
+export async function run(file: string, args: readonly string[] = [], options: RunOptions = {}): Promise<Result<string | Buffer>> {
+  return defaultPool().run(file, args, options);
 }

@@ -3,10 +3,10 @@ import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { HatcheryError, errnoName } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
-import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, type SpawnOptions } from '../options/spawn-options.js';
+import type { NormalizedSpawnOptions, SpawnOptions } from '../options/spawn-options.js';
 import type { StdioMode } from '../options/stdio.js';
 import { SignalScope, stageName, type ExitInfo } from '../protocol/wire.js';
-import { defaultZygote, defaultZygoteIdleCheck } from '../zygote/default-zygote.js';
+import { defaultPool } from '../pool/default-pool.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { prepareOperation, type PreparedOperation } from './prepare.js';
 import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
@@ -138,7 +138,6 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
       if (deadline) clearTimeout(deadline);
       options.signal?.removeEventListener('abort', onAbort);
       prepared.release();
-      defaultZygoteIdleCheck(zygote);
     };
     const onAbort = (): void => {
       if (aborted) return;
@@ -227,14 +226,11 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
 }
 
 /**
- * Start `file` with `args` in a fresh child hatched by the default zygote.
- * Resolves once the program has been exec'd; rejects with EXEC_FAILED (with
- * `stage` and `errno`) if any setup step or the exec itself failed.
+ * Start `file` with `args` in a fresh child hatched by a zygote of the
+ * default pool. Resolves once the program has been exec'd; rejects with
+ * EXEC_FAILED (with `stage` and `errno`) if any setup step or the exec itself
+ * failed.
  */
 export async function spawn(file: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<ProcessHandle> {
-  const cmd = validateCommand(file, args);
-  const normalized = normalizeSpawnOptions(options, [], ['pipe', 'pipe', 'pipe']);
-  const zygote = await defaultZygote();
-  const { handle } = await spawnOn(zygote, cmd.file, cmd.args, normalized);
-  return handle;
+  return defaultPool().spawn(file, args, options);
 }

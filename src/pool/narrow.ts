@@ -1,0 +1,188 @@
+/**
+ * A pool's sandbox is a ceiling: each call may ask for less, never for more.
+ * narrowSandbox() merges a call's sandbox option into the pool's and refuses,
+ * with an InvalidOptionRangeError naming the option, anything that widens it.
+ */
+import { realpathSync } from 'node:fs';
+import { sep } from 'node:path';
+import { InvalidOptionRangeError } from '../errors.js';
+import { isPlainObject } from '../options/checks.js';
+import type { NamespaceSet, NormalizedSandbox, SeccompPolicyOption } from '../options/sandbox.js';
+import { detectFeatures } from '../policy/features.js';
+
+type FsRight = 'read' | 'write' | 'exec';
+type NamespaceName = keyof NamespaceSet;
+const NAMESPACES: readonly NamespaceName[] = ['user', 'pid', 'net', 'ipc', 'uts', 'mount'];
+
+/**
+ * Landlock resolves symlinks when it opens a rule's path, so containment is
+ * judged on real paths: a link beneath a pool path may point anywhere.
+ */
+function real(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function beneath(path: string, root: string): boolean {
+  if (path === root) return true;
+  const prefix = root.endsWith(sep) ? root : root + sep;
+  return path.startsWith(prefix);
+}
+
+/** Write and exec rules also grant read; a write or exec path only comes from a pool path with that right. */
+function grantsOf(pool: NormalizedSandbox['fs'], right: FsRight): string[] {
+  if (right === 'read') return [...pool.read, ...pool.write, ...pool.exec];
+  return pool[right];
+}
+
+function checkFs(pool: NormalizedSandbox['fs'], call: string[], right: FsRight, name: string): void {
+  const roots = grantsOf(pool, right).map(real);
+  call.forEach((path, i) => {
+    const p = real(path);
+    if (!roots.some((root) => beneath(p, root))) {
+      throw new InvalidOptionRangeError(
+        `${name}.fs.${right}[${i}]`,
+        `(${path}) is not ${right === 'read' ? 'readable' : right === 'write' ? 'writable' : 'executable'} under the pool's sandbox` +
+          (roots.length > 0 ? ` (allowed: ${grantsOf(pool, right).join(', ')})` : ' (the pool allows no extra paths for it)'),
+      );
+    }
+  });
+}
+
+function describeNet(net: NormalizedSandbox['net']): string {
+  return typeof net === 'string' ? `'${net}'` : JSON.stringify(net);
+}
+
+function checkNet(pool: NormalizedSandbox['net'], call: NormalizedSandbox['net'], name: string): void {
+  if (pool === 'host' || call === 'none') return;
+  const refuse = (why: string): never => {
+    throw new InvalidOptionRangeError(`${name}.net`, `(${describeNet(call)}) is wider than the pool's ${describeNet(pool)}: ${why}`);
+  };
+  if (pool === 'none') refuse('the pool allows no network');
+  if (call === 'host') refuse("'host' allows every socket");
+  const p = pool as { connectTcp: number[]; bindTcp: number[] };
+  const c = call as { connectTcp: number[]; bindTcp: number[] };
+  const extraConnect = c.connectTcp.filter((port) => !p.connectTcp.includes(port));
+  if (extraConnect.length > 0) refuse(`connectTcp ports ${extraConnect.join(', ')} are not in the pool's`);
+  const extraBind = c.bindTcp.filter((port) => !p.bindTcp.includes(port));
+  if (extraBind.length > 0) refuse(`bindTcp ports ${extraBind.join(', ')} are not in the pool's`);
+}
+
+function seccompName(s: SeccompPolicyOption): string {
+  return typeof s === 'string' ? `'${s}'` : JSON.stringify(s);
+}
+
+/**
+ * 'strict' is an allowlist; 'default' and custom profiles are a denylist
+ * (custom = default + deny - allow); 'off' filters nothing. Whether 'strict'
+ * happens to block a pool's custom deny list is not worked out here, so that
+ * case is refused rather than guessed.
+ */
+function checkSeccomp(pool: SeccompPolicyOption, call: SeccompPolicyOption, name: string): void {
+  if (pool === 'off') return;
+  const refuse = (why: string): never => {
+    throw new InvalidOptionRangeError(`${name}.seccomp`, `(${seccompName(call)}) is wider than the pool's ${seccompName(pool)}: ${why}`);
+  };
+  if (call === 'off') refuse('the pool filters system calls');
+  if (pool === 'strict') {
+    if (call !== 'strict') refuse("the pool's profile is an allowlist");
+    return;
+  }
+  const poolDeny = typeof pool === 'string' ? [] : (pool.deny ?? []);
+  const poolAllow = typeof pool === 'string' ? [] : (pool.allow ?? []);
+  if (call === 'strict') {
+    if (poolDeny.length > 0) refuse(`the pool also denies ${poolDeny.join(', ')}, which 'strict' does not promise to`);
+    return;
+  }
+  const callDeny = typeof call === 'string' ? [] : (call.deny ?? []);
+  const callAllow = typeof call === 'string' ? [] : (call.allow ?? []);
+  const lostDeny = poolDeny.filter((s) => !callDeny.includes(s));
+  if (lostDeny.length > 0) refuse(`it does not deny ${lostDeny.join(', ')}`);
+  const extraAllow = callAllow.filter((s) => !poolAllow.includes(s));
+  if (extraAllow.length > 0) refuse(`it allows ${extraAllow.join(', ')}`);
+}
+
+/** What the pool's namespace setting creates for `key` on this machine (mirrors compileSandbox's 'auto'). */
+function poolHasNamespace(pool: NormalizedSandbox, key: NamespaceName): boolean {
+  const explicit = pool.namespaces === 'auto' ? undefined : pool.namespaces[key];
+  if (explicit !== undefined) return explicit;
+  const features = detectFeatures();
+  const auto = features.userns || process.getuid?.() === 0;
+  switch (key) {
+    case 'user':
+      return features.userns;
+    case 'net':
+      return auto && pool.net === 'none' && features.landlockAbi < 6;
+    default:
+      return auto;
+  }
+}
+
+function mergeNamespaces(pool: NormalizedSandbox, call: NormalizedSandbox['namespaces'], name: string): NormalizedSandbox['namespaces'] {
+  const callSet = call === 'auto' ? {} : call;
+  for (const key of NAMESPACES) {
+    if (callSet[key] === false && poolHasNamespace(pool, key)) {
+      throw new InvalidOptionRangeError(`${name}.namespaces.${key}`, `(false) would turn off a namespace the pool's sandbox creates`);
+    }
+  }
+  if (pool.namespaces === 'auto' && call === 'auto') return 'auto';
+  return { ...(pool.namespaces === 'auto' ? {} : pool.namespaces), ...callSet };
+}
+
+function copy(s: NormalizedSandbox): NormalizedSandbox {
+  return {
+    ...s,
+    fs: { read: [...s.fs.read], write: [...s.fs.write], exec: [...s.fs.exec] },
+    net: typeof s.net === 'string' ? s.net : { connectTcp: [...s.net.connectTcp], bindTcp: [...s.net.bindTcp] },
+    namespaces: s.namespaces === 'auto' ? 'auto' : { ...s.namespaces },
+  };
+}
+
+/**
+ * Merge a call's sandbox into the pool's. `raw` is the option as the caller
+ * wrote it (to tell which keys it set); `call` is its validated form. Keys
+ * the call leaves out keep the pool's value; keys it sets replace the pool's
+ * after the check that they are no wider.
+ */
+export function narrowSandbox(
+  pool: NormalizedSandbox | false,
+  raw: unknown,
+  call: NormalizedSandbox | false,
+  name = 'sandbox',
+): NormalizedSandbox | false {
+  if (raw === undefined) return pool === false ? false : copy(pool);
+  if (pool === false) return call;
+  if (call === false) {
+    throw new InvalidOptionRangeError(name, '(false) may not turn off the pool\'s sandbox');
+  }
+  const given = isPlainObject(raw) ? raw : {};
+  const merged = copy(pool);
+  if (given.fs !== undefined) {
+    const fsGiven = isPlainObject(given.fs) ? given.fs : {};
+    for (const right of ['read', 'write', 'exec'] as const) {
+      if (fsGiven[right] === undefined) continue;
+      checkFs(pool.fs, call.fs[right], right, name);
+      merged.fs[right] = [...call.fs[right]];
+    }
+  }
+  if (given.net !== undefined) {
+    checkNet(pool.net, call.net, name);
+    merged.net = call.net;
+  }
+  if (given.seccomp !== undefined) {
+    checkSeccomp(pool.seccomp, call.seccomp, name);
+    merged.seccomp = call.seccomp;
+  }
+  if (given.mode !== undefined) {
+    if (pool.mode === 'strict' && call.mode === 'best-effort') {
+      throw new InvalidOptionRangeError(`${name}.mode`, "('best-effort') may not relax the pool's 'strict' mode");
+    }
+    merged.mode = call.mode;
+  }
+  if (given.namespaces !== undefined) merged.namespaces = mergeNamespaces(pool, call.namespaces, name);
+  if (given.tmpdir !== undefined) merged.tmpdir = call.tmpdir;
+  return merged;
+}
