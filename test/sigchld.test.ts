@@ -30,14 +30,20 @@ test('SIGCHLD handler + waitpid(-1) loop beside child_process: every status arri
     const results = await Promise.all(hatched);
     results.forEach((r, i) => assert.equal(r.exitCode, i + 1, `hatchery child ${i}`));
     assert.equal(sigchld, 0, 'no SIGCHLD for hatchery children');
-    assert.deepEqual(stolen, [], 'waitpid(-1) found nothing of ours to steal');
+    assert.equal(stolen.length, 0, `waitpid(-1) found nothing of ours to steal (got ${stolen.join(',')})`);
 
-    // child_process children beside them: the thief may steal those (that is what waitpid(-1) does to
-    // libuv), but hatchery's results stay intact.
-    const cp = cpSpawn('/bin/sh', ['-c', 'exit 7']);
-    const mixed = await Promise.all([run('/bin/sh', ['-c', 'exit 9']), new Promise((r) => cp.on('exit', r))]);
+    // A child_process child beside them: the thief really steals that exit (libuv cannot protect its
+    // children from waitpid(-1)), which proves the loop is live, while hatchery's results stay intact.
+    const cp = cpSpawn('/bin/sh', ['-c', 'echo ready; exit 7'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    cp.unref(); // libuv will never see this exit, so its handle must not hold the loop open
+    const cpDone = new Promise<void>((resolve) => cp.stdout.on('close', () => resolve()).resume());
+    const mixed = await Promise.all([run('/bin/sh', ['-c', 'exit 9']), run('/bin/sh', ['-c', 'sleep 0.1; exit 11']), cpDone]);
     assert.equal(mixed[0].exitCode, 9);
+    assert.equal(mixed[1].exitCode, 11);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(stolen.includes(cp.pid!), `the waitpid(-1) loop reaped the child_process child (stole: ${stolen.join(',')})`);
     assert.ok(sigchld >= 1, 'child_process children do raise SIGCHLD');
+    cp.removeAllListeners();
   } finally {
     clearInterval(thief);
     process.off('SIGCHLD', onChld);
