@@ -12,7 +12,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { Socket } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
-import { buildDir, loadBinding, packageRoot, type FdWatcher } from '../native/binding.js';
+import { buildDir, loadBinding, packageRoot } from '../native/binding.js';
 import { describe, integerOption, isPlainObject, knownKeys, oneOf } from '../options/checks.js';
 import type { Limits } from '../options/limits.js';
 import type { SandboxOptions } from '../options/sandbox.js';
@@ -526,8 +526,7 @@ export class WorkerPool {
   }
 
   private updateRefs(): void {
-    const z = this.zygote as unknown as { updateRef?: () => void } | undefined;
-    z?.updateRef?.();
+    this.zygote?.updateRef();
   }
 
   private getZygote(): Promise<Zygote> {
@@ -536,19 +535,8 @@ export class WorkerPool {
     this.zygoteStarting = Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: this.bootTimeoutMs }).then(
       (z) => {
         this.zygoteStarting = undefined;
-        // Warm idle workers are children in flight for the zygote, which
-        // would keep the event loop alive; only busy calls should.
-        // TODO(lead): replace with a public Zygote hook (e.g. a holdsLoop predicate) instead of patching privates.
-        const internals = z as unknown as { updateRef?: () => void; socketWatcher?: FdWatcher };
-        if (typeof internals.updateRef === 'function' && internals.socketWatcher) {
-          const original = internals.updateRef.bind(z);
-          const watcher = internals.socketWatcher;
-          internals.updateRef = () => {
-            original();
-            if (!this.holdsLoop()) watcher.unref();
-          };
-          internals.updateRef();
-        }
+        // Warm idle workers are children in flight for the zygote; only busy calls should hold the loop.
+        z.setChildrenHoldLoop(() => this.holdsLoop());
         z.onDeath(() => {
           if (this.zygote === z) this.zygote = undefined;
         });

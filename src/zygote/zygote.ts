@@ -179,8 +179,22 @@ export class Zygote {
     this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was closed`));
   }
 
-  private updateRef(): void {
-    if (this.state !== 'dead' && (this.state === 'starting' || this.pending.size > 0 || this.pings.size > 0)) {
+  /**
+   * By default every child in flight keeps the event loop alive. An owner whose
+   * children are long-lived and idle (warm workers) narrows that: the loop is
+   * held by children only while `predicate()` is true.
+   */
+  setChildrenHoldLoop(predicate: () => boolean): void {
+    this.childrenHoldLoop = predicate;
+    this.updateRef();
+  }
+
+  private childrenHoldLoop: () => boolean = () => true;
+
+  /** Re-evaluate whether this zygote keeps the event loop alive. */
+  updateRef(): void {
+    const busy = this.pending.size > 0 && this.childrenHoldLoop();
+    if (this.state !== 'dead' && (this.state === 'starting' || busy || this.pings.size > 0)) {
       this.socketWatcher.ref();
     } else {
       this.socketWatcher.unref();
