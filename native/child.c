@@ -2,19 +2,25 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "limits.h"
 #include "util.h"
 
 #define HATCH_LAST_SIGNAL 64
 
+static void report(int err_fd, uint32_t kind, int32_t a, int32_t b) {
+  struct hatch_child_report r = {.kind = kind, .a = a, .b = b};
+  (void)hatch_write_all(err_fd, &r, sizeof r);
+}
+
 static _Noreturn void fail(int err_fd, uint32_t stage, int err) {
-  struct hatch_failure failure = {.stage = stage, .err = err};
-  (void)hatch_write_all(err_fd, &failure, sizeof failure);
+  report(err_fd, HATCH_REPORT_FAILURE, (int32_t)stage, err);
   _exit(127);
 }
 
@@ -46,6 +52,18 @@ static int die_with_zygote(const struct hatch_plan *plan, pid_t zygote_pid) {
   int new_pid_ns = plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWPID);
   pid_t expected = new_pid_ns ? 0 : zygote_pid;
   return getppid() == expected ? 0 : -ESRCH;
+}
+
+/* Any credential change (the uid drop, or entering the user namespace's ids)
+ * clears the parent-death signal, so it is armed again once they are final.
+ * getppid() cannot tell from inside a new pid namespace whether the zygote is
+ * still there, so ask the error pipe: its write end reports POLLERR once the
+ * zygote's read end is gone. */
+static int rearm_parent_death(int err_fd) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return -errno;
+  struct pollfd p = {.fd = err_fd, .events = 0};
+  if (poll(&p, 1, 0) < 0) return -errno;
+  return (p.revents & (POLLERR | POLLHUP)) ? -ESRCH : 0;
 }
 
 /* Copies above 2 first, so a received fd that already sits on 0..2 cannot be
@@ -144,6 +162,112 @@ static int exec_program(const struct hatch_plan *plan) {
   return saw_eacces ? EACCES : ENOENT;
 }
 
+/* ---- pid-namespace init ------------------------------------------------
+ *
+ * pid 1 of a pid namespace gets no signal whose action is the default, so
+ * the program must not be pid 1: SIGTERM would not end it, nor a fault or
+ * an rlimit signal. The child forks once; pid 2 execs the program and pid 1
+ * stays behind as a minimal init that reaps, forwards signals and reports
+ * the program's wait status. When it exits, the kernel kills the namespace.
+ */
+
+static void on_signal(int sig) { (void)sig; }
+
+static int wants_init(const struct hatch_plan *plan) {
+  return plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWPID) != 0;
+}
+
+/* A handler, never run (every signal stays blocked), is what lets signals reach a namespace init at all. */
+static void install_forwarding_handlers(void) {
+  struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+  sigfillset(&sa.sa_mask);
+  for (int sig = 1; sig <= HATCH_LAST_SIGNAL; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sa.sa_flags = sig == SIGCHLD ? SA_RESTART | SA_NOCLDSTOP : SA_RESTART;
+    (void)sigaction(sig, &sa, NULL); /* glibc's two internal signals: EINVAL, left alone */
+  }
+}
+
+/*
+ * pid 2 shares the init's memory until its execve (CLONE_VM | CLONE_VFORK):
+ * no page tables to copy, and the init resumes only once the exec is done,
+ * so it learns the outcome from program_exec_error without a pipe.
+ *
+ * seccomp is pid 2's last stage, not the init's: a filter binds only the
+ * task that installs it, and a policy that denies kill or wait4 must not
+ * silently stop the init from forwarding signals and reaping. The init runs
+ * no untrusted code, is not dumpable and is in the same Landlock domain.
+ */
+static char program_stack[64 * 1024] __attribute__((aligned(16)));
+static const struct hatch_plan *program_plan;
+static int program_err_fd;
+static volatile int program_exec_error;
+
+static int run_program(void *unused) {
+  (void)unused;
+  sigset_t none;
+  sigemptyset(&none);
+  uint32_t stage = HATCH_STAGE_SECCOMP;
+  int rc = sigprocmask(SIG_SETMASK, &none, NULL) == 0 ? hatch_child_apply_seccomp(program_plan) : -errno;
+  int err = -rc;
+  if (rc == 0) stage = HATCH_STAGE_EXEC, err = exec_program(program_plan);
+  report(program_err_fd, HATCH_REPORT_FAILURE, stage, err);
+  program_exec_error = err == 0 ? EIO : err;
+  _exit(127);
+}
+
+static int exit_code_of(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+static _Noreturn void init_loop(int err_fd, pid_t program, const sigset_t *all) {
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(all, &info);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      int tree = info.si_code == SI_QUEUE && info.si_value.sival_int == HATCH_TREE_SIGNAL_COOKIE;
+      (void)kill(tree ? -1 : program, sig);
+      continue;
+    }
+    /* Orphans of the namespace are reparented to us: reap everything, watch for the program. */
+    int status, program_status = 0, program_done = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid == program) program_done = 1, program_status = status;
+    }
+    if (program_done) {
+      report(err_fd, HATCH_REPORT_EXIT_STATUS, program_status, 0);
+      _exit(exit_code_of(program_status));
+    }
+  }
+}
+
+static _Noreturn void run_as_init(const struct hatch_plan *plan, int err_fd) {
+  /* The program's /proc/1 must not expose us (fds, memory, environment). */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
+  /* Blocked before the fork: a signal that comes before the handlers waits instead of being dropped. */
+  sigset_t all;
+  sigfillset(&all);
+  if (sigprocmask(SIG_BLOCK, &all, NULL) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
+  program_plan = plan;
+  program_err_fd = err_fd;
+  program_exec_error = 0;
+  pid_t pid = clone(run_program, program_stack + sizeof program_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
+  if (pid < 0) fail(err_fd, HATCH_STAGE_INIT, errno);
+  if (program_exec_error != 0) { /* it has reported why */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    _exit(127);
+  }
+  report(err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
+  install_forwarding_handlers();
+  /* Only the program may hold its stdio, or its readers would wait on us for EOF. */
+  (void)close_range_raw(0, (unsigned)err_fd - 1);
+  (void)close_range_raw((unsigned)err_fd + 1, ~0u);
+  init_loop(err_fd, pid, &all);
+}
+
 void hatch_child_run(const struct hatch_child_args *args) {
   const struct hatch_plan *plan = args->plan;
   STAGE(HATCH_STAGE_SIGNALS, reset_signals());
@@ -156,8 +280,10 @@ void hatch_child_run(const struct hatch_child_args *args) {
   STAGE(HATCH_STAGE_CWD, change_dir(plan));
   STAGE(HATCH_STAGE_RLIMITS, hatch_apply_rlimits(plan));
   STAGE(HATCH_STAGE_CREDENTIALS, drop_credentials(plan));
+  STAGE(HATCH_STAGE_PDEATHSIG, rearm_parent_death(args->err_fd));
   STAGE(HATCH_STAGE_NO_NEW_PRIVS, set_no_new_privs(plan));
   STAGE(HATCH_STAGE_LANDLOCK, hatch_child_apply_landlock(plan));
+  if (wants_init(plan)) run_as_init(plan, args->err_fd);
   STAGE(HATCH_STAGE_SECCOMP, hatch_child_apply_seccomp(plan));
   fail(args->err_fd, HATCH_STAGE_EXEC, exec_program(plan));
 }

@@ -65,8 +65,13 @@ static size_t ruleset_attr_size(uint32_t abi) {
 static int add_path_rule(int ruleset_fd, const struct hatch_landlock_path *p, uint64_t handled_fs) {
   int fd = open(p->path, O_PATH | O_CLOEXEC);
   if (fd < 0) {
-    /* System defaults such as /lib64 may be absent; user paths were checked in TS. */
-    return errno == ENOENT ? 0 : -errno;
+    /*
+     * Absent (system defaults such as /lib64), or out of the child's reach
+     * (it already runs as its own uid, e.g. a program in a root-only dir):
+     * a rule would grant nothing, and the access itself will fail with the
+     * errno the user should see (an exec of that program: EACCES at exec).
+     */
+    return errno == ENOENT || errno == EACCES || errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
   }
   struct stat st;
   if (fstat(fd, &st) < 0) {

@@ -22,9 +22,40 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "plan.h"
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x4
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x1
+#endif
+
+/* The uapi struct mount_attr, under our name so old headers cannot clash. */
+struct hatch_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
 
 /* "/proc/" + 10 digits + "/setgroups" + NUL, with room to spare. */
 #define PROC_PATH_MAX 48
@@ -32,6 +63,10 @@
 #define ID_MAP_MAX 32
 /* A private /tmp is scratch space, not storage; RLIMIT_FSIZE bounds single files. */
 #define TMPFS_TMP_OPTIONS "size=64m,nr_inodes=16k,mode=1777"
+/* A hiding tmpfs holds only the directories and files that restored trees are mounted on. */
+#define HIDE_TMPFS_OPTIONS "size=4k,nr_inodes=1024,mode=0755"
+#define HIDE_TMPFS_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+#define MOUNT_PATH_MAX 4096
 
 /* Appends the decimal form of v at out; returns the number of bytes written. */
 static size_t format_u32(char *out, uint32_t v) {
@@ -171,11 +206,157 @@ static int bring_loopback_up(void) {
   return rc;
 }
 
+/*
+ * Mount operations (enum hatch_mount_op). TypeScript orders them; this only
+ * applies them. A path the child cannot reach (it already runs as its inside
+ * uid) is skipped like a missing one: it could not reach it later either.
+ */
+static int unreachable(int err) { return err == ENOENT || err == EACCES || err == ENOTDIR || err == ELOOP; }
+
+/* Trees cloned by PRESERVE, in order, or one of these where the path was skipped. */
+#define PRESERVED_MISSING (-1)
+#define PRESERVED_UNREACHABLE (-2) /* EACCES: a directory above it is closed to the child */
+static int preserved[HATCH_MAX_MOUNT_OPS];
+/* Per op index: a HIDE tmpfs left writable for a RESTORE beneath it, still to be sealed. */
+static uint8_t hide_unsealed[HATCH_MAX_MOUNT_OPS];
+static char mountpoint_buf[MOUNT_PATH_MAX];
+
+static int is_beneath(const char *path, const char *dir) {
+  size_t n = strlen(dir);
+  if (strncmp(path, dir, n) != 0) return 0;
+  return path[n] == '/' || (n > 0 && dir[n - 1] == '/' && path[n] != '\0');
+}
+
+static int covers(const char *path, const char *dir) { return strcmp(path, dir) == 0 || is_beneath(path, dir); }
+
+/* RESTORE needs to create its mount point inside the tmpfs, so that tmpfs stays writable until sealed. */
+static int restore_follows(const struct hatch_plan *plan, size_t hide_index) {
+  const char *dir = plan->mount_ops[hide_index].path;
+  for (size_t i = hide_index + 1; i < plan->mount_op_count; i++)
+    if (plan->mount_ops[i].op == HATCH_MOUNT_RESTORE && is_beneath(plan->mount_ops[i].path, dir)) return 1;
+  return 0;
+}
+
+static int hide_path(const struct hatch_plan *plan, size_t index) {
+  int writable = restore_follows(plan, index);
+  unsigned long flags = HIDE_TMPFS_FLAGS | (writable ? 0 : MS_RDONLY);
+  if (mount("tmpfs", plan->mount_ops[index].path, "tmpfs", flags, HIDE_TMPFS_OPTIONS) < 0) {
+    /* ENOTDIR here may mean "not a directory": refuse rather than leave it visible. */
+    return errno == ENOENT || errno == EACCES || errno == ELOOP ? 0 : -errno;
+  }
+  hide_unsealed[index] = (uint8_t)writable;
+  return 0;
+}
+
+static int seal_hidden(const struct hatch_plan *plan, size_t index) {
+  if (!hide_unsealed[index]) return 0;
+  hide_unsealed[index] = 0;
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | HIDE_TMPFS_FLAGS;
+  return mount(NULL, plan->mount_ops[index].path, NULL, flags, NULL) < 0 ? -errno : 0;
+}
+
+static int preserve_tree(const char *path, int *slot) {
+  *slot = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+  if (*slot >= 0) return 0;
+  int err = errno;
+  *slot = err == EACCES ? PRESERVED_UNREACHABLE : PRESERVED_MISSING;
+  return unreachable(err) ? 0 : -err;
+}
+
+/* Every missing directory of path, then path itself: a directory, or a file with `file_mode`. */
+static int make_mountpoint(const char *path, int is_dir, mode_t file_mode) {
+  size_t n = strlen(path);
+  if (n >= sizeof mountpoint_buf) return -ENAMETOOLONG;
+  memcpy(mountpoint_buf, path, n + 1);
+  for (size_t i = 1; i < n; i++) {
+    if (mountpoint_buf[i] != '/') continue;
+    mountpoint_buf[i] = '\0';
+    int rc = mkdir(mountpoint_buf, 0755);
+    mountpoint_buf[i] = '/';
+    if (rc < 0 && errno != EEXIST) return -errno;
+  }
+  int rc = is_dir ? mkdir(path, 0755) : mknod(path, S_IFREG | file_mode, 0);
+  return rc < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static int restore_tree(const char *path, int tree) {
+  /*
+   * A path the child could not reach on the host stays unusable, with the
+   * same errno: a mode-0 file on a noexec mount (EACCES for open and exec),
+   * rather than ENOENT, which would send the user looking in the wrong place.
+   */
+  if (tree == PRESERVED_UNREACHABLE) return make_mountpoint(path, 0, 0);
+  if (tree < 0) return 0;
+  struct stat st;
+  if (fstat(tree, &st) < 0) return -errno;
+  int rc = make_mountpoint(path, S_ISDIR(st.st_mode), 0644);
+  if (rc < 0) return rc;
+  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0) return -errno;
+  return 0;
+}
+
+/* mount_setattr is Linux 5.12+; before it ENOSYS is reported at the mount stage. */
+static int set_read_only(const char *path) {
+  struct hatch_mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+  return syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) < 0 ? -errno : 0;
+}
+
+/*
+ * The bind makes path a mount root, so clearing read-only changes only it.
+ * Read-only that the parent namespace set is locked (EPERM, for the whole
+ * call if any mount below has it): then the mount at path alone, and if that
+ * is locked too, path stays read-only, as the host has it.
+ */
+static int make_writable(const char *path) {
+  if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) return unreachable(errno) ? 0 : -errno;
+  struct hatch_mount_attr attr = {.attr_clr = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0) return 0;
+  if (errno != EPERM) return -errno;
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path, 0, &attr, sizeof attr) == 0) return 0;
+  return errno == EPERM ? 0 : -errno;
+}
+
+static int apply_mount_op(const struct hatch_plan *plan, size_t index, size_t *preserves, size_t *restores) {
+  const char *path = plan->mount_ops[index].path;
+  switch (plan->mount_ops[index].op) {
+  case HATCH_MOUNT_PRESERVE:
+    return preserve_tree(path, &preserved[(*preserves)++]);
+  case HATCH_MOUNT_HIDE:
+    return hide_path(plan, index);
+  case HATCH_MOUNT_RESTORE:
+    if (*restores >= *preserves) return -EINVAL;
+    return restore_tree(path, preserved[(*restores)++]);
+  case HATCH_MOUNT_READONLY_ALL: {
+    int rc = set_read_only(path);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < index; i++)
+      if (hide_unsealed[i] && covers(plan->mount_ops[i].path, path)) hide_unsealed[i] = 0;
+    return 0;
+  }
+  case HATCH_MOUNT_BIND_RW:
+    return make_writable(path);
+  }
+  return -EINVAL;
+}
+
+static int apply_mount_ops(const struct hatch_plan *plan) {
+  size_t preserves = 0, restores = 0;
+  int rc = 0;
+  for (size_t i = 0; i < plan->mount_op_count; i++) hide_unsealed[i] = 0;
+  for (size_t i = 0; i < plan->mount_op_count && rc == 0; i++) rc = apply_mount_op(plan, i, &preserves, &restores);
+  for (size_t i = 0; i < plan->mount_op_count && rc == 0; i++)
+    if (plan->mount_ops[i].op == HATCH_MOUNT_HIDE) rc = seal_hidden(plan, i);
+  for (size_t i = 0; i < preserves; i++)
+    if (preserved[i] >= 0) close(preserved[i]);
+  return rc;
+}
+
 int hatch_child_setup_mounts(const struct hatch_plan *plan) {
   if (!plan->has_namespaces) return 0;
   uint32_t options = plan->namespaces.options;
   int new_mount_ns = wants(plan, CLONE_NEWNS);
-  if ((options & (HATCH_NS_MOUNT_PROC | HATCH_NS_TMPFS_TMP)) != 0 && !new_mount_ns) return -EINVAL;
+  if (((options & (HATCH_NS_MOUNT_PROC | HATCH_NS_TMPFS_TMP)) != 0 || plan->mount_op_count > 0) && !new_mount_ns)
+    return -EINVAL;
   if ((options & HATCH_NS_MOUNT_PROC) != 0 && !wants(plan, CLONE_NEWPID)) return -EINVAL;
 
   if (new_mount_ns) {
@@ -188,6 +369,10 @@ int hatch_child_setup_mounts(const struct hatch_plan *plan) {
   }
   if ((options & HATCH_NS_TMPFS_TMP) != 0) {
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, TMPFS_TMP_OPTIONS) < 0) return -errno;
+  }
+  if (plan->mount_op_count > 0) {
+    int rc = apply_mount_ops(plan);
+    if (rc < 0) return rc;
   }
   if (wants(plan, CLONE_NEWNET)) return bring_loopback_up();
   return 0;

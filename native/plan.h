@@ -20,6 +20,11 @@ struct hatch_landlock_port {
   uint64_t port;
 };
 
+struct hatch_mount_step {
+  uint32_t op;                           /* enum hatch_mount_op */
+  const char *path;
+};
+
 struct hatch_plan {
   const char *file;
   const char *argv[HATCH_MAX_ARGS + 1];  /* NULL-terminated */
@@ -44,12 +49,33 @@ struct hatch_plan {
   size_t landlock_port_count;
   const void *seccomp_filter;            /* struct sock_filter[], or NULL */
   size_t seccomp_insn_count;
+  struct hatch_mount_step mount_ops[HATCH_MAX_MOUNT_OPS];
+  size_t mount_op_count;
 };
 
 /* A child-side failure: which stage, which errno. */
 struct hatch_failure {
   uint32_t stage;
   int32_t err;
+};
+
+/*
+ * What the child writes on its close-on-exec error pipe (C only, not on the
+ * Node wire). Without an init: one FAILURE, or EOF once execve succeeded.
+ * With a pid-namespace init: FAILURE (from either process), or EXEC_OK, then
+ * EXIT_STATUS when the program ends; EOF when the init is gone.
+ */
+enum hatch_report_kind {
+  HATCH_REPORT_FAILURE = 1,     /* a = stage, b = errno */
+  HATCH_REPORT_EXEC_OK = 2,
+  HATCH_REPORT_EXIT_STATUS = 3, /* a = the program's wait status */
+};
+
+struct hatch_child_report {
+  uint32_t kind;
+  int32_t a;
+  int32_t b;
+  uint32_t reserved;
 };
 
 /*

@@ -28,6 +28,7 @@
 #define HATCH_MAX_LANDLOCK_PORTS 64u
 #define HATCH_MAX_SECCOMP_INSNS 4096u
 #define HATCH_MAX_CHILDREN 256u
+#define HATCH_MAX_MOUNT_OPS 512u /* room to preserve and restore every Landlock path */
 
 struct hatch_header {
   uint16_t type;        /* enum hatch_msg_type */
@@ -86,6 +87,7 @@ enum hatch_stage {
   HATCH_STAGE_LANDLOCK = 13,
   HATCH_STAGE_SECCOMP = 14,
   HATCH_STAGE_EXEC = 15,
+  HATCH_STAGE_INIT = 16,     /* the pid-namespace init could not fork the program (e.g. EAGAIN) */
 };
 
 enum hatch_signal_scope {
@@ -93,6 +95,13 @@ enum hatch_signal_scope {
   HATCH_SCOPE_TREE = 1,       /* the child's whole tree, signo as given */
   HATCH_SCOPE_TREE_ESCALATE = 2, /* signo to the tree, then SIGKILL after the spawn's grace_ms */
 };
+
+/*
+ * With CLONE_NEWPID the child is a small init (pid 1) that runs the program as
+ * pid 2. A signal the zygote sends to the init with si_code SI_QUEUE and this
+ * si_value goes to the whole namespace; any other signal to the program only.
+ */
+#define HATCH_TREE_SIGNAL_COOKIE 0x68746368 /* "htch" */
 
 /* HATCH_MSG_EXIT reason bits */
 #define HATCH_EXIT_TIMED_OUT 1u      /* the wall timeout fired */
@@ -133,6 +142,19 @@ enum hatch_tag {
   HATCH_TAG_LANDLOCK_PATH = 11,    /* u64 allowed_access, then string path; repeated */
   HATCH_TAG_LANDLOCK_PORT = 12,    /* u64 allowed_access, u64 port; repeated */
   HATCH_TAG_SECCOMP = 13,   /* struct sock_filter[]; length % 8 == 0, at most once */
+  HATCH_TAG_MOUNT_OP = 14,  /* u32 op (enum hatch_mount_op), u32 reserved, then string path; repeated, applied in order */
+};
+
+/*
+ * Mount operations, applied in plan order after the /proc remount (needs
+ * CLONE_NEWNS). Paths are absolute. A path the child cannot reach is skipped.
+ */
+enum hatch_mount_op {
+  HATCH_MOUNT_PRESERVE = 1,     /* clone the tree at path (open_tree) before something hides it */
+  HATCH_MOUNT_HIDE = 2,         /* an empty read-only tmpfs over path */
+  HATCH_MOUNT_RESTORE = 3,      /* the n-th preserved tree back at its path, inside what hides it */
+  HATCH_MOUNT_READONLY_ALL = 4, /* every mount at and below path read-only */
+  HATCH_MOUNT_BIND_RW = 5,      /* path (bound onto itself) writable again */
 };
 
 #define HATCH_SPAWN_NO_NEW_PRIVS 1u

@@ -96,14 +96,15 @@ static void reset_plan(struct hatch_plan *plan) {
   plan->landlock_port_count = 0;
   plan->seccomp_filter = NULL;
   plan->seccomp_insn_count = 0;
+  plan->mount_op_count = 0;
 }
 
 /* One record's value, already bounds-checked; `seen` tracks at-most-once tags. */
 static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v, size_t len, uint32_t *seen,
                         const char **why) {
-  if (tag == 0 || tag > HATCH_TAG_SECCOMP) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
+  if (tag == 0 || tag > HATCH_TAG_MOUNT_OP) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
   int repeatable = tag == HATCH_TAG_ARG || tag == HATCH_TAG_ENV || tag == HATCH_TAG_RLIMIT ||
-                   tag == HATCH_TAG_LANDLOCK_PATH || tag == HATCH_TAG_LANDLOCK_PORT;
+                   tag == HATCH_TAG_LANDLOCK_PATH || tag == HATCH_TAG_LANDLOCK_PORT || tag == HATCH_TAG_MOUNT_OP;
   if (!repeatable && (*seen & (1u << tag))) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN tag repeated");
   *seen |= 1u << tag;
 
@@ -192,6 +193,18 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     plan->seccomp_filter = v;
     plan->seccomp_insn_count = len / 8;
     return 0;
+  case HATCH_TAG_MOUNT_OP: {
+    if (len < 10 || !all_zero(v + 4, 4) || !valid_string(v + 8, len - 8))
+      return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN mount op record");
+    uint32_t op = hatch_le32(v);
+    if (op < HATCH_MOUNT_PRESERVE || op > HATCH_MOUNT_BIND_RW)
+      return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN mount op");
+    if (v[8] != '/') return refuse(why, HATCH_ERR_MALFORMED, "SPAWN mount op path is not absolute");
+    if (plan->mount_op_count >= HATCH_MAX_MOUNT_OPS) return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN mount ops");
+    plan->mount_ops[plan->mount_op_count].op = op;
+    plan->mount_ops[plan->mount_op_count++].path = (const char *)(v + 8);
+    return 0;
+  }
   }
   return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
 }
@@ -219,6 +232,8 @@ int hatch_parse_spawn(const uint8_t *body, size_t len, struct hatch_plan *plan, 
   if (plan->argc == 0) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN without arguments");
   if (!plan->has_landlock && (plan->landlock_path_count > 0 || plan->landlock_port_count > 0))
     return refuse(why, HATCH_ERR_MALFORMED, "SPAWN Landlock rules without a ruleset");
+  if (plan->mount_op_count > 0 && !(plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWNS)))
+    return refuse(why, HATCH_ERR_MALFORMED, "SPAWN mount ops without a mount namespace");
   plan->argv[plan->argc] = NULL;
   plan->envp[plan->envc] = NULL;
   return 0;

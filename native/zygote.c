@@ -3,7 +3,9 @@
  *
  * Started with the control socket (AF_UNIX SOCK_SEQPACKET) on fd 3. It polls
  * that socket, a signalfd for SIGCHLD, and per child an error pipe (until
- * exec), a pidfd and a timerfd. No heap: every buffer below is static.
+ * exec, or with a pid-namespace init until the init exits: it also reports
+ * the program's wait status there), a pidfd and a timerfd. No heap: every
+ * buffer below is static.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,13 +44,17 @@ struct child {
   uint32_t id;
   pid_t pid;
   int pidfd;
-  int err_fd;   /* read end of the error pipe until exec succeeded or failed, then -1 */
+  int err_fd;   /* read end of the error pipe (struct hatch_child_report) until EOF, then -1 */
   int timer_fd; /* -1 until a timeout or escalation needs one */
   int timer_armed;
   enum kill_state kill_state;
   uint32_t reasons;
   uint32_t timeout_ms, grace_ms, term_signal;
   uint64_t exec_ns;
+  int has_init;       /* CLONE_NEWPID: pid is our init, the program is its pid 2 */
+  int spawned;        /* SPAWNED was sent */
+  int has_program_status;
+  int program_status; /* the program's wait status, reported by the init */
 };
 
 static struct child children[HATCH_MAX_CHILDREN];
@@ -136,8 +142,24 @@ static int pidfd_signal(int pidfd, int signo) {
   return (int)syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0);
 }
 
-/* The child leads its own session and group; the pidfd also reaches it if it left the group. */
+/*
+ * The child leads its own session and group; the pidfd also reaches it if it
+ * left the group. In a pid namespace the init forwards a signal carrying the
+ * cookie to every process in it; SIGKILL needs no help: the init's death
+ * takes the namespace with it.
+ */
 static void signal_tree(const struct child *c, int signo) {
+  if (c->has_init && signo != SIGKILL && signo != 0) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = signo;
+    info.si_code = SI_QUEUE; /* the kernel refuses si_code >= 0 from another process */
+    info.si_pid = zygote_pid;
+    info.si_uid = getuid();
+    info.si_value.sival_int = HATCH_TREE_SIGNAL_COOKIE;
+    (void)syscall(SYS_pidfd_send_signal, c->pidfd, signo, &info, 0);
+    return;
+  }
   (void)kill(-c->pid, signo);
   (void)pidfd_signal(c->pidfd, signo);
 }
@@ -214,10 +236,19 @@ static unsigned reap_orphans(int block) {
   return orphans;
 }
 
-static void drain_sigchld(void) {
+static void shutdown_zygote(int status);
+
+/* SIGCHLD: look for orphans. SIGHUP (Node's thread died: the parent-death
+ * signal) or SIGTERM: shut down like on EOF, killing every tree first. */
+static void drain_signals(void) {
   struct signalfd_siginfo info[16];
-  while (read(signal_fd, info, sizeof info) > 0) {
+  ssize_t got;
+  int stop = 0;
+  while ((got = read(signal_fd, info, sizeof info)) > 0) {
+    for (size_t i = 0; i < (size_t)got / sizeof info[0]; i++)
+      if (info[i].ssi_signo == SIGHUP || info[i].ssi_signo == SIGTERM) stop = 1;
   }
+  if (stop) shutdown_zygote(0);
   (void)reap_orphans(0);
 }
 
@@ -239,6 +270,8 @@ static void shutdown_zygote(int status) {
 
 static uint64_t timeval_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
 
+static void read_reports(struct child *c);
+
 static void on_child_exit(struct child *c) {
   int status = 0;
   struct rusage ru;
@@ -248,6 +281,9 @@ static void on_child_exit(struct child *c) {
   pid_t r;
   do r = wait4(c->pid, &status, 0, &ru);
   while (r < 0 && errno == EINTR);
+  /* The init wrote the program's status before it exited; every writer is gone now. */
+  if (c->err_fd >= 0) read_reports(c);
+  if (c->has_program_status) status = c->program_status, r = c->pid;
   struct hatch_exit_body exit = {
       .exit_code = (r > 0 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1,
       .term_signal = (r > 0 && WIFSIGNALED(status)) ? WTERMSIG(status) : 0,
@@ -263,28 +299,17 @@ static void on_child_exit(struct child *c) {
   send_datagram(tx, hatch_encode_exit(tx, id, &exit), -1);
 }
 
-/* The error pipe reports the outcome of setup: 8 bytes = failure, EOF = execve succeeded. */
-static void on_error_pipe(struct child *c) {
-  struct hatch_failure failure;
-  ssize_t k;
-  do k = read(c->err_fd, &failure, sizeof failure);
-  while (k < 0 && errno == EINTR);
-  hatch_closep(&c->err_fd);
-  if (k == 0) {
-    c->exec_ns = hatch_now_ns();
-    send_datagram(tx, hatch_encode_spawned(tx, c->id, (uint32_t)c->pid), c->pidfd);
-    if (c->timeout_ms > 0 && c->kill_state == KILL_NONE && arm_timer(c, c->timeout_ms) != 0)
-      hatch_log("timerfd for spawn %u failed; it runs without a timeout", c->id);
-    return;
-  }
-  uint32_t stage = HATCH_STAGE_CLONE;
-  int32_t err = EIO;
-  if (k == (ssize_t)sizeof failure) {
-    stage = failure.stage;
-    err = failure.err;
-  } else {
-    signal_tree(c, SIGKILL); /* a torn report: do not trust the child to exit */
-  }
+static void spawn_succeeded(struct child *c) {
+  c->spawned = 1;
+  c->exec_ns = hatch_now_ns();
+  send_datagram(tx, hatch_encode_spawned(tx, c->id, (uint32_t)c->pid), c->pidfd);
+  if (c->timeout_ms > 0 && c->kill_state == KILL_NONE && arm_timer(c, c->timeout_ms) != 0)
+    hatch_log("timerfd for spawn %u failed; it runs without a timeout", c->id);
+}
+
+/* torn: the child said something unexpected, so it is not trusted to exit by itself. */
+static void spawn_failed(struct child *c, uint32_t stage, int32_t err, int torn) {
+  if (torn) signal_tree(c, SIGKILL);
   while (wait4(c->pid, NULL, 0, NULL) < 0 && errno == EINTR) {
   }
   uint32_t id = c->id;
@@ -292,6 +317,56 @@ static void on_error_pipe(struct child *c) {
   (void)reap_orphans(0);
   send_datagram(tx, hatch_encode_spawn_failed(tx, id, stage, err), -1);
 }
+
+/*
+ * One struct hatch_child_report at a time (see plan.h). Returns 0 while the
+ * child slot is still in use and more may follow, 1 when done with the pipe
+ * (EOF, nothing more for now, or the slot was released).
+ */
+static int read_report(struct child *c) {
+  struct hatch_child_report r;
+  ssize_t k;
+  do k = read(c->err_fd, &r, sizeof r);
+  while (k < 0 && errno == EINTR);
+  if (k < 0 && errno == EAGAIN) return 1;
+  if (k == 0) {
+    hatch_closep(&c->err_fd);
+    if (c->spawned) return 1;
+    /* Without an init, EOF is the successful execve; an init always says so first. */
+    if (!c->has_init) spawn_succeeded(c);
+    else spawn_failed(c, HATCH_STAGE_INIT, EIO, 1);
+    return 1;
+  }
+  int whole = k == (ssize_t)sizeof r;
+  if (whole && !c->spawned && r.kind == HATCH_REPORT_FAILURE) {
+    spawn_failed(c, (uint32_t)r.a, r.b, 0);
+    return 1;
+  }
+  if (whole && !c->spawned && c->has_init && r.kind == HATCH_REPORT_EXEC_OK) {
+    spawn_succeeded(c);
+    return 0;
+  }
+  if (whole && c->spawned && r.kind == HATCH_REPORT_EXIT_STATUS) {
+    c->has_program_status = 1;
+    c->program_status = r.a;
+    return 0;
+  }
+  if (!c->spawned) {
+    spawn_failed(c, HATCH_STAGE_CLONE, EIO, 1);
+    return 1;
+  }
+  /* Past SPAWNED only the init writes here; a garbled report costs the exit status, nothing else. */
+  hatch_log("spawn %u: unexpected child report; the exit status comes from wait4", c->id);
+  hatch_closep(&c->err_fd);
+  return 1;
+}
+
+static void read_reports(struct child *c) {
+  while (c->used && c->err_fd >= 0 && read_report(c) == 0) {
+  }
+}
+
+static void on_error_pipe(struct child *c) { read_reports(c); }
 
 static void on_timer(struct child *c) {
   uint64_t ticks;
@@ -310,7 +385,8 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
   hatch_autoclose int sync_read = -1;
   hatch_autoclose int sync_write = -1;
   int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
+  /* Non-blocking: the zygote drains reports until EAGAIN; the child's few 16-byte writes never block. */
+  if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
   err_read = pipe_fds[0];
   err_write = pipe_fds[1];
   uint32_t ns_flags = plan.has_namespaces ? plan.namespaces.clone_flags : 0;
@@ -364,6 +440,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
   c->grace_ms = plan.has_timeout ? plan.timeout.grace_ms : DEFAULT_GRACE_MS;
   c->term_signal = plan.has_timeout ? plan.timeout.term_signal : SIGTERM;
   c->exec_ns = hatch_now_ns();
+  c->has_init = (ns_flags & CLONE_NEWPID) != 0;
   live_children++;
   return 0;
 }
@@ -521,6 +598,7 @@ static void on_control(void) {
 
 enum poll_kind { POLL_CONTROL, POLL_SIGNAL, POLL_ERR_PIPE, POLL_PIDFD, POLL_TIMER };
 
+/* Per child: the error pipe, or the pidfd and a timer. */
 static struct pollfd poll_fds[2 + 2 * HATCH_MAX_CHILDREN];
 static struct {
   enum poll_kind kind;
@@ -541,8 +619,13 @@ static unsigned build_poll_set(void) {
   for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++) {
     struct child *c = &children[i];
     if (!c->used) continue;
-    /* The pidfd waits until the exec outcome is known, so SPAWNED always precedes EXIT. */
-    if (c->err_fd >= 0) {
+    /*
+     * The pidfd waits until the exec outcome is known, so SPAWNED always
+     * precedes EXIT. After that the pipe only carries the init's last report,
+     * written before it exits: on_child_exit reads it, so the zygote is not
+     * woken twice per exit.
+     */
+    if (c->err_fd >= 0 && !c->spawned) {
       n = add_poll(n, c->err_fd, POLL_ERR_PIPE, c);
       continue;
     }
@@ -576,7 +659,7 @@ static void dispatch(unsigned i) {
   if (c != NULL && !c->used) return;
   switch (poll_owner[i].kind) {
   case POLL_CONTROL: on_control(); break;
-  case POLL_SIGNAL: drain_sigchld(); break;
+  case POLL_SIGNAL: drain_signals(); break;
   case POLL_ERR_PIPE: if (c->err_fd == poll_fds[i].fd) on_error_pipe(c); break;
   case POLL_PIDFD: if (c->pidfd == poll_fds[i].fd) on_child_exit(c); break;
   case POLL_TIMER: if (c->timer_fd == poll_fds[i].fd && c->timer_armed) on_timer(c); break;
@@ -595,12 +678,15 @@ static void setup_process(void) {
   /* Fds leaked by the spawner would keep Node's pipes open and delay their EOF. */
   (void)syscall(SYS_close_range, CONTROL_FD + 1, ~0u, 0);
 
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) hatch_die(1, "PR_SET_PDEATHSIG: %s", strerror(errno));
+  /* A catchable parent-death signal: dying by SIGKILL would skip the shutdown that kills every child tree. */
+  if (prctl(PR_SET_PDEATHSIG, SIGHUP, 0, 0, 0) != 0) hatch_die(1, "PR_SET_PDEATHSIG: %s", strerror(errno));
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) hatch_die(1, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
   signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
+  sigaddset(&chld, SIGHUP);
+  sigaddset(&chld, SIGTERM);
   if (sigprocmask(SIG_BLOCK, &chld, NULL) != 0) hatch_die(1, "sigprocmask: %s", strerror(errno));
   signal_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd < 0) hatch_die(1, "signalfd: %s", strerror(errno));

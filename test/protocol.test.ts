@@ -4,8 +4,11 @@ import { test } from 'node:test';
 import {
   HEADER_SIZE,
   MAX_MESSAGE,
+  MAX_MOUNT_OPS,
   MessageType,
+  MountOp,
   ProtocolError,
+  Stage,
   RLIM_INFINITY,
   decodeMessage,
   encodeHello,
@@ -55,6 +58,46 @@ test('SPAWN is a TLV sequence padded to 8 bytes', () => {
     '0700' + '0000' + '04000000' + '01000000' + '00000000';
   assert.equal(hex(msg), expected);
   assert.equal(msg.readUInt32LE(8), msg.length - HEADER_SIZE);
+});
+
+test('SPAWN mount ops: u32 op, u32 reserved, NUL-terminated path, in plan order', () => {
+  // The same bytes as mount_msg in native/test/protocol_golden.c.
+  const msg = encodeSpawn(4, {
+    file: '/bin/true',
+    argv: ['true'],
+    env: [],
+    rlimits: [],
+    flags: 0,
+    namespaces: { cloneFlags: 0x20000, insideUid: 0, insideGid: 0, options: 0 },
+    mounts: [
+      { op: MountOp.Hide, path: '/tmp' },
+      { op: MountOp.ReadonlyAll, path: '/' },
+    ],
+  });
+  const expected =
+    '0300' + '0000' + '04000000' + '80000000' + // body: 24+16+16+24+24+24 = 128
+    '0100' + '0000' + '0a000000' + Buffer.from('/bin/true\0').toString('hex') + '000000000000' +
+    '0200' + '0000' + '05000000' + Buffer.from('true\0').toString('hex') + '000000' +
+    '0700' + '0000' + '04000000' + '00000000' + '00000000' +
+    // NAMESPACES: CLONE_NEWNS, inside ids 0, options 0
+    '0900' + '0000' + '10000000' + '00000200' + '00000000' + '00000000' + '00000000' +
+    // MOUNT_OP hide "/tmp" (8 + 5 = 13 bytes, padded to 16)
+    '0e00' + '0000' + '0d000000' + '02000000' + '00000000' + Buffer.from('/tmp\0').toString('hex') + '000000' +
+    // MOUNT_OP readonly-all "/" (8 + 2 = 10 bytes, padded to 16)
+    '0e00' + '0000' + '0a000000' + '04000000' + '00000000' + '2f00' + '000000000000';
+  assert.equal(hex(msg), expected);
+  assert.equal(Stage.Init, 16);
+  assert.equal(stageName(16), 'init');
+});
+
+test('encodeSpawn refuses bad mount ops', () => {
+  const base = { file: '/bin/true', argv: ['true'], env: [], rlimits: [], flags: 0 };
+  const ns = { cloneFlags: 0x20000, insideUid: 0, insideGid: 0, options: 0 };
+  assert.throws(() => encodeSpawn(1, { ...base, namespaces: ns, mounts: [{ op: 9, path: '/' }] }), /unknown mount operation 9/);
+  assert.throws(() => encodeSpawn(1, { ...base, namespaces: ns, mounts: [{ op: MountOp.Hide, path: 'tmp' }] }), /not absolute/);
+  assert.throws(() => encodeSpawn(1, { ...base, namespaces: ns, mounts: [{ op: MountOp.Hide, path: '/t\0' }] }), /NUL/);
+  const many = Array.from({ length: MAX_MOUNT_OPS + 1 }, () => ({ op: MountOp.ReadonlyAll, path: '/' }));
+  assert.throws(() => encodeSpawn(1, { ...base, namespaces: ns, mounts: many }), new RegExp(`more than ${MAX_MOUNT_OPS} mount operations`));
 });
 
 test('encodeSpawn refuses NUL bytes and oversized plans', () => {

@@ -214,6 +214,67 @@ static void test_bad_spawns(void) {
   check(parse_spawn(big, 52 + prog + 8) == HATCH_ERR_MALFORMED, "SPAWN with too long a seccomp program refused");
 }
 
+/* The same bytes as 'SPAWN mount ops' in test/protocol.test.ts. */
+static const uint8_t mount_msg[] = {
+    HDR(HATCH_MSG_SPAWN, 4, 128),
+    TLV(HATCH_TAG_FILE, 10), '/', 'b', 'i', 'n', '/', 't', 'r', 'u', 'e', 0, 0, 0, 0, 0, 0, 0,
+    TLV(HATCH_TAG_ARG, 5), 't', 'r', 'u', 'e', 0, 0, 0, 0,
+    TLV(HATCH_TAG_FLAGS, 4), B32(0), 0, 0, 0, 0,
+    TLV(HATCH_TAG_NAMESPACES, 16), B32(0x20000), B32(0), B32(0), B32(0),
+    TLV(HATCH_TAG_MOUNT_OP, 13), B32(HATCH_MOUNT_HIDE), B32(0), '/', 't', 'm', 'p', 0, 0, 0, 0,
+    TLV(HATCH_TAG_MOUNT_OP, 10), B32(HATCH_MOUNT_READONLY_ALL), B32(0), '/', 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* FILE, ARG, FLAGS, then NAMESPACES with CLONE_NEWNS (80 body bytes), then `tail`. */
+static size_t mount_spawn_with(const uint8_t *tail, size_t tail_len) {
+  size_t body = 80 + tail_len;
+  memcpy(big, mount_msg, 12 + 80);
+  if (tail_len) memcpy(big + 92, tail, tail_len);
+  const uint8_t hdr[] = {HDR(HATCH_MSG_SPAWN, 4, body)};
+  memcpy(big, hdr, sizeof hdr);
+  return 12 + body;
+}
+
+#define MOUNT_REFUSED(what, ...)                                                   \
+  do {                                                                             \
+    static const uint8_t tail_[] = {__VA_ARGS__};                                  \
+    size_t n_ = mount_spawn_with(tail_, sizeof tail_);                             \
+    check(parse_spawn(big, n_) == HATCH_ERR_MALFORMED, "SPAWN " what " refused"); \
+  } while (0)
+
+static void test_mount_ops(void) {
+  check(sizeof mount_msg == 12 + 128, "SPAWN mount ops golden length");
+  check(parse_spawn(mount_msg, sizeof mount_msg) == 0, "SPAWN mount ops parse");
+  check(plan.has_namespaces && plan.namespaces.clone_flags == 0x20000, "SPAWN mount ops namespaces");
+  check(plan.mount_op_count == 2 && plan.mount_ops[0].op == HATCH_MOUNT_HIDE &&
+            strcmp(plan.mount_ops[0].path, "/tmp") == 0 && plan.mount_ops[1].op == HATCH_MOUNT_READONLY_ALL &&
+            strcmp(plan.mount_ops[1].path, "/") == 0,
+        "SPAWN mount ops in order");
+  check(parse_spawn(spawn_msg, sizeof spawn_msg) == 0 && plan.mount_op_count == 0, "SPAWN without mount ops has none");
+
+  MOUNT_REFUSED("mount op 0", TLV(HATCH_TAG_MOUNT_OP, 10), B32(0), B32(0), '/', 0, 0, 0, 0, 0, 0, 0);
+  MOUNT_REFUSED("mount op 6", TLV(HATCH_TAG_MOUNT_OP, 10), B32(6), B32(0), '/', 0, 0, 0, 0, 0, 0, 0);
+  MOUNT_REFUSED("mount op with nonzero reserved", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(1), '/', 0, 0, 0, 0, 0, 0, 0);
+  MOUNT_REFUSED("mount op with a relative path", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(0), 'x', 0, 0, 0, 0, 0, 0, 0);
+  MOUNT_REFUSED("mount op with an empty path", TLV(HATCH_TAG_MOUNT_OP, 9), B32(2), B32(0), 0, 0, 0, 0, 0, 0, 0, 0);
+  MOUNT_REFUSED("mount op without a NUL", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(0), '/', 'x', 0, 0, 0, 0, 0, 0);
+  MOUNT_REFUSED("short mount op", TLV(HATCH_TAG_MOUNT_OP, 4), B32(2), 0, 0, 0, 0);
+
+  /* The same op without CLONE_NEWNS: spawn_with's plan has no namespaces at all. */
+  static const uint8_t lone_op[] = {TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(0), '/', 0, 0, 0, 0, 0, 0, 0};
+  check(parse_spawn(big, spawn_with(lone_op, sizeof lone_op)) == HATCH_ERR_MALFORMED,
+        "SPAWN mount ops without a mount namespace refused");
+
+  /* HATCH_MAX_MOUNT_OPS ops parse; one more is refused. */
+  static const uint8_t op[] = {TLV(HATCH_TAG_MOUNT_OP, 10), B32(4), B32(0), '/', 0, 0, 0, 0, 0, 0, 0};
+  uint8_t ops[(HATCH_MAX_MOUNT_OPS + 1) * sizeof op];
+  for (unsigned i = 0; i <= HATCH_MAX_MOUNT_OPS; i++) memcpy(ops + i * sizeof op, op, sizeof op);
+  check(parse_spawn(big, mount_spawn_with(ops, HATCH_MAX_MOUNT_OPS * sizeof op)) == 0 &&
+            plan.mount_op_count == HATCH_MAX_MOUNT_OPS,
+        "SPAWN with HATCH_MAX_MOUNT_OPS mount ops parses");
+  check(parse_spawn(big, mount_spawn_with(ops, sizeof ops)) == HATCH_ERR_MALFORMED, "SPAWN with too many mount ops refused");
+}
+
 static void expect_bytes(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len, const char *what) {
   check(got_len == want_len && memcmp(got, want, want_len) == 0, what);
 }
@@ -264,6 +325,7 @@ int main(void) {
   test_signal_ping();
   test_bad_headers();
   test_bad_spawns();
+  test_mount_ops();
   test_encoders();
   printf("%u passed, %u failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

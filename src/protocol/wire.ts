@@ -17,6 +17,7 @@ export const MAX_LANDLOCK_PATHS = 256;
 export const MAX_LANDLOCK_PORTS = 64;
 export const MAX_SECCOMP_INSNS = 4096;
 export const MAX_CHILDREN = 256;
+export const MAX_MOUNT_OPS = 512;
 
 export const MessageType = {
   Hello: 1,
@@ -59,6 +60,7 @@ export const Stage = {
   Landlock: 13,
   Seccomp: 14,
   Exec: 15,
+  Init: 16,
 } as const;
 export type StageName = Lowercase<keyof typeof Stage> | 'unknown';
 
@@ -88,7 +90,26 @@ export const Tag = {
   LandlockPath: 11,
   LandlockPort: 12,
   Seccomp: 13,
+  MountOp: 14,
 } as const;
+
+/** HATCH_MOUNT_*: applied in order by the child after /proc is remounted (needs a mount namespace). */
+export const MountOp = {
+  /** Clone the tree at path before something hides it. */
+  Preserve: 1,
+  /** An empty read-only tmpfs over path. */
+  Hide: 2,
+  /** The n-th preserved tree back at its path, inside what hides it. */
+  Restore: 3,
+  /** Every mount at and below path read-only. */
+  ReadonlyAll: 4,
+  /** path (bound onto itself) writable again. */
+  BindRw: 5,
+} as const;
+export type MountOp = (typeof MountOp)[keyof typeof MountOp];
+
+/** si_value of a signal the zygote sends to a pid-namespace init meaning "the whole namespace". */
+export const TREE_SIGNAL_COOKIE = 0x68746368;
 
 export const TLV_HEADER_SIZE = 8;
 export const TLV_ALIGN = 8;
@@ -120,6 +141,8 @@ export interface SpawnPlan {
     ports: readonly { allowedAccess: bigint; port: bigint }[];
   };
   seccomp?: Uint8Array;
+  /** Mount operations, in order (needs namespaces with CLONE_NEWNS). */
+  mounts?: readonly { op: number; path: string }[];
 }
 
 export class ProtocolError extends Error {
@@ -248,6 +271,21 @@ export function encodeSpawn(id: number, plan: SpawnPlan): Buffer {
       throw new ProtocolError('seccomp program must be 1..4096 sock_filter instructions');
     }
     w.record(Tag.Seccomp, Buffer.from(plan.seccomp.buffer, plan.seccomp.byteOffset, plan.seccomp.byteLength));
+  }
+  if (plan.mounts) {
+    if (plan.mounts.length > MAX_MOUNT_OPS) throw new ProtocolError(`more than ${MAX_MOUNT_OPS} mount operations`);
+    for (const m of plan.mounts) {
+      if (!Number.isInteger(m.op) || m.op < MountOp.Preserve || m.op > MountOp.BindRw) {
+        throw new ProtocolError(`unknown mount operation ${String(m.op)}`);
+      }
+      if (!m.path.startsWith('/')) throw new ProtocolError('a mount path is not absolute');
+      if (m.path.includes('\0')) throw new ProtocolError('a mount path contains a NUL byte');
+      const s = Buffer.from(`${m.path}\0`, 'utf8');
+      const b = Buffer.alloc(8 + s.length);
+      b.writeUInt32LE(m.op, 0);
+      s.copy(b, 8);
+      w.record(Tag.MountOp, b);
+    }
   }
   return frame(MessageType.Spawn, id, w.done());
 }

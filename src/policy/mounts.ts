@@ -1,0 +1,153 @@
+/**
+ * Mount planning: what the child's mount namespace looks like. Landlock has
+ * no right for chmod, utimes or xattrs, and does not cover connect() to a
+ * pathname unix socket (before LANDLOCK_ACCESS_FS_RESOLVE_UNIX), so:
+ *
+ *   - the directories where hosts keep sockets and personal files (/tmp,
+ *     /run, /home, ...) are hidden under empty read-only tmpfs mounts, with
+ *     only the paths the policy allows put back (cloned before hiding);
+ *   - the whole tree is then made read-only, so chmod / utimes / setxattr of a
+ *     file the sandbox's uid happens to own fail with EROFS;
+ *   - the private temp dir and the write paths are made writable again.
+ *
+ * native/ns.c applies the ops in order (SpawnPlan['mounts']); every decision
+ * is made here. /proc is neither hidden nor restored: it stays as mounted.
+ */
+import { realpathSync, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import { MAX_MOUNT_OPS, MountOp } from '../protocol/wire.js';
+
+export interface MountStep {
+  op: MountOp;
+  path: string;
+}
+
+/** Where hosts keep sockets (X11, docker, dbus, ssh-agent) and personal files. */
+export const DEFAULT_HIDDEN_DIRS: readonly string[] = [
+  '/tmp',
+  '/var/tmp',
+  '/run',
+  '/dev/shm',
+  '/home',
+  '/root',
+  '/mnt',
+  '/media',
+  '/srv',
+];
+
+export interface MountRequest {
+  /** The operation's private temp dir (made writable), or null. */
+  tmpdir: string | null;
+  write: readonly string[];
+  read: readonly string[];
+  exec: readonly string[];
+  /** Directories to hide; default DEFAULT_HIDDEN_DIRS. Missing ones are skipped. */
+  hide?: readonly string[];
+}
+
+/** Filesystem lookups the planner needs; tests replace them. */
+export interface MountFs {
+  /** The path with every symlink resolved, or null when it does not exist or cannot be resolved. */
+  realpath(path: string): string | null;
+  kind(path: string): 'dir' | 'device' | 'other' | null;
+}
+
+export const hostFs: MountFs = {
+  realpath(path) {
+    try {
+      return realpathSync.native(path);
+    } catch {
+      return null;
+    }
+  },
+  kind(path) {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) return null;
+    if (st.isDirectory()) return 'dir';
+    if (st.isCharacterDevice() || st.isBlockDevice()) return 'device';
+    return 'other';
+  },
+};
+
+/** open_tree (5.2) and mount_setattr (5.12). */
+export function mountOpsSupported(kernelRelease: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (!m) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return major > 5 || (major === 5 && minor >= 12);
+}
+
+function isBeneath(path: string, dir: string): boolean {
+  return dir === '/' ? path !== '/' : path.startsWith(`${dir}/`);
+}
+
+function covers(path: string, dir: string): boolean {
+  return path === dir || isBeneath(path, dir);
+}
+
+/** Drops paths that lie at or beneath an earlier-kept one; order of the survivors is kept. */
+function outermost(paths: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (const p of paths) {
+    if (kept.some((k) => covers(p, k))) continue;
+    for (let i = kept.length - 1; i >= 0; i--) if (isBeneath(kept[i]!, p)) kept.splice(i, 1);
+    kept.push(p);
+  }
+  return kept;
+}
+
+function absolute(path: string, what: string): string {
+  if (typeof path !== 'string' || !posix.isAbsolute(path)) {
+    throw new TypeError(`${what} must be an absolute path, got ${JSON.stringify(path)}`);
+  }
+  if (path.includes('\0')) throw new TypeError(`${what} contains a NUL byte`);
+  return posix.normalize(path);
+}
+
+/**
+ * The ordered mount ops: PRESERVE every allowed path under a hidden dir,
+ * HIDE the dirs, RESTORE the preserved, READONLY_ALL, BIND_RW the temp dir
+ * and the write paths.
+ *
+ * Paths are compared after symlinks are resolved (/etc/resolv.conf may point
+ * into /run; /var/run is /run). Allowed paths that do not exist are left out:
+ * the child could not reach them either. A hidden dir that an allowed path
+ * equals or contains (write: ['/tmp'], read: ['/']) is not hidden: the
+ * caller asked for it.
+ */
+export function planMounts(req: MountRequest, fs: MountFs = hostFs): MountStep[] {
+  const resolve = (list: readonly string[], what: string): string[] => {
+    if (!Array.isArray(list)) throw new TypeError(`${what} must be an array of paths`);
+    const out: string[] = [];
+    for (const raw of list) {
+      const real = fs.realpath(absolute(raw, `a ${what} path`));
+      if (real !== null && !out.includes(real)) out.push(real);
+    }
+    return out;
+  };
+  const writable = resolve(req.tmpdir === null ? req.write : [req.tmpdir, ...req.write], 'write');
+  const allowed = [...writable];
+  for (const p of [...resolve(req.read, 'read'), ...resolve(req.exec, 'exec')]) if (!allowed.includes(p)) allowed.push(p);
+
+  const hide = outermost(
+    resolve(req.hide ?? DEFAULT_HIDDEN_DIRS, 'hide').filter(
+      (dir) => fs.kind(dir) === 'dir' && !allowed.some((p) => covers(dir, p)),
+    ),
+  );
+  const preserved = outermost(allowed.filter((p) => hide.some((dir) => isBeneath(p, dir))));
+  // Device nodes stay writable on a read-only mount; binding them would only cost time.
+  const rw = outermost(writable.filter((p) => fs.kind(p) !== 'device'));
+
+  const ops: MountStep[] = [
+    ...preserved.map((path) => ({ op: MountOp.Preserve, path })),
+    ...hide.map((path) => ({ op: MountOp.Hide, path })),
+    ...preserved.map((path) => ({ op: MountOp.Restore, path })),
+    { op: MountOp.ReadonlyAll, path: '/' },
+    ...rw.map((path) => ({ op: MountOp.BindRw, path })),
+  ];
+  if (ops.length > MAX_MOUNT_OPS) {
+    throw new RangeError(`the mount plan has ${ops.length} operations; at most ${MAX_MOUNT_OPS} are supported (too many allowed paths under ${hide.join(', ')})`);
+  }
+  return ops;
+}
