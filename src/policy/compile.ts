@@ -9,6 +9,7 @@ import type { Limits } from '../options/limits.js';
 import type { SpawnPlan } from '../protocol/wire.js';
 import type { KernelFeatures } from './features.js';
 import { landlockWirePlan, planLandlock, withSystemPaths } from './landlock.js';
+import { mountOpsSupported, planMounts } from './mounts.js';
 import { namespacesWirePlan, planNamespaces, type NamespaceName } from './namespaces.js';
 import { compileSeccomp, type CompiledSeccomp, type SeccompNet } from './seccomp.js';
 
@@ -44,9 +45,11 @@ export interface Enforcement {
 export const DEFAULT_SANDBOX_PROCESSES = 1024;
 
 export interface CompiledSandbox {
-  plan: Pick<SpawnPlan, 'namespaces' | 'credentials' | 'landlock' | 'seccomp'>;
-  /** The caller's limits plus the sandbox's defaults. */
+  plan: Pick<SpawnPlan, 'namespaces' | 'credentials' | 'landlock' | 'seccomp' | 'mounts'>;
+  /** The caller's limits plus the sandbox's defaults, as reported. */
   limits: Limits;
+  /** What the rlimits are set to: with a pid namespace the init holds one process slot of its own. */
+  appliedLimits: Limits;
   enforcement: Enforcement;
   /** uid/gid that must own the private temp dir. */
   owner: { uid: number; gid: number };
@@ -130,18 +133,26 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   });
   for (const name of ns.unavailable) missing.push(`namespace.${name} (${features.usernsReason ?? 'not permitted'})`);
 
+  const privateProc = ns.created.includes('pid') && ns.created.includes('mount');
+  const fs = withSystemPaths(
+    {
+      read: sandbox.fs.read,
+      write: ctx.tmpdir ? [...sandbox.fs.write, ctx.tmpdir] : sandbox.fs.write,
+      exec: [...sandbox.fs.exec, ...(ctx.tmpdir ? [ctx.tmpdir] : []), ...(ctx.extraExec ?? [])],
+    },
+    { net: sandbox.net, privateProc },
+  );
+
+  // Mounts: hide host socket/home dirs, read-only everything else (see mounts.ts).
+  let mounts: SpawnPlan['mounts'];
+  if (ns.created.includes('mount')) {
+    if (mountOpsSupported(features.kernelRelease)) mounts = planMounts({ tmpdir: ctx.tmpdir, ...fs });
+    else missing.push(`read-only host filesystem and hidden /tmp, /run, /home (Linux 5.12 needed, have ${features.kernelRelease})`);
+  }
+
   // Landlock.
   let landlock: ReturnType<typeof planLandlock> | null = null;
   if (abi >= 1) {
-    const privateProc = ns.created.includes('pid') && ns.created.includes('mount');
-    const fs = withSystemPaths(
-      {
-        read: sandbox.fs.read,
-        write: ctx.tmpdir ? [...sandbox.fs.write, ctx.tmpdir] : sandbox.fs.write,
-        exec: [...sandbox.fs.exec, ...(ctx.tmpdir ? [ctx.tmpdir] : []), ...(ctx.extraExec ?? [])],
-      },
-      { net: sandbox.net, privateProc },
-    );
     landlock = planLandlock({ abi, ...fs, net: sandbox.net, scopes: true });
   } else {
     missing.push(`landlock (${features.landlockReason ?? 'unavailable'})`);
@@ -184,10 +195,15 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   if (ns.credentials) plan.credentials = ns.credentials;
   if (landlock) plan.landlock = landlockWirePlan(landlock);
   if (seccomp) plan.seccomp = seccomp.program;
+  if (mounts) plan.mounts = mounts;
+
+  const appliedLimits =
+    ns.created.includes('pid') && limits.processes !== undefined ? { ...limits, processes: limits.processes + 1 } : limits;
 
   return {
     plan,
     limits,
+    appliedLimits,
     owner: { uid: ns.uid, gid: ns.gid },
     enforcement: {
       sandboxed: true,

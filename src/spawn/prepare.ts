@@ -50,7 +50,7 @@ export function prepareOperation(file: string, args: readonly string[], options:
       extraExec: file.includes('/') && isRegularFile(file) ? [file] : [],
     });
     Object.assign(plan, compiled.plan);
-    plan.rlimits = limitsToRlimits(compiled.limits);
+    plan.rlimits = limitsToRlimits(compiled.appliedLimits);
     if (dir !== null) {
       if (process.getuid?.() === 0 && compiled.owner.uid !== 0) chownSync(dir, compiled.owner.uid, compiled.owner.gid);
       const names = new Set(options.env.map((e) => e.slice(0, e.indexOf('='))));
