@@ -230,8 +230,13 @@ test('end to end: --pass-env copies one variable, --processes and --file-size se
     env: { ...process.env, H10_VISIBLE: 'seen', H10_HIDDEN: 'leak' },
   });
   assert.equal(r.stdout, 'seen:\n');
-  const limits = JSON.parse(cli(['run', '--json', '--processes', '17', '--file-size', '2K', '--', 'sh', '-c', 'ulimit -p; ulimit -f']).stdout) as { stdout: string };
-  assert.equal(limits.stdout, '17\n4\n'); // ulimit -f counts 512-byte blocks
+  const limits = JSON.parse(cli(['run', '--json', '--processes', '17', '--file-size', '2K', '--', 'sh', '-c', 'ulimit -p; ulimit -f']).stdout) as {
+    stdout: string;
+    enforcement: { limits: { processes: number } };
+  };
+  // 17 for the program plus the slot of the pid namespace's init; ulimit -f counts 512-byte blocks
+  assert.equal(limits.stdout, '18\n4\n');
+  assert.equal(limits.enforcement.limits.processes, 17);
 });
 
 test('end to end: --net tcp-connect is enforced by Landlock (other ports denied)', () => {
