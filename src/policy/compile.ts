@@ -131,7 +131,10 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     usernsAvailable: features.userns,
     net: wantNetNs,
   });
-  for (const name of ns.unavailable) missing.push(`namespace.${name} (${features.usernsReason ?? 'not permitted'})`);
+  // 'auto' falls back by design (Landlock, seccomp and rlimits carry the sandbox); only an explicit request can be missing.
+  if (request !== 'auto') {
+    for (const name of ns.unavailable) missing.push(`namespace.${name} (${features.usernsReason ?? 'not permitted'})`);
+  }
 
   const privateProc = ns.created.includes('pid') && ns.created.includes('mount');
   const fs = withSystemPaths(
