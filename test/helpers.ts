@@ -1,5 +1,6 @@
 // Shared test helpers: process-tree and fd accounting for "leave no trace" checks.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { DEFAULT_HIDDEN_DIRS } from '../src/policy/mounts.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function openFds(): string[] {
@@ -74,4 +75,14 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, what:
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/**
+ * How the default sandbox denies a host path it does not allow: a path under a
+ * directory its mount namespace hides (/tmp, /home, ... — where a checkout may
+ * well live) does not exist there (ENOENT); anywhere else Landlock refuses it (EACCES).
+ */
+export function sandboxDenialFor(path: string): 'ENOENT' | 'EACCES' {
+  const real = realpathSync(path);
+  return DEFAULT_HIDDEN_DIRS.some((dir) => real === dir || real.startsWith(`${dir}/`)) ? 'ENOENT' : 'EACCES';
 }
