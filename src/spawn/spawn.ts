@@ -68,6 +68,23 @@ export interface InternalSpawn {
 
 const USERNS_REFUSALS = new Set([1 /* EPERM */, 13 /* EACCES */, 28 /* ENOSPC */, 22 /* EINVAL */, 38 /* ENOSYS */]);
 
+/** A setup failure that means "this kernel will not give us a user namespace" (so 'auto' may fall back). */
+export function isUsernsRefusal(stage: string | undefined, errno: number | undefined): boolean {
+  return (stage === 'clone' || stage === 'userns') && USERNS_REFUSALS.has(errno ?? 0);
+}
+
+/** The zygote is gone but its child lingers (a stopped zygote): end the child's tree from here. */
+export function endOrphanedTree(pid: number, pidfd: number): void {
+  const native = loadBinding();
+  if (pidfd < 0 || native.pidfdSendSignal(pidfd, 0) !== 0) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+  native.pidfdSendSignal(pidfd, 9);
+}
+
 /**
  * Spawn on a given zygote with options already normalized. With namespaces
  * 'auto', a kernel that refuses the user namespace at clone time (a confined
@@ -90,8 +107,7 @@ export async function spawnOn(
     const refused =
       e instanceof HatcheryError &&
       e.code === 'EXEC_FAILED' &&
-      (e.stage === 'clone' || e.stage === 'userns') &&
-      USERNS_REFUSALS.has(e.errno ?? 0);
+      isUsernsRefusal(e.stage, e.errno);
     if (!autoNs || !refused) throw e;
     markUsernsRefused(`the kernel refused a user namespace at spawn time (${(e as HatcheryError).errnoName})`);
     prepared = prepareOperation(file, args, options);
@@ -194,15 +210,7 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
         },
         died(error) {
           cleanup();
-          if (childPidfd >= 0 && native.pidfdSendSignal(childPidfd, 0) === 0) {
-            // The zygote is gone but its child lingers (stopped zygote): end its tree ourselves.
-            try {
-              process.kill(-childPid, 'SIGKILL');
-            } catch {
-              // group already gone
-            }
-            native.pidfdSendSignal(childPidfd, 9);
-          }
+          endOrphanedTree(childPid, childPidfd);
           if (!settledSpawn) {
             settledSpawn = true;
             closeParentEnds();

@@ -20,6 +20,7 @@ import { normalizeSpawnOptions, type NormalizedSpawnOptions } from '../options/s
 import { markUsernsRefused } from '../policy/features.js';
 import { SignalScope, stageName, type ExitInfo } from '../protocol/wire.js';
 import { prepareOperation, type PreparedOperation } from '../spawn/prepare.js';
+import { endOrphanedTree, isUsernsRefusal } from '../spawn/spawn.js';
 import { toExitStatus, type ExitStatus } from '../spawn/process-handle.js';
 import { Zygote } from '../zygote/zygote.js';
 import { Pairer, socketFd, type SocketPair } from './channel.js';
@@ -733,7 +734,7 @@ export class WorkerPool {
             prepared.release();
             const e = new HatcheryError('EXEC_FAILED', `${process.execPath}: worker setup failed at stage '${stageName(stage)}' (errno ${errno})`, { stage: stageName(stage), errno });
             const autoNs = this.spawnOptions.sandbox && this.spawnOptions.sandbox.namespaces === 'auto';
-            if (!retried && autoNs && (e.stage === 'clone' || e.stage === 'userns') && [1, 13, 28, 22, 38].includes(errno)) {
+            if (!retried && autoNs && isUsernsRefusal(e.stage, errno)) {
               markUsernsRefused('the kernel refused a user namespace at spawn time');
               this.bootWorker(started, true).then(resolve, reject);
               return;
@@ -745,14 +746,7 @@ export class WorkerPool {
           },
           died: (error) => {
             pair.child.destroy();
-            if (worker.pidfd >= 0 && native.pidfdSendSignal(worker.pidfd, 0) === 0) {
-              try {
-                process.kill(-worker.pid, 'SIGKILL');
-              } catch {
-                // the group is gone already
-              }
-              native.pidfdSendSignal(worker.pidfd, SIGKILL);
-            }
+            endOrphanedTree(worker.pid, worker.pidfd);
             if (!spawnSettled) {
               spawnSettled = true;
               worker.state = 'dead';
