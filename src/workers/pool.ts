@@ -712,6 +712,16 @@ export class WorkerPool {
 
     this.workers.add(worker);
     let spawnSettled = false;
+    /** The worker never started: undo everything made for it. */
+    const abandon = (): void => {
+      pair.child.destroy();
+      worker.state = 'dead';
+      this.workers.delete(worker);
+      if (bootTimer) clearTimeout(bootTimer);
+      for (const s of output) s.destroy();
+      channel.destroy();
+      prepared.release();
+    };
     await new Promise<void>((resolve, reject) => {
       try {
         worker.requestId = zygote.spawn(prepared.plan, [pair.childFd, outFd, errFd], closeAfter, {
@@ -725,13 +735,7 @@ export class WorkerPool {
           },
           failed: (stage, errno) => {
             spawnSettled = true;
-            pair.child.destroy();
-            worker.state = 'dead';
-            this.workers.delete(worker);
-            if (bootTimer) clearTimeout(bootTimer);
-            for (const s of output) s.destroy();
-            channel.destroy();
-            prepared.release();
+            abandon();
             const e = new HatcheryError('EXEC_FAILED', `${process.execPath}: worker setup failed at stage '${stageName(stage)}' (errno ${errno})`, { stage: stageName(stage), errno });
             const autoNs = this.spawnOptions.sandbox && this.spawnOptions.sandbox.namespaces === 'auto';
             if (!retried && autoNs && isUsernsRefusal(e.stage, errno)) {
@@ -749,12 +753,7 @@ export class WorkerPool {
             endOrphanedTree(worker.pid, worker.pidfd);
             if (!spawnSettled) {
               spawnSettled = true;
-              worker.state = 'dead';
-              this.workers.delete(worker);
-              if (bootTimer) clearTimeout(bootTimer);
-              for (const s of output) s.destroy();
-              channel.destroy();
-              prepared.release();
+              abandon();
               reject(error);
               return;
             }
@@ -762,12 +761,7 @@ export class WorkerPool {
           },
         });
       } catch (e) {
-        pair.child.destroy();
-        this.workers.delete(worker);
-        if (bootTimer) clearTimeout(bootTimer);
-        for (const s of output) s.destroy();
-        channel.destroy();
-        prepared.release();
+        abandon();
         reject(e);
       }
     });
