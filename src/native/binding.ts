@@ -28,6 +28,11 @@ export interface ReceivedDatagram {
   eof: boolean;
 }
 
+/** Event bits of FdWatcher.start() and of the watch() callback. */
+export const WatchEvent = { Readable: 1, Writable: 2 } as const;
+/** sendMessage()'s result when the socket buffer is full: -EAGAIN. */
+export const EAGAIN = 11;
+
 export interface FdWatcher {
   /** events: 1 = readable, 2 = writable (bitmask). */
   start(events: number): void;

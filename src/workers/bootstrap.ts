@@ -20,6 +20,8 @@ import {
 } from './protocol.js';
 
 const CHANNEL = 0;
+// Mirrors EAGAIN and WatchEvent of ../native/binding.ts: the sandboxed worker may read only
+// dist/src/workers and the addon, so it imports types from there, never values.
 const EAGAIN = 11;
 const READABLE = 1;
 const WRITABLE = 2;

@@ -3,7 +3,7 @@
  * replies, notice its death. One Zygote serves many concurrent children.
  */
 import { HatcheryError } from '../errors.js';
-import { loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
+import { EAGAIN, WatchEvent, loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
 import {
   MAX_MESSAGE,
   MessageType,
@@ -20,9 +20,8 @@ import {
   type SpawnPlan,
 } from '../protocol/wire.js';
 
-const EAGAIN = 11;
-const READABLE = 1;
-const WRITABLE = 2;
+const READABLE = WatchEvent.Readable;
+const WRITABLE = WatchEvent.Writable;
 
 /** What a spawn request hears back. Exactly one of failed/died, or spawned then exit/died. */
 export interface SpawnCallbacks {
