@@ -20,7 +20,9 @@
         "native/util.c",
         "native/ns.c",
         "native/landlock.c",
-        "native/seccomp.c"
+        "native/seccomp.c",
+        "native/probe.c",
+        "native/remove.c"
       ]
     },
     {

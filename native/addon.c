@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -920,6 +921,29 @@ static napi_value kernel_release(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * A lease that lasts as long as this process: open (never following a link)
+ * and take an exclusive, non-blocking flock. The kernel drops it when the
+ * process dies, however it dies. Returns the fd, or -errno (-EWOULDBLOCK:
+ * someone else holds it).
+ */
+static napi_value lock_file(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  if (!get_args(env, info, 1, args, NULL)) return NULL;
+  char *path = get_cstring(env, args[0], "path");
+  if (!path) return NULL;
+  int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int err = errno;
+  free(path);
+  if (fd < 0) return make_int(env, -(int64_t)err);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    err = errno;
+    close(fd);
+    return make_int(env, -(int64_t)err);
+  }
+  return make_int(env, fd);
+}
+
 /* ----------------------------------------------------------------- init */
 
 NAPI_MODULE_INIT() {
@@ -939,6 +963,7 @@ NAPI_MODULE_INIT() {
       {"waitAnyNoHang", wait_any_no_hang},
       {"landlockAbi", landlock_abi},
       {"kernelRelease", kernel_release},
+      {"lockFile", lock_file},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -6,10 +6,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "limits.h"
+#include "remove.h"
 #include "util.h"
 
 #define HATCH_LAST_SIGNAL 64
@@ -105,13 +108,27 @@ static int change_dir(const struct hatch_plan *plan) {
 }
 
 /* Raw system calls: after a bare clone3, glibc's setxid machinery must not run.
- * A non-root caller cannot drop supplementary groups and has none worth dropping. */
+ * A non-root caller cannot drop supplementary groups and has none worth dropping.
+ * In a user namespace the child already took its inside ids (ns.c); the
+ * credentials then only name the outside uid the zygote mapped them to. */
 static int drop_credentials(const struct hatch_plan *plan) {
   if (!plan->has_credentials) return 0;
+  if (plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWUSER)) return 0;
   if (syscall(SYS_setgroups, 0, NULL) != 0 && !(errno == EPERM && geteuid() != 0)) return -errno;
   if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) != 0) return -errno;
   if (syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) != 0) return -errno;
   return 0;
+}
+
+static void set_umask(const struct hatch_plan *plan) {
+  if (plan->flags & HATCH_SPAWN_PRIVATE_UMASK) umask(077);
+}
+
+int hatch_private_tmp_full(const struct hatch_plan *plan) {
+  if (!plan->has_private_tmp) return 0;
+  struct statfs st;
+  if (statfs("/tmp", &st) != 0) return 0;
+  return st.f_bavail == 0 || st.f_ffree == 0;
 }
 
 static int set_no_new_privs(const struct hatch_plan *plan) {
@@ -237,10 +254,30 @@ static _Noreturn void init_loop(int err_fd, pid_t program, const sigset_t *all) 
       if (pid == program) program_done = 1, program_status = status;
     }
     if (program_done) {
-      report(err_fd, HATCH_REPORT_EXIT_STATUS, program_status, 0);
+      report(err_fd, HATCH_REPORT_EXIT_STATUS, program_status,
+             hatch_private_tmp_full(program_plan) ? (int32_t)HATCH_EXIT_TMP_FULL : 0);
       _exit(exit_code_of(program_status));
     }
   }
+}
+
+/*
+ * Clears the effective, permitted and inheritable sets (always allowed: it
+ * only gives up). The bounding set matters only for an execve, which the init
+ * never does; it is emptied where the init may (in its own user namespace).
+ */
+static int drop_all_capabilities(void) {
+  for (int cap = 0; cap <= 63; cap++)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) break;
+  (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  struct {
+    uint32_t version;
+    int pid;
+  } header = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2] = {{0, 0, 0}, {0, 0, 0}};
+  return syscall(SYS_capset, &header, data) == 0 ? 0 : -errno;
 }
 
 static _Noreturn void run_as_init(const struct hatch_plan *plan, int err_fd) {
@@ -265,6 +302,12 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, int err_fd) {
   /* Only the program may hold its stdio, or its readers would wait on us for EOF. */
   (void)close_range_raw(0, (unsigned)err_fd - 1);
   (void)close_range_raw((unsigned)err_fd + 1, ~0u);
+  /* Pid 1 keeps no capability of its user namespace, and a filter of its own bounds what it may ask of the kernel. */
+  if (drop_all_capabilities() != 0 || hatch_child_apply_init_seccomp(plan) != 0) {
+    (void)kill(pid, SIGKILL);
+    report(err_fd, HATCH_REPORT_EXIT_STATUS, SIGKILL, 0);
+    _exit(128 + SIGKILL);
+  }
   init_loop(err_fd, pid, &all);
 }
 
@@ -283,6 +326,12 @@ void hatch_child_run(const struct hatch_child_args *args) {
   STAGE(HATCH_STAGE_PDEATHSIG, rearm_parent_death(args->err_fd));
   STAGE(HATCH_STAGE_NO_NEW_PRIVS, set_no_new_privs(plan));
   STAGE(HATCH_STAGE_LANDLOCK, hatch_child_apply_landlock(plan));
+  set_umask(plan);
+  if (plan->flags & HATCH_SPAWN_REMOVE_TREE) {
+    int rc = hatch_empty_tree(plan->file);
+    if (rc < 0) fail(args->err_fd, HATCH_STAGE_EXEC, -rc);
+    _exit(0);
+  }
   if (wants_init(plan)) run_as_init(plan, args->err_fd);
   STAGE(HATCH_STAGE_SECCOMP, hatch_child_apply_seccomp(plan));
   fail(args->err_fd, HATCH_STAGE_EXEC, exec_program(plan));

@@ -14,7 +14,7 @@ struct hatch_child_args {
 };
 
 /*
- * Never returns: execs, or writes struct hatch_failure to err_fd and _exit(127).
+ * Never returns: execs, or writes a HATCH_REPORT_FAILURE to err_fd and _exit(127).
  * Uses only system calls; no allocation, no stdio.
  */
 _Noreturn void hatch_child_run(const struct hatch_child_args *args);

@@ -4,12 +4,13 @@
  * cannot: the user namespace id maps (zygote side) and, in the child, waiting
  * for those maps, taking the planned ids, and the mount / network setup.
  *
- * Id maps (see /work/notes/h5-findings.md):
+ * Id maps (docs/ARCHITECTURE.md, "Identities"):
  *   zygote euid != 0: "<inside_uid> <zygote_euid> 1", setgroups "deny" first
  *                     (the only map an unprivileged writer may write).
- *   zygote euid == 0: "<inside_uid> <inside_uid> 1", setgroups left "allow":
- *                     the child is the planned uid (65534) outside as well,
- *                     and clears the zygote's supplementary groups itself.
+ *   zygote euid == 0: "<inside_uid> <credentials uid> 1", setgroups left
+ *                     "allow": the child is its operation's own uid outside
+ *                     (65534 inside), and clears the zygote's supplementary
+ *                     groups itself.
  * Inside ids other than the caller's own exist only through these maps, so
  * the child never holds an unmapped uid once it has entered.
  */
@@ -26,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "plan.h"
+#include "util.h"
 
 #ifndef SYS_open_tree
 #define SYS_open_tree 428
@@ -61,8 +63,7 @@ struct hatch_mount_attr {
 #define PROC_PATH_MAX 48
 /* "<u32> <u32> 1\n" */
 #define ID_MAP_MAX 32
-/* A private /tmp is scratch space, not storage; RLIMIT_FSIZE bounds single files. */
-#define TMPFS_TMP_OPTIONS "size=64m,nr_inodes=16k,mode=1777"
+#define PRIVATE_TMP_OPTIONS_MAX 96
 /* A hiding tmpfs holds only the directories and files that restored trees are mounted on. */
 #define HIDE_TMPFS_OPTIONS "size=4k,nr_inodes=1024,mode=0755"
 #define HIDE_TMPFS_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -134,8 +135,9 @@ int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t 
   int privileged = zygote_euid == 0;
   uint32_t inside_uid = plan->namespaces.inside_uid;
   uint32_t inside_gid = plan->namespaces.inside_gid;
-  uint32_t outside_uid = privileged ? inside_uid : zygote_euid;
-  uint32_t outside_gid = privileged ? inside_gid : zygote_egid;
+  /* A root caller's child is its operation's own uid outside (the credentials), whatever it is called inside. */
+  uint32_t outside_uid = privileged ? (plan->has_credentials ? plan->uid : inside_uid) : zygote_euid;
+  uint32_t outside_gid = privileged ? (plan->has_credentials ? plan->gid : inside_gid) : zygote_egid;
   int rc;
   if (!privileged) {
     /* The kernel refuses an unprivileged gid_map until setgroups is denied. */
@@ -351,11 +353,36 @@ static int apply_mount_ops(const struct hatch_plan *plan) {
   return rc;
 }
 
+/*
+ * The operation's private /tmp and /dev/shm: one size- and inode-capped
+ * tmpfs, mounted last (after the tree was made read-only), so both stay
+ * writable. Its two subdirectories are bound over /tmp and /dev/shm, which
+ * share the one quota; the kernel frees it all when the namespace dies.
+ */
+static int mount_private_tmp(const struct hatch_plan *plan) {
+  static char options[PRIVATE_TMP_OPTIONS_MAX];
+  size_t at = append(options, 0, "mode=0755,size=");
+  char digits[24];
+  hatch_utoa(plan->private_tmp.size_bytes, digits);
+  at = append(options, at, digits);
+  at = append(options, at, ",nr_inodes=");
+  hatch_utoa(plan->private_tmp.inodes, digits);
+  at = append(options, at, digits);
+  options[at] = '\0';
+  if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options) < 0) return -errno;
+  if (mkdir("/tmp/shm", 01777) < 0 || mkdir("/tmp/tmp", 01777) < 0) return -errno;
+  /* mkdir obeys the umask; the sticky, world-writable mode is what programs expect of /tmp. */
+  if (chmod("/tmp/shm", 01777) < 0 || chmod("/tmp/tmp", 01777) < 0) return -errno;
+  if (mount("/tmp/shm", "/dev/shm", NULL, MS_BIND, NULL) < 0 && errno != ENOENT) return -errno;
+  if (mount("/tmp/tmp", "/tmp", NULL, MS_BIND, NULL) < 0) return -errno;
+  return 0;
+}
+
 int hatch_child_setup_mounts(const struct hatch_plan *plan) {
-  if (!plan->has_namespaces) return 0;
+  if (!plan->has_namespaces) return plan->has_private_tmp ? -EINVAL : 0;
   uint32_t options = plan->namespaces.options;
   int new_mount_ns = wants(plan, CLONE_NEWNS);
-  if (((options & (HATCH_NS_MOUNT_PROC | HATCH_NS_TMPFS_TMP)) != 0 || plan->mount_op_count > 0) && !new_mount_ns)
+  if (((options & HATCH_NS_MOUNT_PROC) != 0 || plan->mount_op_count > 0 || plan->has_private_tmp) && !new_mount_ns)
     return -EINVAL;
   if ((options & HATCH_NS_MOUNT_PROC) != 0 && !wants(plan, CLONE_NEWPID)) return -EINVAL;
 
@@ -367,11 +394,12 @@ int hatch_child_setup_mounts(const struct hatch_plan *plan) {
     /* Over the host's /proc: the new one shows only this pid namespace. */
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) return -errno;
   }
-  if ((options & HATCH_NS_TMPFS_TMP) != 0) {
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, TMPFS_TMP_OPTIONS) < 0) return -errno;
-  }
   if (plan->mount_op_count > 0) {
     int rc = apply_mount_ops(plan);
+    if (rc < 0) return rc;
+  }
+  if (plan->has_private_tmp) {
+    int rc = mount_private_tmp(plan);
     if (rc < 0) return rc;
   }
   if (wants(plan, CLONE_NEWNET)) return bring_loopback_up();

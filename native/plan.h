@@ -49,14 +49,12 @@ struct hatch_plan {
   size_t landlock_port_count;
   const void *seccomp_filter;            /* struct sock_filter[], or NULL */
   size_t seccomp_insn_count;
+  const void *init_seccomp_filter;       /* the pid-namespace init's own filter, or NULL */
+  size_t init_seccomp_insn_count;
+  int has_private_tmp;
+  struct hatch_private_tmp_value private_tmp;
   struct hatch_mount_step mount_ops[HATCH_MAX_MOUNT_OPS];
   size_t mount_op_count;
-};
-
-/* A child-side failure: which stage, which errno. */
-struct hatch_failure {
-  uint32_t stage;
-  int32_t err;
 };
 
 /*
@@ -68,7 +66,7 @@ struct hatch_failure {
 enum hatch_report_kind {
   HATCH_REPORT_FAILURE = 1,     /* a = stage, b = errno */
   HATCH_REPORT_EXEC_OK = 2,
-  HATCH_REPORT_EXIT_STATUS = 3, /* a = the program's wait status */
+  HATCH_REPORT_EXIT_STATUS = 3, /* a = the program's wait status, b = HATCH_EXIT_TMP_FULL or 0 */
 };
 
 struct hatch_child_report {
@@ -90,6 +88,9 @@ int hatch_child_enter_userns(const struct hatch_plan *plan, int sync_fd);
 int hatch_child_setup_mounts(const struct hatch_plan *plan);
 int hatch_child_apply_landlock(const struct hatch_plan *plan);
 int hatch_child_apply_seccomp(const struct hatch_plan *plan);
+int hatch_child_apply_init_seccomp(const struct hatch_plan *plan);
+/* 1 when the private tmpfs has no free blocks or inodes left (read by the init before it exits). */
+int hatch_private_tmp_full(const struct hatch_plan *plan);
 
 /* Zygote side of user namespaces: write /proc/<pid>/{setgroups,uid_map,gid_map}. */
 int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid,

@@ -107,6 +107,7 @@ enum hatch_signal_scope {
 #define HATCH_EXIT_TIMED_OUT 1u      /* the wall timeout fired */
 #define HATCH_EXIT_KILL_REQUESTED 2u /* a TREE / TREE_ESCALATE signal was requested */
 #define HATCH_EXIT_ESCALATED 4u      /* SIGKILL was sent after the grace period */
+#define HATCH_EXIT_TMP_FULL 8u       /* the private tmpfs had no free blocks or inodes when the program ended */
 
 struct hatch_exit_body {          /* 48 bytes */
   int32_t exit_code;              /* -1 when killed by a signal */
@@ -143,6 +144,8 @@ enum hatch_tag {
   HATCH_TAG_LANDLOCK_PORT = 12,    /* u64 allowed_access, u64 port; repeated */
   HATCH_TAG_SECCOMP = 13,   /* struct sock_filter[]; length % 8 == 0, at most once */
   HATCH_TAG_MOUNT_OP = 14,  /* u32 op (enum hatch_mount_op), u32 reserved, then string path; repeated, applied in order */
+  HATCH_TAG_PRIVATE_TMP = 15, /* struct hatch_private_tmp_value, at most once; needs CLONE_NEWNS */
+  HATCH_TAG_INIT_SECCOMP = 16, /* struct sock_filter[] for the pid-namespace init; at most once */
 };
 
 /*
@@ -160,6 +163,13 @@ enum hatch_mount_op {
 #define HATCH_SPAWN_NO_NEW_PRIVS 1u
 /* FILE has no '/': search PATH (from the plan's env, else /usr/local/bin:/usr/bin:/bin) in the child, after the sandbox is applied, like execvpe. */
 #define HATCH_SPAWN_SEARCH_PATH 2u
+/* umask 077 before exec: files one operation makes are not readable by another's uid. */
+#define HATCH_SPAWN_PRIVATE_UMASK 4u
+/* Instead of execve, remove the directory tree at FILE (never following a link), then exit 0 or 1. */
+#define HATCH_SPAWN_REMOVE_TREE 8u
+/* When the child is gone, kill every process of the CREDENTIALS uid (a uid of its own, no pid namespace). */
+#define HATCH_SPAWN_KILL_UID 16u
+#define HATCH_SPAWN_KNOWN_FLAGS 31u
 
 struct hatch_rlimit_value {   /* 24 bytes */
   uint32_t resource;          /* RLIMIT_* */
@@ -182,7 +192,11 @@ struct hatch_namespaces_value { /* 16 bytes */
   uint32_t options;           /* HATCH_NS_* bits */
 };
 #define HATCH_NS_MOUNT_PROC 1u  /* remount /proc for the new pid namespace */
-#define HATCH_NS_TMPFS_TMP 2u   /* a private tmpfs on /tmp */
+
+struct hatch_private_tmp_value { /* 16 bytes: a tmpfs on /tmp and /dev/shm (one quota for both) */
+  uint64_t size_bytes;
+  uint64_t inodes;
+};
 
 struct hatch_landlock_ruleset_value { /* 32 bytes */
   uint32_t abi;               /* ABI the plan was built for */

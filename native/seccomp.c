@@ -10,15 +10,24 @@
 #include <unistd.h>
 #include "plan.h"
 
-int hatch_child_apply_seccomp(const struct hatch_plan *plan) {
-  if (plan->seccomp_filter == NULL) return 0;
-  if (plan->seccomp_insn_count == 0 || plan->seccomp_insn_count > HATCH_MAX_SECCOMP_INSNS) return -EINVAL;
+static int install(const void *filter, size_t insn_count) {
+  if (filter == NULL) return 0;
+  if (insn_count == 0 || insn_count > HATCH_MAX_SECCOMP_INSNS) return -EINVAL;
   struct sock_fprog prog = {
-      .len = (unsigned short)plan->seccomp_insn_count,
+      .len = (unsigned short)insn_count,
       /* The kernel copies the program; the cast only drops const for the uapi type. */
-      .filter = (struct sock_filter *)(uintptr_t)plan->seccomp_filter,
+      .filter = (struct sock_filter *)(uintptr_t)filter,
   };
   /* No TSYNC: the child has exactly one thread. Needs no_new_privs (or CAP_SYS_ADMIN). */
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) return -errno;
   return 0;
+}
+
+int hatch_child_apply_seccomp(const struct hatch_plan *plan) {
+  return install(plan->seccomp_filter, plan->seccomp_insn_count);
+}
+
+/* The init's allowlist: it runs no untrusted code, but it is pid 1 of the sandbox and should need nothing else. */
+int hatch_child_apply_init_seccomp(const struct hatch_plan *plan) {
+  return install(plan->init_seccomp_filter, plan->init_seccomp_insn_count);
 }

@@ -96,13 +96,16 @@ static void reset_plan(struct hatch_plan *plan) {
   plan->landlock_port_count = 0;
   plan->seccomp_filter = NULL;
   plan->seccomp_insn_count = 0;
+  plan->init_seccomp_filter = NULL;
+  plan->init_seccomp_insn_count = 0;
+  plan->has_private_tmp = 0;
   plan->mount_op_count = 0;
 }
 
 /* One record's value, already bounds-checked; `seen` tracks at-most-once tags. */
 static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v, size_t len, uint32_t *seen,
                         const char **why) {
-  if (tag == 0 || tag > HATCH_TAG_MOUNT_OP) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
+  if (tag == 0 || tag > HATCH_TAG_INIT_SECCOMP) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
   int repeatable = tag == HATCH_TAG_ARG || tag == HATCH_TAG_ENV || tag == HATCH_TAG_RLIMIT ||
                    tag == HATCH_TAG_LANDLOCK_PATH || tag == HATCH_TAG_LANDLOCK_PORT || tag == HATCH_TAG_MOUNT_OP;
   if (!repeatable && (*seen & (1u << tag))) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN tag repeated");
@@ -147,7 +150,7 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
   case HATCH_TAG_FLAGS:
     if (len != 4) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN flags record");
     plan->flags = hatch_le32(v);
-    if (plan->flags & ~(uint32_t)(HATCH_SPAWN_NO_NEW_PRIVS | HATCH_SPAWN_SEARCH_PATH)) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN flags");
+    if (plan->flags & ~(uint32_t)HATCH_SPAWN_KNOWN_FLAGS) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN flags");
     return 0;
   case HATCH_TAG_CREDENTIALS:
     if (len != 8) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN credentials record");
@@ -192,6 +195,20 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
       return refuse(why, HATCH_ERR_MALFORMED, "SPAWN seccomp program must be 1..4096 instructions");
     plan->seccomp_filter = v;
     plan->seccomp_insn_count = len / 8;
+    return 0;
+  case HATCH_TAG_INIT_SECCOMP:
+    if (len == 0 || len % 8 != 0 || len / 8 > HATCH_MAX_SECCOMP_INSNS)
+      return refuse(why, HATCH_ERR_MALFORMED, "SPAWN init seccomp program must be 1..4096 instructions");
+    plan->init_seccomp_filter = v;
+    plan->init_seccomp_insn_count = len / 8;
+    return 0;
+  case HATCH_TAG_PRIVATE_TMP:
+    if (len != 16) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN private tmp record");
+    plan->has_private_tmp = 1;
+    plan->private_tmp.size_bytes = hatch_le64(v);
+    plan->private_tmp.inodes = hatch_le64(v + 8);
+    if (plan->private_tmp.size_bytes == 0 || plan->private_tmp.inodes == 0)
+      return refuse(why, HATCH_ERR_MALFORMED, "SPAWN private tmp needs a size and an inode count");
     return 0;
   case HATCH_TAG_MOUNT_OP: {
     if (len < 10 || !all_zero(v + 4, 4) || !valid_string(v + 8, len - 8))

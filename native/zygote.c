@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -25,6 +26,7 @@
 
 #include "child.h"
 #include "plan.h"
+#include "probe.h"
 #include "protocol.h"
 #include "util.h"
 #include "wire.h"
@@ -55,6 +57,8 @@ struct child {
   int spawned;        /* SPAWNED was sent */
   int has_program_status;
   int program_status; /* the program's wait status, reported by the init */
+  uint32_t kill_uid;  /* with HATCH_SPAWN_KILL_UID: every process of this uid dies with the child */
+  int has_kill_uid;
 };
 
 static struct child children[HATCH_MAX_CHILDREN];
@@ -272,12 +276,37 @@ static uint64_t timeval_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 100
 
 static void read_reports(struct child *c);
 
+/*
+ * Without a pid namespace, a tree whose uid is its operation's own dies by
+ * that uid: a helper takes the uid and kill(-1)s until nothing is left, so
+ * no session, group or double fork escapes. Bounded: each round kills all it
+ * can see, and only those survivors can have forked since.
+ */
+#define KILL_UID_ROUNDS 64
+
+static void kill_uid(uint32_t uid) {
+  pid_t pid = fork();
+  if (pid < 0) {
+    hatch_log("fork for killing uid %u failed: %s", uid, strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    if (syscall(SYS_setresgid, uid, uid, uid) != 0 || syscall(SYS_setresuid, uid, uid, uid) != 0) _exit(1);
+    for (int round = 0; round < KILL_UID_ROUNDS; round++)
+      if (kill(-1, SIGKILL) != 0) _exit(0);
+    _exit(2);
+  }
+  while (wait4(pid, NULL, 0, NULL) < 0 && errno == EINTR) {
+  }
+}
+
 static void on_child_exit(struct child *c) {
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
   /* Kill the group before reaping: while the leader is an unreaped zombie its pid cannot be reused. */
   (void)kill(-c->pid, SIGKILL);
+  if (c->has_kill_uid) kill_uid(c->kill_uid);
   pid_t r;
   do r = wait4(c->pid, &status, 0, &ru);
   while (r < 0 && errno == EINTR);
@@ -349,6 +378,7 @@ static int read_report(struct child *c) {
   if (whole && c->spawned && r.kind == HATCH_REPORT_EXIT_STATUS) {
     c->has_program_status = 1;
     c->program_status = r.a;
+    c->reasons |= (uint32_t)r.b & HATCH_EXIT_TMP_FULL;
     return 0;
   }
   if (!c->spawned) {
@@ -378,6 +408,33 @@ static void on_timer(struct child *c) {
     kill_now(c);
 }
 
+/*
+ * clone3 where it works; clone(CLONE_PIDFD) where a container's seccomp
+ * profile answers clone3 with ENOSYS (Docker, containerd, Podman do, so that
+ * their filter can inspect clone's flags) or EPERM. Both return the pidfd and
+ * run the child on the zygote's stack copy (no CLONE_VM): fork semantics.
+ */
+static int clone3_refused;
+
+static long clone_child(uint32_t ns_flags, int *pidfd) {
+  if (!clone3_refused) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_PIDFD | ns_flags;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0 || (errno != ENOSYS && errno != EPERM)) return pid;
+    /* EPERM may be the namespaces, not clone3: only a clone that then works proves the filter. */
+    int clone3_errno = errno;
+    pid = syscall(SYS_clone, (unsigned long)(CLONE_PIDFD | ns_flags | SIGCHLD), 0, pidfd, NULL, 0);
+    if (pid != 0 && (pid > 0 || clone3_errno == ENOSYS)) clone3_refused = 1;
+    if (pid < 0 && clone3_errno == EPERM) errno = EPERM;
+    return pid;
+  }
+  return syscall(SYS_clone, (unsigned long)(CLONE_PIDFD | ns_flags | SIGCHLD), 0, pidfd, NULL, 0);
+}
+
 /* Returns 0 or -errno (reported as HATCH_STAGE_CLONE). Consumes nothing: the caller closes stdio. */
 static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
   hatch_autoclose int err_read = -1;
@@ -398,12 +455,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
   }
 
   int pidfd = -1;
-  struct clone_args args;
-  memset(&args, 0, sizeof args);
-  args.flags = CLONE_PIDFD | ns_flags;
-  args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-  args.exit_signal = SIGCHLD;
-  long pid = syscall(SYS_clone3, &args, sizeof args);
+  long pid = clone_child(ns_flags, &pidfd);
   if (pid < 0) return -errno;
   if (pid == 0) {
     struct hatch_child_args child = {
@@ -441,6 +493,8 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
   c->term_signal = plan.has_timeout ? plan.timeout.term_signal : SIGTERM;
   c->exec_ns = hatch_now_ns();
   c->has_init = (ns_flags & CLONE_NEWPID) != 0;
+  c->has_kill_uid = (plan.flags & HATCH_SPAWN_KILL_UID) && plan.has_credentials && plan.uid != 0 && geteuid() == 0;
+  c->kill_uid = plan.uid;
   live_children++;
   return 0;
 }
@@ -473,6 +527,32 @@ static void handle_hello(const struct hatch_header *h) {
                 -1);
 }
 
+/*
+ * A pipe Node made is root's, mode 0600, when the caller is root; the
+ * child's own uid could then not reopen it through /dev/stdout
+ * (/proc/self/fd/1), which programs expect to work. Only anonymous pipes
+ * (on pipefs) are opened up: a named FIFO passed in keeps the mode it has
+ * on disk. No one else can reach an anonymous pipe by name.
+ */
+static dev_t pipefs_dev;
+
+static void learn_pipefs(void) {
+  int p[2];
+  struct stat st;
+  if (pipe2(p, O_CLOEXEC) != 0) return;
+  if (fstat(p[0], &st) == 0) pipefs_dev = st.st_dev;
+  hatch_close(p[0]);
+  hatch_close(p[1]);
+}
+
+static void open_pipes_to_child(const int stdio[3]) {
+  for (int i = 0; i < 3; i++) {
+    struct stat st;
+    if (fstat(stdio[i], &st) != 0 || !S_ISFIFO(st.st_mode) || st.st_dev != pipefs_dev) continue;
+    if (st.st_uid == geteuid() && (st.st_mode & 0777) != 0666) (void)fchmod(stdio[i], 0666);
+  }
+}
+
 static void handle_spawn(const struct hatch_header *h, int stdio[3]) {
   const char *why = NULL;
   int code = hatch_parse_spawn(rx + HATCH_HEADER_SIZE, h->body_length, &plan, &why);
@@ -484,6 +564,7 @@ static void handle_spawn(const struct hatch_header *h, int stdio[3]) {
     send_error(h->id, code, why);
     return;
   }
+  open_pipes_to_child(stdio);
   int rc = start_child(c, h->id, stdio);
   close_fds(stdio, 3);
   if (rc != 0) send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
@@ -691,6 +772,7 @@ static void setup_process(void) {
   signal_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd < 0) hatch_die(1, "signalfd: %s", strerror(errno));
 
+  learn_pipefs();
   zygote_pid = getpid();
   char pid_text[24];
   hatch_utoa((uint64_t)zygote_pid, pid_text);
@@ -703,7 +785,8 @@ static void setup_process(void) {
   children_path[n] = '\0';
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--probe") == 0) return hatch_probe_main(argc, argv);
   setup_process();
   for (;;) {
     unsigned n = build_poll_set();

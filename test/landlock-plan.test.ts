@@ -243,15 +243,16 @@ test('explicit namespaces: user is added for an unprivileged caller, proc only w
   assert.deepEqual(blocked.unavailable, ['user', 'pid', 'mount']);
 });
 
-test('tmpfs /tmp needs a mount namespace', () => {
-  const p = planNamespaces('auto', { callerUid: 1000, callerGid: 1000, usernsAvailable: true, tmpfsTmp: true });
-  assert.equal(p.options, NamespaceOption.MountProc | NamespaceOption.TmpfsTmp);
-  const q = planNamespaces(
-    { user: true, pid: false, net: false, ipc: false, uts: false, mount: false },
-    { callerUid: 1000, callerGid: 1000, usernsAvailable: true, tmpfsTmp: true },
-  );
-  assert.equal(q.options, 0);
-  assert.deepEqual(q.unavailable, ['mount']);
+test('a root caller runs as its operation uid outside, nobody inside; the probe decides what can be created', () => {
+  const p = planNamespaces('auto', { callerUid: 0, callerGid: 0, usernsAvailable: true, operationUid: 0x7000_0005 });
+  assert.equal(p.uid, 0x7000_0005);
+  assert.equal(p.gid, 0x7000_0005);
+  assert.equal(p.insideUid, 65534);
+  assert.deepEqual(p.credentials, { uid: 0x7000_0005, gid: 0x7000_0005 });
+  const q = planNamespaces('auto', { callerUid: 1000, callerGid: 1000, usernsAvailable: true, creatable: new Set(['user', 'pid', 'mount'] as const) });
+  assert.deepEqual(q.created, ['user', 'pid', 'mount']);
+  assert.deepEqual(q.unavailable, ['ipc', 'uts']);
+  assert.equal(q.options, NamespaceOption.MountProc);
 });
 
 test('bad namespace input is refused', () => {

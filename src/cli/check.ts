@@ -12,8 +12,8 @@ import { parseArgs } from 'node:util';
 import { HatcheryError } from '../errors.js';
 import { validateSandbox, type NormalizedSandbox } from '../options/sandbox.js';
 import { compileSandbox, type Enforcement } from '../policy/compile.js';
-import { detectFeatures } from '../policy/features.js';
-import { createOperationDir, removeOperationDir } from '../spawn/tmpdir.js';
+import { OPERATION_UID_BASE, detectFeatures } from '../policy/features.js';
+import { exampleOperationDir } from '../spawn/tmpdir.js';
 import { fsRightNames, fsRightsForAbi, netRightNames, netRightsForAbi, scopeNames, scopesForAbi } from '../policy/landlock.js';
 
 export const checkHelp = `Usage: hatchery check [--json]
@@ -151,25 +151,22 @@ export function buildCheckReport(): CheckReport {
   const version = parseVersion(kernelRelease);
   const abi = features.landlockAbi;
 
-  // A real operation dir, as run() makes one: the mount plan depends on what exists. Removed at once.
-  const tmpdir = createOperationDir();
+  // As run() compiles it, but nothing is made: a host temp dir is only named, an operation uid only the range's first.
+  const ctx: Parameters<typeof compileSandbox>[1] = { features, limits: {}, hostTmpdir: exampleOperationDir };
+  if (features.operationUids) ctx.operationUid = OPERATION_UID_BASE;
   let defaultProfile: Enforcement | null = null;
   let defaultProfileError: string | null = null;
   let strictRefuses: string[] = [];
   try {
-    try {
-      defaultProfile = compileSandbox(sandboxOf({ mode: 'best-effort' }), { features, limits: {}, tmpdir }).enforcement;
-    } catch (e) {
-      defaultProfileError = (e as Error).message;
-    }
-    try {
-      compileSandbox(sandboxOf({ mode: 'strict' }), { features, limits: {}, tmpdir });
-    } catch (e) {
-      if (e instanceof HatcheryError && e.code === 'SANDBOX_UNAVAILABLE') strictRefuses = e.missing ?? [e.message];
-      else strictRefuses = [(e as Error).message];
-    }
-  } finally {
-    removeOperationDir(tmpdir);
+    defaultProfile = compileSandbox(sandboxOf({ mode: 'best-effort' }), ctx).enforcement;
+  } catch (e) {
+    defaultProfileError = (e as Error).message;
+  }
+  try {
+    compileSandbox(sandboxOf({ mode: 'strict' }), ctx);
+  } catch (e) {
+    if (e instanceof HatcheryError && e.code === 'SANDBOX_UNAVAILABLE') strictRefuses = e.missing ?? [e.message];
+    else strictRefuses = [(e as Error).message];
   }
 
   const maxUserns = read('/proc/sys/user/max_user_namespaces');

@@ -9,11 +9,11 @@ import { HatcheryError } from '../errors.js';
 import { validateSandbox, type NormalizedSandbox } from '../options/sandbox.js';
 import { validateLimits } from '../options/limits.js';
 import { compileSandbox, type CompiledSandbox } from '../policy/compile.js';
-import { detectFeatures } from '../policy/features.js';
+import { OPERATION_UID_BASE, detectFeatures } from '../policy/features.js';
 import { fsRightNames, netRightNames, scopeNames } from '../policy/landlock.js';
-import { compileSeccomp, explainSeccomp } from '../policy/seccomp.js';
+import { explainSeccomp } from '../policy/seccomp.js';
 import { MountOp } from '../protocol/wire.js';
-import { createOperationDir, removeOperationDir } from '../spawn/tmpdir.js';
+import { exampleOperationDir } from '../spawn/tmpdir.js';
 import { optionsFromFlags, reportError, runFlagSpec, UsageError } from './run-command.js';
 
 export const policyHelp = `Usage: hatchery policy --explain [run options] [-- FILE]
@@ -70,29 +70,22 @@ function explain(sandbox: NormalizedSandbox | false, limitsValue: unknown, extra
   }
   const features = detectFeatures();
   const limits = validateLimits(limitsValue);
-  // A real operation dir, as run() makes one: the mount plan depends on what exists. Removed at once.
-  const tmpdir = sandbox.tmpdir ? createOperationDir() : null;
+  // As run() compiles it, but nothing is made: a host temp dir is only named, an operation uid only the range's first.
+  const ctx: Parameters<typeof compileSandbox>[1] = { features, limits, extraExec, hostTmpdir: exampleOperationDir };
+  if (features.operationUids) ctx.operationUid = OPERATION_UID_BASE;
   let refused: string[] | null = null;
   let compiled: CompiledSandbox;
   try {
-    try {
-      compiled = compileSandbox(sandbox, { features, limits, tmpdir, extraExec });
-    } catch (e) {
-      if (!(e instanceof HatcheryError) || e.code !== 'SANDBOX_UNAVAILABLE') throw e;
-      refused = e.missing ?? [e.message];
-      compiled = compileSandbox({ ...sandbox, mode: 'best-effort' }, { features, limits, tmpdir, extraExec });
-    }
-  } finally {
-    if (tmpdir !== null) removeOperationDir(tmpdir);
+    compiled = compileSandbox(sandbox, ctx);
+  } catch (e) {
+    if (!(e instanceof HatcheryError) || e.code !== 'SANDBOX_UNAVAILABLE') throw e;
+    refused = e.missing ?? [e.message];
+    compiled = compileSandbox({ ...sandbox, mode: 'best-effort' }, ctx);
   }
   const e = compiled.enforcement;
   const ll = compiled.plan.landlock;
   let seccomp: string | null = null;
-  if (e.seccomp !== null && sandbox.seccomp !== 'off') {
-    const net = sandbox.net === 'host' ? 'host' : sandbox.net === 'none' ? 'none' : 'tcp';
-    const c = compileSeccomp(sandbox.seccomp, { net });
-    if (c !== null) seccomp = explainSeccomp(c);
-  }
+  if (compiled.seccomp !== null) seccomp = explainSeccomp(compiled.seccomp);
   return {
     sandbox,
     refused,

@@ -99,6 +99,12 @@ export interface NativeBinding {
   landlockAbi(): number;
   /** uname().release, e.g. '6.18.0'. */
   kernelRelease(): string;
+  /**
+   * open(path, O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC, 0600) + flock(LOCK_EX|LOCK_NB):
+   * the fd (hold it for as long as the lease should last), or -errno
+   * (-EWOULDBLOCK when another process holds the lock).
+   */
+  lockFile(path: string): number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

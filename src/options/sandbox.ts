@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
-import { booleanOption, describe, isPlainObject, knownKeys, objectOption, oneOf, stringArray } from './checks.js';
+import { booleanOption, describe, integerOption, isPlainObject, knownKeys, objectOption, oneOf, stringArray } from './checks.js';
 
 export interface FsPolicy {
   /** Extra paths readable (files, or directories and everything beneath). */
@@ -38,8 +38,21 @@ export interface SandboxOptions {
   seccomp?: SeccompPolicyOption;
   /** 'strict' (default): refuse to run if a requested restriction cannot be enforced. */
   mode?: 'strict' | 'best-effort';
-  /** A fresh private temp dir per operation as cwd, HOME and TMPDIR (default true). */
-  tmpdir?: boolean;
+  /**
+   * A fresh private temp dir per operation as cwd, HOME and TMPDIR (default
+   * true). With a mount namespace it is a tmpfs on /tmp and /dev/shm, capped
+   * at `sizeBytes` (default 256 MiB) and `inodes` (default 65536) for the two
+   * together: past the cap the program gets ENOSPC and `result.limit` says
+   * 'tmpdir'. Without one it is a host directory that cannot be capped (named
+   * in `enforcement.fallbacks`; an explicit object makes strict mode refuse).
+   */
+  tmpdir?: boolean | { sizeBytes?: number; inodes?: number };
+  /**
+   * Let the program create unix sockets with socket(AF_UNIX) (default false:
+   * only socketpair(), so it can reach no listening socket of the host, by
+   * path or abstract name). Grant it to talk to a socket you also grant in `fs`.
+   */
+  unixSockets?: boolean;
 }
 
 export interface NormalizedSandbox {
@@ -48,10 +61,15 @@ export interface NormalizedSandbox {
   namespaces: 'auto' | Partial<NamespaceSet>;
   seccomp: SeccompPolicyOption;
   mode: 'strict' | 'best-effort';
-  tmpdir: boolean;
+  /** false, or the cap; `explicit` when the caller gave one (strict mode then refuses a host dir). */
+  tmpdir: false | { sizeBytes: number; inodes: number; explicit: boolean };
+  unixSockets: boolean;
 }
 
-const sandboxKeys = ['fs', 'net', 'namespaces', 'seccomp', 'mode', 'tmpdir'] as const;
+export const DEFAULT_TMPDIR_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_TMPDIR_INODES = 65536;
+
+const sandboxKeys = ['fs', 'net', 'namespaces', 'seccomp', 'mode', 'tmpdir', 'unixSockets'] as const;
 const namespaceKeys = ['user', 'pid', 'net', 'ipc', 'uts', 'mount'] as const;
 
 function paths(value: unknown, name: string): string[] {
@@ -142,6 +160,19 @@ export function validateSandbox(value: unknown, name = 'sandbox'): NormalizedSan
     namespaces,
     seccomp,
     mode: oneOf(o.mode, `${name}.mode`, ['strict', 'best-effort'] as const) ?? 'strict',
-    tmpdir: booleanOption(o.tmpdir, `${name}.tmpdir`) ?? true,
+    tmpdir: tmpdirOption(o.tmpdir, `${name}.tmpdir`),
+    unixSockets: booleanOption(o.unixSockets, `${name}.unixSockets`) ?? false,
+  };
+}
+
+function tmpdirOption(value: unknown, name: string): NormalizedSandbox['tmpdir'] {
+  if (value === undefined || value === true) return { sizeBytes: DEFAULT_TMPDIR_BYTES, inodes: DEFAULT_TMPDIR_INODES, explicit: false };
+  if (value === false) return false;
+  if (!isPlainObject(value)) throw new InvalidOptionTypeError(name, `must be a boolean or { sizeBytes, inodes }, got ${describe(value)}`);
+  knownKeys(value, ['sizeBytes', 'inodes'], name);
+  return {
+    sizeBytes: integerOption(value.sizeBytes, `${name}.sizeBytes`, { min: 4096 }) ?? DEFAULT_TMPDIR_BYTES,
+    inodes: integerOption(value.inodes, `${name}.inodes`, { min: 16, max: 0xffff_ffff }) ?? DEFAULT_TMPDIR_INODES,
+    explicit: true,
   };
 }

@@ -6,12 +6,12 @@
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
 import type { Limits } from '../options/limits.js';
-import type { SpawnPlan } from '../protocol/wire.js';
+import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
 import type { KernelFeatures } from './features.js';
 import { landlockWirePlan, planLandlock, withSystemPaths } from './landlock.js';
-import { mountOpsSupported, planMounts } from './mounts.js';
-import { namespacesWirePlan, planNamespaces, type NamespaceName } from './namespaces.js';
-import { compileSeccomp, type CompiledSeccomp, type SeccompNet } from './seccomp.js';
+import { planMounts } from './mounts.js';
+import { NOBODY_ID, namespacesWirePlan, planNamespaces, type NamespaceName } from './namespaces.js';
+import { compileSeccomp, type CompiledSeccomp, type SeccompCompileOptions, type SeccompNet } from './seccomp.js';
 
 /** What a Result reports was enforced for its operation. */
 export interface Enforcement {
@@ -21,17 +21,40 @@ export interface Enforcement {
   landlock: { abi: number; fs: string[]; net: string[]; scopes: string[]; rules: number } | null;
   seccomp: { mode: 'default' | 'strict' | 'custom'; rules: number; instructions: number } | null;
   namespaces: NamespaceName[];
-  /** The uid/gid the child runs as, seen from the host. */
+  /** The uid/gid the child runs as, seen from the host (a root caller's: a uid of the operation's own). */
   uid: number;
   gid: number;
   noNewPrivs: boolean;
   limits: Limits;
-  /** The private temp dir (cwd, HOME, TMPDIR), or null. */
+  /** The private temp dir (cwd, HOME, TMPDIR) as the program sees it ('/tmp' for a private tmpfs), or null. */
   tmpdir: string | null;
+  /** The temp dir's cap, when the kernel enforces one (a private tmpfs). */
+  tmpdirLimit: { bytes: number; inodes: number } | null;
+  /** How each guarantee of the profile is kept here (see docs/kernel.md). */
+  guarantees: Guarantees;
   /** Parts of the requested policy this kernel cannot enforce (best-effort only; strict refuses). */
   missing: string[];
+  /**
+   * Parts of the default ('auto') profile this environment cannot give, with
+   * why; what they guard is kept by the other layers listed in `guarantees`.
+   * Strict mode does not refuse for these; ask for one explicitly
+   * (e.g. `namespaces: { pid: true }`) to make it refuse without it.
+   */
+  fallbacks: string[];
   /** Simulated kernel limits in effect (HATCHERY_* variables). */
   simulated: string[];
+}
+
+/** The mechanisms that keep each guarantee, or null where none can (then it is in `missing`). */
+export interface Guarantees {
+  /** The whole tree ends with the operation: 'pid-namespace', 'operation-uid' (killed by uid), 'process-group' (seccomp keeps it in its group). */
+  treeEnds: 'pid-namespace' | 'operation-uid' | 'process-group' | null;
+  /** No host unix socket is reachable: 'seccomp' (no socket(AF_UNIX)), or 'granted' (unixSockets: true). */
+  noHostUnixSockets: 'seccomp' | 'granted' | null;
+  /** Concurrent operations cannot reach each other: their own uids, or their own user namespaces. */
+  operationsSeparated: 'operation-uid' | 'user-namespace' | 'landlock-only' | null;
+  /** Nothing gains privilege: no_new_privs plus an unprivileged uid. */
+  noPrivilegeGain: 'no-new-privs+unprivileged-uid' | 'no-new-privs';
 }
 
 /**
@@ -45,24 +68,30 @@ export interface Enforcement {
 export const DEFAULT_SANDBOX_PROCESSES = 1024;
 
 export interface CompiledSandbox {
-  plan: Pick<SpawnPlan, 'namespaces' | 'credentials' | 'landlock' | 'seccomp' | 'mounts'>;
+  plan: Pick<SpawnPlan, 'namespaces' | 'credentials' | 'landlock' | 'seccomp' | 'mounts' | 'privateTmp' | 'initSeccomp'> & { flags: number };
   /** The caller's limits plus the sandbox's defaults, as reported. */
   limits: Limits;
   /** What the rlimits are set to: with a pid namespace the init holds one process slot of its own. */
   appliedLimits: Limits;
   enforcement: Enforcement;
-  /** uid/gid that must own the private temp dir. */
+  /** uid/gid that must own a host temp dir. */
   owner: { uid: number; gid: number };
+  /** The temp dir as the program sees it, or null: a private tmpfs ('/tmp'), or a host dir (`hostTmpdir`). */
+  tmpdir: string | null;
+  /** The host dir made for the temp dir (fallback), which must be removed after. */
+  hostTmpdir: string | null;
+  /** The compiled filter, for explanations. */
+  seccomp: CompiledSeccomp | null;
 }
 
 const seccompCache = new Map<string, CompiledSeccomp | null>();
 
-function seccompFor(policy: NormalizedSandbox['seccomp'], net: SeccompNet): CompiledSeccomp | null {
-  const key = `${JSON.stringify(policy)}|${net}`;
+function seccompFor(policy: NormalizedSandbox['seccomp'], options: SeccompCompileOptions): CompiledSeccomp | null {
+  const key = `${JSON.stringify(policy)}|${JSON.stringify(options)}`;
   if (seccompCache.has(key)) return seccompCache.get(key)!;
   let compiled: CompiledSeccomp | null;
   try {
-    compiled = compileSeccomp(policy, { net });
+    compiled = compileSeccomp(policy, options);
   } catch (e) {
     const message = (e as Error).message.replace(/^sandbox\.seccomp[.:]?\s*/, '');
     if (e instanceof RangeError) throw new InvalidOptionRangeError('sandbox.seccomp', message);
@@ -76,35 +105,54 @@ function seccompFor(policy: NormalizedSandbox['seccomp'], net: SeccompNet): Comp
 export interface CompileContext {
   features: KernelFeatures;
   limits: Limits;
-  /** The operation's private temp dir, when sandbox.tmpdir. */
-  tmpdir: string | null;
+  /**
+   * Where no private tmpfs can be had, make (or name) the host dir for the
+   * temp dir, owned by `owner`. Called at most once; not called when the
+   * sandbox has no temp dir or gets a private tmpfs.
+   */
+  hostTmpdir?: (owner: { uid: number; gid: number }) => string;
+  /** A root caller's operation uid (src/spawn/operation-uid.ts); without one, 65534. */
+  operationUid?: number;
   /** Extra paths the child needs (e.g. the program itself when hatchery must exec it). */
   extraExec?: readonly string[];
 }
 
 export function unsandboxedEnforcement(limits: Limits): Enforcement {
+  const uid = process.getuid?.() ?? -1;
   return {
     sandboxed: false,
     mode: 'best-effort',
     landlock: null,
     seccomp: null,
     namespaces: [],
-    uid: process.getuid?.() ?? -1,
+    uid,
     gid: process.getgid?.() ?? -1,
     noNewPrivs: true,
     limits,
     tmpdir: null,
+    tmpdirLimit: null,
+    guarantees: { treeEnds: 'process-group', noHostUnixSockets: null, operationsSeparated: null, noPrivilegeGain: 'no-new-privs' },
     missing: [],
+    fallbacks: [],
     simulated: [],
   };
+}
+
+/** Paths that only the private tmpfs may stand for: a policy that names one of them gets a host temp dir instead. */
+const PRIVATE_TMP_PATHS = ['/tmp', '/dev/shm'];
+
+function touchesPrivateTmp(paths: readonly string[]): boolean {
+  return paths.some((p) => PRIVATE_TMP_PATHS.some((t) => p === t || p.startsWith(`${t}/`) || t.startsWith(`${p === '/' ? '' : p}/`)));
 }
 
 export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
   const { features } = ctx;
   const missing: string[] = [];
+  const fallbacks: string[] = [];
   const abi = features.landlockAbi;
   const netIsolatedByLandlock = abi >= 4;
   const scopesAvailable = abi >= 6;
+  const root = process.getuid?.() === 0;
 
   // Namespaces. With 'auto' and no Landlock scopes, an empty network namespace
   // is what keeps abstract unix sockets of the host out of reach.
@@ -112,7 +160,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   let request: Parameters<typeof planNamespaces>[0] = 'auto';
   if (sandbox.namespaces !== 'auto') {
     const n = sandbox.namespaces;
-    const auto = features.userns || process.getuid?.() === 0;
+    const auto = features.userns || root;
     request = {
       user: n.user ?? features.userns,
       pid: n.pid ?? auto,
@@ -125,32 +173,61 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
       throw new InvalidOptionRangeError('sandbox.namespaces.net', `cannot be true with sandbox.net ${JSON.stringify(sandbox.net)}: a new network namespace has no route to the host`);
     }
   }
-  const ns = planNamespaces(request, {
+  const nsEnv: Parameters<typeof planNamespaces>[1] = {
     callerUid: process.getuid?.() ?? 0,
     callerGid: process.getgid?.() ?? 0,
     usernsAvailable: features.userns,
     net: wantNetNs,
-  });
-  // 'auto' falls back by design (Landlock, seccomp and rlimits carry the sandbox); only an explicit request can be missing.
+    creatable: features.namespaces,
+  };
+  if (ctx.operationUid !== undefined) nsEnv.operationUid = ctx.operationUid;
+  const ns = planNamespaces(request, nsEnv);
+  const why = features.usernsReason ?? (root ? 'refused here' : 'user namespaces are unavailable');
   if (request !== 'auto') {
-    for (const name of ns.unavailable) missing.push(`namespace.${name} (${features.usernsReason ?? 'not permitted'})`);
+    for (const name of ns.unavailable) missing.push(`namespace.${name} (${why})`);
+  } else if (ns.unavailable.length > 0 || ns.created.length === 0) {
+    const absent = ns.created.length === 0 ? 'all namespaces' : `namespaces ${ns.unavailable.join(', ')}`;
+    fallbacks.push(`${absent} (${why})`);
+  }
+  if (root && ctx.operationUid === undefined) {
+    fallbacks.push(`a uid per operation (${features.operationUids ? 'none free' : 'this process may not take uids of the range'}): every operation runs as uid ${NOBODY_ID}`);
   }
 
+  // The temp dir: a capped tmpfs inside the sandbox where a mount namespace allows, else a host dir.
+  const mountNs = ns.created.includes('mount') && features.mountApi;
+  let privateTmp: SpawnPlan['privateTmp'];
+  let hostTmpdir: string | null = null;
+  if (sandbox.tmpdir) {
+    const granted = [...sandbox.fs.read, ...sandbox.fs.write, ...sandbox.fs.exec];
+    if (mountNs && !touchesPrivateTmp(granted)) {
+      privateTmp = { sizeBytes: sandbox.tmpdir.sizeBytes, inodes: sandbox.tmpdir.inodes };
+    } else {
+      const reason = mountNs ? 'the policy grants a path under /tmp or /dev/shm' : 'no mount namespace here';
+      const what = `a size cap on the temp dir (${reason}: it is a host directory)`;
+      if (sandbox.tmpdir.explicit) missing.push(what);
+      else fallbacks.push(what);
+      if (!ctx.hostTmpdir) throw new TypeError('compileSandbox: a host temp dir is needed but no hostTmpdir maker was given');
+      hostTmpdir = ctx.hostTmpdir({ uid: ns.uid, gid: ns.gid });
+    }
+  }
+  const tmpPaths = privateTmp ? PRIVATE_TMP_PATHS : hostTmpdir ? [hostTmpdir] : [];
+
   const privateProc = ns.created.includes('pid') && ns.created.includes('mount');
+  const granted = { read: sandbox.fs.read, write: sandbox.fs.write, exec: [...sandbox.fs.exec, ...(ctx.extraExec ?? [])] };
   const fs = withSystemPaths(
-    {
-      read: sandbox.fs.read,
-      write: ctx.tmpdir ? [...sandbox.fs.write, ctx.tmpdir] : sandbox.fs.write,
-      exec: [...sandbox.fs.exec, ...(ctx.tmpdir ? [ctx.tmpdir] : []), ...(ctx.extraExec ?? [])],
-    },
+    { read: granted.read, write: [...granted.write, ...tmpPaths], exec: [...granted.exec, ...tmpPaths] },
     { net: sandbox.net, privateProc },
   );
 
-  // Mounts: hide host socket/home dirs, read-only everything else (see mounts.ts).
+  // Mounts: hide host socket/home dirs, read-only everything else (see mounts.ts). The private tmpfs is mounted after them.
   let mounts: SpawnPlan['mounts'];
   if (ns.created.includes('mount')) {
-    if (mountOpsSupported(features.kernelRelease)) mounts = planMounts({ tmpdir: ctx.tmpdir, ...fs });
-    else missing.push(`read-only host filesystem and hidden /tmp, /run, /home (Linux 5.12 needed, have ${features.kernelRelease})`);
+    if (features.mountApi) {
+      const mountFs = privateTmp ? withSystemPaths(granted, { net: sandbox.net, privateProc }) : fs;
+      mounts = planMounts({ tmpdir: hostTmpdir, ...mountFs, write: mountFs.write.filter((p) => p !== hostTmpdir) });
+    } else {
+      missing.push(`read-only host filesystem and hidden /tmp, /run, /home (the mount API is refused here or needs Linux 5.12, have ${features.kernelRelease})`);
+    }
   }
 
   // Landlock.
@@ -161,14 +238,18 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     missing.push(`landlock (${features.landlockReason ?? 'unavailable'})`);
   }
 
-  // Seccomp.
+  // Seccomp. Without a pid namespace or a uid of its own, the tree's process group is what a kill reaches: keep it there.
+  const ownUid = ns.created.includes('user') || ns.credentials !== undefined;
+  const operationUid = root && ctx.operationUid !== undefined;
+  const lockProcessGroup = !ns.created.includes('pid') && !operationUid;
   const seccompNet: SeccompNet = sandbox.net === 'host' ? 'host' : sandbox.net === 'none' ? 'none' : 'tcp';
   let seccomp: CompiledSeccomp | null = null;
   if (sandbox.seccomp !== 'off') {
-    const compiled = seccompFor(sandbox.seccomp, seccompNet);
+    const compiled = seccompFor(sandbox.seccomp, { net: seccompNet, unixSockets: sandbox.unixSockets, lockProcessGroup } as SeccompCompileOptions);
     if (features.seccomp) seccomp = compiled;
-    else missing.push('seccomp (the kernel has no seccomp filter support)');
+    else missing.push(`seccomp (${features.seccompReason ?? 'the kernel has no seccomp filter support'})`);
   }
+  const initSeccomp = undefined as CompiledSeccomp | undefined; // MERGE-SECCOMP: compileInitSeccomp
 
   // What the network policy needs, by whichever layer can carry it.
   if (typeof sandbox.net === 'object' && !netIsolatedByLandlock) {
@@ -177,37 +258,61 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   if (sandbox.net === 'none' && !netIsolatedByLandlock && !seccomp && !ns.created.includes('net')) {
     missing.push('network isolation (needs Landlock ABI 4, seccomp or a network namespace)');
   }
-  if (sandbox.net !== 'host' && !scopesAvailable && !ns.created.includes('net')) {
-    missing.push(`abstract unix socket isolation (Landlock ABI 6 or a network namespace needed, have ABI ${abi})`);
+  if (sandbox.net !== 'host' && !sandbox.unixSockets && !scopesAvailable && !ns.created.includes('net') && !seccomp) {
+    missing.push(`abstract unix socket isolation (Landlock ABI 6, seccomp or a network namespace needed, have ABI ${abi})`);
   }
-  if (!scopesAvailable && !ns.created.includes('pid')) {
-    missing.push(`signal isolation (Landlock ABI 6 or a pid namespace needed, have ABI ${abi})`);
+  if (!scopesAvailable && !ns.created.includes('pid') && !operationUid) {
+    missing.push(`signal isolation (Landlock ABI 6, a pid namespace or a uid per operation needed, have ABI ${abi})`);
+  }
+
+  // The guarantees, and which layer keeps each here.
+  const guarantees: Guarantees = {
+    treeEnds: ns.created.includes('pid') ? 'pid-namespace' : operationUid ? 'operation-uid' : seccomp ? 'process-group' : null,
+    noHostUnixSockets: sandbox.unixSockets ? 'granted' : seccomp ? 'seccomp' : null,
+    operationsSeparated: operationUid ? 'operation-uid' : ns.created.includes('user') ? 'user-namespace' : landlock ? 'landlock-only' : null,
+    noPrivilegeGain: ns.uid !== 0 ? 'no-new-privs+unprivileged-uid' : 'no-new-privs',
+  };
+  if (guarantees.treeEnds === null) missing.push('ending the whole process tree (needs a pid namespace, a uid per operation or seccomp)');
+  if (guarantees.noHostUnixSockets === null && !seccomp && sandbox.seccomp !== 'off') {
+    missing.push('keeping host unix sockets out of reach (needs seccomp)');
+  }
+  if (guarantees.operationsSeparated === 'landlock-only') {
+    fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no user namespace and no uid per operation here)`);
   }
 
   if (sandbox.mode === 'strict' && missing.length > 0) {
-    throw new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}`, { missing });
+    const simulated = features.simulated.length > 0 ? ` [simulated: ${features.simulated.join('; ')}]` : '';
+    throw new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}${simulated}`, { missing });
   }
 
   const limits: Limits = { ...ctx.limits };
-  const ownUid = ns.created.includes('user') || ns.credentials !== undefined;
   if (limits.processes === undefined && ownUid) limits.processes = DEFAULT_SANDBOX_PROCESSES;
 
-  const plan: CompiledSandbox['plan'] = {};
+  let flags = 0;
+  if (operationUid) flags |= SpawnFlag.PrivateUmask;
+  if (operationUid && !ns.created.includes('pid')) flags |= SpawnFlag.KillUid;
+  const plan: CompiledSandbox['plan'] = { flags };
   const nsWire = namespacesWirePlan(ns);
   if (nsWire) plan.namespaces = nsWire;
   if (ns.credentials) plan.credentials = ns.credentials;
   if (landlock) plan.landlock = landlockWirePlan(landlock);
   if (seccomp) plan.seccomp = seccomp.program;
+  if (initSeccomp) plan.initSeccomp = initSeccomp.program;
   if (mounts) plan.mounts = mounts;
+  if (privateTmp) plan.privateTmp = privateTmp;
 
   const appliedLimits =
     ns.created.includes('pid') && limits.processes !== undefined ? { ...limits, processes: limits.processes + 1 } : limits;
+  const tmpdir = privateTmp ? '/tmp' : hostTmpdir;
 
   return {
     plan,
     limits,
     appliedLimits,
     owner: { uid: ns.uid, gid: ns.gid },
+    tmpdir,
+    hostTmpdir,
+    seccomp,
     enforcement: {
       sandboxed: true,
       mode: sandbox.mode,
@@ -226,8 +331,11 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
       gid: ns.gid,
       noNewPrivs: true,
       limits,
-      tmpdir: ctx.tmpdir,
+      tmpdir,
+      tmpdirLimit: privateTmp ? { bytes: privateTmp.sizeBytes, inodes: privateTmp.inodes } : null,
+      guarantees,
       missing,
+      fallbacks,
       simulated: features.simulated,
     },
   };

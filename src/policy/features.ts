@@ -1,12 +1,21 @@
 /**
- * What this kernel and process can enforce, detected at run time. Tests and
- * users can simulate older kernels:
+ * What this kernel and process can enforce, found by trying: the zygote
+ * binary's probe mode (native/probe.c) attempts clone3, clone with each
+ * namespace flag, a user namespace with id maps, the mount API, a seccomp
+ * filter, Landlock and (as root) a uid of the per-operation range, once per
+ * process. A container's seccomp profile, AppArmor or a sysctl can refuse
+ * what the kernel version promises; only an attempt tells.
+ *
+ * Tests and users can simulate weaker environments on top of what was found:
  *   HATCHERY_LANDLOCK_ABI_MAX=N   cap the Landlock ABI (0 = no Landlock)
  *   HATCHERY_DISABLE_USERNS=1     behave as if user namespaces were refused
  *   HATCHERY_DISABLE_SECCOMP=1    behave as if seccomp filters were missing
  */
-import { readFileSync } from 'node:fs';
-import { loadBinding } from '../native/binding.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { errnoName } from '../errors.js';
+import { loadBinding, zygotePath } from '../native/binding.js';
+
+export type ProbedNamespace = 'user' | 'pid' | 'net' | 'ipc' | 'uts' | 'mount';
 
 export interface KernelFeatures {
   kernelRelease: string;
@@ -15,11 +24,31 @@ export interface KernelFeatures {
   /** Why Landlock is unavailable, when it is. */
   landlockReason: string | null;
   seccomp: boolean;
+  /** Why seccomp filters are unavailable, when they are. */
+  seccompReason: string | null;
+  /** A user namespace with id maps works for this process. */
   userns: boolean;
   /** Why user namespaces are unavailable, when they are. */
   usernsReason: string | null;
+  /** Namespaces this process can create for a child (an unprivileged one together with a user namespace). */
+  namespaces: ReadonlySet<ProbedNamespace>;
+  /** Private tmpfs, open_tree and mount_setattr work in a new mount namespace. */
+  mountApi: boolean;
+  /** clone3 works (else the zygote falls back to clone with CLONE_PIDFD). */
+  clone3: boolean;
+  /** Root only: children may take uids of the per-operation range. */
+  operationUids: boolean;
+  /** Where this process seems to run, for reports: 'host', 'container (...)'. */
+  environment: string;
   simulated: string[];
+  /** The probe's raw answers (name → 0 or errno), for `hatchery check --json`. */
+  probe: Record<string, number>;
 }
+
+/** First uid of the per-operation range (see src/spawn/operation-uid.ts): above systemd's container ranges. */
+export const OPERATION_UID_BASE = 0x7000_0000;
+
+const PROBE_TIMEOUT_MS = 5000;
 
 function readTrimmed(path: string): string | null {
   try {
@@ -29,63 +58,137 @@ function readTrimmed(path: string): string | null {
   }
 }
 
-function detectUserns(): { ok: boolean; reason: string | null } {
-  const max = readTrimmed('/proc/sys/user/max_user_namespaces');
-  if (max === '0') return { ok: false, reason: 'user.max_user_namespaces is 0' };
-  if (process.getuid?.() !== 0) {
-    if (readTrimmed('/proc/sys/kernel/unprivileged_userns_clone') === '0') {
-      return { ok: false, reason: 'kernel.unprivileged_userns_clone is 0' };
+/** Runs `hatchery-zygote --probe` synchronously (a vfork-started process, never a fork of Node). */
+function runProbe(): Record<string, number> {
+  const native = loadBinding();
+  const uidArg = process.getuid?.() === 0 ? [String(OPERATION_UID_BASE)] : [];
+  const proc = native.spawnZygote(zygotePath, ['hatchery-zygote', '--probe', ...uidArg], []);
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + PROBE_TIMEOUT_MS;
+  try {
+    while (native.reapPidfd(proc.pidfd) === null) {
+      if (Date.now() > deadline) {
+        native.pidfdSendSignal(proc.pidfd, 9);
+        while (native.reapPidfd(proc.pidfd) === null) Atomics.wait(sleeper, 0, 0, 1);
+        return {};
+      }
+      Atomics.wait(sleeper, 0, 0, 1);
     }
-    if (readTrimmed('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === '1') {
-      return { ok: false, reason: 'AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)' };
+    const buf = Buffer.alloc(4096);
+    const got = native.receiveMessage(proc.socket, buf);
+    const answers: Record<string, number> = {};
+    if (!got || got.truncated) return answers;
+    for (const fd of got.fds) native.close(fd);
+    for (const line of buf.subarray(0, got.length).toString('utf8').split('\n')) {
+      const m = /^([a-z0-9_]{1,32})=(-?\d{1,10})$/.exec(line);
+      if (m) answers[m[1]!] = Number(m[2]);
     }
+    return answers;
+  } finally {
+    native.close(proc.socket);
+    native.close(proc.pidfd);
   }
-  if (!readTrimmed('/proc/self/ns/user') && readTrimmed('/proc/self/status') === null) {
-    return { ok: false, reason: '/proc is not mounted' };
-  }
-  return { ok: true, reason: null };
+}
+
+function refusal(what: string, errno: number | undefined): string {
+  if (errno === undefined) return `${what}: the probe gave no answer`;
+  return `${what} refused (${errnoName(errno)})`;
+}
+
+function recogniseEnvironment(probe: Record<string, number>): string {
+  const hints: string[] = [];
+  if (process.env.KUBERNETES_SERVICE_HOST) hints.push('Kubernetes');
+  if (existsSync('/.dockerenv')) hints.push('Docker');
+  if (existsSync('/run/.containerenv')) hints.push('Podman');
+  const cgroup = readTrimmed('/proc/1/cgroup') ?? '';
+  if (hints.length === 0 && /docker|containerd|kubepods|libpod/.test(cgroup)) hints.push('container runtime');
+  if (probe.clone3 === 38 /* ENOSYS */) hints.push("clone3 answered ENOSYS, as a container runtime's seccomp profile does");
+  if (hints.length > 0) return `container (${hints.join('; ')})`;
+  return 'host';
 }
 
 let cached: KernelFeatures | undefined;
-/** Set when a spawn proved user namespaces unusable although the sysctls allowed them (e.g. a seccomp-confined container). */
+/** Set when a spawn proved user namespaces unusable although the probe said yes. */
 let usernsRefusedAtRuntime: string | null = null;
+
+const NAMESPACE_PROBES: readonly [ProbedNamespace, string][] = [
+  ['user', 'userns_maps'],
+  ['pid', 'pidns'],
+  ['net', 'netns'],
+  ['ipc', 'ipcns'],
+  ['uts', 'utsns'],
+  ['mount', 'mountns'],
+];
 
 export function detectFeatures(): KernelFeatures {
   if (cached) return withRuntimeFindings(cached);
   const native = loadBinding();
+  const probe = runProbe();
   const simulated: string[] = [];
-  const rawAbi = native.landlockAbi();
+  const root = process.getuid?.() === 0;
+
+  const rawAbi = probe.landlock_abi ?? native.landlockAbi();
   let landlockAbi = rawAbi > 0 ? rawAbi : 0;
   let landlockReason: string | null =
-    rawAbi > 0 ? null : rawAbi === -38 ? 'the kernel has no Landlock (ENOSYS)' : rawAbi === -95 ? 'Landlock is disabled at boot (EOPNOTSUPP)' : `landlock_create_ruleset failed (errno ${-rawAbi})`;
+    rawAbi > 0 ? null : rawAbi === -38 ? 'the kernel has no Landlock (ENOSYS)' : rawAbi === -95 ? 'Landlock is disabled at boot (EOPNOTSUPP)' : refusal('landlock_create_ruleset', -rawAbi);
   const cap = process.env.HATCHERY_LANDLOCK_ABI_MAX;
   if (cap !== undefined && cap !== '' && /^\d+$/.test(cap) && Number(cap) < landlockAbi) {
     landlockAbi = Number(cap);
-    simulated.push(`Landlock ABI capped at ${cap}`);
+    simulated.push(`Landlock ABI capped at ${cap} (HATCHERY_LANDLOCK_ABI_MAX)`);
     if (landlockAbi === 0) landlockReason = 'simulated: HATCHERY_LANDLOCK_ABI_MAX=0';
   }
-  const status = readTrimmed('/proc/self/status') ?? '';
-  let seccomp = /^Seccomp:/m.test(status);
+
+  let seccomp = probe.seccomp === 0;
+  let seccompReason = seccomp ? null : refusal('installing a seccomp filter', probe.seccomp);
   if (process.env.HATCHERY_DISABLE_SECCOMP === '1') {
     seccomp = false;
-    simulated.push('seccomp disabled');
+    seccompReason = 'simulated: HATCHERY_DISABLE_SECCOMP=1';
+    simulated.push('seccomp disabled (HATCHERY_DISABLE_SECCOMP=1)');
   }
-  let { ok: userns, reason: usernsReason } = detectUserns();
+
+  let userns = probe.userns_maps === 0;
+  let usernsReason = userns ? null : probe.userns !== 0 ? refusal('a user namespace', probe.userns) : refusal('writing user namespace id maps', probe.userns_maps);
+  const namespaces = new Set<ProbedNamespace>();
+  for (const [name, key] of NAMESPACE_PROBES) if (probe[key] === 0) namespaces.add(name);
   if (process.env.HATCHERY_DISABLE_USERNS === '1') {
     userns = false;
     usernsReason = 'simulated: HATCHERY_DISABLE_USERNS=1';
-    simulated.push('user namespaces disabled');
+    simulated.push('user namespaces disabled (HATCHERY_DISABLE_USERNS=1)');
+    namespaces.delete('user');
+    // Without a user namespace only root (holding the capabilities itself) can create the others.
+    if (!root) namespaces.clear();
   }
-  cached = { kernelRelease: native.kernelRelease(), landlockAbi, landlockReason, seccomp, userns, usernsReason, simulated };
+  let mountApi = probe.mounts === 0 && namespaces.has('mount');
+  if (!userns && !root) mountApi = false;
+
+  cached = {
+    kernelRelease: native.kernelRelease(),
+    landlockAbi,
+    landlockReason,
+    seccomp,
+    seccompReason,
+    userns,
+    usernsReason,
+    namespaces,
+    mountApi,
+    clone3: probe.clone3 === 0,
+    operationUids: root && probe.setuid_range === 0,
+    environment: recogniseEnvironment(probe),
+    simulated,
+    probe,
+  };
   return withRuntimeFindings(cached);
 }
 
 function withRuntimeFindings(f: KernelFeatures): KernelFeatures {
   if (usernsRefusedAtRuntime === null || !f.userns) return f;
-  return { ...f, userns: false, usernsReason: usernsRefusedAtRuntime };
+  const namespaces = new Set(f.namespaces);
+  namespaces.delete('user');
+  if (process.getuid?.() !== 0) namespaces.clear();
+  return { ...f, userns: false, usernsReason: usernsRefusedAtRuntime, namespaces, mountApi: f.mountApi && namespaces.has('mount') };
 }
 
-/** Remember that the kernel refused a user namespace although detection said yes. */
+/** Remember that the kernel refused a user namespace although the probe said yes. */
 export function markUsernsRefused(reason: string): void {
   usernsRefusedAtRuntime = reason;
 }

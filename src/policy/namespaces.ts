@@ -38,8 +38,10 @@ export interface NamespaceEnvironment {
   usernsAvailable: boolean;
   /** With 'auto': whether to add a network namespace (the caller decides from the net policy). */
   net?: boolean;
-  /** A private tmpfs on /tmp (needs a mount namespace). Hides anything the host keeps in /tmp. */
-  tmpfsTmp?: boolean;
+  /** Namespaces the probe could create here (features.namespaces); default: all. */
+  creatable?: ReadonlySet<NamespaceName>;
+  /** A root caller's operation uid (src/spawn/operation-uid.ts); default 65534. Seen as 65534 inside a user namespace. */
+  operationUid?: number;
 }
 
 export interface NamespacePlan {
@@ -60,9 +62,10 @@ export interface NamespacePlan {
   uid: number;
   gid: number;
   /**
-   * A drop the child must perform (SpawnPlan.credentials): set when the
-   * caller is root. native/ns.c relies on this to know it must clear the
-   * zygote's supplementary groups inside a user namespace.
+   * The host-side ids of a root caller's child (SpawnPlan.credentials):
+   * without a user namespace the child drops to them; with one the zygote
+   * maps the inside ids to them. native/ns.c relies on this to know it must
+   * clear the zygote's supplementary groups inside a user namespace.
    */
   credentials?: { uid: number; gid: number };
 }
@@ -111,15 +114,16 @@ export function planNamespaces(request: NamespaceRequest | 'auto', env: Namespac
   const others = ORDER.filter((name) => name !== 'user' && wanted[name]);
   const created = new Set<NamespaceName>();
   const unavailable: NamespaceName[] = [];
+  const creatable = (name: NamespaceName): boolean => env.creatable === undefined || env.creatable.has(name);
   if (wanted.user) {
-    if (env.usernsAvailable) created.add('user');
+    if (env.usernsAvailable && creatable('user')) created.add('user');
     else unavailable.push('user');
   }
   if (others.length > 0) {
-    if (!root && !created.has('user') && env.usernsAvailable) created.add('user');
+    if (!root && !created.has('user') && env.usernsAvailable && creatable('user')) created.add('user');
     const canCreateOthers = root || created.has('user');
     for (const name of others) {
-      if (canCreateOthers) created.add(name);
+      if (canCreateOthers && creatable(name)) created.add(name);
       else if (request !== 'auto' || name !== 'net' || env.net === true) unavailable.push(name);
     }
   }
@@ -129,17 +133,15 @@ export function planNamespaces(request: NamespaceRequest | 'auto', env: Namespac
   let options = 0;
   // A new pid namespace shows the host's processes in /proc until /proc is remounted, which needs a mount namespace.
   if (created.has('pid') && created.has('mount')) options |= NamespaceOption.MountProc;
-  if (env.tmpfsTmp === true) {
-    if (created.has('mount')) options |= NamespaceOption.TmpfsTmp;
-    else if (!unavailable.includes('mount')) unavailable.push('mount');
-  }
 
-  const uid = root ? NOBODY_ID : env.callerUid;
-  const gid = root ? NOBODY_ID : env.callerGid;
+  if (env.operationUid !== undefined) checkId(env.operationUid, 'operationUid');
+  const uid = root ? (env.operationUid ?? NOBODY_ID) : env.callerUid;
+  const gid = uid === env.callerUid ? env.callerGid : uid;
   const plan: NamespacePlan = {
     cloneFlags,
-    insideUid: uid,
-    insideGid: gid,
+    // Inside its own user namespace a root caller's child is nobody, whatever its uid outside.
+    insideUid: root ? NOBODY_ID : uid,
+    insideGid: root ? NOBODY_ID : gid,
     options,
     created: names,
     unavailable: ORDER.filter((name) => unavailable.includes(name)),
@@ -147,7 +149,7 @@ export function planNamespaces(request: NamespaceRequest | 'auto', env: Namespac
     uid,
     gid,
   };
-  if (root) plan.credentials = { uid: NOBODY_ID, gid: NOBODY_ID };
+  if (root) plan.credentials = { uid, gid };
   return plan;
 }
 

@@ -74,7 +74,7 @@ export function stageName(stage: number): StageName {
 export const SignalScope = { Process: 0, Tree: 1, TreeEscalate: 2 } as const;
 export type SignalScope = (typeof SignalScope)[keyof typeof SignalScope];
 
-export const ExitReason = { TimedOut: 1, KillRequested: 2, Escalated: 4 } as const;
+export const ExitReason = { TimedOut: 1, KillRequested: 2, Escalated: 4, TmpFull: 8 } as const;
 
 export const Tag = {
   File: 1,
@@ -91,6 +91,8 @@ export const Tag = {
   LandlockPort: 12,
   Seccomp: 13,
   MountOp: 14,
+  PrivateTmp: 15,
+  InitSeccomp: 16,
 } as const;
 
 /** HATCH_MOUNT_*: applied in order by the child after /proc is remounted (needs a mount namespace). */
@@ -113,8 +115,17 @@ export const TREE_SIGNAL_COOKIE = 0x68746368;
 
 export const TLV_HEADER_SIZE = 8;
 export const TLV_ALIGN = 8;
-export const SpawnFlag = { NoNewPrivs: 1, SearchPath: 2 } as const;
-export const NamespaceOption = { MountProc: 1, TmpfsTmp: 2 } as const;
+export const SpawnFlag = {
+  NoNewPrivs: 1,
+  SearchPath: 2,
+  /** umask 077 before exec. */
+  PrivateUmask: 4,
+  /** Empty the directory at `file` instead of exec (temp dir cleanup, see native/remove.c). */
+  RemoveTree: 8,
+  /** When the child is gone, kill every process of the credentials uid. */
+  KillUid: 16,
+} as const;
+export const NamespaceOption = { MountProc: 1 } as const;
 export const EXIT_BODY_SIZE = 48;
 export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
 
@@ -143,6 +154,10 @@ export interface SpawnPlan {
   seccomp?: Uint8Array;
   /** Mount operations, in order (needs namespaces with CLONE_NEWNS). */
   mounts?: readonly { op: number; path: string }[];
+  /** A private, capped tmpfs on /tmp and /dev/shm (needs CLONE_NEWNS). */
+  privateTmp?: { sizeBytes: number; inodes: number };
+  /** The pid-namespace init's own seccomp program. */
+  initSeccomp?: Uint8Array;
 }
 
 export class ProtocolError extends Error {
@@ -271,6 +286,23 @@ export function encodeSpawn(id: number, plan: SpawnPlan): Buffer {
       throw new ProtocolError('seccomp program must be 1..4096 sock_filter instructions');
     }
     w.record(Tag.Seccomp, Buffer.from(plan.seccomp.buffer, plan.seccomp.byteOffset, plan.seccomp.byteLength));
+  }
+  if (plan.initSeccomp) {
+    const f = plan.initSeccomp;
+    if (f.length % 8 !== 0 || f.length / 8 > MAX_SECCOMP_INSNS || f.length === 0) {
+      throw new ProtocolError('init seccomp program must be 1..4096 sock_filter instructions');
+    }
+    w.record(Tag.InitSeccomp, Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+  }
+  if (plan.privateTmp) {
+    const { sizeBytes, inodes } = plan.privateTmp;
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || !Number.isSafeInteger(inodes) || inodes <= 0) {
+      throw new ProtocolError('private tmp needs a positive size and inode count');
+    }
+    const b = Buffer.alloc(16);
+    b.writeBigUInt64LE(BigInt(sizeBytes), 0);
+    b.writeBigUInt64LE(BigInt(inodes), 8);
+    w.record(Tag.PrivateTmp, b);
   }
   if (plan.mounts) {
     if (plan.mounts.length > MAX_MOUNT_OPS) throw new ProtocolError(`more than ${MAX_MOUNT_OPS} mount operations`);

@@ -1,22 +1,33 @@
 /**
- * Everything decided before a spawn request is sent: the private temp dir,
- * the compiled sandbox and the final plan. `release()` undoes what was made
- * (the temp dir) once the child is gone or never started.
+ * Everything decided before a spawn request is sent: the operation's uid (a
+ * root caller's), its temp dir, the compiled sandbox and the final plan.
+ * `release()` undoes what was made once the child and its whole tree are
+ * gone (or it never started): the host temp dir, if one was needed, is
+ * emptied by a sandboxed zygote child, and the uid is freed for reuse.
  */
-import { chownSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
 import { compileSandbox, unsandboxedEnforcement, type Enforcement } from '../policy/compile.js';
 import { detectFeatures } from '../policy/features.js';
 import type { SpawnPlan } from '../protocol/wire.js';
+import type { Zygote } from '../zygote/zygote.js';
 import { buildPlan } from './plan.js';
 import { limitsToRlimits } from '../options/limits.js';
+import { operationUids } from './operation-uid.js';
 import { createOperationDir, removeOperationDir } from './tmpdir.js';
 
 export interface PreparedOperation {
   plan: SpawnPlan;
   enforcement: Enforcement;
-  release(): void;
+  /**
+   * Undo what was made. Call once, when the tree is gone; `zygote` empties a
+   * host temp dir (without one it stays for the next startup sweep).
+   * Resolves when done and never rejects.
+   */
+  release(zygote?: Zygote): Promise<void>;
 }
+
+const done = Promise.resolve();
 
 function isRegularFile(path: string): boolean {
   try {
@@ -26,43 +37,64 @@ function isRegularFile(path: string): boolean {
   }
 }
 
-export function prepareOperation(file: string, args: readonly string[], options: NormalizedSpawnOptions): PreparedOperation {
+export function prepareOperation(
+  file: string,
+  args: readonly string[],
+  options: NormalizedSpawnOptions,
+  zygote?: Zygote,
+): PreparedOperation {
   const plan = buildPlan(file, args, options);
   const sandbox = options.sandbox;
   if (!sandbox) {
-    return { plan, enforcement: unsandboxedEnforcement(options.limits), release: () => {} };
+    return { plan, enforcement: unsandboxedEnforcement(options.limits), release: () => done };
   }
   const features = detectFeatures();
-  // The owner is only known after planning, but planning needs the dir's path: make it, then fix ownership.
-  const dir = sandbox.tmpdir ? createOperationDir() : null;
+  const operationUid = features.operationUids ? operationUids.acquire() : null;
+  let hostDir: { path: string; owner: { uid: number; gid: number } } | null = null;
   let released = false;
-  const release = (): void => {
-    if (released || dir === null) return;
+  const release = (z?: Zygote): Promise<void> => {
+    if (released) return done;
     released = true;
-    removeOperationDir(dir);
+    const freeUid = (): void => {
+      if (operationUid !== null) operationUids.release(operationUid);
+    };
+    if (hostDir === null) {
+      freeUid();
+      return done;
+    }
+    const target = z ?? zygote;
+    if (!target || !target.alive) return done; // the uid stays taken: its dir is still there
+    return removeOperationDir(target, hostDir.path, hostDir.owner).then(freeUid);
   };
   try {
-    const compiled = compileSandbox(sandbox, {
+    const ctx: Parameters<typeof compileSandbox>[1] = {
       features,
       limits: options.limits,
-      tmpdir: dir,
       // The program the caller named may always be executed, wherever it lives.
       extraExec: file.includes('/') && isRegularFile(file) ? [file] : [],
-    });
-    Object.assign(plan, compiled.plan);
+      hostTmpdir: (owner) => {
+        const path = createOperationDir(owner, zygote);
+        hostDir = { path, owner };
+        return path;
+      },
+    };
+    if (operationUid !== null) ctx.operationUid = operationUid;
+    const compiled = compileSandbox(sandbox, ctx);
+    plan.flags |= compiled.plan.flags;
+    const { flags: _flags, ...fields } = compiled.plan;
+    Object.assign(plan, fields);
     plan.rlimits = limitsToRlimits(compiled.appliedLimits);
-    if (dir !== null) {
-      if (process.getuid?.() === 0 && compiled.owner.uid !== 0) chownSync(dir, compiled.owner.uid, compiled.owner.gid);
+    if (compiled.tmpdir !== null) {
       const names = new Set(options.env.map((e) => e.slice(0, e.indexOf('='))));
       const env = [...options.env];
-      if (!names.has('HOME')) env.push(`HOME=${dir}`);
-      if (!names.has('TMPDIR')) env.push(`TMPDIR=${dir}`);
+      if (!names.has('HOME')) env.push(`HOME=${compiled.tmpdir}`);
+      if (!names.has('TMPDIR')) env.push(`TMPDIR=${compiled.tmpdir}`);
       plan.env = env;
-      if (options.cwd === undefined) plan.cwd = dir;
+      if (options.cwd === undefined) plan.cwd = compiled.tmpdir;
     }
     return { plan, enforcement: compiled.enforcement, release };
   } catch (e) {
-    release();
+    void release();
     throw e;
   }
 }

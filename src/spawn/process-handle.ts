@@ -5,7 +5,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { HatcheryError, signalName, signalNumber } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
-import { SignalScope, type ExitInfo } from '../protocol/wire.js';
+import { ExitReason, SignalScope, type ExitInfo } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import type { Enforcement } from '../policy/compile.js';
 
@@ -21,6 +21,8 @@ export interface ExitStatus {
   killRequested: boolean;
   /** SIGKILL followed the kill signal after the grace period. */
   escalated: boolean;
+  /** The private temp dir (tmpfs) had no space or inodes left when the program ended. */
+  tmpdirFull: boolean;
   /** From exec to reaping, in ms. */
   wallMs: number;
   userCpuMs: number;
@@ -32,9 +34,10 @@ export function toExitStatus(info: ExitInfo): ExitStatus {
   return {
     exitCode: info.exitCode,
     signal: info.signal === null ? null : signalName(info.signal),
-    timedOut: (info.reasons & 1) !== 0,
-    killRequested: (info.reasons & 2) !== 0,
-    escalated: (info.reasons & 4) !== 0,
+    timedOut: (info.reasons & ExitReason.TimedOut) !== 0,
+    killRequested: (info.reasons & ExitReason.KillRequested) !== 0,
+    escalated: (info.reasons & ExitReason.Escalated) !== 0,
+    tmpdirFull: (info.reasons & ExitReason.TmpFull) !== 0,
     wallMs: Number(info.wallUs) / 1000,
     userCpuMs: Number(info.userCpuUs) / 1000,
     sysCpuMs: Number(info.sysCpuUs) / 1000,

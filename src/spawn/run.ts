@@ -20,7 +20,7 @@ export interface RunOptions extends SpawnOptions {
 }
 
 /** Which limit ended the process, when one did. 'memory' is inferred from how it died. */
-export type LimitName = 'timeout' | 'output' | 'cpu' | 'memory' | 'fileSize';
+export type LimitName = 'timeout' | 'output' | 'cpu' | 'memory' | 'fileSize' | 'tmpdir';
 
 export interface Result<T extends string | Buffer = string> extends ExitStatus {
   /** The program that ran and its arguments. */
@@ -79,6 +79,8 @@ function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boolean): 
     if (sig === 24 /* SIGXCPU */ || (sig === 9 && cpuMs >= limits.cpuSeconds * 1000)) return 'cpu';
   }
   if (limits.fileSizeBytes !== undefined && sig === 25 /* SIGXFSZ */) return 'fileSize';
+  // A full temp dir gives ENOSPC; it is the limit only if the program then failed.
+  if (status.tmpdirFull && (status.exitCode !== 0 || status.signal !== null)) return 'tmpdir';
   if (limits.memoryBytes !== undefined && (sig === 11 || sig === 6 || sig === 7)) return 'memory';
   return null;
 }

@@ -99,7 +99,7 @@ export async function spawnOn(
   if (options.signal?.aborted) {
     throw new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: options.signal.reason });
   }
-  let prepared = prepareOperation(file, args, options);
+  let prepared = prepareOperation(file, args, options, zygote);
   try {
     return await startChild(zygote, file, prepared, options);
   } catch (e) {
@@ -110,7 +110,7 @@ export async function spawnOn(
       isUsernsRefusal(e.stage, e.errno);
     if (!autoNs || !refused) throw e;
     markUsernsRefused(`the kernel refused a user namespace at spawn time (${(e as HatcheryError).errnoName})`);
-    prepared = prepareOperation(file, args, options);
+    prepared = prepareOperation(file, args, options, zygote);
     return startChild(zygote, file, prepared, options);
   }
 }
@@ -122,7 +122,7 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
   try {
     stdio = openStdio(options.stdio);
   } catch (e) {
-    prepared.release();
+    void prepared.release(zygote);
     throw e;
   }
   const closeParentEnds = (): void => {
@@ -150,10 +150,10 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
       }, ms);
       deadline.unref();
     };
-    const cleanup = (): void => {
+    const cleanup = (): Promise<void> => {
       if (deadline) clearTimeout(deadline);
       options.signal?.removeEventListener('abort', onAbort);
-      prepared.release();
+      return prepared.release(zygote);
     };
     const onAbort = (): void => {
       if (aborted) return;
@@ -191,7 +191,7 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
           resolveSpawn({ handle, aborted: () => aborted, enforcement: prepared.enforcement });
         },
         failed(stage, errno) {
-          cleanup();
+          void cleanup();
           closeParentEnds();
           settledSpawn = true;
           const name = stageName(stage);
@@ -205,11 +205,11 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
           );
         },
         exit(info: ExitInfo) {
-          cleanup();
-          resolveExit(toExitStatus(info));
+          // The exit is reported once a host temp dir is gone too: nothing is left when `exited` resolves.
+          void cleanup().then(() => resolveExit(toExitStatus(info)));
         },
         died(error) {
-          cleanup();
+          void cleanup();
           endOrphanedTree(childPid, childPidfd);
           if (!settledSpawn) {
             settledSpawn = true;
@@ -221,7 +221,7 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
         },
       });
     } catch (e) {
-      cleanup();
+      void cleanup();
       closeParentEnds();
       rejectSpawn(e);
       return;

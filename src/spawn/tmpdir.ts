@@ -1,23 +1,88 @@
 /**
- * The per-operation private temp dir: created before spawn, removed after the
- * child is reaped. Its name carries the creating process's pid, so a later
- * process can sweep the dirs of one that was SIGKILLed before it could clean up.
+ * The per-operation private temp dir, where no mount namespace can give one.
+ *
+ * With a mount namespace the temp dir is a capped tmpfs on /tmp and /dev/shm
+ * inside the sandbox (SpawnPlan.privateTmp): nothing exists on the host and
+ * the kernel frees it with the namespace. This file is the fallback for
+ * containers and hosts without user namespaces: a host directory.
+ *
+ * What a sandboxed program leaves in that directory is hostile: any depth,
+ * any name length, modes 000, symlinks, fifos, sockets, and swaps racing the
+ * cleanup. So:
+ *   - operation dirs live in a parent of the library's own,
+ *     `${os.tmpdir()}/hatchery-<euid>` (mode 0711, owner and type checked,
+ *     never trusted by name): no one else can plant or swap anything in it;
+ *   - a dir is emptied by a zygote child that runs as the dir's owner under a
+ *     Landlock ruleset granting that dir alone (native/remove.c: fd-relative,
+ *     O_NOFOLLOW, no recursion), off Node's thread; only the empty dir is then
+ *     rmdir'd here (rmdir never follows a link);
+ *   - the startup sweep looks only inside the library's own parent, and
+ *     removes only directories owned by this process's uid or by an
+ *     operation uid, whose creator (named in the dir's name) is gone.
  */
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadBinding } from '../native/binding.js';
+import { detectFeatures } from '../policy/features.js';
+import { landlockWirePlan, planLandlock } from '../policy/landlock.js';
+import { NOBODY_ID } from '../policy/namespaces.js';
+import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
+import type { Zygote } from '../zygote/zygote.js';
+import { isOperationUid } from './operation-uid.js';
 
 export const TMPDIR_PREFIX = 'hatchery-op-';
+
 const ownPrefix = `${TMPDIR_PREFIX}${process.pid}-`;
-const namePattern = /^hatchery-op-(\d+)-/;
+const namePattern = /^hatchery-op-(\d+)-[A-Za-z0-9]{6}$/;
+let parentChecked: string | null = null;
 let swept = false;
 
-export function createOperationDir(): string {
-  if (!swept) {
-    swept = true;
-    setImmediate(sweepStaleOperationDirs).unref();
+function euid(): number {
+  return process.geteuid?.() ?? 0;
+}
+
+/** A directory of our uid's that no one else may write into: made here, or checked if it exists. */
+function isOwnPrivateDir(path: string): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isDirectory() && st.uid === euid() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
   }
-  return mkdtempSync(join(tmpdir(), ownPrefix));
+}
+
+/** The library's own parent for operation dirs; throws if someone else holds the name. */
+export function operationParentDir(): string {
+  if (parentChecked !== null && isOwnPrivateDir(parentChecked)) return parentChecked;
+  const parent = join(tmpdir(), `hatchery-${euid()}`);
+  try {
+    mkdirSync(parent, { mode: 0o711 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  if (!isOwnPrivateDir(parent)) {
+    throw new Error(`${parent} exists but is not a directory of uid ${euid()} closed to others; remove it (someone else may have made it)`);
+  }
+  parentChecked = parent;
+  return parent;
+}
+
+/** A fresh operation dir, mode 0700, owned by `owner` (the sandbox's uid when the caller is root). */
+export function createOperationDir(owner: { uid: number; gid: number }, zygote: Zygote | undefined): string {
+  const parent = operationParentDir();
+  if (!swept && zygote) {
+    swept = true;
+    setImmediate(() => sweepStaleOperationDirs(zygote)).unref();
+  }
+  const dir = mkdtempSync(join(parent, ownPrefix));
+  if (euid() === 0 && owner.uid !== 0) chownSync(dir, owner.uid, owner.gid);
+  return dir;
+}
+
+/** The name an operation dir would get, not made: for reports (`hatchery check`, `policy --explain`). */
+export function exampleOperationDir(): string {
+  return join(tmpdir(), `hatchery-${euid()}`, `${ownPrefix}XXXXXX`);
 }
 
 function processExists(pid: number): boolean {
@@ -29,43 +94,76 @@ function processExists(pid: number): boolean {
   }
 }
 
-/** Remove operation dirs left by processes that no longer exist. */
-export function sweepStaleOperationDirs(): void {
+/** The plan of a zygote child that empties `dir` as `owner`, confined to it by Landlock. */
+function removalPlan(dir: string, owner: { uid: number; gid: number }): SpawnPlan {
+  const plan: SpawnPlan = {
+    file: dir,
+    argv: [dir],
+    env: [],
+    rlimits: [],
+    flags: SpawnFlag.NoNewPrivs | SpawnFlag.RemoveTree,
+  };
+  if (euid() === 0) plan.credentials = owner;
+  const abi = detectFeatures().landlockAbi;
+  if (abi >= 1) {
+    plan.landlock = landlockWirePlan(planLandlock({ abi, read: [], exec: [], write: [dir], net: 'host', scopes: false }));
+  }
+  return plan;
+}
+
+/**
+ * Empty `dir` in a sandboxed zygote child, then rmdir it. Never throws:
+ * what cannot be removed now stays for the next startup sweep.
+ */
+export function removeOperationDir(zygote: Zygote, dir: string, owner: { uid: number; gid: number }): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const native = loadBinding();
+    let devNull = -1;
+    const finish = (emptied: boolean): void => {
+      if (emptied) {
+        try {
+          rmdirSync(dir);
+        } catch {
+          resolve(false);
+          return;
+        }
+      }
+      resolve(emptied);
+    };
+    try {
+      devNull = native.openDevNull();
+      zygote.spawn(removalPlan(dir, owner), [devNull, devNull, devNull], [devNull], {
+        spawned() {},
+        failed: () => finish(false),
+        exit: (info) => finish(info.exitCode === 0),
+        died: () => finish(false),
+      });
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/** Remove operation dirs whose creating process is gone (it was SIGKILLed before it could clean up). */
+export function sweepStaleOperationDirs(zygote: Zygote): void {
+  let parent: string;
   let names: string[];
   try {
-    names = readdirSync(tmpdir());
+    parent = operationParentDir();
+    names = readdirSync(parent);
   } catch {
     return;
   }
   for (const name of names) {
     const m = namePattern.exec(name);
     if (!m || Number(m[1]) === process.pid || processExists(Number(m[1]))) continue;
+    const path = join(parent, name);
     try {
-      removeOperationDir(join(tmpdir(), name));
+      const st = lstatSync(path);
+      if (!st.isDirectory() || !(st.uid === euid() || st.uid === NOBODY_ID || isOperationUid(st.uid))) continue;
+      void removeOperationDir(zygote, path, { uid: st.uid, gid: st.gid });
     } catch {
-      // not ours to remove (another user's), or already gone
+      // gone already
     }
-  }
-}
-
-/** Make every directory below `dir` writable again (a child may have chmod'ed them away). */
-function restoreAccess(dir: string): void {
-  try {
-    chmodSync(dir, 0o700);
-    for (const entry of readdirSync(dir)) {
-      const p = join(dir, entry);
-      if (lstatSync(p).isDirectory()) restoreAccess(p);
-    }
-  } catch {
-    // best effort; rmSync reports what is left
-  }
-}
-
-export function removeOperationDir(dir: string): void {
-  try {
-    rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
-  } catch {
-    restoreAccess(dir);
-    rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
   }
 }
