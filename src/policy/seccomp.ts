@@ -48,6 +48,30 @@ export interface SeccompCompileOptions {
    * socket filtering.
    */
   net: SeccompNet;
+  /**
+   * Default false: the program may not open AF_UNIX sockets of its own, so no
+   * pathname socket of the host (/dev/log, a daemon's socket under /var/lib,
+   * /etc or /usr/local) can be connected to or sent to, whatever the mount
+   * plan and Landlock leave visible. socket(AF_UNIX, ...) fails with
+   * EAFNOSUPPORT, the answer libc and runtimes already take as "this family
+   * is not available here" (glibc's syslog() and nscd client give up quietly
+   * on any socket() failure; systemd-style clients class EAFNOSUPPORT as
+   * "not supported" rather than a permission error), and the one the other
+   * refused families get. socketpair(AF_UNIX) stays for SOCK_STREAM and
+   * SOCK_SEQPACKET (pipes between the program's own processes); a
+   * SOCK_DGRAM pair is refused (EACCES) because a datagram socket can be
+   * connect()ed again, or sendto() a path, and so reach a host socket.
+   * true: AF_UNIX sockets as `net` allows them. Independent of `net`.
+   */
+  unixSockets?: boolean;
+  /**
+   * Default false. true: setsid() and setpgid() fail with EPERM, so the
+   * program and its descendants cannot leave the process group hatchery
+   * kills the tree by when the sandbox has no pid namespace. The child calls
+   * setsid() before the filter is installed; only the program is bound.
+   * Custom `allow` of setsid/setpgid is refused while the lock is on.
+   */
+  lockProcessGroup?: boolean;
 }
 
 export const ERRNO = {
@@ -99,6 +123,8 @@ export interface CompiledSeccomp {
   rules: SeccompRule[];
   arch: SeccompArch;
   net: SeccompNet;
+  unixSockets: boolean;
+  lockProcessGroup: boolean;
   defaultAction: SeccompAction;
 }
 
@@ -149,6 +175,13 @@ const EPERM = errno('EPERM');
 const DENY_EPERM: readonly string[] = [
   // other processes' memory
   'ptrace', 'process_vm_readv', 'process_vm_writev',
+  // other processes' files and memory, through the ptrace access check: pidfd_getfd copies an fd out of
+  // another process; kcmp compares kernel objects (files, mm, epoll targets) across processes;
+  // process_madvise and process_mrelease act on another process's memory; migrate_pages and move_pages
+  // move another process's pages between NUMA nodes
+  'pidfd_getfd', 'kcmp', 'process_madvise', 'process_mrelease', 'migrate_pages', 'move_pages',
+  // filesystem-wide event monitoring (unprivileged since Linux 5.13 with FAN_REPORT_FID)
+  'fanotify_init',
   // kernel attack surface / global state
   'bpf', 'perf_event_open', 'userfaultfd', 'kexec_load', 'kexec_file_load', 'init_module', 'finit_module',
   'delete_module', 'create_module', 'get_kernel_syms', 'query_module', 'keyctl', 'add_key', 'request_key',
@@ -225,6 +258,7 @@ const AF_UNIX = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
+const SOCK_SEQPACKET = 5;
 const SOCK_TYPE_MASK = 0xf; // strips SOCK_NONBLOCK / SOCK_CLOEXEC
 const IPPROTO_TCP = 6;
 
@@ -239,8 +273,61 @@ const CLONE_NAMESPACE_FLAGS: ReadonlyArray<readonly [string, number]> = [
   ['CLONE_NEWNET', 0x40000000],
 ];
 
-const TIOCSTI = 0x5412; // pushes bytes into the terminal's input queue: typed commands escape the sandbox
-const TIOCLINUX = 0x541c; // console selection paste, same effect on virtual consoles
+/**
+ * Terminal ioctls refused on any fd. A terminal reaches the program as an
+ * inherited fd (stdio 'inherit' of the caller's terminal, or a tty the
+ * caller opened): Landlock only checks ioctls on files opened inside the
+ * sandbox, and the kernel checks most of these only against the file's
+ * open mode, so the filter is what keeps the caller's terminal the
+ * caller's. Every one of these changes state that outlives the program or
+ * reaches processes outside the sandbox; none is needed to use a terminal.
+ *
+ * Left allowed, on purpose: reading state (TCGETS, TIOCGWINSZ, TIOCGPGRP,
+ * TIOCGEXCL, isatty), TCSETS* / TCSETA* / TCSETS2 (raw mode and echo off
+ * for editors, REPLs and password prompts: the program may leave the
+ * terminal in raw mode, which `stty sane` undoes, but cannot inject input
+ * or signal anyone), TCFLSH (tcflush: discards pending input, used by
+ * password prompts), TCSBRK (tcdrain; a break on a pty is a no-op),
+ * TIOCSPGRP (tcsetpgrp: only on the caller's own controlling terminal,
+ * which the program never has, since the child calls setsid() and
+ * TIOCSCTTY is refused) and TIOCNOTTY (likewise only on an own controlling
+ * terminal; daemonizing code calls it).
+ */
+const TTY_IOCTLS: ReadonlyArray<readonly [string, number]> = [
+  // pushes bytes into the terminal's input queue: typed commands run outside the sandbox
+  ['TIOCSTI', 0x5412],
+  // console selection paste (same effect on virtual consoles), and other console state
+  ['TIOCLINUX', 0x541c],
+  // exclusive mode: every later open() of the terminal fails with EBUSY, after the program is gone
+  ['TIOCEXCL', 0x540c],
+  // and clearing it, which only the terminal's owner should decide
+  ['TIOCNXCL', 0x540d],
+  // make the terminal the program's controlling tty: a session leader's exit then hangs it up for everyone
+  ['TIOCSCTTY', 0x540e],
+  // redirect console output to this terminal
+  ['TIOCCONS', 0x541d],
+  // change the line discipline: other ldisc drivers are kernel attack surface (n_gsm, n_hdlc, ...)
+  ['TIOCSETD', 0x5423],
+  // hang the terminal up for every process that has it open
+  ['TIOCVHANGUP', 0x5437],
+  // set the window size: the kernel sends SIGWINCH to the terminal's foreground process group,
+  // which is the caller's (a signal across the sandbox boundary), and the caller's size is wrong after
+  ['TIOCSWINSZ', 0x5414],
+  // suspend output (tcflow TCOOFF): every writer to the terminal, the caller included, blocks
+  ['TCXONC', 0x540a],
+  // lock termios fields against change
+  ['TIOCSLCKTRMIOS', 0x5457],
+  // on a pty master: send a signal to the slave's foreground process group
+  ['TIOCSIG', 0x40045436],
+  // serial line state: port settings, modem lines (dropping DTR hangs up a modem), carrier, break
+  ['TIOCSSERIAL', 0x541f],
+  ['TIOCMSET', 0x5418],
+  ['TIOCMBIS', 0x5416],
+  ['TIOCMBIC', 0x5417],
+  ['TIOCSSOFTCAR', 0x541a],
+  ['TIOCSBRK', 0x5427],
+  ['TIOCCBRK', 0x5428],
+];
 const PERSONALITY_QUERY = 0xffffffff;
 const PER_LINUX = 0;
 
@@ -259,39 +346,62 @@ function cond(arg: number, argName: string, op: SeccompArgCondition['op'], value
   return Object.freeze(c);
 }
 
-function socketRules(net: SeccompNet): RuleBody[] | undefined {
-  if (net === 'host') return undefined;
-  if (net === 'none') {
-    return [{ when: [cond(0, 'domain', 'notIn', [['AF_UNIX', AF_UNIX]])], action: errno('EAFNOSUPPORT') }];
+const UNIX: ReadonlyArray<readonly [string, number]> = [['AF_UNIX', AF_UNIX]];
+const INET: ReadonlyArray<readonly [string, number]> = [['AF_INET', AF_INET], ['AF_INET6', AF_INET6]];
+
+function socketRules(net: SeccompNet, unixSockets: boolean): RuleBody[] | undefined {
+  if (net === 'host') {
+    return unixSockets ? undefined : [{ when: [cond(0, 'domain', 'in', UNIX)], action: errno('EAFNOSUPPORT') }];
   }
-  const inet: ReadonlyArray<readonly [string, number]> = [['AF_INET', AF_INET], ['AF_INET6', AF_INET6]];
+  if (net === 'none') {
+    return unixSockets
+      ? [{ when: [cond(0, 'domain', 'notIn', UNIX)], action: errno('EAFNOSUPPORT') }]
+      : [{ action: errno('EAFNOSUPPORT') }];
+  }
   return [
     {
-      when: [cond(0, 'domain', 'notIn', [['AF_UNIX', AF_UNIX], ...inet])],
+      when: [cond(0, 'domain', 'notIn', unixSockets ? [...UNIX, ...INET] : INET)],
       action: errno('EAFNOSUPPORT'),
     },
     {
-      when: [cond(0, 'domain', 'in', inet), cond(1, 'type', 'notIn', [['SOCK_STREAM', SOCK_STREAM]], SOCK_TYPE_MASK)],
+      when: [cond(0, 'domain', 'in', INET), cond(1, 'type', 'notIn', [['SOCK_STREAM', SOCK_STREAM]], SOCK_TYPE_MASK)],
       action: errno('EACCES'),
     },
     {
-      when: [cond(0, 'domain', 'in', inet), cond(2, 'protocol', 'notIn', [['0', 0], ['IPPROTO_TCP', IPPROTO_TCP]])],
+      when: [cond(0, 'domain', 'in', INET), cond(2, 'protocol', 'notIn', [['0', 0], ['IPPROTO_TCP', IPPROTO_TCP]])],
       action: errno('EACCES'),
     },
   ];
 }
 
-function socketpairRules(net: SeccompNet): RuleBody[] | undefined {
-  if (net === 'host') return undefined;
-  return [{ when: [cond(0, 'domain', 'notIn', [['AF_UNIX', AF_UNIX]])], action: errno('EAFNOSUPPORT') }];
+/**
+ * A connected stream or seqpacket pair cannot be pointed anywhere else
+ * (connect() is EISCONN, a stream sendmsg() with an address is EISCONN and
+ * seqpacket ignores the address), but a datagram socket can be connect()ed
+ * again or sendto() any path: without unix sockets, no SOCK_DGRAM pair.
+ */
+function socketpairRules(net: SeccompNet, unixSockets: boolean): RuleBody[] | undefined {
+  const rules: RuleBody[] = [];
+  if (net !== 'host') rules.push({ when: [cond(0, 'domain', 'notIn', UNIX)], action: errno('EAFNOSUPPORT') });
+  if (!unixSockets) {
+    rules.push({
+      when: [
+        cond(0, 'domain', 'in', UNIX),
+        cond(1, 'type', 'notIn', [['SOCK_STREAM', SOCK_STREAM], ['SOCK_SEQPACKET', SOCK_SEQPACKET]], SOCK_TYPE_MASK),
+      ],
+      action: errno('EACCES'),
+    });
+  }
+  return rules.length > 0 ? rules : undefined;
 }
+
+/** Ways out of the process group (setpgrp(), posix_spawn's SETSID/SETPGROUP and daemon() are these too). */
+const PROCESS_GROUP_SYSCALLS: readonly string[] = ['setsid', 'setpgid'];
 
 // clone's flags are args[0] on both x86_64 (flags, newsp, parent_tid, child_tid, tls)
 // and arm64 (CLONE_BACKWARDS: flags, newsp, parent_tid, tls, child_tid).
 const CLONE_RULES: RuleBody[] = [{ when: [cond(0, 'flags', 'anyBits', CLONE_NAMESPACE_FLAGS)], action: EPERM }];
-const IOCTL_RULES: RuleBody[] = [
-  { when: [cond(1, 'request', 'in', [['TIOCSTI', TIOCSTI], ['TIOCLINUX', TIOCLINUX]])], action: EPERM },
-];
+const IOCTL_RULES: RuleBody[] = [{ when: [cond(1, 'request', 'in', TTY_IOCTLS)], action: EPERM }];
 // Only the query and plain PER_LINUX: other personas (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, ...) weaken the process.
 const PERSONALITY_RULES: RuleBody[] = [
   { when: [cond(0, 'persona', 'in', [['PER_LINUX', PER_LINUX], ['0xffffffff', PERSONALITY_QUERY]])], action: ALLOW },
@@ -304,7 +414,13 @@ interface Profile {
   bodies: Map<string, RuleBody[]>;
 }
 
-function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, net: SeccompNet): Profile {
+interface ProfileOptions {
+  net: SeccompNet;
+  unixSockets: boolean;
+  lockProcessGroup: boolean;
+}
+
+function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, opts: ProfileOptions): Profile {
   const strict = policy === 'strict';
   // Strict: unlisted syscalls fail with ENOSYS, not EPERM, so programs probing
   // for newer calls (statx, close_range, pidfd_open, ...) take their fallback
@@ -324,8 +440,8 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
   };
 
   if (strict) for (const name of STRICT_ALLOW) put(name, [{ action: ALLOW }]);
-  put('socket', filtered(socketRules(net)));
-  put('socketpair', filtered(socketpairRules(net)));
+  put('socket', filtered(socketRules(opts.net, opts.unixSockets)));
+  put('socketpair', filtered(socketpairRules(opts.net, opts.unixSockets)));
   put('clone', filtered(CLONE_RULES));
   put('ioctl', filtered(IOCTL_RULES));
   put('personality', PERSONALITY_RULES);
@@ -339,9 +455,17 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
     if (both !== undefined) {
       throw new RangeError(`sandbox.seccomp: syscall "${both}" is in both deny and allow`);
     }
+    const locked = opts.lockProcessGroup ? allow.find((name) => PROCESS_GROUP_SYSCALLS.includes(name)) : undefined;
+    if (locked !== undefined) {
+      throw new RangeError(
+        `sandbox.seccomp: "${locked}" cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended`,
+      );
+    }
     for (const name of deny) bodies.set(name, [{ action: EPERM }]);
     for (const name of allow) bodies.delete(name);
   }
+  // After the custom lists: the lock is how hatchery ends the tree, not a policy choice.
+  if (opts.lockProcessGroup) for (const name of PROCESS_GROUP_SYSCALLS) put(name, [{ action: EPERM }]);
   return { mode: strict ? 'strict' : typeof policy === 'object' ? 'custom' : 'default', defaultAction, bodies };
 }
 
@@ -501,7 +625,11 @@ export function compileSeccomp(policy: SeccompPolicy, options: SeccompCompileOpt
   if (net !== 'none' && net !== 'host' && net !== 'tcp') {
     throw new TypeError(`sandbox.seccomp: net must be 'none', 'tcp' or 'host'`);
   }
-  const profile = buildProfile(policy, arch, net);
+  const unixSockets = options.unixSockets ?? false;
+  const lockProcessGroup = options.lockProcessGroup ?? false;
+  if (typeof unixSockets !== 'boolean') throw new TypeError('sandbox.seccomp: unixSockets must be a boolean');
+  if (typeof lockProcessGroup !== 'boolean') throw new TypeError('sandbox.seccomp: lockProcessGroup must be a boolean');
+  const profile = buildProfile(policy, arch, { net, unixSockets, lockProcessGroup });
 
   // Emission order: unconditional allows (strict; hot first), argument
   // filters, then denies grouped by action so each group shares one RET.
@@ -531,6 +659,8 @@ export function compileSeccomp(policy: SeccompPolicy, options: SeccompCompileOpt
     rules,
     arch,
     net,
+    unixSockets,
+    lockProcessGroup,
     defaultAction: profile.defaultAction,
   };
 }
@@ -554,10 +684,112 @@ export function describeRule(rule: SeccompRule): string {
 export function explainSeccomp(c: CompiledSeccomp): string {
   const lines = [
     `seccomp ${c.mode} profile for ${c.arch}, net ${c.net}: ${c.ruleCount} rules, ${c.instructionCount} BPF instructions`,
+    c.unixSockets
+      ? 'unix sockets: allowed (as net allows)'
+      : 'unix sockets: refused (no socket(AF_UNIX); socketpair(AF_UNIX) for SOCK_STREAM and SOCK_SEQPACKET only)',
+    c.lockProcessGroup ? 'process group: locked (setsid and setpgid refused)' : 'process group: not locked',
     `arch != ${c.arch} -> kill process`,
   ];
   if (c.arch === 'x86_64') lines.push(`x32 syscall (nr >= 0x${X32_SYSCALL_BIT.toString(16)}) -> kill process`);
   for (const rule of c.rules) lines.push(describeRule(rule));
+  lines.push(`default: ${describeAction(c.defaultAction)}`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// The pid-namespace init's own filter.
+
+/**
+ * What the sandbox's init (native/child.c run_as_init / init_loop) calls once
+ * the program (pid 2) has been cloned and has exec'd, in the order it calls
+ * them, with the libc function that makes each call. Install the filter right
+ * after clone() returns in the init, never before: a filter is inherited by
+ * clone, and pid 2 must still be able to install its own and exec.
+ */
+const INIT_ALLOW: ReadonlyArray<readonly [string, string]> = [
+  // hot: the loop
+  ['rt_sigtimedwait', 'sigwaitinfo() in init_loop'],
+  ['wait4', 'waitpid() reaping in init_loop, and the exec-failure path'],
+  ['kill', 'forwarding a signal to the program, or to the whole namespace (-1)'],
+  ['write', 'report(): EXEC_OK, the exit status, a failure'],
+  // once, between clone() and the loop
+  ['rt_sigaction', 'install_forwarding_handlers()'],
+  ['close_range', 'dropping every fd but the report pipe'],
+  ['exit_group', '_exit()'],
+  // not called today, and harmless: only the init's own state
+  ['exit', '_exit() falls back to it if exit_group returns'],
+  ['close', 'a plain close() of the init\'s own fds'],
+  ['rt_sigprocmask', 'its own signal mask'],
+  ['rt_sigreturn', 'return from a signal handler (every signal stays blocked, so none runs)'],
+  ['restart_syscall', 'the kernel restarting an interrupted call'],
+];
+
+export interface CompiledInitSeccomp {
+  /** struct sock_filter[], little endian, 8 bytes per instruction: the same shape as CompiledSeccomp.program. */
+  program: Uint8Array;
+  instructionCount: number;
+  ruleCount: number;
+  rules: SeccompRule[];
+  arch: SeccompArch;
+  /** Always kill process: see compileInitSeccomp. */
+  defaultAction: SeccompAction;
+}
+
+const initCache = new Map<SeccompArch, CompiledInitSeccomp>();
+
+/** The syscalls the init's filter allows, each with why the init needs it. */
+export function initSeccompSyscalls(): ReadonlyArray<readonly [string, string]> {
+  return INIT_ALLOW;
+}
+
+/**
+ * The allowlist filter for the pid-namespace init. Anything else kills the
+ * init (SECCOMP_RET_KILL_PROCESS), and with it the namespace and the program:
+ * the init runs no untrusted code and its only input is what the program can
+ * put into a siginfo, so a call outside the list means a hatchery bug or a
+ * compromised init. EPERM would let either go on half-working (an init that
+ * no longer reaps or forwards), and hand an attacker an oracle to probe with;
+ * killing fails closed, visibly (the zygote sees the init end by SIGSYS),
+ * and is not a signal, so pid 1's protection from signals does not apply.
+ * The init is not dumpable, so no core file is written.
+ */
+export function compileInitSeccomp(arch: SeccompArch = hostSeccompArch()): CompiledInitSeccomp {
+  if (arch !== 'x86_64' && arch !== 'aarch64') {
+    throw new TypeError(`seccomp: unknown architecture "${String(arch)}"`);
+  }
+  // A fresh copy of the bytes each time: a Uint8Array cannot be frozen, and the cache must not be changed through one.
+  const cached = initCache.get(arch);
+  if (cached) return { ...cached, program: cached.program.slice() };
+  const rules: SeccompRule[] = INIT_ALLOW.map(([name]) => {
+    const nr = syscallNumber(name, arch);
+    if (nr === undefined) throw new Error(`seccomp: init syscall ${name} missing on ${arch}`);
+    return Object.freeze({ syscall: name, nr, action: ALLOW });
+  });
+  const defaultAction: SeccompAction = Object.freeze({ type: 'kill' });
+  const insns = assembleSeccomp(arch, rules, defaultAction);
+  const problems = validateProgram(insns);
+  if (problems.length > 0) throw new Error(`seccomp: generated an invalid init program: ${problems.join('; ')}`);
+  const compiled: CompiledInitSeccomp = Object.freeze({
+    program: encodeProgram(insns),
+    instructionCount: insns.length,
+    ruleCount: rules.length,
+    rules: Object.freeze(rules) as SeccompRule[],
+    arch,
+    defaultAction,
+  });
+  initCache.set(arch, compiled);
+  return { ...compiled, program: compiled.program.slice() };
+}
+
+/** Readable text for the init's filter, one rule per line, in the order the filter checks them. */
+export function explainInitSeccomp(c: CompiledInitSeccomp): string {
+  const why = new Map(INIT_ALLOW);
+  const lines = [
+    `seccomp init filter for ${c.arch}: ${c.ruleCount} rules, ${c.instructionCount} BPF instructions`,
+    `arch != ${c.arch} -> kill process`,
+  ];
+  if (c.arch === 'x86_64') lines.push(`x32 syscall (nr >= 0x${X32_SYSCALL_BIT.toString(16)}) -> kill process`);
+  for (const rule of c.rules) lines.push(`${describeRule(rule)}  # ${why.get(rule.syscall) ?? ''}`);
   lines.push(`default: ${describeAction(c.defaultAction)}`);
   return lines.join('\n');
 }
