@@ -594,7 +594,7 @@ describe('seccomp: custom policy', () => {
 
 describe('seccomp: the pid-namespace init\'s filter', () => {
   // What native/child.c's init calls after clone() (see compileInitSeccomp); exact, so a change on either side shows.
-  const INIT_CALLS = ['rt_sigtimedwait', 'wait4', 'kill', 'write', 'rt_sigaction', 'close_range', 'exit_group', 'exit',
+  const INIT_CALLS = ['rt_sigtimedwait', 'wait4', 'kill', 'write', 'statfs', 'rt_sigaction', 'close_range', 'exit_group', 'exit',
     'close', 'rt_sigprocmask', 'rt_sigreturn', 'restart_syscall'];
 
   for (const arch of ARCHES) {

@@ -11,7 +11,7 @@ import type { KernelFeatures } from './features.js';
 import { landlockWirePlan, planLandlock, withSystemPaths } from './landlock.js';
 import { planMounts } from './mounts.js';
 import { NOBODY_ID, namespacesWirePlan, planNamespaces, type NamespaceName } from './namespaces.js';
-import { compileSeccomp, type CompiledSeccomp, type SeccompCompileOptions, type SeccompNet } from './seccomp.js';
+import { compileInitSeccomp, compileSeccomp, type CompiledSeccomp, type SeccompCompileOptions, type SeccompNet } from './seccomp.js';
 
 /** What a Result reports was enforced for its operation. */
 export interface Enforcement {
@@ -245,11 +245,11 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   const seccompNet: SeccompNet = sandbox.net === 'host' ? 'host' : sandbox.net === 'none' ? 'none' : 'tcp';
   let seccomp: CompiledSeccomp | null = null;
   if (sandbox.seccomp !== 'off') {
-    const compiled = seccompFor(sandbox.seccomp, { net: seccompNet, unixSockets: sandbox.unixSockets, lockProcessGroup } as SeccompCompileOptions);
+    const compiled = seccompFor(sandbox.seccomp, { net: seccompNet, unixSockets: sandbox.unixSockets, lockProcessGroup });
     if (features.seccomp) seccomp = compiled;
     else missing.push(`seccomp (${features.seccompReason ?? 'the kernel has no seccomp filter support'})`);
   }
-  const initSeccomp = undefined as CompiledSeccomp | undefined; // MERGE-SECCOMP: compileInitSeccomp
+  const initSeccomp = ns.created.includes('pid') && features.seccomp ? compileInitSeccomp() : undefined;
 
   // What the network policy needs, by whichever layer can carry it.
   if (typeof sandbox.net === 'object' && !netIsolatedByLandlock) {

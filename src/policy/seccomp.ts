@@ -712,6 +712,7 @@ const INIT_ALLOW: ReadonlyArray<readonly [string, string]> = [
   ['wait4', 'waitpid() reaping in init_loop, and the exec-failure path'],
   ['kill', 'forwarding a signal to the program, or to the whole namespace (-1)'],
   ['write', 'report(): EXEC_OK, the exit status, a failure'],
+  ['statfs', 'hatch_private_tmp_full(): is the private tmpfs full when the program ends (result.limit \'tmpdir\')'],
   // once, between clone() and the loop
   ['rt_sigaction', 'install_forwarding_handlers()'],
   ['close_range', 'dropping every fd but the report pipe'],
