@@ -26,6 +26,7 @@ import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { closeDefaultZygote, run, spawn, type Result, type RunOptions } from '../src/index.js';
 import { packageRoot } from '../src/native/binding.js';
+import { OPERATION_UID_BASE } from '../src/policy/features.js';
 import { isAlive, processes, sandboxDenialFor, waitFor } from './helpers.js';
 
 const probe = join(packageRoot, 'build', 'Release', 'hatchery-probe');
@@ -233,7 +234,7 @@ after(async () => {
 // ------------------------------------------------------------------- tests
 
 describe('sandbox escape probes: the default profile', () => {
-  test('the probe runs sandboxed: Landlock, seccomp, user and pid namespaces, uid 65534, a private temp dir', async () => {
+  test('the probe runs sandboxed: Landlock, seccomp, user and pid namespaces, its own uid, a private temp dir', async () => {
     const r = await expectOutcome(['whoami'], /^uid=/);
     const e = r.enforcement;
     assert.equal(e.sandboxed, true);
@@ -241,12 +242,15 @@ describe('sandbox escape probes: the default profile', () => {
     assert.ok(e.landlock.fs.includes('read_file') && e.landlock.fs.includes('refer'), `fs rights: ${e.landlock.fs.join(',')}`);
     assert.equal(e.seccomp?.mode, 'default');
     for (const ns of ['user', 'pid', 'mount'] as const) assert.ok(e.namespaces.includes(ns), `namespaces: ${e.namespaces.join(',')}`);
-    assert.equal(e.uid, NOBODY);
-    assert.equal(e.gid, NOBODY);
+    // A root caller's operation runs as a uid of its own (65534 inside its user namespace); anyone else's as the caller.
+    if (isRoot) assert.ok(e.uid >= OPERATION_UID_BASE && e.gid === e.uid, `uid ${e.uid}`);
+    else assert.equal(e.uid, process.getuid?.());
     assert.equal(e.noNewPrivs, true);
     assert.deepEqual(e.missing, []);
-    assert.ok(e.tmpdir, 'a private temp dir');
-    assert.equal(existsSync(e.tmpdir), false, `temp dir ${e.tmpdir} left behind`);
+    // The temp dir is a capped tmpfs inside the sandbox: nothing of it exists on the host.
+    assert.equal(e.tmpdir, '/tmp');
+    assert.deepEqual(e.tmpdirLimit, { bytes: 256 * 1024 * 1024, inodes: 65536 });
+    assert.deepEqual(e.guarantees, { treeEnds: 'pid-namespace', noHostUnixSockets: 'seccomp', operationsSeparated: isRoot ? 'operation-uid' : 'user-namespace', noPrivilegeGain: 'no-new-privs+unprivileged-uid' });
   });
 
   test('whoami: uid/gid 65534, no groups, no capabilities, pid 2 (under the sandbox init), no_new_privs, seccomp filter mode', async () => {
@@ -280,9 +284,9 @@ describe('sandbox escape probes: the default profile', () => {
       const fresh = join(hostDir, 'created-by-sandbox');
       await expectOutcome(['write-file', fresh], 'denied ENOENT');
       assert.equal(existsSync(fresh), false);
-      // /tmp itself is an empty read-only tmpfs: nothing can be created in it.
+      // /tmp is the operation's own tmpfs: what is made there never reaches the host's /tmp.
       const planted = join(tmpdir(), `hatchery-escape-${randomBytes(4).toString('hex')}`);
-      await expectOutcome(['write-file', planted], 'denied EROFS');
+      await expectOutcome(['write-file', planted], 'allowed');
       assert.equal(existsSync(planted), false);
       // The empty tmpfs over /root and /home is still outside the Landlock allowlist.
       for (const dir of ['/root', '/home']) {
@@ -417,31 +421,38 @@ describe('sandbox escape probes: the default profile', () => {
       tcpConnections = before;
     });
 
-    test('an abstract unix socket the host listens on is out of reach', async () => {
-      const r = await attempt(['abstract-connect', abstractName]);
+    // Unix sockets: seccomp refuses socket(AF_UNIX) unless `unixSockets` grants it, so no host listener,
+    // by path or abstract name, is reachable; the layers below are shown holding on their own with the grant.
+    test('no unix socket can be made: abstract and pathname host listeners are out of reach (seccomp EAFNOSUPPORT)', async () => {
+      const r = await expectOutcome(['abstract-connect', abstractName], 'denied EAFNOSUPPORT');
+      assert.equal(r.enforcement.guarantees.noHostUnixSockets, 'seccomp');
+      await expectOutcome(['unix-connect', unixSocketPath], 'denied EAFNOSUPPORT');
+      await expectOutcome(['unix-connect', unixSocketPath], 'denied EAFNOSUPPORT', LANDLOCK_ONLY);
+      assert.equal(abstractConnections, 0);
+      assert.equal(unixConnections, 0);
+    });
+
+    test('with unix sockets granted, the abstract listener is still out of reach (net namespace or Landlock scope)', async () => {
+      const r = await attempt(['abstract-connect', abstractName], { sandbox: { unixSockets: true } });
       const e = r.enforcement;
       // An empty network namespace hides the name (ECONNREFUSED); otherwise the
       // Landlock abstract-unix scope (ABI >= 6) refuses the connect (EPERM).
       const expected = e.namespaces.includes('net') ? 'denied ECONNREFUSED' : 'denied EPERM';
       assert.equal(outcome(r), expected, describeRun(r));
       if (!e.namespaces.includes('net')) assert.ok(e.landlock?.scopes.includes('abstract_unix_socket'));
-      assert.equal(abstractConnections, 0);
-    });
-
-    test('the abstract unix scope holds without a network namespace too (EPERM)', async () => {
-      await expectOutcome(['abstract-connect', abstractName], 'denied EPERM', { sandbox: { namespaces: { net: false } } });
+      await expectOutcome(['abstract-connect', abstractName], 'denied EPERM', { sandbox: { unixSockets: true, namespaces: { net: false } } });
       assert.equal(abstractConnections, 0);
     });
 
     // connect() to a pathname socket is not an open(): Landlock only covers it
-    // from LANDLOCK_ACCESS_FS_RESOLVE_UNIX on, so the mount namespace hiding /tmp is what holds (ENOENT).
-    test('a pathname unix socket the host listens on (world-writable) in /tmp is hidden (ENOENT)', async () => {
-      await expectOutcome(['unix-connect', unixSocketPath], 'denied ENOENT');
+    // from LANDLOCK_ACCESS_FS_RESOLVE_UNIX on, so with the grant the mount namespace hiding /tmp is what holds (ENOENT).
+    test('with unix sockets granted, a pathname listener in /tmp is hidden (ENOENT)', async () => {
+      await expectOutcome(['unix-connect', unixSocketPath], 'denied ENOENT', { sandbox: { unixSockets: true } });
       assert.equal(unixConnections, 0);
     });
 
-    test('control: without the mount namespace, Landlock (ABI <= 7) lets the same connect through', async () => {
-      const r = await attempt(['unix-connect', unixSocketPath], LANDLOCK_ONLY);
+    test('control: with unix sockets granted and no mount namespace, Landlock (ABI <= 7) lets the same connect through', async () => {
+      const r = await attempt(['unix-connect', unixSocketPath], { sandbox: { unixSockets: true, namespaces: { mount: false } } });
       const abi = r.enforcement.landlock?.abi ?? 0;
       assert.ok(abi >= 1 && abi <= 7, `Landlock ABI ${abi}: check whether it covers pathname unix sockets and update this test`);
       assert.equal(outcome(r), 'allowed', describeRun(r));
@@ -482,10 +493,11 @@ describe('sandbox escape probes: the default profile', () => {
     });
 
     test('a sibling operation: its temp dir and its process are out of reach', async () => {
-      const sibling = await spawn('/bin/sh', ['-c', 'echo sibling-secret > secret.txt && exec sleep 60'], { stdio: 'ignore' });
+      // Without a mount namespace the sibling's temp dir is a host dir, so there is something on the host to reach for.
+      const sibling = await spawn('/bin/sh', ['-c', 'echo sibling-secret > secret.txt && exec sleep 60'], { stdio: 'ignore', ...LANDLOCK_ONLY });
       try {
         const dir = sibling.enforcement.tmpdir;
-        assert.ok(dir, 'the sibling has a private temp dir');
+        assert.ok(dir && dir !== '/tmp', `the sibling has a host temp dir: ${dir}`);
         const secret = join(dir, 'secret.txt');
         await waitFor(() => existsSync(secret), 5000, 'the sibling to write its file');
         // Hidden with the rest of /tmp; and Landlock refuses it where /tmp is visible.
@@ -569,7 +581,7 @@ describe('sandbox escape probes: the default profile', () => {
       assert.equal(r.signal, 'SIGTERM');
       assert.ok(maxLagMs < 1000, `event loop stalled ${maxLagMs.toFixed(0)} ms`);
       await waitFor(() => probeProcesses().length === 0, 5000, 'every process of the pid namespace to be gone');
-      assert.equal(existsSync(r.enforcement.tmpdir ?? '/nonexistent'), false, 'temp dir removed after SIGKILL');
+      assert.equal(r.enforcement.tmpdir, '/tmp', 'a private tmpfs, freed with the namespace');
     });
 
     test('memory bomb under limits.memoryBytes 256 MiB: allocation fails with ENOMEM', async () => {
@@ -628,11 +640,13 @@ describe('sandbox escape probes: the default profile', () => {
         const sandbox: SandboxOption = { fs: { exec: [suid] } };
         const inUserns = await run(suid, ['whoami'], { sandbox, timeoutMs: 30_000 });
         assert.match(outcome(inUserns), /^uid=65534 euid=65534 suid=65534 .* capeff=0000000000000000 capprm=0000000000000000 .* nnp=1 /);
-        // Without a user namespace only no_new_privs stands between the drop to 65534 and the setuid bit.
+        // Without a user namespace only no_new_privs stands between the drop to the operation's uid and the setuid bit.
         const noNs = { user: false, pid: false, net: false, ipc: false, uts: false, mount: false };
         const plain = await run(suid, ['whoami'], { sandbox: { ...sandbox, namespaces: noNs }, timeoutMs: 30_000 });
         assert.deepEqual(plain.enforcement.namespaces, []);
-        assert.match(outcome(plain), /^uid=65534 euid=65534 suid=65534 .* capeff=0000000000000000 capprm=0000000000000000 .* nnp=1 /);
+        const own = plain.enforcement.uid;
+        assert.ok(own >= OPERATION_UID_BASE, `operation uid ${own}`);
+        assert.match(outcome(plain), new RegExp(`^uid=${own} euid=${own} suid=${own} .* capeff=0000000000000000 capprm=0000000000000000 .* nnp=1 `));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

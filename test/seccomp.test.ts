@@ -660,7 +660,7 @@ describe('seccomp: the pid-namespace init\'s filter', () => {
 
   it('explain lists each rule with why the init needs it', () => {
     const lines = explainInitSeccomp(compileInitSeccomp('x86_64')).split('\n');
-    assert.match(lines[0]!, /^seccomp init filter for x86_64: 12 rules, \d+ BPF instructions$/);
+    assert.match(lines[0]!, /^seccomp init filter for x86_64: 13 rules, \d+ BPF instructions$/);
     assert.ok(lines.includes('arch != x86_64 -> kill process'));
     assert.ok(lines.includes('x32 syscall (nr >= 0x40000000) -> kill process'));
     assert.ok(lines.includes('allow rt_sigtimedwait  # sigwaitinfo() in init_loop'));

@@ -73,6 +73,16 @@ export interface CheckReport {
     note: string;
   };
   simulated: string[];
+  /** What this process seems to run in: 'host', or 'container (...)' with the signs seen. */
+  environment: string;
+  /** The probe's answers (native/probe.c): 0 works, else the errno the attempt met. */
+  probe: Record<string, number>;
+  /** clone3 works; without it the zygote uses clone(CLONE_PIDFD). */
+  clone3: boolean;
+  /** Root only: whether operations get uids of their own. */
+  operationUids: boolean | null;
+  /** What the user can do to get what this environment lacks. */
+  advice: string[];
   defaultProfile: Enforcement | null;
   defaultProfileError: string | null;
   strictRefuses: string[];
@@ -200,10 +210,43 @@ export function buildCheckReport(): CheckReport {
     },
     cgroup: cgroupReport(),
     simulated: features.simulated,
+    environment: features.environment,
+    probe: features.probe,
+    clone3: features.clone3,
+    operationUids: process.getuid?.() === 0 ? features.operationUids : null,
+    advice: adviceFor(features, defaultProfile),
     defaultProfile,
     defaultProfileError,
     strictRefuses,
   };
+}
+
+/** What an operator can change to get the layers this environment lacks. */
+function adviceFor(features: ReturnType<typeof detectFeatures>, e: Enforcement | null): string[] {
+  const advice: string[] = [];
+  const root = process.getuid?.() === 0;
+  const container = features.environment.startsWith('container');
+  if (!features.userns && features.simulated.length === 0) {
+    if (container) {
+      advice.push(
+        'namespaces: the container runtime refuses them. In Kubernetes, a pod with `securityContext.seccompProfile: {type: Unconfined}` ' +
+          'or a profile that allows clone/unshare with CLONE_NEW*, or user namespaces for pods (hostUsers: false), gives hatchery its namespaces; ' +
+          'with Docker, `--security-opt seccomp=<profile allowing them>`. Without them hatchery keeps its guarantees with a uid per operation (root), seccomp and Landlock.',
+      );
+    } else if (!root) {
+      advice.push(
+        'user namespaces: allow them for this user (Debian: sysctl kernel.unprivileged_userns_clone=1; Ubuntu 23.10+: an AppArmor profile granting userns for node, ' +
+          'or sysctl kernel.apparmor_restrict_unprivileged_userns=0; everywhere: user.max_user_namespaces > 0), or run the service as root, which gets a uid per operation.',
+      );
+    }
+  }
+  if (root && !features.operationUids) {
+    advice.push(`uids per operation: this process may not take uid ${0x7000_0000} (a user namespace that does not map it); map a larger range, or operations share uid 65534.`);
+  }
+  if (features.landlockAbi === 0) advice.push('Landlock: boot with lsm=...,landlock (Linux 5.13+); without it strict mode refuses.');
+  if (!features.seccomp) advice.push('seccomp: a kernel with CONFIG_SECCOMP_FILTER; without it strict mode refuses.');
+  if (e && e.tmpdirLimit === null && e.tmpdir !== null) advice.push('temp dir cap: needs a mount namespace; meanwhile limits.fileSizeBytes bounds each file.');
+  return advice;
 }
 
 const yes = (b: boolean): string => (b ? 'yes' : 'no');
@@ -215,6 +258,7 @@ export function formatCheckReport(r: CheckReport): string {
     out.push(`${label.padEnd(24)}${value}`);
   };
   row('kernel', r.kernel.release);
+  row('environment', r.environment);
   if (r.simulated.length > 0) row('simulated', r.simulated.join('; '));
   row('landlock', r.landlock.available ? `ABI ${r.landlock.abi}` : `unavailable (${r.landlock.reason ?? 'unknown'})`);
   if (r.landlock.available) {
@@ -224,6 +268,8 @@ export function formatCheckReport(r: CheckReport): string {
   }
   row('seccomp', r.seccomp.available ? `yes${r.seccomp.actions ? ` (actions: ${r.seccomp.actions.join(' ')})` : ''}` : 'no');
   row('user namespaces', r.userNamespaces.available ? 'yes' : `no (${r.userNamespaces.reason ?? 'unknown'})`);
+  row('clone3', r.clone3 ? 'yes' : `no (${r.probe.clone3 === undefined ? 'no answer' : `errno ${r.probe.clone3}`}): clone(CLONE_PIDFD) is used`);
+  if (r.operationUids !== null) row('uid per operation', r.operationUids ? `yes (from ${0x7000_0000})` : 'no: operations share uid 65534');
   row(
     'pidfd',
     `pidfd_open ${yes(r.pidfd.pidfdOpen)}, CLONE_PIDFD ${yes(r.pidfd.clonePidfd)}, PIDFD_GET_INFO ${yes(r.pidfd.pidfdGetInfo)}, ` +
@@ -246,10 +292,26 @@ export function formatCheckReport(r: CheckReport): string {
     row('  seccomp', e.seccomp ? `${e.seccomp.mode}, ${e.seccomp.rules} rules, ${e.seccomp.instructions} BPF instructions` : 'off');
     row('  namespaces', list(e.namespaces));
     row('  runs as', `uid ${e.uid}, gid ${e.gid}${e.noNewPrivs ? ', no_new_privs' : ''}`);
-    row('  private temp dir', e.tmpdir === null ? 'no' : 'yes (cwd, HOME, TMPDIR)');
+    row(
+      '  private temp dir',
+      e.tmpdir === null ? 'no' : e.tmpdirLimit ? `a tmpfs on /tmp and /dev/shm, capped at ${e.tmpdirLimit.bytes} bytes and ${e.tmpdirLimit.inodes} inodes` : 'a host directory (no cap)',
+    );
+    const g = e.guarantees;
+    row('  tree ends by', g.treeEnds ?? 'NOTHING (refused in strict mode)');
+    row('  host unix sockets', g.noHostUnixSockets === 'seccomp' ? 'unreachable (seccomp: no socket(AF_UNIX))' : g.noHostUnixSockets ?? 'REACHABLE');
+    row('  operations separated', g.operationsSeparated ?? 'no');
     const limits = Object.entries(e.limits).map(([k, v]) => `${k} ${String(v)}`);
     row('  limits', limits.length > 0 ? limits.join(', ') : 'none but core dumps off');
     row('  not enforced', list(e.missing));
+    if (e.fallbacks.length > 0) {
+      out.push('  not available here (kept by the other layers):');
+      for (const f of e.fallbacks) out.push(`    - ${f}`);
+    }
+  }
+  if (r.advice.length > 0) {
+    out.push('');
+    out.push('to get more here:');
+    for (const a of r.advice) out.push(`  - ${a}`);
   }
   out.push('');
   out.push(`--strict (the default mode) would refuse: ${r.strictRefuses.length === 0 ? 'nothing' : ''}`);

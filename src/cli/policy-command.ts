@@ -50,6 +50,9 @@ export interface PolicyExplanation {
   } | null;
   /** The mount namespace's set-up, in the order the child applies it. */
   mounts: Array<{ op: string; path: string }>;
+  /** The temp dir as the program sees it, and its cap where the kernel enforces one. */
+  tmpdir: { path: string; limit: { bytes: number; inodes: number } | null } | null;
+  fallbacks: string[];
   seccomp: string | null;
   missing: string[];
 }
@@ -66,7 +69,7 @@ const MOUNT_OP_TEXT: Record<string, string> = {
 
 function explain(sandbox: NormalizedSandbox | false, limitsValue: unknown, extraExec: string[]): PolicyExplanation {
   if (sandbox === false) {
-    return { sandbox, refused: null, namespaces: [], uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, landlock: null, mounts: [], seccomp: null, missing: [] };
+    return { sandbox, refused: null, namespaces: [], uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, landlock: null, mounts: [], tmpdir: null, seccomp: null, missing: [], fallbacks: [] };
   }
   const features = detectFeatures();
   const limits = validateLimits(limitsValue);
@@ -107,8 +110,10 @@ function explain(sandbox: NormalizedSandbox | false, limitsValue: unknown, extra
       op: MOUNT_OP_NAMES.get(m.op) ?? `op ${m.op}`,
       path: m.path,
     })),
+    tmpdir: e.tmpdir === null ? null : { path: e.tmpdir, limit: e.tmpdirLimit },
     seccomp,
     missing: e.missing,
+    fallbacks: e.fallbacks,
   };
 }
 
@@ -158,11 +163,24 @@ export function formatExplanation(x: PolicyExplanation): string {
     out.push(`mounts (${x.mounts.length} steps, in order):`);
     for (const m of x.mounts) out.push(`  ${MOUNT_OP_TEXT[m.op] ?? m.op} ${m.path}`);
   }
+  if (x.tmpdir !== null) {
+    out.push('');
+    const t = x.tmpdir;
+    out.push(
+      t.limit
+        ? `temp dir: a private tmpfs on /tmp and /dev/shm (mounted last), ${t.limit.bytes} bytes and ${t.limit.inodes} inodes for both`
+        : `temp dir: a host directory, ${t.path} (no size cap here)`,
+    );
+  }
   out.push('');
   out.push(x.seccomp === null ? 'seccomp: off' : x.seccomp);
   if (x.missing.length > 0) {
     out.push('');
     out.push(`not enforced on this kernel: ${x.missing.join('; ')}`);
+  }
+  if (x.fallbacks.length > 0) {
+    out.push('');
+    out.push(`not available here (the default profile falls back): ${x.fallbacks.join('; ')}`);
   }
   return `${out.join('\n')}\n`;
 }

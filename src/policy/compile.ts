@@ -3,6 +3,7 @@
  * supports becomes the plan fields the child applies, and a report of what
  * will actually be enforced. TS makes every decision here; C only applies.
  */
+import { realpathSync } from 'node:fs';
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
 import type { Limits } from '../options/limits.js';
@@ -141,8 +142,17 @@ export function unsandboxedEnforcement(limits: Limits): Enforcement {
 /** Paths that only the private tmpfs may stand for: a policy that names one of them gets a host temp dir instead. */
 const PRIVATE_TMP_PATHS = ['/tmp', '/dev/shm'];
 
+/** A grant at, under or above /tmp or /dev/shm, as given or once its symlinks are resolved. */
 function touchesPrivateTmp(paths: readonly string[]): boolean {
-  return paths.some((p) => PRIVATE_TMP_PATHS.some((t) => p === t || p.startsWith(`${t}/`) || t.startsWith(`${p === '/' ? '' : p}/`)));
+  const near = (p: string): boolean => PRIVATE_TMP_PATHS.some((t) => p === t || p.startsWith(`${t}/`) || t.startsWith(`${p === '/' ? '' : p}/`));
+  return paths.some((p) => {
+    if (near(p)) return true;
+    try {
+      return near(realpathSync.native(p));
+    } catch {
+      return false;
+    }
+  });
 }
 
 export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
@@ -198,11 +208,12 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   let privateTmp: SpawnPlan['privateTmp'];
   let hostTmpdir: string | null = null;
   if (sandbox.tmpdir) {
-    const granted = [...sandbox.fs.read, ...sandbox.fs.write, ...sandbox.fs.exec];
+    // A grant under /tmp would sit beneath the private tmpfs, and so inherit its write right in Landlock's eyes.
+    const granted = [...sandbox.fs.read, ...sandbox.fs.write, ...sandbox.fs.exec, ...(ctx.extraExec ?? [])];
     if (mountNs && !touchesPrivateTmp(granted)) {
       privateTmp = { sizeBytes: sandbox.tmpdir.sizeBytes, inodes: sandbox.tmpdir.inodes };
     } else {
-      const reason = mountNs ? 'the policy grants a path under /tmp or /dev/shm' : 'no mount namespace here';
+      const reason = mountNs ? 'the policy grants a path at or under /tmp or /dev/shm' : 'no mount namespace here';
       const what = `a size cap on the temp dir (${reason}: it is a host directory)`;
       if (sandbox.tmpdir.explicit) missing.push(what);
       else fallbacks.push(what);
