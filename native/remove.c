@@ -101,10 +101,19 @@ static long sweep(int dir_fd, int top_fd) {
       if (top_fd >= 0) {
         char name[MOVED_NAME_MAX];
         int rc;
-        do {
+        int opened_up = 0;
+        for (;;) {
           moved_name(name); /* a name the program made up could be taken: never replace it */
           rc = (int)syscall(SYS_renameat2, dir_fd, d->d_name, top_fd, name, RENAME_NOREPLACE);
-        } while (rc != 0 && errno == EEXIST);
+          if (rc == 0 || errno == EEXIST) {
+            if (rc == 0) break;
+            continue;
+          }
+          /* Moving a directory rewrites its "..": it must be writable (mode 000 is not). */
+          if (errno != EACCES || opened_up) break;
+          make_searchable(dir_fd, d->d_name);
+          opened_up = 1;
+        }
         if (rc != 0 && errno != ENOENT) return -errno;
         continue;
       }

@@ -1,21 +1,31 @@
 #!/usr/bin/env node
-// Runs every test: the C golden-bytes test, then node:test over dist/test,
-// then (when root) the sandbox probes again as an unprivileged user.
+// Runs every test: the C golden-bytes test, then node:test over dist/test as
+// this user, then (when root) the environment matrix of docs/kernel.md: the
+// escape suites and the end-to-end run/spawn/pool/worker tests again in every
+// row this machine can reproduce. A row that cannot be reproduced here is
+// skipped with its reason printed; no test is weakened for a row.
+//
+//   node test/run.js [WORD...]     only dist/test files whose names contain a WORD (no matrix)
+//   node test/run.js --matrix      only the matrix rows
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const distTest = join(root, 'dist', 'test');
-const only = process.argv.slice(2);
+const args = process.argv.slice(2);
+const matrixOnly = args.includes('--matrix');
+const only = args.filter((a) => a !== '--matrix');
+const isRoot = process.getuid?.() === 0;
 let failed = 0;
 let passed = 0;
+const skippedRows = [];
 
-function step(name, cmd, args, opts = {}) {
+function step(name, cmd, cmdArgs, opts = {}) {
   process.stdout.write(`\n# ${name}\n`);
-  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: root, ...opts });
   if (r.status === 0) passed++;
   else {
     failed++;
@@ -23,48 +33,98 @@ function step(name, cmd, args, opts = {}) {
   }
 }
 
-const golden = join(root, 'build', 'Release', 'protocol-golden');
-if (only.length === 0) step('C protocol golden bytes', golden, []);
-
+const testArgs = ['--test', '--test-concurrency=1', '--test-reporter=spec'];
 const files = readdirSync(distTest)
   .filter((f) => f.endsWith('.test.js'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
-  .sort()
-  .map((f) => join(distTest, f));
-step('node:test (as ' + (process.getuid?.() === 0 ? 'root' : `uid ${process.getuid?.()}`) + ')', process.execPath, [
-  '--test',
-  '--test-concurrency=1',
-  '--test-reporter=spec',
-  ...files,
-]);
+  .sort();
 
-// The sandbox must hold for unprivileged callers too: rerun the probes as nobody.
-// If nobody cannot reach this checkout (a 0700 home, say), run a world-readable copy.
-const unprivileged = files.filter((f) => /sandbox|escape|probe/.test(f));
-if (process.getuid?.() === 0 && unprivileged.length > 0 && existsSync('/usr/bin/setpriv')) {
-  const asNobody = ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
-  const reachable = spawnSync(asNobody[0], [...asNobody.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(join(root, 'build', 'Release', 'hatchery-zygote'))}, 1)`]).status === 0;
-  let base = root;
-  let copy = null;
-  if (!reachable) {
-    copy = mkdtempSync(join(tmpdir(), 'hatchery-tests-'));
-    chmodSync(copy, 0o755);
-    for (const part of ['dist', 'build', 'bin', 'package.json', 'binding.gyp', 'test']) {
-      cpSync(join(root, part), join(copy, part), { recursive: true });
-    }
-    spawnSync('chmod', ['-R', 'a+rX', copy]);
-    base = copy;
-  }
-  step('sandbox probes as uid 65534', asNobody[0], [
-    ...asNobody.slice(1),
-    process.execPath,
-    '--test',
-    '--test-concurrency=1',
-    '--test-reporter=spec',
-    ...unprivileged.map((f) => join(base, 'dist', 'test', basename(f))),
-  ], { env: { ...process.env, HOME: '/tmp' }, cwd: '/' });
-  if (copy) rmSync(copy, { recursive: true, force: true });
+if (!matrixOnly) {
+  const golden = join(root, 'build', 'Release', 'protocol-golden');
+  if (only.length === 0) step('C protocol golden bytes', golden, []);
+  step(`node:test (as ${isRoot ? 'root' : `uid ${process.getuid?.()}`})`, process.execPath, [...testArgs, ...files.map((f) => join(distTest, f))]);
 }
 
+// ---- the environment matrix ------------------------------------------------
+
+/** The escape suites and the end-to-end tests of run/spawn/pool/workers: what must hold in every row. */
+const MATRIX_FILES = files.filter((f) => /escape|^run\.test|^spawn\.test|^pool\.test|^workers\.test/.test(f));
+/** As uid 65534 only the sandbox probes ran before; the row list keeps that set for the unprivileged host row too. */
+const containerSim = join(root, '..', 'shared', 'tools', 'container-sim');
+const setpriv = '/usr/bin/setpriv';
+const asUser = (uid) => [setpriv, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
+
+function hasPythonSeccomp() {
+  return spawnSync('/usr/bin/python3', ['-c', 'import seccomp'], { stdio: 'ignore' }).status === 0;
+}
+
+/** A copy of what the tests need, readable by anyone: an unprivileged row may not reach this checkout. */
+function worldReadableCopy() {
+  const copy = mkdtempSync(join(tmpdir(), 'hatchery-tests-'));
+  chmodSync(copy, 0o755);
+  for (const part of ['dist', 'build', 'bin', 'package.json', 'binding.gyp', 'test']) {
+    if (existsSync(join(root, part))) cpSync(join(root, part), join(copy, part), { recursive: true });
+  }
+  spawnSync('chmod', ['-R', 'a+rX', copy]);
+  return copy;
+}
+
+/** A copy under a directory no other uid may enter: the package installed where the sandbox's uid cannot read it. */
+function unreadableInstall() {
+  const outer = mkdtempSync(join(tmpdir(), 'hatchery-private-'));
+  chmodSync(outer, 0o700);
+  const copy = join(outer, 'hatchery');
+  mkdirSync(copy);
+  for (const part of ['dist', 'build', 'bin', 'package.json', 'binding.gyp', 'test']) {
+    if (existsSync(join(root, part))) cpSync(join(root, part), join(copy, part), { recursive: true });
+  }
+  return { copy, cleanup: () => rmSync(outer, { recursive: true, force: true }) };
+}
+
+function rows() {
+  const list = [];
+  const unprivileged = existsSync(setpriv) ? null : 'setpriv (util-linux) is missing';
+  const sim = !existsSync(containerSim) ? `${containerSim} is missing` : !hasPythonSeccomp() ? "Debian's python3-seccomp is not installed" : null;
+  list.push({ name: 'host, unprivileged, user namespaces allowed (uid 65534)', wrap: asUser(65534), env: {}, readable: true, skip: unprivileged });
+  list.push({ name: 'host, unprivileged, no user namespaces (uid 65534, HATCHERY_DISABLE_USERNS=1)', wrap: asUser(65534), env: { HATCHERY_DISABLE_USERNS: '1' }, readable: true, skip: unprivileged });
+  list.push({ name: 'container, root (Docker/Kubernetes default seccomp profile and capabilities)', wrap: [containerSim, '--'], env: {}, readable: false, skip: sim });
+  list.push({ name: 'container, non-root (docker run --user 1000)', wrap: [containerSim, '--user', '1000', '--'], env: {}, readable: true, skip: sim });
+  list.push({ name: 'package installed where the sandbox uid cannot read it (a 0700 dir)', wrap: [], env: {}, unreadable: true, skip: null });
+  return list;
+}
+
+if (isRoot && (matrixOnly || only.length === 0) && MATRIX_FILES.length > 0) {
+  for (const row of rows()) {
+    if (row.skip) {
+      skippedRows.push(`${row.name}: ${row.skip}`);
+      process.stdout.write(`\n# SKIPPED row: ${row.name} (${row.skip})\n`);
+      continue;
+    }
+    let base = root;
+    let cleanup = () => {};
+    if (row.readable) {
+      const copy = worldReadableCopy();
+      base = copy;
+      cleanup = () => rmSync(copy, { recursive: true, force: true });
+    } else if (row.unreadable) {
+      const install = unreadableInstall();
+      base = install.copy;
+      cleanup = install.cleanup;
+    }
+    const [cmd, ...pre] = row.wrap.length > 0 ? row.wrap : [process.execPath];
+    const nodeArgs = [...testArgs, ...MATRIX_FILES.map((f) => join(base, 'dist', 'test', basename(f)))];
+    step(
+      `environment row: ${row.name}`,
+      cmd,
+      row.wrap.length > 0 ? [...pre, process.execPath, ...nodeArgs] : nodeArgs,
+      { env: { ...process.env, ...row.env, HOME: '/tmp' }, cwd: '/tmp' },
+    );
+    cleanup();
+  }
+} else if (!isRoot && (matrixOnly || only.length === 0)) {
+  process.stdout.write('\n# environment matrix: needs root to reproduce the rows (setpriv, container-sim); this run is one row itself\n');
+}
+
+if (skippedRows.length > 0) process.stdout.write(`\n# rows skipped:\n${skippedRows.map((r) => `#   ${r}`).join('\n')}\n`);
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
 process.exitCode = failed === 0 ? 0 : 1;

@@ -143,23 +143,12 @@ export const DEFAULT_SYSTEM_PATHS = {
   /** Programs and shared libraries, including the ELF interpreter. */
   exec: ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'],
   read: [
-    // dynamic linking
-    '/etc/ld.so.cache',
-    '/etc/ld.so.conf',
-    '/etc/ld.so.conf.d',
-    // time zone (zoneinfo itself is under /usr), locale aliases
-    '/etc/localtime',
-    '/etc/timezone',
-    '/etc/locale.alias',
-    // passwd / group lookup through NSS
-    '/etc/passwd',
-    '/etc/group',
-    '/etc/nsswitch.conf',
-    // TLS trust stores (Debian, Fedora), and Debian's alternatives symlinks
-    '/etc/ssl',
-    '/etc/ca-certificates',
-    '/etc/pki',
-    '/etc/alternatives',
+    // System configuration, all of it and read-only: dynamic linking, time
+    // zones, locales, passwd/group, TLS trust, fonts, mime types, and the
+    // programs' own safety settings (ImageMagick's policy.xml, git's
+    // gitconfig, ...). Secrets there (shadow, ssl/private, sudoers) are
+    // closed to the sandbox's uid by their modes; see docs/policy.md.
+    '/etc',
     // entropy
     '/dev/random',
     '/dev/urandom',
@@ -167,9 +156,6 @@ export const DEFAULT_SYSTEM_PATHS = {
   /** Sinks and sources every shell expects to write to. */
   write: ['/dev/null', '/dev/zero'],
 } as const;
-
-/** Name resolution configuration; useful only when the sandbox has a network. */
-export const NETWORK_CONFIG_PATHS = ['/etc/hosts', '/etc/resolv.conf', '/etc/host.conf', '/etc/gai.conf'] as const;
 
 export type NetPolicy = 'none' | 'host' | { connectTcp?: readonly number[]; bindTcp?: readonly number[] };
 
@@ -180,14 +166,13 @@ export interface FsPolicy {
 }
 
 /**
- * The user's paths plus the default system allowlist; NETWORK_CONFIG_PATHS
- * when there is a network, and /proc when the child gets its own (a remounted
+ * The user's paths plus the default system allowlist, and /proc when the
+ * child gets its own (a remounted
  * /proc in a new pid namespace shows only the sandbox's own processes; many
  * programs read /proc/self, /proc/cpuinfo or /proc/meminfo).
  */
 export function withSystemPaths(fs: FsPolicy, opts: { net: NetPolicy; privateProc: boolean }): FsPolicy {
   const read: string[] = [...DEFAULT_SYSTEM_PATHS.read];
-  if (opts.net !== 'none') read.push(...NETWORK_CONFIG_PATHS);
   if (opts.privateProc) read.push('/proc');
   return {
     read: [...read, ...fs.read],

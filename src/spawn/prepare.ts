@@ -14,7 +14,7 @@ import type { Zygote } from '../zygote/zygote.js';
 import { buildPlan } from './plan.js';
 import { limitsToRlimits } from '../options/limits.js';
 import { operationUids } from './operation-uid.js';
-import { createOperationDir, removeOperationDir } from './tmpdir.js';
+import { createOperationDir, removeOperationDir, sweepOnce } from './tmpdir.js';
 
 export interface PreparedOperation {
   plan: SpawnPlan;
@@ -49,6 +49,7 @@ export function prepareOperation(
     return { plan, enforcement: unsandboxedEnforcement(options.limits), release: () => done };
   }
   const features = detectFeatures();
+  if (zygote) sweepOnce(zygote);
   const operationUid = features.operationUids ? operationUids.acquire() : null;
   let hostDir: { path: string; owner: { uid: number; gid: number } } | null = null;
   let released = false;

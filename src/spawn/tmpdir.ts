@@ -20,7 +20,7 @@
  *     removes only directories owned by this process's uid or by an
  *     operation uid, whose creator (named in the dir's name) is gone.
  */
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadBinding } from '../native/binding.js';
@@ -52,32 +52,44 @@ function isOwnPrivateDir(path: string): boolean {
   }
 }
 
-/** The library's own parent for operation dirs; throws if someone else holds the name. */
+/**
+ * The library's own parent for operation dirs. If someone else holds the
+ * shared name (a local user can make /tmp/hatchery-0 first), this process
+ * uses a private one of its own instead: nothing in it is shared, and no one
+ * can plant anything there.
+ */
 export function operationParentDir(): string {
   if (parentChecked !== null && isOwnPrivateDir(parentChecked)) return parentChecked;
-  const parent = join(tmpdir(), `hatchery-${euid()}`);
+  const shared = join(tmpdir(), `hatchery-${euid()}`);
   try {
-    mkdirSync(parent, { mode: 0o711 });
+    mkdirSync(shared, { mode: 0o711 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
-  if (!isOwnPrivateDir(parent)) {
-    throw new Error(`${parent} exists but is not a directory of uid ${euid()} closed to others; remove it (someone else may have made it)`);
+  if (isOwnPrivateDir(shared)) {
+    parentChecked = shared;
+  } else {
+    const own = mkdtempSync(`${shared}-`);
+    chmodSync(own, 0o711);
+    parentChecked = own;
   }
-  parentChecked = parent;
-  return parent;
+  return parentChecked;
 }
 
 /** A fresh operation dir, mode 0700, owned by `owner` (the sandbox's uid when the caller is root). */
 export function createOperationDir(owner: { uid: number; gid: number }, zygote: Zygote | undefined): string {
   const parent = operationParentDir();
-  if (!swept && zygote) {
-    swept = true;
-    setImmediate(() => sweepStaleOperationDirs(zygote)).unref();
-  }
+  if (zygote) sweepOnce(zygote);
   const dir = mkdtempSync(join(parent, ownPrefix));
   if (euid() === 0 && owner.uid !== 0) chownSync(dir, owner.uid, owner.gid);
   return dir;
+}
+
+/** Once per process, soon after its first operation: remove what SIGKILLed processes left in the shared parent. */
+export function sweepOnce(zygote: Zygote): void {
+  if (swept) return;
+  swept = true;
+  setImmediate(() => sweepStaleOperationDirs(zygote)).unref();
 }
 
 /** The name an operation dir would get, not made: for reports (`hatchery check`, `policy --explain`). */
@@ -146,10 +158,11 @@ export function removeOperationDir(zygote: Zygote, dir: string, owner: { uid: nu
 
 /** Remove operation dirs whose creating process is gone (it was SIGKILLed before it could clean up). */
 export function sweepStaleOperationDirs(zygote: Zygote): void {
-  let parent: string;
+  // Only the shared parent, and only if it is ours: never made just to be swept.
+  const parent = join(tmpdir(), `hatchery-${euid()}`);
   let names: string[];
   try {
-    parent = operationParentDir();
+    if (!isOwnPrivateDir(parent)) return;
     names = readdirSync(parent);
   } catch {
     return;
