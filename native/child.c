@@ -127,7 +127,7 @@ static void set_umask(const struct hatch_plan *plan) {
 int hatch_private_tmp_full(const struct hatch_plan *plan) {
   if (!plan->has_private_tmp) return 0;
   struct statfs st;
-  if (statfs("/tmp", &st) != 0) return 0;
+  if (statfs(plan->private_tmp_path, &st) != 0) return 0;
   return st.f_bavail == 0 || st.f_ffree == 0;
 }
 

@@ -354,13 +354,21 @@ static int apply_mount_ops(const struct hatch_plan *plan) {
 }
 
 /*
- * The operation's private /tmp and /dev/shm: one size- and inode-capped
- * tmpfs, mounted last (after the tree was made read-only), so both stay
- * writable. Its two subdirectories are bound over /tmp and /dev/shm, which
- * share the one quota; the kernel frees it all when the namespace dies.
+ * The operation's private temp dir: one size- and inode-capped tmpfs,
+ * mounted last (after the tree was made read-only), so it stays writable.
+ * Its subdirectory "tmp" is bound over the mount point (/tmp, or /var/tmp
+ * when the policy grants paths under /tmp), and "shm" over /dev/shm when
+ * asked: both share the one quota, and the kernel frees it all when the
+ * namespace dies. The tmpfs root itself ends up covered, out of reach.
  */
+#define PRIVATE_TMP_SCRATCH_MAX 4096
+static char private_tmp_scratch[PRIVATE_TMP_SCRATCH_MAX];
+
 static int mount_private_tmp(const struct hatch_plan *plan) {
   static char options[PRIVATE_TMP_OPTIONS_MAX];
+  const char *target = plan->private_tmp_path;
+  size_t target_len = strlen(target);
+  if (target_len + sizeof "/shm" > sizeof private_tmp_scratch) return -ENAMETOOLONG;
   size_t at = append(options, 0, "mode=0755,size=");
   char digits[24];
   hatch_utoa(plan->private_tmp.size_bytes, digits);
@@ -369,12 +377,17 @@ static int mount_private_tmp(const struct hatch_plan *plan) {
   hatch_utoa(plan->private_tmp.inodes, digits);
   at = append(options, at, digits);
   options[at] = '\0';
-  if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options) < 0) return -errno;
-  if (mkdir("/tmp/shm", 01777) < 0 || mkdir("/tmp/tmp", 01777) < 0) return -errno;
-  /* mkdir obeys the umask; the sticky, world-writable mode is what programs expect of /tmp. */
-  if (chmod("/tmp/shm", 01777) < 0 || chmod("/tmp/tmp", 01777) < 0) return -errno;
-  if (mount("/tmp/shm", "/dev/shm", NULL, MS_BIND, NULL) < 0 && errno != ENOENT) return -errno;
-  if (mount("/tmp/tmp", "/tmp", NULL, MS_BIND, NULL) < 0) return -errno;
+  if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0) return -errno;
+  /* "<target>/tmp" and "<target>/shm": sticky and world-writable, as programs expect of a temp dir (mkdir obeys the umask). */
+  memcpy(private_tmp_scratch, target, target_len);
+  memcpy(private_tmp_scratch + target_len, "/shm", 5);
+  if (plan->private_tmp.flags & HATCH_PRIVATE_TMP_SHM) {
+    if (mkdir(private_tmp_scratch, 01777) < 0 || chmod(private_tmp_scratch, 01777) < 0) return -errno;
+    if (mount(private_tmp_scratch, "/dev/shm", NULL, MS_BIND, NULL) < 0 && errno != ENOENT) return -errno;
+  }
+  memcpy(private_tmp_scratch + target_len, "/tmp", 5);
+  if (mkdir(private_tmp_scratch, 01777) < 0 || chmod(private_tmp_scratch, 01777) < 0) return -errno;
+  if (mount(private_tmp_scratch, target, NULL, MS_BIND, NULL) < 0) return -errno;
   return 0;
 }
 

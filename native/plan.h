@@ -53,6 +53,7 @@ struct hatch_plan {
   size_t init_seccomp_insn_count;
   int has_private_tmp;
   struct hatch_private_tmp_value private_tmp;
+  const char *private_tmp_path;
   struct hatch_mount_step mount_ops[HATCH_MAX_MOUNT_OPS];
   size_t mount_op_count;
 };

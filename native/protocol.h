@@ -144,7 +144,7 @@ enum hatch_tag {
   HATCH_TAG_LANDLOCK_PORT = 12,    /* u64 allowed_access, u64 port; repeated */
   HATCH_TAG_SECCOMP = 13,   /* struct sock_filter[]; length % 8 == 0, at most once */
   HATCH_TAG_MOUNT_OP = 14,  /* u32 op (enum hatch_mount_op), u32 reserved, then string path; repeated, applied in order */
-  HATCH_TAG_PRIVATE_TMP = 15, /* struct hatch_private_tmp_value, at most once; needs CLONE_NEWNS */
+  HATCH_TAG_PRIVATE_TMP = 15, /* struct hatch_private_tmp_value, then string path; at most once; needs CLONE_NEWNS */
   HATCH_TAG_INIT_SECCOMP = 16, /* struct sock_filter[] for the pid-namespace init; at most once */
 };
 
@@ -193,10 +193,13 @@ struct hatch_namespaces_value { /* 16 bytes */
 };
 #define HATCH_NS_MOUNT_PROC 1u  /* remount /proc for the new pid namespace */
 
-struct hatch_private_tmp_value { /* 16 bytes: a tmpfs on /tmp and /dev/shm (one quota for both) */
+struct hatch_private_tmp_value { /* 24 bytes, then the NUL-terminated mount point (/tmp, or /var/tmp) */
   uint64_t size_bytes;
   uint64_t inodes;
+  uint32_t flags;             /* HATCH_PRIVATE_TMP_* */
+  uint32_t reserved;
 };
+#define HATCH_PRIVATE_TMP_SHM 1u /* bind the same tmpfs over /dev/shm too (one quota for both) */
 
 struct hatch_landlock_ruleset_value { /* 32 bytes */
   uint32_t abi;               /* ABI the plan was built for */

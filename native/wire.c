@@ -99,6 +99,7 @@ static void reset_plan(struct hatch_plan *plan) {
   plan->init_seccomp_filter = NULL;
   plan->init_seccomp_insn_count = 0;
   plan->has_private_tmp = 0;
+  plan->private_tmp_path = NULL;
   plan->mount_op_count = 0;
 }
 
@@ -203,12 +204,18 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     plan->init_seccomp_insn_count = len / 8;
     return 0;
   case HATCH_TAG_PRIVATE_TMP:
-    if (len != 16) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN private tmp record");
+    if (len < 26 || !all_zero(v + 20, 4) || !valid_string(v + 24, len - 24))
+      return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN private tmp record");
     plan->has_private_tmp = 1;
     plan->private_tmp.size_bytes = hatch_le64(v);
     plan->private_tmp.inodes = hatch_le64(v + 8);
+    plan->private_tmp.flags = hatch_le32(v + 16);
+    plan->private_tmp_path = (const char *)(v + 24);
     if (plan->private_tmp.size_bytes == 0 || plan->private_tmp.inodes == 0)
       return refuse(why, HATCH_ERR_MALFORMED, "SPAWN private tmp needs a size and an inode count");
+    if (plan->private_tmp.flags & ~(uint32_t)HATCH_PRIVATE_TMP_SHM)
+      return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN private tmp flags");
+    if (plan->private_tmp_path[0] != '/') return refuse(why, HATCH_ERR_MALFORMED, "SPAWN private tmp path is not absolute");
     return 0;
   case HATCH_TAG_MOUNT_OP: {
     if (len < 10 || !all_zero(v + 4, 4) || !valid_string(v + 8, len - 8))

@@ -58,14 +58,15 @@ function hasPythonSeccomp() {
   return spawnSync('/usr/bin/python3', ['-c', 'import seccomp'], { stdio: 'ignore' }).status === 0;
 }
 
-/** A copy of what the tests need, readable by anyone: an unprivileged row may not reach this checkout. */
-function worldReadableCopy() {
+/** A copy of what the tests need, owned by the row's uid: an unprivileged row may not reach this checkout, and tests write fixtures beside them. */
+function copyFor(uid) {
   const copy = mkdtempSync(join(tmpdir(), 'hatchery-tests-'));
   chmodSync(copy, 0o755);
   for (const part of ['dist', 'build', 'bin', 'package.json', 'binding.gyp', 'test']) {
     if (existsSync(join(root, part))) cpSync(join(root, part), join(copy, part), { recursive: true });
   }
   spawnSync('chmod', ['-R', 'a+rX', copy]);
+  spawnSync('chown', ['-R', `${uid}:${uid}`, copy]);
   return copy;
 }
 
@@ -85,10 +86,10 @@ function rows() {
   const list = [];
   const unprivileged = existsSync(setpriv) ? null : 'setpriv (util-linux) is missing';
   const sim = !existsSync(containerSim) ? `${containerSim} is missing` : !hasPythonSeccomp() ? "Debian's python3-seccomp is not installed" : null;
-  list.push({ name: 'host, unprivileged, user namespaces allowed (uid 65534)', wrap: asUser(65534), env: {}, readable: true, skip: unprivileged });
-  list.push({ name: 'host, unprivileged, no user namespaces (uid 65534, HATCHERY_DISABLE_USERNS=1)', wrap: asUser(65534), env: { HATCHERY_DISABLE_USERNS: '1' }, readable: true, skip: unprivileged });
-  list.push({ name: 'container, root (Docker/Kubernetes default seccomp profile and capabilities)', wrap: [containerSim, '--'], env: {}, readable: false, skip: sim });
-  list.push({ name: 'container, non-root (docker run --user 1000)', wrap: [containerSim, '--user', '1000', '--'], env: {}, readable: true, skip: sim });
+  list.push({ name: 'host, unprivileged, user namespaces allowed (uid 65534)', wrap: asUser(65534), env: {}, uid: 65534, skip: unprivileged });
+  list.push({ name: 'host, unprivileged, no user namespaces (uid 65534, HATCHERY_DISABLE_USERNS=1)', wrap: asUser(65534), env: { HATCHERY_DISABLE_USERNS: '1' }, uid: 65534, skip: unprivileged });
+  list.push({ name: 'container, root (Docker/Kubernetes default seccomp profile and capabilities)', wrap: [containerSim, '--'], env: {}, skip: sim });
+  list.push({ name: 'container, non-root (docker run --user 1000)', wrap: [containerSim, '--user', '1000', '--'], env: {}, uid: 1000, skip: sim });
   list.push({ name: 'package installed where the sandbox uid cannot read it (a 0700 dir)', wrap: [], env: {}, unreadable: true, skip: null });
   return list;
 }
@@ -102,8 +103,8 @@ if (isRoot && (matrixOnly || only.length === 0) && MATRIX_FILES.length > 0) {
     }
     let base = root;
     let cleanup = () => {};
-    if (row.readable) {
-      const copy = worldReadableCopy();
+    if (row.uid !== undefined) {
+      const copy = copyFor(row.uid);
       base = copy;
       cleanup = () => rmSync(copy, { recursive: true, force: true });
     } else if (row.unreadable) {
@@ -117,7 +118,8 @@ if (isRoot && (matrixOnly || only.length === 0) && MATRIX_FILES.length > 0) {
       `environment row: ${row.name}`,
       cmd,
       row.wrap.length > 0 ? [...pre, process.execPath, ...nodeArgs] : nodeArgs,
-      { env: { ...process.env, ...row.env, HOME: '/tmp' }, cwd: '/tmp' },
+      // HATCHERY_TEST_ROW: long soaks run once, in the host row, not in every row.
+      { env: { ...process.env, ...row.env, HOME: '/tmp', HATCHERY_TEST_ROW: row.name }, cwd: '/tmp' },
     );
     cleanup();
   }

@@ -77,7 +77,7 @@ export interface CompiledSandbox {
   enforcement: Enforcement;
   /** uid/gid that must own a host temp dir. */
   owner: { uid: number; gid: number };
-  /** The temp dir as the program sees it, or null: a private tmpfs ('/tmp'), or a host dir (`hostTmpdir`). */
+  /** The temp dir as the program sees it, or null: a private tmpfs ('/tmp', or '/var/tmp'), or a host dir (`hostTmpdir`). */
   tmpdir: string | null;
   /** The host dir made for the temp dir (fallback), which must be removed after. */
   hostTmpdir: string | null;
@@ -139,12 +139,17 @@ export function unsandboxedEnforcement(limits: Limits): Enforcement {
   };
 }
 
-/** Paths that only the private tmpfs may stand for: a policy that names one of them gets a host temp dir instead. */
-const PRIVATE_TMP_PATHS = ['/tmp', '/dev/shm'];
+/**
+ * Where the private tmpfs may go: the first of these that no grant lies at,
+ * under or above. A grant under it would sit beneath the tmpfs and so, in
+ * Landlock's eyes, inherit its write right; /var/tmp is the second choice
+ * when a program or its input lives under /tmp.
+ */
+const PRIVATE_TMP_MOUNTS = ['/tmp', '/var/tmp'];
 
-/** A grant at, under or above /tmp or /dev/shm, as given or once its symlinks are resolved. */
-function touchesPrivateTmp(paths: readonly string[]): boolean {
-  const near = (p: string): boolean => PRIVATE_TMP_PATHS.some((t) => p === t || p.startsWith(`${t}/`) || t.startsWith(`${p === '/' ? '' : p}/`));
+/** A grant at, under or above `dir`, as given or once its symlinks are resolved. */
+function touches(paths: readonly string[], dir: string): boolean {
+  const near = (p: string): boolean => p === dir || p.startsWith(`${dir}/`) || dir.startsWith(`${p === '/' ? '' : p}/`);
   return paths.some((p) => {
     if (near(p)) return true;
     try {
@@ -208,12 +213,13 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   let privateTmp: SpawnPlan['privateTmp'];
   let hostTmpdir: string | null = null;
   if (sandbox.tmpdir) {
-    // A grant under /tmp would sit beneath the private tmpfs, and so inherit its write right in Landlock's eyes.
     const granted = [...sandbox.fs.read, ...sandbox.fs.write, ...sandbox.fs.exec, ...(ctx.extraExec ?? [])];
-    if (mountNs && !touchesPrivateTmp(granted)) {
-      privateTmp = { sizeBytes: sandbox.tmpdir.sizeBytes, inodes: sandbox.tmpdir.inodes };
+    const mountPoint = mountNs ? PRIVATE_TMP_MOUNTS.find((dir) => !touches(granted, dir)) : undefined;
+    if (mountPoint !== undefined) {
+      const shm = !touches(granted, '/dev/shm');
+      privateTmp = { sizeBytes: sandbox.tmpdir.sizeBytes, inodes: sandbox.tmpdir.inodes, path: mountPoint, shm };
     } else {
-      const reason = mountNs ? 'the policy grants a path at or under /tmp or /dev/shm' : 'no mount namespace here';
+      const reason = mountNs ? 'the policy grants paths under both /tmp and /var/tmp' : 'no mount namespace here';
       const what = `a size cap on the temp dir (${reason}: it is a host directory)`;
       if (sandbox.tmpdir.explicit) missing.push(what);
       else fallbacks.push(what);
@@ -221,7 +227,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
       hostTmpdir = ctx.hostTmpdir({ uid: ns.uid, gid: ns.gid });
     }
   }
-  const tmpPaths = privateTmp ? PRIVATE_TMP_PATHS : hostTmpdir ? [hostTmpdir] : [];
+  const tmpPaths = privateTmp ? [privateTmp.path, ...(privateTmp.shm ? ['/dev/shm'] : [])] : hostTmpdir ? [hostTmpdir] : [];
 
   const privateProc = ns.created.includes('pid') && ns.created.includes('mount');
   const granted = { read: sandbox.fs.read, write: sandbox.fs.write, exec: [...sandbox.fs.exec, ...(ctx.extraExec ?? [])] };
@@ -314,7 +320,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
 
   const appliedLimits =
     ns.created.includes('pid') && limits.processes !== undefined ? { ...limits, processes: limits.processes + 1 } : limits;
-  const tmpdir = privateTmp ? '/tmp' : hostTmpdir;
+  const tmpdir = privateTmp ? privateTmp.path : hostTmpdir;
 
   return {
     plan,

@@ -126,6 +126,8 @@ export const SpawnFlag = {
   KillUid: 16,
 } as const;
 export const NamespaceOption = { MountProc: 1 } as const;
+/** HATCH_PRIVATE_TMP_SHM: the private tmpfs is bound over /dev/shm too. */
+export const PRIVATE_TMP_SHM = 1;
 export const EXIT_BODY_SIZE = 48;
 export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
 
@@ -154,8 +156,8 @@ export interface SpawnPlan {
   seccomp?: Uint8Array;
   /** Mount operations, in order (needs namespaces with CLONE_NEWNS). */
   mounts?: readonly { op: number; path: string }[];
-  /** A private, capped tmpfs on /tmp and /dev/shm (needs CLONE_NEWNS). */
-  privateTmp?: { sizeBytes: number; inodes: number };
+  /** A private, capped tmpfs at `path` (/tmp or /var/tmp), and over /dev/shm when `shm` (needs CLONE_NEWNS). */
+  privateTmp?: { sizeBytes: number; inodes: number; path: string; shm: boolean };
   /** The pid-namespace init's own seccomp program. */
   initSeccomp?: Uint8Array;
 }
@@ -295,13 +297,17 @@ export function encodeSpawn(id: number, plan: SpawnPlan): Buffer {
     w.record(Tag.InitSeccomp, Buffer.from(f.buffer, f.byteOffset, f.byteLength));
   }
   if (plan.privateTmp) {
-    const { sizeBytes, inodes } = plan.privateTmp;
+    const { sizeBytes, inodes, path, shm } = plan.privateTmp;
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || !Number.isSafeInteger(inodes) || inodes <= 0) {
       throw new ProtocolError('private tmp needs a positive size and inode count');
     }
-    const b = Buffer.alloc(16);
+    if (!path.startsWith('/') || path.includes('\0')) throw new ProtocolError('private tmp path must be absolute, without NUL');
+    const p = Buffer.from(`${path}\0`, 'utf8');
+    const b = Buffer.alloc(24 + p.length);
     b.writeBigUInt64LE(BigInt(sizeBytes), 0);
     b.writeBigUInt64LE(BigInt(inodes), 8);
+    b.writeUInt32LE(shm ? PRIVATE_TMP_SHM : 0, 16);
+    p.copy(b, 24);
     w.record(Tag.PrivateTmp, b);
   }
   if (plan.mounts) {
