@@ -1,4 +1,4 @@
-/* The child between clone3 and execve: applies a plan, in ARCHITECTURE.md order. */
+/* The child between clone3 and execve: applies a plan, in docs/ARCHITECTURE.md order. */
 #ifndef HATCHERY_CHILD_H
 #define HATCHERY_CHILD_H
 

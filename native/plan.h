@@ -78,7 +78,7 @@ struct hatch_child_report {
 };
 
 /*
- * Sandbox verbs applied by the child, in ARCHITECTURE.md order. Each returns
+ * Sandbox verbs applied by the child, in docs/ARCHITECTURE.md order. Each returns
  * 0 or -errno and performs no allocation. Implemented in ns.c, landlock.c and
  * seccomp.c; child.c calls them.
  *

@@ -70,7 +70,7 @@ enum hatch_error_code {
   HATCH_ERR_NOT_READY = 8,   /* anything but HELLO before the handshake */
 };
 
-/* The stage a child was in when setup failed. Order follows ARCHITECTURE.md. */
+/* The stage a child was in when setup failed. Order follows docs/ARCHITECTURE.md. */
 enum hatch_stage {
   HATCH_STAGE_CLONE = 1,     /* zygote-side: pipe2/clone3 failed */
   HATCH_STAGE_SIGNALS = 2,

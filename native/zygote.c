@@ -1,5 +1,5 @@
 /*
- * hatchery zygote: a single-threaded fork server (see ARCHITECTURE.md).
+ * hatchery zygote: a single-threaded fork server (see docs/ARCHITECTURE.md).
  *
  * Started with the control socket (AF_UNIX SOCK_SEQPACKET) on fd 3. It polls
  * that socket, a signalfd for SIGCHLD, and per child an error pipe (until

@@ -6,7 +6,7 @@
  *   the background (the call itself goes to the least-loaded one at once).
  * - Growth never forks Node: Zygote.start() uses the addon's
  *   clone(CLONE_VM|CLONE_VFORK) + exec, whose cost does not depend on Node's
- *   heap (ARCHITECTURE.md: posix_spawn stays ~0.5 ms at any caller RSS,
+ *   heap (the design brief: posix_spawn stays ~0.5 ms at any caller RSS,
  *   where a fork of a 1 GB Node costs 40 ms). A whole Zygote.start() -
  *   vfork-clone, exec, handshake - measured 1.1 ms p50 / 1.6 ms p90
  *   (bench/pool.ts zygoteStart), paid once per growth and off the call's
