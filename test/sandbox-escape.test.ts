@@ -21,6 +21,7 @@ import { accessSync, chmodSync, chownSync, constants as fsConstants, copyFileSyn
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +39,14 @@ type AttemptOptions = Omit<RunOptions, 'sandbox' | 'encoding'> & { sandbox?: San
 
 /** No mount namespace: /tmp is visible, so only Landlock stands between the probe and the /tmp fixtures. */
 const LANDLOCK_ONLY: AttemptOptions = { sandbox: { namespaces: { mount: false } } };
+
+/**
+ * seccomp refuses socket(AF_UNIX) unless the policy grants unix sockets
+ * (`sandbox.unixSockets`). To show what the other layers (mounts, Landlock
+ * scopes, the network namespace) do on their own, these grant it.
+ */
+const UNIX_SOCKETS_OPTION: SandboxOption = { unixSockets: true };
+const withUnixSockets = (sandbox: SandboxOption = {}): AttemptOptions => ({ sandbox: { ...UNIX_SOCKETS_OPTION, ...sandbox } });
 
 /** Run one probe attempt; the probe itself is the only project file the sandbox may touch. */
 function attempt(args: string[], options: AttemptOptions = {}): Promise<Result> {
@@ -108,6 +117,8 @@ const HOST_ENV_SECRET = `hatchery-host-secret-${randomBytes(6).toString('hex')}`
 
 let tcpServer: net.Server | undefined;
 let tcpPort = 0;
+/** The listener's line in /proc/net/tcp: local 127.0.0.1:port, any remote, state LISTEN (0A). */
+const tcpListenerEntry = (): string => `0100007F:${tcpPort.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`;
 let tcpConnections = 0;
 let closedPort = 0;
 let udpSocket: dgram.Socket | undefined;
@@ -423,38 +434,41 @@ describe('sandbox escape probes: the default profile', () => {
       tcpConnections = before;
     });
 
-    // Unix sockets: seccomp refuses socket(AF_UNIX) unless `unixSockets` grants it, so no host listener,
-    // by path or abstract name, is reachable; the layers below are shown holding on their own with the grant.
-    test('no unix socket can be made: abstract and pathname host listeners are out of reach (seccomp EAFNOSUPPORT)', async () => {
-      const r = await expectOutcome(['abstract-connect', abstractName], 'denied EAFNOSUPPORT');
+    test('no unix socket of its own: connecting to a host pathname or abstract socket fails at socket() (seccomp EAFNOSUPPORT)', async () => {
+      const r = await expectOutcome(['unix-connect', unixSocketPath], 'denied EAFNOSUPPORT');
       assert.equal(r.enforcement.guarantees.noHostUnixSockets, 'seccomp');
-      await expectOutcome(['unix-connect', unixSocketPath], 'denied EAFNOSUPPORT');
+      await expectOutcome(['abstract-connect', abstractName], 'denied EAFNOSUPPORT');
       await expectOutcome(['unix-connect', unixSocketPath], 'denied EAFNOSUPPORT', LANDLOCK_ONLY);
-      assert.equal(abstractConnections, 0);
+      await expectOutcome(['unix-connect', unixSocketPath], 'denied EAFNOSUPPORT', { sandbox: { net: 'host' } });
       assert.equal(unixConnections, 0);
+      assert.equal(abstractConnections, 0);
     });
 
-    test('with unix sockets granted, the abstract listener is still out of reach (net namespace or Landlock scope)', async () => {
-      const r = await attempt(['abstract-connect', abstractName], { sandbox: { unixSockets: true } });
+    test('an abstract unix socket the host listens on is out of reach (Landlock scope or net namespace, with unix sockets lifted)', async () => {
+      const r = await attempt(['abstract-connect', abstractName], withUnixSockets());
       const e = r.enforcement;
       // An empty network namespace hides the name (ECONNREFUSED); otherwise the
       // Landlock abstract-unix scope (ABI >= 6) refuses the connect (EPERM).
       const expected = e.namespaces.includes('net') ? 'denied ECONNREFUSED' : 'denied EPERM';
       assert.equal(outcome(r), expected, describeRun(r));
       if (!e.namespaces.includes('net')) assert.ok(e.landlock?.scopes.includes('abstract_unix_socket'));
-      await expectOutcome(['abstract-connect', abstractName], 'denied EPERM', { sandbox: { unixSockets: true, namespaces: { net: false } } });
+      assert.equal(abstractConnections, 0);
+    });
+
+    test('the abstract unix scope holds without a network namespace too (EPERM)', async () => {
+      await expectOutcome(['abstract-connect', abstractName], 'denied EPERM', withUnixSockets({ namespaces: { net: false } }));
       assert.equal(abstractConnections, 0);
     });
 
     // connect() to a pathname socket is not an open(): Landlock only covers it
-    // from LANDLOCK_ACCESS_FS_RESOLVE_UNIX on, so with the grant the mount namespace hiding /tmp is what holds (ENOENT).
-    test('with unix sockets granted, a pathname listener in /tmp is hidden (ENOENT)', async () => {
-      await expectOutcome(['unix-connect', unixSocketPath], 'denied ENOENT', { sandbox: { unixSockets: true } });
+    // from LANDLOCK_ACCESS_FS_RESOLVE_UNIX on, so the mount namespace hiding /tmp is what holds (ENOENT).
+    test('a pathname unix socket the host listens on (world-writable) in /tmp is hidden (ENOENT), with unix sockets lifted', async () => {
+      await expectOutcome(['unix-connect', unixSocketPath], 'denied ENOENT', withUnixSockets());
       assert.equal(unixConnections, 0);
     });
 
-    test('control: with unix sockets granted and no mount namespace, Landlock (ABI <= 7) lets the same connect through', async () => {
-      const r = await attempt(['unix-connect', unixSocketPath], { sandbox: { unixSockets: true, namespaces: { mount: false } } });
+    test('control: without the mount namespace and with unix sockets lifted, Landlock (ABI <= 7) lets the same connect through', async () => {
+      const r = await attempt(['unix-connect', unixSocketPath], withUnixSockets({ namespaces: { mount: false } }));
       const abi = r.enforcement.landlock?.abi ?? 0;
       assert.ok(abi >= 1 && abi <= 7, `Landlock ABI ${abi}: check whether it covers pathname unix sockets and update this test`);
       assert.equal(outcome(r), 'allowed', describeRun(r));
@@ -468,6 +482,84 @@ describe('sandbox escape probes: the default profile', () => {
       await waitFor(() => abstractConnections === 1, 2000, 'the abstract listener to see the control connection');
       abstractConnections = 0;
     });
+
+    // The host's sockets outside the hidden dirs (/dev/log, /var/lib/..., /etc/..., /usr/local/...) stay visible
+    // through the read-only tree, and Landlock (ABI <= 7) does not check connect(): fs.read of the fixture dir
+    // puts it back into view the same way.
+    test('a host unix socket in a dir the sandbox can see: refused at socket() (EAFNOSUPPORT); control: reachable once lifted', async () => {
+      const visible: SandboxOption = { fs: { read: [hostDir] } };
+      await expectOutcome(['unix-connect', unixSocketPath], 'denied EAFNOSUPPORT', { sandbox: visible });
+      assert.equal(unixConnections, 0);
+      await expectOutcome(['unix-connect', unixSocketPath], 'allowed', withUnixSockets(visible));
+      await waitFor(() => unixConnections === 1, 2000, 'the unix listener to see the control connection');
+      unixConnections = 0;
+    });
+
+    test('a datagram with an fd (SCM_RIGHTS) to a visible host socket: no socket, no datagram pair; stream pairs cannot be re-pointed', async () => {
+      const dgramPath = join(hostDir, `dgram-${randomBytes(4).toString('hex')}.sock`);
+      const visible: SandboxOption = { fs: { read: [hostDir] } };
+      /** A host datagram socket at dgramPath (the probe as a fixture); output() is what it received so far. */
+      const listen = async (): Promise<{ output: () => string; stop: () => Promise<void> }> => {
+        const listener = spawnHost(probe, ['unix-dgram-listen', dgramPath, '30'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        listener.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+        const exited = new Promise<void>((resolve) => listener.once('exit', () => resolve()));
+        await waitFor(() => out.includes('ready\n'), 5000, 'the datagram listener');
+        return {
+          output: () => out.replace('ready\n', '').trim(),
+          stop: async () => {
+            listener.kill('SIGKILL');
+            await exited;
+          },
+        };
+      };
+      const host = await listen();
+      try {
+        await expectOutcome(['unix-dgram-send', dgramPath], 'denied EAFNOSUPPORT', { sandbox: visible });
+        await expectOutcome(['socketpair-reach', 'dgram', dgramPath], 'denied EACCES', { sandbox: visible });
+        // A connected stream or seqpacket pair cannot be connected elsewhere: the kernel's own answers.
+        await expectOutcome(['socketpair-reach', 'stream', unixSocketPath], 'denied EISCONN', { sandbox: visible });
+        await expectOutcome(['socketpair-reach', 'seqpacket', dgramPath], /^denied (EISCONN|EPROTOTYPE)$/, { sandbox: visible });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.equal(host.output(), '', 'the host socket received nothing');
+      } finally {
+        await host.stop();
+      }
+      assert.equal(unixConnections, 0);
+      // Control: with datagram pairs allowed, one end is re-pointed at the host socket and an fd goes through.
+      const control = await listen();
+      try {
+        await expectOutcome(['socketpair-reach', 'dgram', dgramPath], 'allowed', { sandbox: { ...visible, seccomp: { allow: ['socketpair'] } } });
+        await waitFor(() => control.output() !== '', 2000, 'the datagram to arrive');
+        assert.equal(control.output(), 'received 14 bytes 1 fds');
+      } finally {
+        await control.stop();
+      }
+    });
+
+    test('with sandbox.unixSockets granted, the program may use unix sockets again', async () => {
+      await expectOutcome(['unix-connect', unixSocketPath], 'allowed', { sandbox: { ...UNIX_SOCKETS_OPTION, fs: { read: [hostDir] } } });
+      await waitFor(() => unixConnections === 1, 2000, 'the unix listener to see the connection');
+      unixConnections = 0;
+      // Still hidden where the mount plan hides it, and abstract names still behind the Landlock scope.
+      await expectOutcome(['unix-connect', unixSocketPath], 'denied ENOENT', { sandbox: UNIX_SOCKETS_OPTION });
+      await expectOutcome(['abstract-connect', abstractName], /^denied (EPERM|ECONNREFUSED)$/, { sandbox: UNIX_SOCKETS_OPTION });
+    });
+
+    test('/proc/net with a network namespace lists none of the host\'s unix sockets or TCP listeners', async () => {
+      const netns: SandboxOption = { namespaces: { net: true } };
+      await expectOutcome(['file-contains', '/proc/net/unix', unixSocketPath], 'absent', { sandbox: netns });
+      await expectOutcome(['file-contains', '/proc/net/tcp', tcpListenerEntry()], 'absent', { sandbox: netns });
+      // Without a pid namespace /proc is not granted at all.
+      await expectOutcome(['file-contains', '/proc/net/unix', unixSocketPath], 'denied EACCES', { sandbox: { namespaces: { pid: false } } });
+    });
+
+    // With net 'none' the default profile gives the sandbox an empty network namespace wherever it can, so
+    // /proc/net shows nothing of the host; without a pid namespace /proc is not granted at all.
+    test('/proc/net under the default profile lists none of the host\'s unix sockets or TCP listeners', async () => {
+      await expectOutcome(['file-contains', '/proc/net/unix', unixSocketPath], 'absent');
+      await expectOutcome(['file-contains', '/proc/net/tcp', tcpListenerEntry()], 'absent');
+    });
   });
 
   describe('processes', () => {
@@ -480,6 +572,25 @@ describe('sandbox escape probes: the default profile', () => {
       const r = await expectOutcome(['kill-pid', String(sleeperPid)], 'denied EPERM', { sandbox: { namespaces: { pid: false } } });
       assert.ok(r.enforcement.landlock?.scopes.includes('signal'));
       assert.ok(isAlive(sleeperPid), 'host process was killed');
+    });
+
+    test('with a pid namespace, leaving the process group is allowed: the namespace ends as a whole', async () => {
+      await expectOutcome(['leave-group', 'setsid'], 'allowed');
+      await expectOutcome(['leave-group', 'setpgid'], 'allowed');
+    });
+
+    test('without a pid namespace, a child cannot leave the process group the tree is killed by (EPERM), unless the tree has a uid of its own', async () => {
+      const noPidNs: AttemptOptions = { sandbox: { namespaces: { pid: false } } };
+      const r = await attempt(['leave-group', 'setsid'], noPidNs);
+      if (isRoot) {
+        // A root caller's operation has its own uid: the zygote ends the tree by uid, so the group needs no lock.
+        assert.equal(r.enforcement.guarantees.treeEnds, 'operation-uid');
+        assert.equal(outcome(r), 'allowed');
+      } else {
+        assert.equal(r.enforcement.guarantees.treeEnds, 'process-group');
+        assert.equal(outcome(r), 'denied EPERM', describeRun(r));
+        await expectOutcome(['leave-group', 'setpgid'], 'denied EPERM', noPidNs);
+      }
     });
 
     test('ptrace of a host process is refused by seccomp (EPERM), with and without a pid namespace', async () => {
@@ -558,6 +669,72 @@ describe('sandbox escape probes: the default profile', () => {
       await expectOutcome(['syscall', 'setns'], 'denied EBADF', { sandbox });
       await expectOutcome(['syscall', 'process_vm_readv'], 'allowed', { sandbox });
       await expectOutcome(['syscall', 'personality'], 'allowed', { sandbox });
+    });
+
+    // Each aimed at the probe itself, which the kernel allows: only the filter makes these EPERM.
+    const CROSS_PROCESS: ReadonlyArray<readonly [string, string]> = [
+      ['pidfd_getfd', 'allowed'],
+      ['kcmp', 'allowed'],
+      ['process_madvise', 'allowed'],
+      ['process_mrelease', 'denied EINVAL'], // the target is not dying
+      ['migrate_pages', 'allowed'],
+      ['move_pages', 'allowed'],
+      ['fanotify_init', 'allowed'], // unprivileged fanotify (FAN_REPORT_FID), Linux >= 5.13
+    ];
+
+    test('another process\'s fds, memory and pages, and fanotify are EPERM: pidfd_getfd, kcmp, process_madvise/mrelease, migrate/move_pages', async () => {
+      for (const [name] of CROSS_PROCESS) await expectOutcome(['syscall', name], 'denied EPERM');
+      for (const [name] of CROSS_PROCESS) await expectOutcome(['syscall', name], 'denied EPERM', { sandbox: { seccomp: 'strict' } });
+    });
+
+    test('control: with seccomp off the kernel lets the same calls through', async () => {
+      for (const [name, expected] of CROSS_PROCESS) await expectOutcome(['syscall', name], expected, { sandbox: { seccomp: 'off' } });
+    });
+
+    const TTY_DENIED = ['TIOCSTI', 'TIOCLINUX', 'TIOCEXCL', 'TIOCNXCL', 'TIOCSCTTY', 'TIOCCONS', 'TIOCSETD', 'TIOCVHANGUP',
+      'TIOCSWINSZ', 'TCXONC', 'TIOCSLCKTRMIOS', 'TIOCSIG', 'TIOCSSERIAL', 'TIOCMSET', 'TIOCMBIS', 'TIOCMBIC', 'TIOCSSOFTCAR',
+      'TIOCSBRK', 'TIOCCBRK'];
+    const TTY_ALLOWED = ['TCGETS', 'TCSETS', 'TIOCGWINSZ', 'TCFLSH', 'TCSBRK', 'TIOCSPGRP', 'TIOCNOTTY', 'TIOCGPGRP', 'FIONREAD'];
+
+    test('terminal ioctls that change a terminal\'s state are EPERM before the kernel looks at the fd; using one reaches it (EBADF)', async () => {
+      for (const name of TTY_DENIED) await expectOutcome(['ioctl-bad-fd', name], 'denied EPERM');
+      for (const name of TTY_ALLOWED) await expectOutcome(['ioctl-bad-fd', name], 'denied EBADF');
+    });
+
+    test('control: with seccomp off every one of them reaches the kernel (EBADF)', async () => {
+      for (const name of TTY_DENIED) await expectOutcome(['ioctl-bad-fd', name], 'denied EBADF', { sandbox: { seccomp: 'off' } });
+    });
+
+    // A real terminal the probe inherits as fd 0 (stdio 'inherit'), as a caller's terminal reaches a program:
+    // Landlock never saw it opened, so only the filter stands between the program and the terminal's state.
+    // The harness is the probe's with-pty: a fresh pty that is nobody's controlling terminal (like a serial line,
+    // or a pty a server holds), around a small Node program that runs each attempt with stdin inherited.
+    test('an inherited terminal: state-changing ioctls are EPERM, raw mode and size queries work; control: the kernel allows them', async () => {
+      const changing = ['TIOCEXCL', 'TIOCNXCL', 'TIOCSCTTY', 'TIOCSETD', 'TIOCSWINSZ', 'TCXONC'];
+      const using = ['TCGETS', 'TCSETS', 'TIOCGWINSZ', 'TCFLSH', 'TCSBRK'];
+      const harness = join(hostDir, `tty-harness-${randomBytes(4).toString('hex')}.mjs`);
+      writeFileSync(harness, [
+        `import { run, closeDefaultZygote } from ${JSON.stringify(pathToFileURL(join(packageRoot, 'dist', 'src', 'index.js')).href)};`,
+        `const probe = ${JSON.stringify(probe)};`,
+        `const out = {};`,
+        `for (const seccomp of ['default', 'off']) for (const name of ${JSON.stringify([...changing, ...using])}) {`,
+        `  const r = await run(probe, ['tty', name], { stdio: ['inherit', 'pipe', 'pipe'], timeoutMs: 30000, sandbox: { seccomp, fs: { exec: [probe] } } });`,
+        `  out[seccomp + ' ' + name] = r.exitCode === 0 ? r.stdout.trim() : 'exit ' + r.exitCode + ' ' + r.stdout.trim() + ' ' + r.stderr.trim();`,
+        `}`,
+        `await closeDefaultZygote();`,
+        `process.stdout.write(JSON.stringify(out));`,
+      ].join('\n'));
+      const r = spawnSync(probe, ['with-pty', process.execPath, harness], { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 0, `harness: ${r.status} ${r.signal} ${r.stdout} ${r.stderr}`);
+      const got = JSON.parse(r.stdout) as Record<string, string>;
+      for (const name of changing) {
+        assert.equal(got[`default ${name}`], 'denied EPERM', name);
+        assert.equal(got[`off ${name}`], 'allowed', `control: the kernel lets ${name} change the inherited terminal`);
+      }
+      for (const name of using) {
+        assert.equal(got[`default ${name}`], 'allowed', name);
+        assert.equal(got[`off ${name}`], 'allowed', name);
+      }
     });
   });
 

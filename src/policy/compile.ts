@@ -169,9 +169,10 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   const scopesAvailable = abi >= 6;
   const root = process.getuid?.() === 0;
 
-  // Namespaces. With 'auto' and no Landlock scopes, an empty network namespace
-  // is what keeps abstract unix sockets of the host out of reach.
-  const wantNetNs = sandbox.net === 'none' && !scopesAvailable;
+  // Namespaces. With net 'none' the sandbox needs nothing of the host's network, so 'auto' gives it an
+  // empty network namespace: /proc/net then lists none of the host's unix socket paths and TCP listeners,
+  // and it is a wall behind seccomp and the Landlock scope (the only one on ABI < 6) for abstract sockets.
+  const wantNetNs = sandbox.net === 'none';
   let request: Parameters<typeof planNamespaces>[0] = 'auto';
   if (sandbox.namespaces !== 'auto') {
     const n = sandbox.namespaces;

@@ -29,6 +29,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <poll.h>
+#include <termios.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -44,9 +46,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/perf_event.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 
 #ifndef TIOCSTI
 #define TIOCSTI 0x5412
@@ -60,6 +64,22 @@
 #define PROBE_KEYCTL_GET_KEYRING_ID 0
 #define PROBE_KEY_SPEC_SESSION_KEYRING (-3)
 #define PROBE_ADDR_NO_RANDOMIZE 0x0040000
+#define PROBE_KCMP_FILE 0
+#define PROBE_MADV_COLD 20
+#define PROBE_FAN_CLASS_NOTIF 0
+#define PROBE_FAN_REPORT_FID 0x200
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#ifndef SYS_process_mrelease
+#define SYS_process_mrelease 448
+#endif
 
 /* Names rather than strerror() text: tests match on them. */
 static const struct {
@@ -274,11 +294,165 @@ static int attempt_unix_connect(int argc, char **argv) {
   addr.sun_family = AF_UNIX;
   memcpy(addr.sun_path, argv[0], len + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return setup_failed("socket", errno);
+  if (fd < 0) return denied(errno); /* no unix socket of its own: refused before any path lookup */
   int rc = connect(fd, (struct sockaddr *)&addr, (socklen_t)sizeof addr);
   int err = errno;
   close(fd);
   return rc == 0 ? allowed(NULL) : denied(err);
+}
+
+static int unix_path(const char *path, struct sockaddr_un *addr) {
+  size_t len = strlen(path);
+  if (len == 0 || len + 1 > sizeof addr->sun_path) return -EINVAL;
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  memcpy(addr->sun_path, path, len + 1);
+  return 0;
+}
+
+/* One datagram carrying fd 1 (SCM_RIGHTS): what a host syslog/journal/notify socket would receive. */
+static ssize_t send_with_fd(int fd, const struct sockaddr_un *to) {
+  static const char msg[] = "hatchery-probe";
+  struct iovec iov = {(void *)msg, sizeof msg - 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr mh = {0};
+  if (to != NULL) {
+    mh.msg_name = (void *)to;
+    mh.msg_namelen = sizeof *to;
+  }
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control.buf;
+  mh.msg_controllen = sizeof control.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int passed = 1;
+  memcpy(CMSG_DATA(c), &passed, sizeof passed);
+  return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
+/* A datagram (with an fd) to a host socket path, from a socket of the program's own. */
+static int attempt_unix_dgram_send(int argc, char **argv) {
+  struct sockaddr_un addr;
+  if (argc != 1 || unix_path(argv[0], &addr) != 0) return -1;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return denied(errno);
+  ssize_t n = send_with_fd(fd, &addr);
+  int err = errno;
+  close(fd);
+  return n >= 0 ? allowed(NULL) : denied(err);
+}
+
+/*
+ * The socketpair route to a host socket: a pair is already connected, but a
+ * datagram socket may be connect()ed again. Connect one end to PATH; if that
+ * works, send a datagram with an fd to it.
+ */
+static int attempt_socketpair_reach(int argc, char **argv) {
+  struct sockaddr_un addr;
+  if (argc != 2 || unix_path(argv[1], &addr) != 0) return -1;
+  int type;
+  if (strcmp(argv[0], "stream") == 0) type = SOCK_STREAM;
+  else if (strcmp(argv[0], "seqpacket") == 0) type = SOCK_SEQPACKET;
+  else if (strcmp(argv[0], "dgram") == 0) type = SOCK_DGRAM;
+  else return -1;
+  int sv[2];
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) return denied(errno);
+  int rc = connect(sv[0], (struct sockaddr *)&addr, (socklen_t)sizeof addr);
+  int err = errno;
+  if (rc == 0 && send_with_fd(sv[0], NULL) < 0) rc = -1, err = errno;
+  close(sv[0]);
+  close(sv[1]);
+  return rc == 0 ? allowed(NULL) : denied(err);
+}
+
+/*
+ * Host-side fixture, not an attempt: a datagram socket at PATH (mode 0777)
+ * that says "ready", then reports the first datagram within SECONDS:
+ * "received N bytes K fds", or "nothing".
+ */
+static int attempt_unix_dgram_listen(int argc, char **argv) {
+  struct sockaddr_un addr;
+  long seconds;
+  if (argc != 2 || unix_path(argv[0], &addr) != 0 || parse_long(argv[1], 1, 3600, &seconds) != 0) return -1;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return setup_failed("socket", errno);
+  unlink(argv[0]);
+  if (bind(fd, (struct sockaddr *)&addr, (socklen_t)sizeof addr) != 0) return setup_failed("bind", errno);
+  if (chmod(argv[0], 0777) != 0) return setup_failed("chmod", errno);
+  printf("ready\n");
+  fflush(stdout);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  if (poll(&p, 1, (int)seconds * 1000) <= 0) {
+    printf("nothing\n");
+    return 0;
+  }
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 8)];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {io_buf, sizeof io_buf};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control.buf;
+  mh.msg_controllen = sizeof control.buf;
+  ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+  if (n < 0) return setup_failed("recvmsg", errno);
+  int fds = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int i = 0; i < count; i++) {
+      int received;
+      memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof received);
+      close(received);
+      fds++;
+    }
+  }
+  printf("received %zd bytes %d fds\n", n, fds);
+  unlink(argv[0]);
+  return 0;
+}
+
+/* Whether a file (e.g. /proc/net/unix) mentions NEEDLE: "found", "absent", or the open/read denial. */
+static int attempt_file_contains(int argc, char **argv) {
+  if (argc != 2 || argv[1][0] == '\0') return -1;
+  int fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return denied(errno);
+  /* Read it whole (proc files come in pages), keeping a tail so a match across reads is not missed. */
+  size_t needle = strlen(argv[1]);
+  if (needle >= sizeof io_buf / 2) return -1;
+  size_t have = 0;
+  int found = 0;
+  for (;;) {
+    ssize_t n = read(fd, io_buf + have, sizeof io_buf - 1 - have);
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return denied(err);
+    }
+    if (n == 0) break;
+    have += (size_t)n;
+    io_buf[have] = '\0';
+    if (memmem(io_buf, have, argv[1], needle) != NULL) {
+      found = 1;
+      break;
+    }
+    if (have > needle) {
+      memmove(io_buf, io_buf + have - needle, needle);
+      have = needle;
+    }
+  }
+  close(fd);
+  printf(found ? "found\n" : "absent\n");
+  return 0;
 }
 
 /* -------------------------------------------------------------- network */
@@ -517,6 +691,287 @@ static int tty_ioctl(int argc, char **argv, unsigned long request) {
 static int attempt_tiocsti(int argc, char **argv) { return tty_ioctl(argc, argv, TIOCSTI); }
 static int attempt_tioclinux(int argc, char **argv) { return tty_ioctl(argc, argv, TIOCLINUX); }
 
+/* Terminal ioctls by name: the ones the default filter refuses, and ones programs need. */
+static const struct {
+  const char *name;
+  unsigned long request;
+} tty_requests[] = {
+    {"TIOCSTI", TIOCSTI},       {"TIOCLINUX", TIOCLINUX},     {"TIOCEXCL", TIOCEXCL},
+    {"TIOCNXCL", TIOCNXCL},     {"TIOCSCTTY", TIOCSCTTY},     {"TIOCCONS", TIOCCONS},
+    {"TIOCSETD", TIOCSETD},     {"TIOCVHANGUP", TIOCVHANGUP}, {"TIOCSWINSZ", TIOCSWINSZ},
+    {"TCXONC", TCXONC},         {"TIOCSLCKTRMIOS", TIOCSLCKTRMIOS}, {"TIOCSIG", TIOCSIG},
+    {"TIOCSSERIAL", TIOCSSERIAL}, {"TIOCMSET", TIOCMSET},     {"TIOCMBIS", TIOCMBIS},
+    {"TIOCMBIC", TIOCMBIC},     {"TIOCSSOFTCAR", TIOCSSOFTCAR}, {"TIOCSBRK", TIOCSBRK},
+    {"TIOCCBRK", TIOCCBRK},
+    /* allowed */
+    {"TCGETS", TCGETS},         {"TCSETS", TCSETS},           {"TIOCGWINSZ", TIOCGWINSZ},
+    {"TCFLSH", TCFLSH},         {"TCSBRK", TCSBRK},           {"TIOCSPGRP", TIOCSPGRP},
+    {"TIOCNOTTY", TIOCNOTTY},   {"TIOCGPGRP", TIOCGPGRP},     {"FIONREAD", FIONREAD},
+};
+
+static int tty_request(const char *name, unsigned long *request) {
+  for (size_t i = 0; i < sizeof tty_requests / sizeof tty_requests[0]; i++) {
+    if (strcmp(tty_requests[i].name, name) == 0) {
+      *request = tty_requests[i].request;
+      return 0;
+    }
+  }
+  return -EINVAL;
+}
+
+/* On fd -1: a filter that checks the request answers before the kernel's EBADF could. */
+static int attempt_ioctl_bad_fd(int argc, char **argv) {
+  unsigned long request;
+  if (argc != 1 || tty_request(argv[0], &request) != 0) return -1;
+  static char arg[256];
+  if (ioctl(-1, request, arg) == 0) return allowed(NULL);
+  return denied(errno);
+}
+
+/*
+ * One terminal ioctl on fd 0, which the test makes a real terminal the probe
+ * inherited (with-pty). Arguments that change nothing lasting where possible:
+ * state set is put back, so a control run leaves the terminal as it was.
+ */
+static int attempt_tty(int argc, char **argv) {
+  unsigned long request;
+  if (argc != 1 || tty_request(argv[0], &request) != 0) return -1;
+  if (!isatty(0)) return setup_failed("isatty", errno);
+  int rc = 0;
+  switch (request) {
+    case TCGETS: {
+      struct termios t;
+      rc = ioctl(0, TCGETS, &t);
+      break;
+    }
+    case TCSETS: { /* raw mode, as an editor or REPL sets it, then back */
+      struct termios saved, raw;
+      if (ioctl(0, TCGETS, &saved) != 0) return setup_failed("TCGETS", errno);
+      raw = saved;
+      cfmakeraw(&raw);
+      rc = ioctl(0, TCSETS, &raw);
+      if (rc == 0) ioctl(0, TCSETS, &saved);
+      break;
+    }
+    case TIOCGWINSZ: {
+      struct winsize ws;
+      rc = ioctl(0, TIOCGWINSZ, &ws);
+      break;
+    }
+    case TIOCSWINSZ: {
+      struct winsize saved, ws;
+      if (ioctl(0, TIOCGWINSZ, &saved) != 0) return setup_failed("TIOCGWINSZ", errno);
+      ws = saved;
+      ws.ws_row = (unsigned short)(saved.ws_row + 1);
+      rc = ioctl(0, TIOCSWINSZ, &ws);
+      if (rc == 0) ioctl(0, TIOCSWINSZ, &saved);
+      break;
+    }
+    case TIOCEXCL:
+      rc = ioctl(0, TIOCEXCL);
+      if (rc == 0) ioctl(0, TIOCNXCL);
+      break;
+    case TIOCSCTTY: /* a session of its own first, as a program stealing the terminal would */
+      setsid();
+      rc = ioctl(0, TIOCSCTTY, 0);
+      break;
+    case TIOCSETD: { /* N_TTY: the discipline it has */
+      int ldisc = 0;
+      rc = ioctl(0, TIOCSETD, &ldisc);
+      break;
+    }
+    case TCXONC: /* TCOON: resume output that is not suspended */
+      rc = ioctl(0, TCXONC, TCOON);
+      break;
+    case TCFLSH:
+      rc = ioctl(0, TCFLSH, TCIFLUSH);
+      break;
+    case TCSBRK: /* tcdrain() */
+      rc = ioctl(0, TCSBRK, 1);
+      break;
+    default: {
+      static char arg[256];
+      rc = ioctl(0, request, arg);
+    }
+  }
+  return rc == 0 ? allowed(NULL) : denied(errno);
+}
+
+/*
+ * Harness, not an attempt: run COMMAND with fd 0 a fresh pty slave that is
+ * nobody's controlling terminal (a serial line, or a pty a server opened),
+ * fds 1 and 2 as they are. Exits with the command's status.
+ */
+static int attempt_with_pty(int argc, char **argv) {
+  if (argc < 1) return -1;
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return setup_failed("posix_openpt", errno);
+  if (grantpt(master) != 0 || unlockpt(master) != 0) return setup_failed("unlockpt", errno);
+  const char *slave_name = ptsname(master);
+  if (slave_name == NULL) return setup_failed("ptsname", errno);
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) return setup_failed("fork", errno);
+  if (pid == 0) {
+    int slave = open(slave_name, O_RDWR | O_NOCTTY);
+    if (slave < 0 || dup2(slave, 0) < 0) _exit(126);
+    if (slave != 0) close(slave);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  int status = 0;
+  for (;;) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) return setup_failed("waitpid", errno);
+    struct pollfd p = {.fd = master, .events = POLLIN};
+    if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) (void)read(master, io_buf, sizeof io_buf);
+  }
+  close(master);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+/*
+ * Leave the process group hatchery ends the tree by: a forked child (the
+ * program itself may be a session leader already) calls setsid() or
+ * setpgid(0, 0). "allowed" means it left.
+ */
+static int attempt_leave_group(int argc, char **argv) {
+  if (argc != 1) return -1;
+  int use_setsid;
+  if (strcmp(argv[0], "setsid") == 0) use_setsid = 1;
+  else if (strcmp(argv[0], "setpgid") == 0) use_setsid = 0;
+  else return -1;
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return setup_failed("pipe", errno);
+  pid_t before = getpgrp();
+  pid_t pid = fork();
+  if (pid < 0) return setup_failed("fork", errno);
+  if (pid == 0) {
+    int err = 0;
+    if ((use_setsid ? setsid() : setpgid(0, 0)) < 0) err = errno;
+    else if (getpgrp() == before) err = -1;
+    (void)write(pipefd[1], &err, sizeof err);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  int err = -2;
+  ssize_t n = read(pipefd[0], &err, sizeof err);
+  close(pipefd[0]);
+  waitpid(pid, NULL, 0);
+  if (n != (ssize_t)sizeof err) return setup_failed("child", EIO);
+  if (err == -1) return setup_failed("same-group", EINVAL);
+  return err == 0 ? allowed(NULL) : denied(err);
+}
+
+/*
+ * Kernel check of the sandbox init's filter (compileInitSeccomp), run
+ * unsandboxed: install HEX (struct sock_filter[] bytes) after forking a child,
+ * as the init does after cloning the program, then make the init's calls in
+ * its order: write, rt_sigaction for every signal, close_range, kill,
+ * sigwaitinfo, waitpid, _exit. With SYSCALL, also try that call after
+ * close_range; the filter should kill us there, before "survived".
+ * Only raw write(2) once filtered: stdio could allocate.
+ */
+static void raw_say(const char *text) { (void)write(1, text, strlen(text)); }
+
+static void on_init_signal(int sig) { (void)sig; }
+
+static long forbidden_call(const char *name, int *known) {
+  *known = 1;
+  if (strcmp(name, "openat") == 0) return syscall(SYS_openat, AT_FDCWD, "/", O_RDONLY | O_CLOEXEC);
+  if (strcmp(name, "socket") == 0) return syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "execve") == 0) return syscall(SYS_execve, "/nonexistent", NULL, NULL);
+  if (strcmp(name, "ptrace") == 0) return syscall(SYS_ptrace, 0x4206L /* PTRACE_SEIZE */, 1L, 0L, 0L);
+  if (strcmp(name, "getpid") == 0) return syscall(SYS_getpid);
+  if (strcmp(name, "mmap") == 0) return (long)mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (strcmp(name, "read") == 0) return syscall(SYS_read, 0, io_buf, 0);
+  *known = 0;
+  return -1;
+}
+
+static int hex_nibble(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+static struct sock_filter init_filter[1024];
+
+static int attempt_init_filter(int argc, char **argv) {
+  if (argc < 1 || argc > 2) return -1;
+  size_t hex_len = strlen(argv[0]);
+  if (hex_len == 0 || hex_len % 16 != 0 || hex_len / 16 > 1024) return -1;
+  unsigned char *bytes = (unsigned char *)init_filter;
+  for (size_t i = 0; i < hex_len / 2; i++) {
+    int hi = hex_nibble(argv[0][2 * i]), lo = hex_nibble(argv[0][2 * i + 1]);
+    if (hi < 0 || lo < 0) return -1;
+    bytes[i] = (unsigned char)(hi << 4 | lo);
+  }
+  int known = 1;
+  if (argc == 2) {
+    static const char *names[] = {"openat", "socket", "execve", "ptrace", "getpid", "mmap", "read"};
+    known = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+      if (strcmp(argv[1], names[i]) == 0) known = 1;
+    if (!known) return -1;
+  }
+  struct sock_fprog prog = {.len = (unsigned short)(hex_len / 16), .filter = init_filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return setup_failed("no_new_privs", errno);
+  /* As the init: not dumpable, so the filter's kill writes no core file. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return setup_failed("dumpable", errno);
+  sigset_t all;
+  sigfillset(&all);
+  if (sigprocmask(SIG_BLOCK, &all, NULL) != 0) return setup_failed("sigprocmask", errno);
+  fflush(stdout);
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child < 0) return setup_failed("fork", errno);
+  if (child == 0) {
+    /* The filter may kill the parent on purpose: never outlive it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != parent) _exit(0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (;;) pause();
+  }
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return setup_failed("seccomp", errno);
+  raw_say("filtered\n");
+  struct sigaction sa = {.sa_handler = on_init_signal, .sa_flags = SA_RESTART};
+  sigfillset(&sa.sa_mask);
+  for (int sig = 1; sig <= 64; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    (void)sigaction(sig, &sa, NULL);
+  }
+  (void)syscall(SYS_close_range, 3u, ~0u, 0);
+  if (argc == 2) {
+    (void)forbidden_call(argv[1], &known);
+    raw_say("survived\n");
+  }
+  (void)kill(child, SIGTERM);
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig != SIGCHLD) continue;
+    int status;
+    if (waitpid(-1, &status, WNOHANG) == child) {
+      char line[48];
+      size_t n = 0;
+      static const char prefix[] = "reaped signal ";
+      memcpy(line, prefix, sizeof prefix - 1);
+      n = sizeof prefix - 1;
+      int term = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+      if (term >= 10) line[n++] = (char)('0' + term / 10);
+      line[n++] = (char)('0' + term % 10);
+      line[n++] = '\n';
+      (void)write(1, line, n);
+      _exit(0);
+    }
+  }
+}
+
 /*
  * Syscalls the default filter denies whose unsandboxed outcome for an
  * unprivileged process is NOT EPERM, so "denied EPERM" proves the filter.
@@ -554,6 +1009,52 @@ static long call_listed_syscall(const char *name, int *known) {
   if (strcmp(name, "keyctl") == 0)
     return syscall(SYS_keyctl, (long)PROBE_KEYCTL_GET_KEYRING_ID, (long)PROBE_KEY_SPEC_SESSION_KEYRING, 0L);
   if (strcmp(name, "setns") == 0) return syscall(SYS_setns, -1L, 0L); /* EBADF unless filtered */
+  /* On the probe itself, so each succeeds (or fails other than EPERM) unless filtered. */
+  if (strcmp(name, "pidfd_getfd") == 0) {
+    long pidfd = syscall(SYS_pidfd_open, (long)getpid(), 0L);
+    if (pidfd < 0) return pidfd;
+    long fd = syscall(SYS_pidfd_getfd, pidfd, 1L, 0L);
+    int err = errno;
+    if (fd >= 0) close((int)fd);
+    close((int)pidfd);
+    errno = err;
+    return fd;
+  }
+  if (strcmp(name, "kcmp") == 0)
+    return syscall(SYS_kcmp, (long)getpid(), (long)getpid(), (long)PROBE_KCMP_FILE, 1L, 1L);
+  if (strcmp(name, "process_madvise") == 0) {
+    long pidfd = syscall(SYS_pidfd_open, (long)getpid(), 0L);
+    if (pidfd < 0) return pidfd;
+    struct iovec iov = {(void *)(((uintptr_t)io_buf + 4095) & ~(uintptr_t)4095), 4096}; /* a whole page */
+    long rc = syscall(SYS_process_madvise, pidfd, &iov, 1L, (long)PROBE_MADV_COLD, 0L);
+    int err = errno;
+    close((int)pidfd);
+    errno = err;
+    return rc;
+  }
+  if (strcmp(name, "process_mrelease") == 0) { /* EINVAL unless filtered: we are not dying */
+    long pidfd = syscall(SYS_pidfd_open, (long)getpid(), 0L);
+    if (pidfd < 0) return pidfd;
+    long rc = syscall(SYS_process_mrelease, pidfd, 0L);
+    int err = errno;
+    close((int)pidfd);
+    errno = err;
+    return rc;
+  }
+  if (strcmp(name, "migrate_pages") == 0) {
+    unsigned long nodes = 1; /* node 0 to node 0 */
+    return syscall(SYS_migrate_pages, 0L, 8L * sizeof nodes, &nodes, &nodes);
+  }
+  if (strcmp(name, "move_pages") == 0) { /* query where one page of ours lives */
+    void *page = io_buf;
+    int status = 0;
+    return syscall(SYS_move_pages, 0L, 1L, &page, NULL, &status, 0L);
+  }
+  if (strcmp(name, "fanotify_init") == 0) {
+    long fd = syscall(SYS_fanotify_init, (long)(PROBE_FAN_CLASS_NOTIF | PROBE_FAN_REPORT_FID), (long)O_RDONLY);
+    if (fd >= 0) close((int)fd);
+    return fd;
+  }
   if (strcmp(name, "bpf") == 0) return syscall(SYS_bpf, -1L, 0L, 0L);  /* EINVAL/EPERM unless filtered */
   *known = 0;
   return -1;
@@ -760,7 +1261,19 @@ static const struct {
     {"clone3", "", attempt_clone3},
     {"tiocsti", "[TTY]", attempt_tiocsti},
     {"tioclinux", "[TTY]", attempt_tioclinux},
-    {"syscall", "personality|userfaultfd|perf_event_open|process_vm_readv|keyctl|setns|bpf", attempt_syscall},
+    {"syscall",
+     "personality|userfaultfd|perf_event_open|process_vm_readv|keyctl|setns|bpf|pidfd_getfd|kcmp|process_madvise|"
+     "process_mrelease|migrate_pages|move_pages|fanotify_init",
+     attempt_syscall},
+    {"ioctl-bad-fd", "REQUEST", attempt_ioctl_bad_fd},
+    {"tty", "REQUEST (on fd 0)", attempt_tty},
+    {"with-pty", "COMMAND [ARGS...]", attempt_with_pty},
+    {"unix-dgram-send", "PATH", attempt_unix_dgram_send},
+    {"socketpair-reach", "stream|seqpacket|dgram PATH", attempt_socketpair_reach},
+    {"unix-dgram-listen", "PATH SECONDS", attempt_unix_dgram_listen},
+    {"file-contains", "PATH NEEDLE", attempt_file_contains},
+    {"leave-group", "setsid|setpgid", attempt_leave_group},
+    {"init-filter", "HEX [openat|socket|execve|ptrace|getpid|mmap|read]", attempt_init_filter},
     {"fork-bomb", "[MAX [hold]]", attempt_fork_bomb},
     {"memory-bomb", "BYTES", attempt_memory_bomb},
     {"cpu-spin", "", attempt_cpu_spin},
