@@ -296,7 +296,6 @@ before(async () => {
   sentinelSnapshot = snapshotTree(sentinel);
   // Warm up: feature detection (a synchronous probe) and the first zygote must not count as lag.
   await enforcementFor({});
-  await enforcementFor({ namespaces: { mount: false } });
 });
 
 /** Remove a tree whatever its modes and depth (coreutils walk with openat; Node's rmSync fails past PATH_MAX). */
@@ -312,6 +311,23 @@ after(async () => {
   for (const dir of madeDirs) forceRemove(dir);
   process.off('uncaughtException', onUncaught);
   process.off('unhandledRejection', onUnhandled);
+});
+
+// ================================================================= 0
+
+describe('0. the options these probes use run in every row', () => {
+  // SandboxOptions.namespaces: "Keys left out take the 'auto' value", and 'auto' is "every namespace this
+  // machine allows, falling back to none". So naming one key must not make strict mode demand namespaces the
+  // default profile does without. Every test below that turns one namespace off relies on this.
+  for (const ns of [{ mount: false }, { pid: false }, { pid: false, mount: false }] as NamespaceChoice[]) {
+    test(`namespaces ${JSON.stringify(ns)}: the keys left out take the auto value`, async () => {
+      const auto = await enforcementFor({});
+      const e = await enforcementFor({ namespaces: ns });
+      for (const [name, off] of Object.entries(ns)) if (off === false) assert.ok(!e.namespaces.includes(name as never), `${name} still created`);
+      const expected = auto.namespaces.filter((n) => !(n in ns));
+      assert.deepEqual(e.namespaces.filter((n) => !(n in ns)), expected, `the other namespaces differ from the default profile's (${auto.namespaces.join(',') || 'none'})`);
+    });
+  }
 });
 
 // ================================================================= 1
@@ -517,7 +533,9 @@ function sweepChild(tmp: string, waitGone?: string): SweepChild {
     import { run, closeDefaultZygote } from ${JSON.stringify(indexJs)};
     const out = {};
     try {
-      const r = await run('/bin/sh', ['-c', 'echo sweep-child-ok'], { sandbox: { namespaces: { mount: false } }, timeoutMs: 20000 });
+      // A host temp dir: the default profile's where there is no mount namespace, else namespaces.mount false.
+      let r = await run('/bin/sh', ['-c', 'echo sweep-child-ok'], { sandbox: {}, timeoutMs: 20000 });
+      if (r.enforcement.tmpdir === '/tmp') r = await run('/bin/sh', ['-c', 'echo sweep-child-ok'], { sandbox: { namespaces: { mount: false } }, timeoutMs: 20000 });
       Object.assign(out, { ok: true, exitCode: r.exitCode, stdout: r.stdout, tmpdir: r.enforcement.tmpdir, tmpdirExists: existsSync(r.enforcement.tmpdir) });
     } catch (e) {
       Object.assign(out, { ok: false, error: String(e && e.message || e), code: e && e.code });
