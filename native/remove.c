@@ -134,7 +134,7 @@ static long sweep(int dir_fd, int top_fd) {
 }
 
 int hatch_empty_tree(const char *path) {
-  int top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int top = open_dir(AT_FDCWD, path); /* a program may have made its own temp dir mode 000 */
   if (top < 0) return errno == ENOENT ? 0 : -errno;
   (void)fchmod(top, 0700);
   long rc;

@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -40,6 +41,8 @@
 #define MAX_SHUTDOWN_ROUNDS 1000
 
 enum kill_state { KILL_NONE, KILL_GRACE, KILL_SENT };
+/* "/proc/<pid>/root" + the private tmpfs's mount point (/tmp or /var/tmp) */
+#define TMP_PATH_MAX 64
 
 struct child {
   int used;
@@ -59,6 +62,9 @@ struct child {
   int program_status; /* the program's wait status, reported by the init */
   uint32_t kill_uid;  /* with HATCH_SPAWN_KILL_UID: every process of this uid dies with the child */
   int has_kill_uid;
+  /* Without an init to report it, the zygote watches the private tmpfs itself (an O_PATH fd keeps it alive). */
+  char tmp_path[TMP_PATH_MAX];
+  int tmp_fd;
 };
 
 static struct child children[HATCH_MAX_CHILDREN];
@@ -134,6 +140,7 @@ static struct child *free_slot(void) {
 }
 
 static void release_child(struct child *c) {
+  hatch_closep(&c->tmp_fd);
   hatch_closep(&c->pidfd);
   hatch_closep(&c->err_fd);
   hatch_closep(&c->timer_fd);
@@ -322,15 +329,35 @@ static void on_child_exit(struct child *c) {
       .max_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u,
       .wall_us = (hatch_now_ns() - c->exec_ns) / 1000u,
   };
+  if (c->tmp_fd >= 0) {
+    struct statfs st;
+    if (fstatfs(c->tmp_fd, &st) == 0 && (st.f_bavail == 0 || st.f_ffree == 0)) exit.reasons |= HATCH_EXIT_TMP_FULL;
+  }
   uint32_t id = c->id;
   release_child(c);
   (void)reap_orphans(0);
   send_datagram(tx, hatch_encode_exit(tx, id, &exit), -1);
 }
 
+/* The program has exec'd, so its mounts are in place: hold its private tmpfs to read its fill at exit. */
+static void watch_private_tmp(struct child *c) {
+  if (c->has_init || c->tmp_path[0] == '\0') return;
+  static char path[TMP_PATH_MAX + 32];
+  size_t at = 0;
+  static const char head[] = "/proc/";
+  for (size_t i = 0; head[i]; i++) path[at++] = head[i];
+  at += hatch_utoa((uint64_t)c->pid, path + at);
+  static const char root[] = "/root";
+  for (size_t i = 0; root[i]; i++) path[at++] = root[i];
+  for (size_t i = 0; c->tmp_path[i]; i++) path[at++] = c->tmp_path[i];
+  path[at] = '\0';
+  c->tmp_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 static void spawn_succeeded(struct child *c) {
   c->spawned = 1;
   c->exec_ns = hatch_now_ns();
+  watch_private_tmp(c);
   send_datagram(tx, hatch_encode_spawned(tx, c->id, (uint32_t)c->pid), c->pidfd);
   if (c->timeout_ms > 0 && c->kill_state == KILL_NONE && arm_timer(c, c->timeout_ms) != 0)
     hatch_log("timerfd for spawn %u failed; it runs without a timeout", c->id);
@@ -495,6 +522,9 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
   c->has_init = (ns_flags & CLONE_NEWPID) != 0;
   c->has_kill_uid = (plan.flags & HATCH_SPAWN_KILL_UID) && plan.has_credentials && plan.uid != 0 && geteuid() == 0;
   c->kill_uid = plan.uid;
+  c->tmp_fd = -1;
+  if (plan.has_private_tmp && strlen(plan.private_tmp_path) < sizeof c->tmp_path)
+    memcpy(c->tmp_path, plan.private_tmp_path, strlen(plan.private_tmp_path) + 1);
   live_children++;
   return 0;
 }

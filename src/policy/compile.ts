@@ -173,22 +173,6 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   // empty network namespace: /proc/net then lists none of the host's unix socket paths and TCP listeners,
   // and it is a wall behind seccomp and the Landlock scope (the only one on ABI < 6) for abstract sockets.
   const wantNetNs = sandbox.net === 'none';
-  let request: Parameters<typeof planNamespaces>[0] = 'auto';
-  if (sandbox.namespaces !== 'auto') {
-    const n = sandbox.namespaces;
-    const auto = features.userns || root;
-    request = {
-      user: n.user ?? features.userns,
-      pid: n.pid ?? auto,
-      net: n.net ?? (auto && wantNetNs),
-      ipc: n.ipc ?? auto,
-      uts: n.uts ?? auto,
-      mount: n.mount ?? auto,
-    };
-    if (request.net && sandbox.net !== 'none') {
-      throw new InvalidOptionRangeError('sandbox.namespaces.net', `cannot be true with sandbox.net ${JSON.stringify(sandbox.net)}: a new network namespace has no route to the host`);
-    }
-  }
   const nsEnv: Parameters<typeof planNamespaces>[1] = {
     callerUid: process.getuid?.() ?? 0,
     callerGid: process.getgid?.() ?? 0,
@@ -197,6 +181,23 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     creatable: features.namespaces,
   };
   if (ctx.operationUid !== undefined) nsEnv.operationUid = ctx.operationUid;
+  let request: Parameters<typeof planNamespaces>[0] = 'auto';
+  if (sandbox.namespaces !== 'auto') {
+    const n = sandbox.namespaces;
+    // Keys left out take the value 'auto' would give them here: what this environment can create.
+    const auto = planNamespaces('auto', nsEnv).created;
+    request = {
+      user: n.user ?? auto.includes('user'),
+      pid: n.pid ?? auto.includes('pid'),
+      net: n.net ?? auto.includes('net'),
+      ipc: n.ipc ?? auto.includes('ipc'),
+      uts: n.uts ?? auto.includes('uts'),
+      mount: n.mount ?? auto.includes('mount'),
+    };
+    if (request.net && sandbox.net !== 'none') {
+      throw new InvalidOptionRangeError('sandbox.namespaces.net', `cannot be true with sandbox.net ${JSON.stringify(sandbox.net)}: a new network namespace has no route to the host`);
+    }
+  }
   const ns = planNamespaces(request, nsEnv);
   const why = features.usernsReason ?? (root ? 'refused here' : 'user namespaces are unavailable');
   if (request !== 'auto') {
@@ -294,8 +295,9 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   if (guarantees.noHostUnixSockets === null && !seccomp && sandbox.seccomp !== 'off') {
     missing.push('keeping host unix sockets out of reach (needs seccomp)');
   }
-  if (guarantees.operationsSeparated === 'landlock-only') {
-    fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no user namespace and no uid per operation here)`);
+  if (!operationUid && sandbox.fs.write.length > 0) {
+    // Without a uid per operation, every operation is the same uid on the host: a directory granted to two is theirs to share.
+    fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no uid per operation ${root ? 'here' : 'for a caller that is not root'})`);
   }
 
   if (sandbox.mode === 'strict' && missing.length > 0) {

@@ -20,7 +20,8 @@
  *     removes only directories owned by this process's uid or by an
  *     operation uid, whose creator (named in the dir's name) is gone.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadBinding } from '../native/binding.js';
@@ -131,16 +132,17 @@ export function removeOperationDir(zygote: Zygote, dir: string, owner: { uid: nu
   return new Promise<boolean>((resolve) => {
     const native = loadBinding();
     let devNull = -1;
+    // The emptied dir is removed on libuv's pool: an ext4 directory that held many entries keeps its size,
+    // and its rmdir can take a while. rmdir never follows a link.
     const finish = (emptied: boolean): void => {
-      if (emptied) {
-        try {
-          rmdirSync(dir);
-        } catch {
-          resolve(false);
-          return;
-        }
+      if (!emptied) {
+        resolve(false);
+        return;
       }
-      resolve(emptied);
+      rmdir(dir).then(
+        () => resolve(true),
+        () => resolve(false),
+      );
     };
     try {
       devNull = native.openDevNull();
