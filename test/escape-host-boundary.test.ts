@@ -1135,12 +1135,14 @@ describe('5. concurrent operations cannot reach each other, even with a shared g
           ['rename', aFile],
           ['unlink', aFile],
         ];
+        // A private tmpfs (/tmp, or /var/tmp when /tmp is granted) is A's alone: B's own path of that name is B's
+        // own tmpfs, so B reaches for A's through /proc instead.
         const tmpAttempts: Attempt[] =
-          aTmp === '/tmp'
+          aTmp === '/tmp' || aTmp === '/var/tmp'
             ? aPids.flatMap((pid): Attempt[] => [
-                ['read', `/proc/${pid}/root/tmp/a-tmp`],
+                ['read', `/proc/${pid}/root${aTmp}/a-tmp`],
                 ['read', `/proc/${pid}/cwd/a-tmp`],
-                ['list', `/proc/${pid}/root/tmp`],
+                ['list', `/proc/${pid}/root${aTmp}`],
               ])
             : [
                 ['read', join(aTmp, 'a-tmp')],
@@ -1200,7 +1202,7 @@ describe('5. concurrent operations cannot reach each other, even with a shared g
           assert.equal(readFileSync(aFile, 'utf8'), 'a-secret\n');
           assert.equal(lstatSync(aFile).mode & 0o777, 0o600);
         }
-        if (aTmp !== '/tmp') assert.equal(existsSync(join(aTmp, 'planted-by-b')), false);
+        if (aTmp !== '/tmp' && aTmp !== '/var/tmp') assert.equal(existsSync(join(aTmp, 'planted-by-b')), false);
 
         // --- B exhausts its process budget; A can still fork.
         if (ea.limits.processes === undefined) {
