@@ -43,18 +43,7 @@
 #ifndef LANDLOCK_CREATE_RULESET_VERSION
 #define LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
 #endif
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#endif
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef MOUNT_ATTR_RDONLY
-#define MOUNT_ATTR_RDONLY 0x1
-#endif
+#include "mount_api.h"
 
 static char report[REPORT_MAX];
 static size_t report_len;
@@ -189,9 +178,7 @@ static int probe_mounts(void) {
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,nr_inodes=16") != 0) _exit(errno);
     int tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/tmp", OPEN_TREE_CLONE | O_CLOEXEC);
     if (tree < 0) _exit(errno);
-    struct {
-      uint64_t attr_set, attr_clr, propagation, userns_fd;
-    } attr = {MOUNT_ATTR_RDONLY, 0, 0, 0};
+    struct hatch_mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
     if (syscall(SYS_mount_setattr, AT_FDCWD, "/tmp", 0, &attr, sizeof attr) != 0) _exit(errno);
     _exit(0);
   }
