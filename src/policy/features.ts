@@ -6,6 +6,7 @@
  *   HATCHERY_DISABLE_SECCOMP=1    behave as if seccomp filters were missing
  */
 import { readFileSync } from 'node:fs';
+import { errnoName } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 
 export interface KernelFeatures {
@@ -57,7 +58,7 @@ export function detectFeatures(): KernelFeatures {
   const rawAbi = native.landlockAbi();
   let landlockAbi = rawAbi > 0 ? rawAbi : 0;
   let landlockReason: string | null =
-    rawAbi > 0 ? null : rawAbi === -38 ? 'the kernel has no Landlock (ENOSYS)' : rawAbi === -95 ? 'Landlock is disabled at boot (EOPNOTSUPP)' : `landlock_create_ruleset failed (errno ${-rawAbi})`;
+    rawAbi > 0 ? null : rawAbi === -38 ? 'the kernel has no Landlock (ENOSYS)' : rawAbi === -95 ? 'Landlock is disabled at boot (EOPNOTSUPP)' : `landlock_create_ruleset failed (${errnoName(rawAbi)})`;
   const cap = process.env.HATCHERY_LANDLOCK_ABI_MAX;
   if (cap !== undefined && cap !== '' && /^\d+$/.test(cap) && Number(cap) < landlockAbi) {
     landlockAbi = Number(cap);
