@@ -253,3 +253,30 @@ test('hatchery errors exit 125 with the code and a one-line reason', () => {
   assert.match(relative.stderr, /INVALID_OPTION/);
   assert.equal(relative.stderr.trim().split('\n').length, 1);
 });
+
+test('every CLI exit code is one docs/errors.md lists: 125 for usage errors, with one line on stderr', () => {
+  const usage = (args: string[], pattern: RegExp): void => {
+    const r = cli(args);
+    assert.equal(r.code, 125, `hatchery ${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  };
+  usage([], /^hatchery: USAGE: missing command: one of run, check, policy, bench/);
+  usage(['bogus'], /^hatchery: USAGE: unknown command 'bogus'/);
+  usage(['help', 'bogus'], /^hatchery: USAGE: no help for unknown command 'bogus'/);
+  usage(['run'], /^hatchery: USAGE: missing FILE/);
+  usage(['check', '--bogus'], /^hatchery: USAGE: .*--bogus/);
+  usage(['policy'], /^hatchery: USAGE: nothing to do/);
+  for (const args of [['--help'], ['-h'], ['help'], ['help', 'run'], ['help', 'check'], ['help', 'policy'], ['--version'], ['check', '--help']]) {
+    const r = cli(args);
+    assert.equal(r.code, 0, `hatchery ${args.join(' ')}: ${r.stderr}`);
+    assert.notEqual(r.stdout, '');
+  }
+  const docs = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');
+  assert.match(docs, /\| 125 \| hatchery itself failed/);
+});
+
+test('a signal Node has no name for still exits 128 + N (SIG40 -> 168)', () => {
+  assert.equal(cli(['run', '--', 'sh', '-c', 'kill -40 $$']).code, 128 + 40);
+});

@@ -234,9 +234,12 @@ export function parseRunArgs(argv: readonly string[], environment: NodeJS.Proces
   return { options: optionsFromFlags(values, environment), json: values.json === true, file, args };
 }
 
+/** The child's exit code, or 128 + N when signal N ended it (named, or 'SIG40' for one Node has no name for). */
 export function exitCodeFor(exitCode: number | null, signal: string | null): number {
   if (exitCode !== null) return exitCode;
-  return 128 + (signal === null ? 0 : (signalNumber(signal as NodeJS.Signals) ?? 0));
+  if (signal === null) return 128;
+  const numbered = /^SIG(\d+)$/.exec(signal);
+  return 128 + (numbered ? Number(numbered[1]) : (signalNumber(signal as NodeJS.Signals) ?? 0));
 }
 
 function oneLine(text: string): string {
