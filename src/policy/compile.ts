@@ -167,7 +167,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   if (sandbox.seccomp !== 'off') {
     const compiled = seccompFor(sandbox.seccomp, seccompNet);
     if (features.seccomp) seccomp = compiled;
-    else missing.push('seccomp (the kernel has no seccomp filter support)');
+    else missing.push(`seccomp (${features.seccompReason ?? 'the kernel has no seccomp filter support'})`);
   }
 
   // What the network policy needs, by whichever layer can carry it.
@@ -185,7 +185,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   }
 
   if (sandbox.mode === 'strict' && missing.length > 0) {
-    throw new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}`, { missing });
+    throw new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}${features.simulated.length > 0 ? ` — simulations in effect: ${features.simulated.join('; ')}` : ''}`, { missing });
   }
 
   const limits: Limits = { ...ctx.limits };

@@ -16,9 +16,12 @@ export interface KernelFeatures {
   /** Why Landlock is unavailable, when it is. */
   landlockReason: string | null;
   seccomp: boolean;
+  /** Why seccomp filters are unavailable, when they are. */
+  seccompReason?: string | null;
   userns: boolean;
   /** Why user namespaces are unavailable, when they are. */
   usernsReason: string | null;
+  /** The HATCHERY_* simulations in effect, each naming its variable. */
   simulated: string[];
 }
 
@@ -62,22 +65,24 @@ export function detectFeatures(): KernelFeatures {
   const cap = process.env.HATCHERY_LANDLOCK_ABI_MAX;
   if (cap !== undefined && cap !== '' && /^\d+$/.test(cap) && Number(cap) < landlockAbi) {
     landlockAbi = Number(cap);
-    simulated.push(`Landlock ABI capped at ${cap}`);
+    simulated.push(`Landlock ABI capped at ${cap} (HATCHERY_LANDLOCK_ABI_MAX=${cap})`);
     if (landlockAbi === 0) landlockReason = 'simulated: HATCHERY_LANDLOCK_ABI_MAX=0';
   }
   const status = readTrimmed('/proc/self/status') ?? '';
   let seccomp = /^Seccomp:/m.test(status);
+  let seccompReason: string | null = seccomp ? null : 'the kernel has no seccomp filter support';
   if (process.env.HATCHERY_DISABLE_SECCOMP === '1') {
     seccomp = false;
-    simulated.push('seccomp disabled');
+    seccompReason = 'simulated: HATCHERY_DISABLE_SECCOMP=1';
+    simulated.push('seccomp disabled (HATCHERY_DISABLE_SECCOMP=1)');
   }
   let { ok: userns, reason: usernsReason } = detectUserns();
   if (process.env.HATCHERY_DISABLE_USERNS === '1') {
     userns = false;
     usernsReason = 'simulated: HATCHERY_DISABLE_USERNS=1';
-    simulated.push('user namespaces disabled');
+    simulated.push('user namespaces disabled (HATCHERY_DISABLE_USERNS=1)');
   }
-  cached = { kernelRelease: native.kernelRelease(), landlockAbi, landlockReason, seccomp, userns, usernsReason, simulated };
+  cached = { kernelRelease: native.kernelRelease(), landlockAbi, landlockReason, seccomp, seccompReason, userns, usernsReason, simulated };
   return withRuntimeFindings(cached);
 }
 
