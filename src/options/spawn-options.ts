@@ -19,11 +19,11 @@ export interface SpawnOptions {
   cwd?: string;
   /** Wall-clock limit in ms, enforced by the zygote: killSignal to the whole tree, then SIGKILL after killGraceMs. */
   timeoutMs?: number;
-  /** First signal on timeout or abort. Default 'SIGTERM'. */
+  /** First signal to the tree on timeout or abort. Default 'SIGTERM'. */
   killSignal?: NodeJS.Signals | number;
-  /** Time between killSignal and SIGKILL of the tree. Default 2000 ms. */
+  /** Time between killSignal and SIGKILL of the tree, on timeout and on abort alike. Default 2000 ms. */
   killGraceMs?: number;
-  /** Aborting kills the child's tree like a timeout does. */
+  /** Aborting kills the child's tree like a timeout does: killSignal, then SIGKILL after killGraceMs. */
   signal?: AbortSignal;
   /** rlimits for the child. */
   limits?: Limits;
