@@ -14,9 +14,10 @@ By default the child gets the default profile (see hatchery policy --explain).
 Each option sets exactly one run() option, shown after the arrow.
 
 Sandbox (repeatable path options take absolute, existing paths):
-  --ro PATH           PATH readable and executable     -> sandbox.fs.exec
-  --exec PATH         same as --ro (read and execute)  -> sandbox.fs.exec
-  --read PATH         PATH readable, not executable    -> sandbox.fs.read
+  --ro PATH           PATH read-only: readable, not executable
+                                                      -> sandbox.fs.read
+  --read PATH         same as --ro                    -> sandbox.fs.read
+  --exec PATH         PATH readable and executable    -> sandbox.fs.exec
   --rw PATH           PATH readable and writable       -> sandbox.fs.write
   --net MODE          none | host | tcp-connect:PORT[,PORT...] | tcp-bind:PORT[,PORT...];
                       tcp-* may be repeated and are merged  -> sandbox.net
@@ -192,9 +193,10 @@ export function optionsFromFlags(values: RunFlagValues, environment: NodeJS.Proc
 
   const sandbox: SandboxOptions = {};
   const fs: NonNullable<SandboxOptions['fs']> = {};
-  const exec = [...(values.ro ?? []), ...(values.exec ?? [])];
-  if (exec.length > 0) fs.exec = exec;
-  if (values.read !== undefined) fs.read = [...values.read];
+  // --ro is read-only (Landlock read rights without execute); only --exec grants execution.
+  const read = [...(values.ro ?? []), ...(values.read ?? [])];
+  if (read.length > 0) fs.read = read;
+  if (values.exec !== undefined) fs.exec = [...values.exec];
   if (values.rw !== undefined) fs.write = [...values.rw];
   if (Object.keys(fs).length > 0) sandbox.fs = fs;
   if (values.net !== undefined) sandbox.net = parseNet(values.net);
