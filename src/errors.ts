@@ -32,7 +32,9 @@ export type HatcheryErrorCode =
   /** The worker module has no such export. */
   | 'UNKNOWN_EXPORT'
   /** A warm-worker call ran past its timeoutMs. */
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  /** The native build (addon and zygote) is missing or does not load: run `npm rebuild hatchery`. */
+  | 'NATIVE_UNAVAILABLE';
 
 export interface HatcheryErrorDetails {
   cause?: unknown;

@@ -142,6 +142,7 @@ export function errors(e: unknown): void {
       case 'WORKER_BOOT_FAILED':
       case 'UNKNOWN_EXPORT':
       case 'TIMEOUT':
+      case 'NATIVE_UNAVAILABLE':
         break;
       default: {
         const exhaustive: never = e.code;
