@@ -116,7 +116,7 @@ function outputState(root, kind) {
 /** Why `name` must be built, or null when it is up to date. */
 export function staleReason(root, name) {
   const kind = kinds(root)[name];
-  if (kind.outputs().length === 0) return `cannot tell what ${name} builds`;
+  if (kind.outputs().length === 0) return `no ${name} output found`;
   const stamp = readJson(join(kind.stampDir, STAMP));
   if (stamp === undefined) return 'no record of a previous build';
   if (stamp.inputs !== inputHash(root, kind)) return 'inputs changed since the last build';
