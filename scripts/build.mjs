@@ -57,10 +57,14 @@ export function kinds(root) {
       extra: () => [process.platform, process.arch],
       outputs: () => targets.map((t) => join(root, 'build', 'Release', t.type === 'executable' ? t.target_name : `${t.target_name}.node`)),
       build: () => {
-        const gypBin = process.env.npm_config_node_gyp;
-        return gypBin && existsSync(gypBin)
-          ? run(process.execPath, [gypBin, 'rebuild'], root)
-          : run('node-gyp', ['rebuild'], root);
+        // npm names its bundled node-gyp in lifecycle scripts; run by hand, look where npm keeps it.
+        const candidates = [
+          process.env.npm_config_node_gyp,
+          join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+          join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+        ];
+        const gypBin = candidates.find((c) => c !== undefined && c !== '' && existsSync(c));
+        return gypBin ? run(process.execPath, [gypBin, 'rebuild'], root) : run('node-gyp', ['rebuild'], root);
       },
     },
     ts: {
