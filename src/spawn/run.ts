@@ -10,13 +10,19 @@ import type { ExitStatus } from './process-handle.js';
 import type { Enforcement } from '../policy/compile.js';
 import type { InternalSpawn } from './spawn.js';
 
+/** Options of run(): spawn()'s plus input, an output cap and the text encoding. Results have string output. */
 export interface RunOptions extends SpawnOptions {
   /** Written to the child's stdin, which is then closed. Without it stdin is /dev/null. */
   input?: string | Uint8Array;
   /** Per-stream cap. Past it the tree is killed and `truncated` is set. Default 64 MiB. */
   maxOutputBytes?: number;
-  /** 'buffer' for Buffers; any Node text encoding for strings. Default 'utf8'. */
-  encoding?: BufferEncoding | 'buffer';
+  /** Any Node text encoding for string output. Default 'utf8'. For Buffers, see RunBufferOptions. */
+  encoding?: BufferEncoding;
+}
+
+/** Options of a run() whose stdout and stderr are Buffers: RunOptions with `encoding: 'buffer'`. */
+export interface RunBufferOptions extends Omit<RunOptions, 'encoding'> {
+  encoding: 'buffer';
 }
 
 /** Which limit ended the process, when one did. 'memory' is inferred from how it died. */
@@ -102,7 +108,7 @@ export interface PreparedRun {
 export function prepareRun(
   file: unknown,
   args: unknown,
-  options: RunOptions | undefined,
+  options: RunOptions | RunBufferOptions | undefined,
   normalize: OptionsNormalizer = normalizeSpawnOptions,
 ): PreparedRun {
   const cmd = validateCommand(file, args);
@@ -113,8 +119,8 @@ export function prepareRun(
   }
   if (input !== undefined) normalized.stdio[0] = 'pipe';
   const cap = integerOption(options?.maxOutputBytes, 'maxOutputBytes', { min: 0 }) ?? DEFAULT_MAX_OUTPUT;
-  const encoding = options?.encoding ?? 'utf8';
-  if (encoding !== 'buffer' && !Buffer.isEncoding(encoding)) {
+  const encoding: unknown = options?.encoding ?? 'utf8';
+  if (encoding !== 'buffer' && (typeof encoding !== 'string' || !Buffer.isEncoding(encoding))) {
     throw new InvalidOptionTypeError('encoding', `must be 'buffer' or a Buffer encoding, got ${JSON.stringify(encoding)}`);
   }
   return { cmd, normalized, input, cap, encoding };
@@ -163,14 +169,14 @@ export async function collectRun(spawned: InternalSpawn, prepared: PreparedRun):
   };
 }
 
-export function run(file: string, args?: readonly string[], options?: RunOptions & { encoding?: BufferEncoding }): Promise<Result<string>>;
-export function run(file: string, args: readonly string[] | undefined, options: RunOptions & { encoding: 'buffer' }): Promise<Result<Buffer>>;
-export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string | Buffer>>;
+export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string>>;
+export function run(file: string, args: readonly string[] | undefined, options: RunBufferOptions): Promise<Result<Buffer>>;
+export function run(file: string, args?: readonly string[], options?: RunOptions | RunBufferOptions): Promise<Result<string | Buffer>>;
 /**
  * Run a program to completion in a fresh child and collect its output.
  * A non-zero exit resolves; failures to start reject with a HatcheryError.
  * Goes through the default pool (see src/pool/default-pool.ts).
  */
-export async function run(file: string, args: readonly string[] = [], options: RunOptions = {}): Promise<Result<string | Buffer>> {
+export async function run(file: string, args: readonly string[] = [], options: RunOptions | RunBufferOptions = {}): Promise<Result<string | Buffer>> {
   return defaultPool().run(file, args, options);
 }
