@@ -10,6 +10,7 @@ import { describe, integerOption, isPlainObject, knownKeys, stringOption } from 
 import { validateLimits, type Limits } from './limits.js';
 import { validateStdio, type StdioMode, type StdioOption } from './stdio.js';
 import { validateSandbox, type NormalizedSandbox, type SandboxOptions } from './sandbox.js';
+import { checkArgs } from './wire-budget.js';
 
 /** Options of spawn(). run() accepts these plus its own. */
 export interface SpawnOptions {
@@ -75,6 +76,7 @@ export function validateCommand(file: unknown, args: unknown): { file: string; a
     if (a.includes('\0')) throw new InvalidOptionTypeError(`args[${i}]`, 'must not contain NUL bytes');
     return a;
   });
+  checkArgs(file, out);
   return { file, args: out };
 }
 

@@ -11,6 +11,7 @@ import type { Zygote } from '../zygote/zygote.js';
 import { prepareOperation, type PreparedOperation } from './prepare.js';
 import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
 import { markUsernsRefused } from '../policy/features.js';
+import { checkPlanFits } from '../options/wire-budget.js';
 
 /** Extra slack past timeout + grace before a silent zygote is declared unresponsive. */
 const UNRESPONSIVE_MARGIN_MS = 2000;
@@ -99,7 +100,7 @@ export async function spawnOn(
   if (options.signal?.aborted) {
     throw new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: options.signal.reason });
   }
-  let prepared = prepareOperation(file, args, options);
+  let prepared = prepareChecked(file, args, options);
   try {
     return await startChild(zygote, file, prepared, options);
   } catch (e) {
@@ -110,9 +111,21 @@ export async function spawnOn(
       isUsernsRefusal(e.stage, e.errno);
     if (!autoNs || !refused) throw e;
     markUsernsRefused(`the kernel refused a user namespace at spawn time (${(e as HatcheryError).errnoName})`);
-    prepared = prepareOperation(file, args, options);
+    prepared = prepareChecked(file, args, options);
     return startChild(zygote, file, prepared, options);
   }
+}
+
+/** prepareOperation plus the checks that need the final plan; releases what it made when one fails. */
+function prepareChecked(file: string, args: readonly string[], options: NormalizedSpawnOptions): PreparedOperation {
+  const prepared = prepareOperation(file, args, options);
+  try {
+    checkPlanFits(prepared.plan, args.length, options.env.length);
+  } catch (e) {
+    prepared.release();
+    throw e;
+  }
+  return prepared;
 }
 
 function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, options: NormalizedSpawnOptions): Promise<InternalSpawn> {
