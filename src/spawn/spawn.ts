@@ -12,6 +12,7 @@ import { prepareOperation, type PreparedOperation } from './prepare.js';
 import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
 import { markUsernsRefused } from '../policy/features.js';
 import { checkPlanFits } from '../options/wire-budget.js';
+import { checkWriteGrants } from './grant-check.js';
 
 /** Extra slack past timeout + grace before a silent zygote is declared unresponsive. */
 const UNRESPONSIVE_MARGIN_MS = 2000;
@@ -121,6 +122,7 @@ function prepareChecked(file: string, args: readonly string[], options: Normaliz
   const prepared = prepareOperation(file, args, options);
   try {
     checkPlanFits(prepared.plan, args.length, options.env.length);
+    if (options.sandbox) checkWriteGrants(options.sandbox.fs.write, prepared.enforcement);
   } catch (e) {
     prepared.release();
     throw e;
