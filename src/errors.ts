@@ -150,9 +150,13 @@ export function errnoName(errno: number): string {
   return errnoNames.get(n) ?? LINUX_ERRNO_NAMES[n] ?? LINUX_KERNEL_ERRNO_NAMES[n] ?? 'EUNKNOWN';
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, value]) => [value, name as NodeJS.Signals]),
-);
+/** Aliases os.constants.signals lists after the canonical name (SIGIOT = SIGABRT, SIGPOLL = SIGIO). */
+const SIGNAL_ALIASES = new Set(['SIGIOT', 'SIGPOLL', 'SIGUNUSED', 'SIGCLD']);
+
+const signalNames = new Map<number, NodeJS.Signals>();
+for (const [name, value] of Object.entries(osConstants.signals)) {
+  if (!SIGNAL_ALIASES.has(name) || !signalNames.has(value)) signalNames.set(value, name as NodeJS.Signals);
+}
 
 export function signalName(signo: number): NodeJS.Signals | `SIG${number}` {
   return signalNames.get(signo) ?? `SIG${signo}`;

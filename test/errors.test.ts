@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { test } from 'node:test';
-import { errnoName } from '../src/errors.js';
+import { errnoName, signalName } from '../src/errors.js';
 
 test('errnoName names every Linux errno, including the ones Node does not list (EBADFD = 77)', () => {
   assert.equal(errnoName(77), 'EBADFD');
@@ -51,4 +51,11 @@ test("errnoName agrees with this machine's kernel headers, where installed", (t)
     }
   }
   assert.ok(checked >= 130, `${checked} errnos checked`);
+});
+
+test('signalName gives the canonical name of a signal Node lists twice (an abort is SIGABRT, not SIGIOT)', () => {
+  assert.equal(signalName(6), 'SIGABRT');
+  assert.equal(signalName(29), 'SIGIO');
+  assert.equal(signalName(9), 'SIGKILL');
+  assert.equal(signalName(40), 'SIG40');
 });
