@@ -13,6 +13,7 @@ import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.j
 import { markUsernsRefused } from '../policy/features.js';
 import { checkPlanFits } from '../options/wire-budget.js';
 import { checkWriteGrants } from './grant-check.js';
+import { nodeMemoryLaunch } from './node-memory.js';
 
 /** Extra slack past timeout + grace before a silent zygote is declared unresponsive. */
 const UNRESPONSIVE_MARGIN_MS = 2000;
@@ -117,9 +118,17 @@ export async function spawnOn(
   }
 }
 
-/** prepareOperation plus the checks that need the final plan; releases what it made when one fails. */
+/**
+ * prepareOperation plus what needs the program or the final plan: Node's
+ * memory flags under limits.memoryBytes (see node-memory.ts), then the checks
+ * that the request fits and its write grants are usable. Releases what it
+ * made when a check fails.
+ */
 function prepareChecked(file: string, args: readonly string[], options: NormalizedSpawnOptions): PreparedOperation {
-  const prepared = prepareOperation(file, args, options);
+  const node = nodeMemoryLaunch(file, args, options.env, options.limits.memoryBytes);
+  const launchArgs = node ? node.args : args;
+  const launchOptions = node && node.env.length > 0 ? { ...options, env: [...options.env, ...node.env] } : options;
+  const prepared = prepareOperation(file, launchArgs, launchOptions);
   try {
     checkPlanFits(prepared.plan, args.length, options.env.length);
     if (options.sandbox) checkWriteGrants(options.sandbox.fs.write, prepared.enforcement);
