@@ -37,7 +37,8 @@ Sandbox (repeatable path options take absolute, existing paths):
 Limits (SIZE accepts a K, M or G suffix, powers of 1024):
   --timeout SEC       wall-clock limit in seconds (fractions allowed); the tree
                       gets SIGTERM, then SIGKILL after 2 s  -> timeoutMs
-  --memory SIZE       address-space limit (RLIMIT_AS)       -> limits.memoryBytes
+  --memory SIZE       address-space limit (RLIMIT_AS); node gets a V8 heap
+                      that fits (see docs/policy.md)        -> limits.memoryBytes
   --cpu SEC           CPU-time limit (RLIMIT_CPU)           -> limits.cpuSeconds
   --processes N       process limit (RLIMIT_NPROC)          -> limits.processes
   --open-files N      fd limit (RLIMIT_NOFILE)              -> limits.openFiles
