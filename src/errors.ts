@@ -32,7 +32,9 @@ export type HatcheryErrorCode =
   /** The worker module has no such export. */
   | 'UNKNOWN_EXPORT'
   /** A warm-worker call ran past its timeoutMs. */
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  /** The native build (addon and zygote) is missing or does not load: run `npm rebuild hatchery`. */
+  | 'NATIVE_UNAVAILABLE';
 
 export interface HatcheryErrorDetails {
   cause?: unknown;
@@ -98,17 +100,63 @@ export function isHatcheryError(e: unknown): e is HatcheryError | InvalidOptionE
   return e instanceof HatcheryError || e instanceof InvalidOptionTypeError || e instanceof InvalidOptionRangeError;
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
-);
+/**
+ * Linux's errno names (include/uapi/asm-generic/errno-base.h and errno.h),
+ * index = number. Node's os.constants.errno lists only the POSIX subset, so a
+ * child reporting e.g. EBADFD (77) or EKEYREJECTED (129) would otherwise get
+ * no name. 41 and 58 are unused by Linux. Architectures with their own
+ * numbering (alpha, mips, parisc, sparc) are covered by os.constants first.
+ */
+const LINUX_ERRNO_NAMES: readonly (string | undefined)[] = [
+  undefined, 'EPERM', 'ENOENT', 'ESRCH', 'EINTR', 'EIO', 'ENXIO', 'E2BIG', 'ENOEXEC', 'EBADF',
+  'ECHILD', 'EAGAIN', 'ENOMEM', 'EACCES', 'EFAULT', 'ENOTBLK', 'EBUSY', 'EEXIST', 'EXDEV', 'ENODEV',
+  'ENOTDIR', 'EISDIR', 'EINVAL', 'ENFILE', 'EMFILE', 'ENOTTY', 'ETXTBSY', 'EFBIG', 'ENOSPC', 'ESPIPE',
+  'EROFS', 'EMLINK', 'EPIPE', 'EDOM', 'ERANGE', 'EDEADLK', 'ENAMETOOLONG', 'ENOLCK', 'ENOSYS', 'ENOTEMPTY',
+  'ELOOP', undefined, 'ENOMSG', 'EIDRM', 'ECHRNG', 'EL2NSYNC', 'EL3HLT', 'EL3RST', 'ELNRNG', 'EUNATCH',
+  'ENOCSI', 'EL2HLT', 'EBADE', 'EBADR', 'EXFULL', 'ENOANO', 'EBADRQC', 'EBADSLT', undefined, 'EBFONT',
+  'ENOSTR', 'ENODATA', 'ETIME', 'ENOSR', 'ENONET', 'ENOPKG', 'EREMOTE', 'ENOLINK', 'EADV', 'ESRMNT',
+  'ECOMM', 'EPROTO', 'EMULTIHOP', 'EDOTDOT', 'EBADMSG', 'EOVERFLOW', 'ENOTUNIQ', 'EBADFD', 'EREMCHG', 'ELIBACC',
+  'ELIBBAD', 'ELIBSCN', 'ELIBMAX', 'ELIBEXEC', 'EILSEQ', 'ERESTART', 'ESTRPIPE', 'EUSERS', 'ENOTSOCK', 'EDESTADDRREQ',
+  'EMSGSIZE', 'EPROTOTYPE', 'ENOPROTOOPT', 'EPROTONOSUPPORT', 'ESOCKTNOSUPPORT', 'EOPNOTSUPP', 'EPFNOSUPPORT', 'EAFNOSUPPORT', 'EADDRINUSE', 'EADDRNOTAVAIL',
+  'ENETDOWN', 'ENETUNREACH', 'ENETRESET', 'ECONNABORTED', 'ECONNRESET', 'ENOBUFS', 'EISCONN', 'ENOTCONN', 'ESHUTDOWN', 'ETOOMANYREFS',
+  'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTDOWN', 'EHOSTUNREACH', 'EALREADY', 'EINPROGRESS', 'ESTALE', 'EUCLEAN', 'ENOTNAM', 'ENAVAIL',
+  'EISNAM', 'EREMOTEIO', 'EDQUOT', 'ENOMEDIUM', 'EMEDIUMTYPE', 'ECANCELED', 'ENOKEY', 'EKEYEXPIRED', 'EKEYREVOKED', 'EKEYREJECTED',
+  'EOWNERDEAD', 'ENOTRECOVERABLE', 'ERFKILL', 'EHWPOISON',
+];
 
-export function errnoName(errno: number): string {
-  return errnoNames.get(Math.abs(errno)) ?? `errno ${Math.abs(errno)}`;
+/** The kernel's internal codes (include/linux/errno.h): never meant for user space, but named if one leaks. */
+const LINUX_KERNEL_ERRNO_NAMES: Readonly<Record<number, string>> = {
+  512: 'ERESTARTSYS', 513: 'ERESTARTNOINTR', 514: 'ERESTARTNOHAND', 515: 'ENOIOCTLCMD', 516: 'ERESTART_RESTARTBLOCK',
+  517: 'EPROBE_DEFER', 518: 'EOPENSTALE', 519: 'ENOPARAM', 521: 'EBADHANDLE', 522: 'ENOTSYNC', 523: 'EBADCOOKIE',
+  524: 'ENOTSUPP', 525: 'ETOOSMALL', 526: 'ESERVERFAULT', 527: 'EBADTYPE', 528: 'EJUKEBOX', 529: 'EIOCBQUEUED',
+  530: 'ERECALLCONFLICT', 531: 'ENOGRACE',
+};
+
+/** Aliases os.constants.errno lists beside the canonical name (EWOULDBLOCK = EAGAIN, ENOTSUP = EOPNOTSUPP, EDEADLOCK = EDEADLK). */
+const ERRNO_ALIASES = new Set(['EWOULDBLOCK', 'ENOTSUP', 'EDEADLOCK']);
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(osConstants.errno)) {
+  if (!ERRNO_ALIASES.has(name) || !errnoNames.has(value)) errnoNames.set(value, name);
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, value]) => [value, name as NodeJS.Signals]),
-);
+/**
+ * The symbolic name of an errno number (sign ignored), e.g. 2 -> 'ENOENT',
+ * 77 -> 'EBADFD'. Always a name: a number no Linux version defines is 'EUNKNOWN'
+ * (the number itself stays in HatcheryError.errno).
+ */
+export function errnoName(errno: number): string {
+  const n = Math.abs(errno);
+  return errnoNames.get(n) ?? LINUX_ERRNO_NAMES[n] ?? LINUX_KERNEL_ERRNO_NAMES[n] ?? 'EUNKNOWN';
+}
+
+/** Aliases os.constants.signals lists after the canonical name (SIGIOT = SIGABRT, SIGPOLL = SIGIO). */
+const SIGNAL_ALIASES = new Set(['SIGIOT', 'SIGPOLL', 'SIGUNUSED', 'SIGCLD']);
+
+const signalNames = new Map<number, NodeJS.Signals>();
+for (const [name, value] of Object.entries(osConstants.signals)) {
+  if (!SIGNAL_ALIASES.has(name) || !signalNames.has(value)) signalNames.set(value, name as NodeJS.Signals);
+}
 
 export function signalName(signo: number): NodeJS.Signals | `SIG${number}` {
   return signalNames.get(signo) ?? `SIG${signo}`;

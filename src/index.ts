@@ -2,7 +2,7 @@
  * hatchery: run untrusted work from Node.js in sandboxed child processes,
  * hatched by pre-booted native zygotes.
  */
-export { run, type RunOptions, type Result, type LimitName } from './spawn/run.js';
+export { run, type RunOptions, type RunBufferOptions, type Result, type LimitName } from './spawn/run.js';
 export { spawn } from './spawn/spawn.js';
 export { ProcessHandle, type ExitStatus } from './spawn/process-handle.js';
 export type { SpawnOptions } from './options/spawn-options.js';

@@ -1,7 +1,7 @@
 // The CLI: `hatchery run` streams, propagates exit codes, and maps each flag to one option.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,7 +110,8 @@ test('no flags: no options (the default profile)', () => {
 });
 
 const mapping: Array<[string[], unknown]> = [
-  [['--ro', '/opt'], { sandbox: { fs: { exec: ['/opt'] } } }],
+  [['--ro', '/opt'], { sandbox: { fs: { read: ['/opt'] } } }],
+  [['--ro', '/opt', '--read', '/etc/hosts'], { sandbox: { fs: { read: ['/opt', '/etc/hosts'] } } }],
   [['--exec', '/srv/bin'], { sandbox: { fs: { exec: ['/srv/bin'] } } }],
   [['--read', '/etc/hosts'], { sandbox: { fs: { read: ['/etc/hosts'] } } }],
   [['--rw', '/var/tmp', '--rw', '/srv'], { sandbox: { fs: { write: ['/var/tmp', '/srv'] } } }],
@@ -224,6 +225,32 @@ test('end to end: --rw grants a write the default profile denies; --read/--ro gr
   }
 });
 
+test('end to end: --ro is read-only (no execute, no write); only --exec lets a program under it run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hatchery-cli-ro-'));
+  try {
+    chmodSync(dir, 0o755);
+    const tool = join(dir, 'tool');
+    copyFileSync('/bin/true', tool);
+    chmodSync(tool, 0o755);
+    // Through sh: the program hatchery is asked to run is always executable, so the grant is tested on what it starts.
+    const script = `${tool}; echo "tool exit $?"; echo y > ${join(dir, 'new')}; echo "write exit $?"`;
+    const ro = cli(['run', '--ro', dir, '--', 'sh', '-c', script]);
+    assert.match(ro.stdout, /^tool exit 126$/m, ro.stdout + ro.stderr);
+    assert.match(ro.stdout, /^write exit [1-9]\d*$/m, ro.stdout + ro.stderr);
+    assert.equal(existsSync(join(dir, 'new')), false);
+    const exec = cli(['run', '--exec', dir, '--', 'sh', '-c', script]);
+    assert.match(exec.stdout, /^tool exit 0$/m, exec.stdout + exec.stderr);
+    assert.match(exec.stdout, /^write exit [1-9]\d*$/m, 'exec does not grant writes');
+    assert.equal(existsSync(join(dir, 'new')), false);
+    const explained = cli(['policy', '--explain', '--ro', dir]).stdout;
+    const rule = explained.split('\n').find((line) => line.includes(dir)) ?? '';
+    assert.match(rule, /read/, explained);
+    assert.doesNotMatch(rule, /exec/, rule);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('end to end: --pass-env copies one variable, --processes and --file-size set rlimits', () => {
   const r = spawnSync(process.execPath, [bin, 'run', '--pass-env', 'H10_VISIBLE', '--', 'sh', '-c', 'echo "$H10_VISIBLE:$H10_HIDDEN"'], {
     encoding: 'utf8',
@@ -247,9 +274,36 @@ test('end to end: --net tcp-connect is enforced by Landlock (other ports denied)
 test('hatchery errors exit 125 with the code and a one-line reason', () => {
   const r = cli(['run', '--ro', '/no/such/dir', '--', 'true']);
   assert.equal(r.code, 125);
-  assert.match(r.stderr, /^hatchery: INVALID_OPTION: options\.sandbox\.fs\.exec\[0\] does not exist: \/no\/such\/dir\n$/);
+  assert.match(r.stderr, /^hatchery: INVALID_OPTION: options\.sandbox\.fs\.read\[0\] does not exist: \/no\/such\/dir\n$/);
   const relative = cli(['run', '--rw', 'relative/path', '--', 'true']);
   assert.equal(relative.code, 125);
   assert.match(relative.stderr, /INVALID_OPTION/);
   assert.equal(relative.stderr.trim().split('\n').length, 1);
+});
+
+test('every CLI exit code is one docs/errors.md lists: 125 for usage errors, with one line on stderr', () => {
+  const usage = (args: string[], pattern: RegExp): void => {
+    const r = cli(args);
+    assert.equal(r.code, 125, `hatchery ${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  };
+  usage([], /^hatchery: USAGE: missing command: one of run, check, policy, bench/);
+  usage(['bogus'], /^hatchery: USAGE: unknown command 'bogus'/);
+  usage(['help', 'bogus'], /^hatchery: USAGE: no help for unknown command 'bogus'/);
+  usage(['run'], /^hatchery: USAGE: missing FILE/);
+  usage(['check', '--bogus'], /^hatchery: USAGE: .*--bogus/);
+  usage(['policy'], /^hatchery: USAGE: nothing to do/);
+  for (const args of [['--help'], ['-h'], ['help'], ['help', 'run'], ['help', 'check'], ['help', 'policy'], ['--version'], ['check', '--help']]) {
+    const r = cli(args);
+    assert.equal(r.code, 0, `hatchery ${args.join(' ')}: ${r.stderr}`);
+    assert.notEqual(r.stdout, '');
+  }
+  const docs = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');
+  assert.match(docs, /\| 125 \| hatchery itself failed/);
+});
+
+test('a signal Node has no name for still exits 128 + N (SIG40 -> 168)', () => {
+  assert.equal(cli(['run', '--', 'sh', '-c', 'kill -40 $$']).code, 128 + 40);
 });

@@ -12,6 +12,7 @@ const index = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.
 interface Outcome {
   ok: boolean;
   code?: string;
+  message?: string;
   missing?: string[];
   stdout?: string;
   enforcement?: { namespaces: string[]; landlock: { abi: number; net: string[]; scopes: string[] } | null; seccomp: unknown; missing: string[] };
@@ -24,7 +25,7 @@ function runWith(env: Record<string, string>, sandbox: object, script = 'cat /et
       const r = await run('/bin/sh', ['-c', ${JSON.stringify(script)}], { sandbox: ${JSON.stringify(sandbox)} });
       console.log(JSON.stringify({ ok: true, stdout: r.stdout, enforcement: r.enforcement }));
     } catch (e) {
-      console.log(JSON.stringify({ ok: false, code: e.code, missing: e.missing }));
+      console.log(JSON.stringify({ ok: false, code: e.code, message: e.message, missing: e.missing }));
     }
     await closeDefaultZygote();
   `;
@@ -85,4 +86,34 @@ test('no seccomp: strict refuses by name', () => {
   const strict = runWith({ HATCHERY_DISABLE_SECCOMP: '1' }, {});
   assert.equal(strict.code, 'SANDBOX_UNAVAILABLE');
   assert.ok(strict.missing!.some((m) => /^seccomp/.test(m)));
+});
+
+test('every refusal a simulation variable causes names that variable as simulated', () => {
+  const cases: Array<[Record<string, string>, object, string]> = [
+    [{ HATCHERY_DISABLE_SECCOMP: '1' }, {}, 'HATCHERY_DISABLE_SECCOMP=1'],
+    [{ HATCHERY_LANDLOCK_ABI_MAX: '0' }, {}, 'HATCHERY_LANDLOCK_ABI_MAX=0'],
+    [{ HATCHERY_LANDLOCK_ABI_MAX: '3' }, { net: { connectTcp: [80] } }, 'HATCHERY_LANDLOCK_ABI_MAX=3'],
+    [{ HATCHERY_DISABLE_USERNS: '1' }, { namespaces: { user: true } }, 'HATCHERY_DISABLE_USERNS=1'],
+  ];
+  for (const [env, sandbox, variable] of cases) {
+    const o = runWith(env, sandbox);
+    assert.equal(o.code, 'SANDBOX_UNAVAILABLE', `${variable}: ${JSON.stringify(o)}`);
+    assert.ok(o.message!.includes(`simulations in effect: `), o.message);
+    assert.ok(o.message!.includes(variable), o.message);
+  }
+  // seccomp's own entry says it is simulated, not that the kernel lacks it.
+  const seccomp = runWith({ HATCHERY_DISABLE_SECCOMP: '1' }, {});
+  assert.ok(seccomp.missing!.includes('seccomp (simulated: HATCHERY_DISABLE_SECCOMP=1)'), seccomp.missing!.join('; '));
+  assert.doesNotMatch(seccomp.message!, /kernel has no seccomp/);
+});
+
+test('hatchery policy --explain names the simulation when strict would refuse (exit 125, one line on stderr)', () => {
+  const r = spawnSync(process.execPath, [join(dirname(index), '..', '..', 'bin', 'hatchery.js'), 'policy', '--explain'], {
+    encoding: 'utf8',
+    env: { ...process.env, HATCHERY_DISABLE_SECCOMP: '1' },
+    timeout: 30_000,
+  });
+  assert.equal(r.status, 125, r.stderr);
+  assert.match(r.stderr, /^hatchery: SANDBOX_UNAVAILABLE: strict mode would refuse: seccomp \(simulated: HATCHERY_DISABLE_SECCOMP=1\) — simulations in effect: seccomp disabled \(HATCHERY_DISABLE_SECCOMP=1\)\n$/);
+  assert.match(r.stdout, /simulations in effect: seccomp disabled \(HATCHERY_DISABLE_SECCOMP=1\)/);
 });

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { HatcheryError, closeDefaultZygote, run } from '../src/index.js';
+import { HatcheryError, closeDefaultZygote, run, spawn, type ExitStatus } from '../src/index.js';
 import { descendants, isAlive, waitFor } from './helpers.js';
 
 after(() => closeDefaultZygote());
@@ -151,6 +151,41 @@ describe('run', () => {
     assert.equal(r.aborted, true);
     assert.equal(r.signal, 'SIGTERM');
     await assert.rejects(run('/bin/true', [], { signal: ac.signal }), { code: 'ABORTED' });
+  });
+
+  test('an abort honours killGraceMs: a program that traps SIGTERM is SIGKILLed after the grace, not after 2 s', async () => {
+    const trapper = "trap '' TERM; (trap '' TERM; sleep 60) & echo ready; wait";
+    const abortAfter = async (killGraceMs: number): Promise<{ r: ExitStatus; ms: number }> => {
+      const ac = new AbortController();
+      const child = await spawn('/bin/sh', ['-c', trapper], { signal: ac.signal, killGraceMs, stdio: ['ignore', 'pipe', 'ignore'] });
+      // Abort once both traps are set, so the grace is all that is measured.
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      child.stdout!.resume();
+      const start = performance.now();
+      ac.abort();
+      const r = await child.exited;
+      return { r, ms: performance.now() - start };
+    };
+    const short = await abortAfter(100);
+    assert.equal(short.r.killRequested, true);
+    assert.equal(short.r.escalated, true, 'the trapped SIGTERM did not end it; SIGKILL did');
+    assert.equal(short.r.signal, 'SIGKILL');
+    assert.ok(short.ms < 1500, `killGraceMs 100: ended ${short.ms.toFixed(0)} ms after the abort`);
+    const long = await abortAfter(2600);
+    assert.equal(long.r.escalated, true);
+    assert.ok(long.ms >= 2500, `killGraceMs 2600: ended ${long.ms.toFixed(0)} ms after the abort`);
+    const none = await abortAfter(0);
+    assert.equal(none.r.signal, 'SIGKILL');
+    assert.ok(none.ms < 1000, `killGraceMs 0: ended ${none.ms.toFixed(0)} ms after the abort`);
+  });
+
+  test('an abort uses killSignal first', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    const r = await run('/bin/sleep', ['30'], { signal: ac.signal, killSignal: 'SIGINT' });
+    assert.equal(r.aborted, true);
+    assert.equal(r.signal, 'SIGINT');
+    assert.equal(r.escalated, false);
   });
 
   test('a background grandchild does not outlive its parent', async () => {

@@ -29,6 +29,9 @@ HATCHERY_DISABLE_USERNS=1 or HATCHERY_DISABLE_SECCOMP=1.
 Options:
   --json      print the report as JSON
   -h, --help  show this help
+
+Exit codes: 0; 125 when hatchery itself fails (bad flags, a missing native
+build, ...), with one line \`hatchery: CODE: reason\` on stderr.
 `;
 
 

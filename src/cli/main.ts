@@ -1,5 +1,5 @@
 /** The `hatchery` command line: dispatch to subcommands. */
-import { runCommand, runHelp } from './run-command.js';
+import { exitCodeFor, runCommand, runHelp } from './run-command.js';
 
 const usage = `Usage: hatchery <command> [options]
 
@@ -14,7 +14,19 @@ Commands:
 Options:
   -h, --help     show this help
   -v, --version  print the version
+
+Exit codes: 0 for help and version; 125 when hatchery itself fails (a bad
+command line, an invalid option, ...), with one line \`hatchery: CODE: reason\`
+on stderr; each command's help lists the rest (see docs/errors.md).
 `;
+
+const COMMANDS = ['run', 'check', 'policy', 'bench'] as const;
+
+/** A bad command line: one line on stderr, exit 125 (docs/errors.md). */
+function usageError(reason: string): number {
+  process.stderr.write(`hatchery: USAGE: ${reason} (see hatchery --help)\n`);
+  return 125;
+}
 
 /** `hatchery bench` runs the benchmark entry point in its own Node (it needs --expose-gc). */
 async function benchCommand(argv: readonly string[]): Promise<number> {
@@ -30,10 +42,10 @@ async function benchCommand(argv: readonly string[]): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--expose-gc', entry, ...argv], { stdio: 'inherit' });
     child.once('error', (e) => {
-      process.stderr.write(`hatchery: bench: ${e.message}\n`);
+      process.stderr.write(`hatchery: EXEC_FAILED: bench: ${e.message}\n`);
       resolve(125);
     });
-    child.once('exit', (code, signal) => resolve(code ?? (signal === null ? 125 : 128 + 15)));
+    child.once('exit', (code, signal) => resolve(exitCodeFor(code, signal)));
   });
 }
 
@@ -58,14 +70,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'bench':
       return benchCommand(rest);
     case undefined:
+      return usageError(`missing command: one of ${COMMANDS.join(', ')}`);
     case '-h':
     case '--help':
     case 'help':
       if (rest[0] === 'run') process.stdout.write(runHelp);
       else if (rest[0] === 'check') process.stdout.write((await import('./check.js')).checkHelp);
       else if (rest[0] === 'policy') process.stdout.write((await import('./policy-command.js')).policyHelp);
+      else if (rest[0] === 'bench') return benchCommand(['--help']);
+      else if (rest[0] !== undefined) return usageError(`no help for unknown command '${rest[0]}': one of ${COMMANDS.join(', ')}`);
       else process.stdout.write(usage);
-      return command === undefined ? 2 : 0;
+      return 0;
     case '-v':
     case '--version': {
       const { readFileSync } = await import('node:fs');
@@ -75,7 +90,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     default:
-      process.stderr.write(`hatchery: unknown command '${command}'\n\n${usage}`);
-      return 2;
+      return usageError(`unknown command '${command}': one of ${COMMANDS.join(', ')}`);
   }
 }

@@ -55,6 +55,8 @@ export interface PolicyExplanation {
   fallbacks: string[];
   seccomp: string | null;
   missing: string[];
+  /** The HATCHERY_* simulations in effect (what is refused or missing may be their doing). */
+  simulated: string[];
 }
 
 const MOUNT_OP_NAMES = new Map<number, string>(Object.entries(MountOp).map(([name, value]) => [value, name]));
@@ -69,7 +71,7 @@ const MOUNT_OP_TEXT: Record<string, string> = {
 
 function explain(sandbox: NormalizedSandbox | false, limitsValue: unknown, extraExec: string[]): PolicyExplanation {
   if (sandbox === false) {
-    return { sandbox, refused: null, namespaces: [], uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, landlock: null, mounts: [], tmpdir: null, seccomp: null, missing: [], fallbacks: [] };
+    return { sandbox, refused: null, namespaces: [], uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, landlock: null, mounts: [], tmpdir: null, seccomp: null, missing: [], fallbacks: [], simulated: [] };
   }
   const features = detectFeatures();
   const limits = validateLimits(limitsValue);
@@ -114,6 +116,7 @@ function explain(sandbox: NormalizedSandbox | false, limitsValue: unknown, extra
     seccomp,
     missing: e.missing,
     fallbacks: e.fallbacks,
+    simulated: features.simulated,
   };
 }
 
@@ -136,6 +139,7 @@ export function formatExplanation(x: PolicyExplanation): string {
   out.push(`mode: ${x.sandbox.mode}`);
   if (x.refused !== null) {
     out.push(`strict mode refuses on this kernel: ${x.refused.join('; ')}`);
+    if (x.simulated.length > 0) out.push(`(simulations in effect: ${x.simulated.join('; ')})`);
     out.push('(below: what best-effort would enforce)');
   }
   out.push('');
@@ -210,5 +214,8 @@ export function policyCommand(argv: readonly string[]): number {
     return reportError(e, 'policy');
   }
   process.stdout.write(json ? `${JSON.stringify(explanation, null, 2)}\n` : formatExplanation(explanation));
-  return explanation.refused === null ? 0 : 125;
+  if (explanation.refused === null) return 0;
+  const simulated = explanation.simulated.length > 0 ? ` — simulations in effect: ${explanation.simulated.join('; ')}` : '';
+  process.stderr.write(`hatchery: SANDBOX_UNAVAILABLE: strict mode would refuse: ${explanation.refused.join('; ')}${simulated}\n`);
+  return 125;
 }

@@ -14,9 +14,10 @@ By default the child gets the default profile (see hatchery policy --explain).
 Each option sets exactly one run() option, shown after the arrow.
 
 Sandbox (repeatable path options take absolute, existing paths):
-  --ro PATH           PATH readable and executable     -> sandbox.fs.exec
-  --exec PATH         same as --ro (read and execute)  -> sandbox.fs.exec
-  --read PATH         PATH readable, not executable    -> sandbox.fs.read
+  --ro PATH           PATH read-only: readable, not executable
+                                                      -> sandbox.fs.read
+  --read PATH         same as --ro                    -> sandbox.fs.read
+  --exec PATH         PATH readable and executable    -> sandbox.fs.exec
   --rw PATH           PATH readable and writable       -> sandbox.fs.write
   --net MODE          none | host | tcp-connect:PORT[,PORT...] | tcp-bind:PORT[,PORT...];
                       tcp-* may be repeated and are merged  -> sandbox.net
@@ -36,7 +37,8 @@ Sandbox (repeatable path options take absolute, existing paths):
 Limits (SIZE accepts a K, M or G suffix, powers of 1024):
   --timeout SEC       wall-clock limit in seconds (fractions allowed); the tree
                       gets SIGTERM, then SIGKILL after 2 s  -> timeoutMs
-  --memory SIZE       address-space limit (RLIMIT_AS)       -> limits.memoryBytes
+  --memory SIZE       address-space limit (RLIMIT_AS); node gets a V8 heap
+                      that fits (see docs/policy.md)        -> limits.memoryBytes
   --cpu SEC           CPU-time limit (RLIMIT_CPU)           -> limits.cpuSeconds
   --processes N       process limit (RLIMIT_NPROC)          -> limits.processes
   --open-files N      fd limit (RLIMIT_NOFILE)              -> limits.openFiles
@@ -192,9 +194,10 @@ export function optionsFromFlags(values: RunFlagValues, environment: NodeJS.Proc
 
   const sandbox: SandboxOptions = {};
   const fs: NonNullable<SandboxOptions['fs']> = {};
-  const exec = [...(values.ro ?? []), ...(values.exec ?? [])];
-  if (exec.length > 0) fs.exec = exec;
-  if (values.read !== undefined) fs.read = [...values.read];
+  // --ro is read-only (Landlock read rights without execute); only --exec grants execution.
+  const read = [...(values.ro ?? []), ...(values.read ?? [])];
+  if (read.length > 0) fs.read = read;
+  if (values.exec !== undefined) fs.exec = [...values.exec];
   if (values.rw !== undefined) fs.write = [...values.rw];
   if (Object.keys(fs).length > 0) sandbox.fs = fs;
   if (values.net !== undefined) sandbox.net = parseNet(values.net);
@@ -234,9 +237,12 @@ export function parseRunArgs(argv: readonly string[], environment: NodeJS.Proces
   return { options: optionsFromFlags(values, environment), json: values.json === true, file, args };
 }
 
+/** The child's exit code, or 128 + N when signal N ended it (named, or 'SIG40' for one Node has no name for). */
 export function exitCodeFor(exitCode: number | null, signal: string | null): number {
   if (exitCode !== null) return exitCode;
-  return 128 + (signal === null ? 0 : (signalNumber(signal as NodeJS.Signals) ?? 0));
+  if (signal === null) return 128;
+  const numbered = /^SIG(\d+)$/.exec(signal);
+  return 128 + (numbered ? Number(numbered[1]) : (signalNumber(signal as NodeJS.Signals) ?? 0));
 }
 
 function oneLine(text: string): string {

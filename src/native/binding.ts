@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HatcheryError } from '../errors.js';
 
 export interface ZygoteProcess {
   /** pid of the zygote (a CLONE_VFORK child of this process, exit signal 0: no SIGCHLD). */
@@ -114,16 +115,38 @@ export const packageRoot = [join(here, '..', '..', '..'), join(here, '..', '..')
 ) ?? join(here, '..', '..', '..');
 
 export const buildDir = join(packageRoot, 'build', 'Release');
+export const addonPath = join(buildDir, 'hatchery_addon.node');
 export const zygotePath = join(buildDir, 'hatchery-zygote');
 
 let cached: NativeBinding | undefined;
 
+function unavailable(what: string, cause?: unknown): HatcheryError {
+  return new HatcheryError(
+    'NATIVE_UNAVAILABLE',
+    `hatchery's native build ${what}. The install probably skipped its build step (npm install --ignore-scripts): ` +
+      'run `npm rebuild hatchery` (it needs python3, make and a C compiler; in a checkout of hatchery itself: npm run build)',
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/**
+ * The addon, loaded on first use (importing hatchery never needs it). A
+ * missing or unloadable build is a HatcheryError 'NATIVE_UNAVAILABLE' that
+ * says how to build it, not a raw ENOENT.
+ */
 export function loadBinding(): NativeBinding {
   if (cached) return cached;
   if (process.platform !== 'linux') {
-    throw new Error(`hatchery runs on Linux only (this is ${process.platform})`);
+    throw new HatcheryError('NATIVE_UNAVAILABLE', `hatchery runs on Linux only (this is ${process.platform})`);
+  }
+  for (const file of [addonPath, zygotePath]) {
+    if (!existsSync(file)) throw unavailable(`is missing (${file} does not exist)`);
   }
   const require = createRequire(import.meta.url);
-  cached = require(join(buildDir, 'hatchery_addon.node')) as NativeBinding;
+  try {
+    cached = require(addonPath) as NativeBinding;
+  } catch (e) {
+    throw unavailable(`did not load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, e);
+  }
   return cached;
 }

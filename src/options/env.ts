@@ -1,6 +1,7 @@
 /** `env`: the child's whole environment. Nothing of the parent's leaks in unless passed. */
 import { InvalidOptionTypeError } from '../errors.js';
 import { objectOption } from './checks.js';
+import { checkEnv } from './wire-budget.js';
 
 export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 
@@ -21,5 +22,6 @@ export function buildEnv(value: unknown, name = 'env'): string[] {
     entries.push(`${key}=${v}`);
   }
   if (!hasPath) entries.push(`PATH=${DEFAULT_PATH}`);
+  checkEnv(entries, name);
   return entries;
 }

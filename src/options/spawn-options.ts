@@ -10,6 +10,7 @@ import { describe, integerOption, isPlainObject, knownKeys, stringOption } from 
 import { validateLimits, type Limits } from './limits.js';
 import { validateStdio, type StdioMode, type StdioOption } from './stdio.js';
 import { validateSandbox, type NormalizedSandbox, type SandboxOptions } from './sandbox.js';
+import { checkArgs } from './wire-budget.js';
 
 /** Options of spawn(). run() accepts these plus its own. */
 export interface SpawnOptions {
@@ -19,11 +20,11 @@ export interface SpawnOptions {
   cwd?: string;
   /** Wall-clock limit in ms, enforced by the zygote: killSignal to the whole tree, then SIGKILL after killGraceMs. */
   timeoutMs?: number;
-  /** First signal on timeout or abort. Default 'SIGTERM'. */
+  /** First signal to the tree on timeout or abort. Default 'SIGTERM'. */
   killSignal?: NodeJS.Signals | number;
-  /** Time between killSignal and SIGKILL of the tree. Default 2000 ms. */
+  /** Time between killSignal and SIGKILL of the tree, on timeout and on abort alike. Default 2000 ms. */
   killGraceMs?: number;
-  /** Aborting kills the child's tree like a timeout does. */
+  /** Aborting kills the child's tree like a timeout does: killSignal, then SIGKILL after killGraceMs. */
   signal?: AbortSignal;
   /** rlimits for the child. */
   limits?: Limits;
@@ -75,6 +76,7 @@ export function validateCommand(file: unknown, args: unknown): { file: string; a
     if (a.includes('\0')) throw new InvalidOptionTypeError(`args[${i}]`, 'must not contain NUL bytes');
     return a;
   });
+  checkArgs(file, out);
   return { file, args: out };
 }
 

@@ -301,8 +301,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   }
 
   if (sandbox.mode === 'strict' && missing.length > 0) {
-    const simulated = features.simulated.length > 0 ? ` [simulated: ${features.simulated.join('; ')}]` : '';
-    throw new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}${simulated}`, { missing });
+    throw new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}${features.simulated.length > 0 ? ` — simulations in effect: ${features.simulated.join('; ')}` : ''}`, { missing });
   }
 
   const limits: Limits = { ...ctx.limits };

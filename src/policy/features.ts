@@ -134,7 +134,7 @@ export function detectFeatures(): KernelFeatures {
   const cap = process.env.HATCHERY_LANDLOCK_ABI_MAX;
   if (cap !== undefined && cap !== '' && /^\d+$/.test(cap) && Number(cap) < landlockAbi) {
     landlockAbi = Number(cap);
-    simulated.push(`Landlock ABI capped at ${cap} (HATCHERY_LANDLOCK_ABI_MAX)`);
+    simulated.push(`Landlock ABI capped at ${cap} (HATCHERY_LANDLOCK_ABI_MAX=${cap})`);
     if (landlockAbi === 0) landlockReason = 'simulated: HATCHERY_LANDLOCK_ABI_MAX=0';
   }
 

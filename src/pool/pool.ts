@@ -32,7 +32,7 @@ import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, ty
 import type { StdioMode } from '../options/stdio.js';
 import { MAX_CHILDREN } from '../protocol/wire.js';
 import type { ProcessHandle } from '../spawn/process-handle.js';
-import { collectRun, prepareRun, type Result, type RunOptions } from '../spawn/run.js';
+import { collectRun, prepareRun, type Result, type RunBufferOptions, type RunOptions } from '../spawn/run.js';
 import { spawnOn, type InternalSpawn } from '../spawn/spawn.js';
 import { Zygote } from '../zygote/zygote.js';
 import { publishExit, publishQueue, publishSpawn, publishZygote } from './events.js';
@@ -183,11 +183,11 @@ export class Pool extends EventEmitter {
     return spawned.handle;
   }
 
-  run(file: string, args?: readonly string[], options?: RunOptions & { encoding?: BufferEncoding }): Promise<Result<string>>;
-  run(file: string, args: readonly string[] | undefined, options: RunOptions & { encoding: 'buffer' }): Promise<Result<Buffer>>;
-  run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string | Buffer>>;
+  run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string>>;
+  run(file: string, args: readonly string[] | undefined, options: RunBufferOptions): Promise<Result<Buffer>>;
+  run(file: string, args?: readonly string[], options?: RunOptions | RunBufferOptions): Promise<Result<string | Buffer>>;
   /** Like the top-level run(), on this pool, within its sandbox and limits. */
-  async run(file: string, args: readonly string[] = [], options: RunOptions = {}): Promise<Result<string | Buffer>> {
+  async run(file: string, args: readonly string[] = [], options: RunOptions | RunBufferOptions = {}): Promise<Result<string | Buffer>> {
     const { prepared, spawned } = await this.#launch((normalize) => prepareRun(file, args, options, normalize));
     return collectRun(spawned, prepared);
   }

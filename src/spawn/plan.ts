@@ -12,8 +12,9 @@ export function buildPlan(file: string, args: readonly string[], options: Normal
     flags: SpawnFlag.NoNewPrivs | (file.includes('/') ? 0 : SpawnFlag.SearchPath),
   };
   if (options.cwd !== undefined) plan.cwd = options.cwd;
-  if (options.timeoutMs !== undefined) {
-    plan.timeout = { timeoutMs: options.timeoutMs, graceMs: options.killGraceMs, termSignal: options.killSignal };
-  }
+  // Always sent: besides the wall timeout (0 = none) it carries the kill signal and grace period
+  // that an abort, a pool close or killTree(..., escalate) use too. Without it the zygote falls
+  // back to SIGTERM and its own 2 s.
+  plan.timeout = { timeoutMs: options.timeoutMs ?? 0, graceMs: options.killGraceMs, termSignal: options.killSignal };
   return plan;
 }

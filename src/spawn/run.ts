@@ -10,16 +10,26 @@ import type { ExitStatus } from './process-handle.js';
 import type { Enforcement } from '../policy/compile.js';
 import type { InternalSpawn } from './spawn.js';
 
+/** Options of run(): spawn()'s plus input, an output cap and the text encoding. Results have string output. */
 export interface RunOptions extends SpawnOptions {
   /** Written to the child's stdin, which is then closed. Without it stdin is /dev/null. */
   input?: string | Uint8Array;
   /** Per-stream cap. Past it the tree is killed and `truncated` is set. Default 64 MiB. */
   maxOutputBytes?: number;
-  /** 'buffer' for Buffers; any Node text encoding for strings. Default 'utf8'. */
-  encoding?: BufferEncoding | 'buffer';
+  /** Any Node text encoding for string output. Default 'utf8'. For Buffers, see RunBufferOptions. */
+  encoding?: BufferEncoding;
 }
 
-/** Which limit ended the process, when one did. 'memory' is inferred from how it died. */
+/** Options of a run() whose stdout and stderr are Buffers: RunOptions with `encoding: 'buffer'`. */
+export interface RunBufferOptions extends Omit<RunOptions, 'encoding'> {
+  encoding: 'buffer';
+}
+
+/**
+ * Which limit ended the process, when one did. 'memory' (RLIMIT_AS) is only
+ * named on evidence, since the kernel never kills for it and a crash looks
+ * the same with or without it (see whichLimit).
+ */
 export type LimitName = 'timeout' | 'output' | 'cpu' | 'memory' | 'fileSize' | 'tmpdir';
 
 export interface Result<T extends string | Buffer = string> extends ExitStatus {
@@ -70,19 +80,76 @@ function collect(stream: Readable | null, cap: number, onOverflow: () => void): 
   return { out, done };
 }
 
-function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boolean): LimitName | null {
+/**
+ * What programs print when an allocation fails: V8, glibc/C (strerror of
+ * ENOMEM), C++, Python, Rust, Go, Java, bash, coreutils ("memory exhausted")
+ * and most others ("out of memory").
+ */
+const OUT_OF_MEMORY = [
+  /\bout of memory\b/i,
+  /Fatal process OOM/,
+  /\bCannot allocate memory\b/i,
+  /\bcannot (re)?allocate \d+ bytes\b/i,
+  /\bmemory exhausted\b/i,
+  /std::bad_alloc/,
+  /\bMemoryError\b/,
+  /memory allocation of \d+ bytes failed/,
+  /OutOfMemoryError/,
+];
+/** How much of the end of stderr is searched: the dying words come last (V8 adds a stack trace). */
+const OOM_TAIL_BYTES = 16 * 1024;
+/** Peak resident memory this close to the address-space limit means the limit was reached. */
+const AS_REACHED_FRACTION = 0.9;
+
+/**
+ * The limit that ended the process, or null. cpu and fileSize have their own
+ * signals; memory does not: RLIMIT_AS only makes allocations fail, and what a
+ * program does then (exit 1, abort, or a SIGSEGV from a NULL pointer or a
+ * stack that cannot grow) looks like any other failure. So 'memory' needs
+ * evidence beyond how it died:
+ *  - it failed (a signal or a non-zero exit) and the end of its stderr says
+ *    an allocation failed ("out of memory", "Cannot allocate memory",
+ *    std::bad_alloc, MemoryError, ...), or
+ *  - it was killed by SIGSEGV, SIGBUS or SIGABRT with a peak RSS of at least
+ *    90% of memoryBytes (resident memory is part of the address space, so
+ *    the limit was all but reached).
+ * A plain crash far below the limit is not called 'memory'; a program that
+ * dies of the limit silently and small (one huge allocation refused, then a
+ * NULL dereference) is not either: that cannot be told apart from a bug.
+ * Whatever hatchery killed on request (an abort, killTree) is no limit's doing.
+ */
+export function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boolean, stderrTail: Buffer | null): LimitName | null {
   if (status.timedOut) return 'timeout';
   if (outputCapped) return 'output';
   const sig = status.signal === null ? 0 : (signalNumber(status.signal as NodeJS.Signals) ?? 0);
   if (limits.cpuSeconds !== undefined) {
     const cpuMs = status.userCpuMs + status.sysCpuMs;
-    if (sig === 24 /* SIGXCPU */ || (sig === 9 && cpuMs >= limits.cpuSeconds * 1000)) return 'cpu';
+    if (sig === 24 /* SIGXCPU */ || (sig === 9 && !status.killRequested && cpuMs >= limits.cpuSeconds * 1000)) return 'cpu';
   }
   if (limits.fileSizeBytes !== undefined && sig === 25 /* SIGXFSZ */) return 'fileSize';
   // A full temp dir gives ENOSPC; it is the limit only if the program then failed.
   if (status.tmpdirFull && (status.exitCode !== 0 || status.signal !== null)) return 'tmpdir';
-  if (limits.memoryBytes !== undefined && (sig === 11 || sig === 6 || sig === 7)) return 'memory';
+  if (limits.memoryBytes !== undefined && !status.killRequested) {
+    const failed = sig !== 0 || (status.exitCode !== null && status.exitCode !== 0);
+    if (failed && stderrTail !== null) {
+      const text = stderrTail.toString('latin1');
+      if (OUT_OF_MEMORY.some((re) => re.test(text))) return 'memory';
+    }
+    const crashed = sig === 11 /* SIGSEGV */ || sig === 7 /* SIGBUS */ || sig === 6; /* SIGABRT */
+    if (crashed && status.maxRssBytes >= limits.memoryBytes * AS_REACHED_FRACTION) return 'memory';
+  }
   return null;
+}
+
+function tail(c: Collected, bytes: number): Buffer {
+  const parts: Buffer[] = [];
+  let have = 0;
+  for (let i = c.chunks.length - 1; i >= 0 && have < bytes; i--) {
+    const chunk = c.chunks[i]!;
+    parts.unshift(chunk.length > bytes - have ? chunk.subarray(chunk.length - (bytes - have)) : chunk);
+    have += parts[0]!.length;
+  }
+  return Buffer.concat(parts, have);
 }
 
 /** Turns raw options into normalized ones (the pool's version also narrows to its defaults). */
@@ -104,7 +171,7 @@ export interface PreparedRun {
 export function prepareRun(
   file: unknown,
   args: unknown,
-  options: RunOptions | undefined,
+  options: RunOptions | RunBufferOptions | undefined,
   normalize: OptionsNormalizer = normalizeSpawnOptions,
 ): PreparedRun {
   const cmd = validateCommand(file, args);
@@ -115,8 +182,8 @@ export function prepareRun(
   }
   if (input !== undefined) normalized.stdio[0] = 'pipe';
   const cap = integerOption(options?.maxOutputBytes, 'maxOutputBytes', { min: 0 }) ?? DEFAULT_MAX_OUTPUT;
-  const encoding = options?.encoding ?? 'utf8';
-  if (encoding !== 'buffer' && !Buffer.isEncoding(encoding)) {
+  const encoding: unknown = options?.encoding ?? 'utf8';
+  if (encoding !== 'buffer' && (typeof encoding !== 'string' || !Buffer.isEncoding(encoding))) {
     throw new InvalidOptionTypeError('encoding', `must be 'buffer' or a Buffer encoding, got ${JSON.stringify(encoding)}`);
   }
   return { cmd, normalized, input, cap, encoding };
@@ -160,19 +227,19 @@ export async function collectRun(spawned: InternalSpawn, prepared: PreparedRun):
     stderr: decode(stderr.out),
     aborted: aborted(),
     truncated: { stdout: stdout.out.truncated, stderr: stderr.out.truncated },
-    limit: whichLimit(status, normalized.limits, outputCapped),
+    limit: whichLimit(status, normalized.limits, outputCapped, handle.stderr ? tail(stderr.out, OOM_TAIL_BYTES) : null),
     enforcement: handle.enforcement,
   };
 }
 
-export function run(file: string, args?: readonly string[], options?: RunOptions & { encoding?: BufferEncoding }): Promise<Result<string>>;
-export function run(file: string, args: readonly string[] | undefined, options: RunOptions & { encoding: 'buffer' }): Promise<Result<Buffer>>;
-export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string | Buffer>>;
+export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string>>;
+export function run(file: string, args: readonly string[] | undefined, options: RunBufferOptions): Promise<Result<Buffer>>;
+export function run(file: string, args?: readonly string[], options?: RunOptions | RunBufferOptions): Promise<Result<string | Buffer>>;
 /**
  * Run a program to completion in a fresh child and collect its output.
  * A non-zero exit resolves; failures to start reject with a HatcheryError.
  * Goes through the default pool (see src/pool/default-pool.ts).
  */
-export async function run(file: string, args: readonly string[] = [], options: RunOptions = {}): Promise<Result<string | Buffer>> {
+export async function run(file: string, args: readonly string[] = [], options: RunOptions | RunBufferOptions = {}): Promise<Result<string | Buffer>> {
   return defaultPool().run(file, args, options);
 }

@@ -11,6 +11,9 @@ import type { Zygote } from '../zygote/zygote.js';
 import { prepareOperation, type PreparedOperation } from './prepare.js';
 import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
 import { markUsernsRefused } from '../policy/features.js';
+import { checkPlanFits } from '../options/wire-budget.js';
+import { checkWriteGrants } from './grant-check.js';
+import { nodeMemoryLaunch } from './node-memory.js';
 
 /** Extra slack past timeout + grace before a silent zygote is declared unresponsive. */
 const UNRESPONSIVE_MARGIN_MS = 2000;
@@ -99,7 +102,7 @@ export async function spawnOn(
   if (options.signal?.aborted) {
     throw new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: options.signal.reason });
   }
-  let prepared = prepareOperation(file, args, options, zygote);
+  let prepared = prepareChecked(zygote, file, args, options);
   try {
     return await startChild(zygote, file, prepared, options);
   } catch (e) {
@@ -110,9 +113,30 @@ export async function spawnOn(
       isUsernsRefusal(e.stage, e.errno);
     if (!autoNs || !refused) throw e;
     markUsernsRefused(`the kernel refused a user namespace at spawn time (${(e as HatcheryError).errnoName})`);
-    prepared = prepareOperation(file, args, options, zygote);
+    prepared = prepareChecked(zygote, file, args, options);
     return startChild(zygote, file, prepared, options);
   }
+}
+
+/**
+ * prepareOperation plus what needs the program or the final plan: Node's
+ * memory flags under limits.memoryBytes (see node-memory.ts), then the checks
+ * that the request fits and its write grants are usable. Releases what it
+ * made when a check fails.
+ */
+function prepareChecked(zygote: Zygote, file: string, args: readonly string[], options: NormalizedSpawnOptions): PreparedOperation {
+  const node = nodeMemoryLaunch(file, args, options.env, options.limits.memoryBytes);
+  const launchArgs = node ? node.args : args;
+  const launchOptions = node && node.env.length > 0 ? { ...options, env: [...options.env, ...node.env] } : options;
+  const prepared = prepareOperation(file, launchArgs, launchOptions, zygote);
+  try {
+    checkPlanFits(prepared.plan, args.length, options.env.length);
+    if (options.sandbox) checkWriteGrants(options.sandbox.fs.write, prepared.enforcement);
+  } catch (e) {
+    void prepared.release(zygote);
+    throw e;
+  }
+  return prepared;
 }
 
 function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, options: NormalizedSpawnOptions): Promise<InternalSpawn> {

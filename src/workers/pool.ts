@@ -47,7 +47,8 @@ export const MIN_WORKER_PROCESSES = 16;
 // Real paths: the sandbox's mount namespace may hide a symlinked spelling (under /tmp, say).
 const here = realpathSync(dirname(fileURLToPath(import.meta.url)));
 const bootstrapPath = join(here, 'bootstrap.js');
-const addonPath = realpathSync(join(buildDir, 'hatchery_addon.node'));
+// Resolved on first use, after loadBinding() has checked the build exists: importing hatchery must not need it.
+const addonPath = (): string => (loadBinding(), realpathSync(join(buildDir, 'hatchery_addon.node')));
 
 export interface WorkerPoolOptions {
   /** The module whose exports are called: an absolute path or a file: URL. */
@@ -229,7 +230,7 @@ export class WorkerPool {
     // imports, the addon (for SCM_RIGHTS on the channel), the module's
     // directory and the package.json files that say how to load them.
     const moduleDir = dirname(this.modulePath);
-    const reads = [here, addonPath, moduleDir];
+    const reads = [here, addonPath(), moduleDir];
     for (const pj of [nearestPackageJson(here), nearestPackageJson(moduleDir)]) if (pj) reads.push(pj);
     let sandbox: unknown = o.sandbox;
     if (sandbox !== false) {
@@ -589,7 +590,7 @@ export class WorkerPool {
     const pair: SocketPair = await this.pairer.pair();
     const native = loadBinding();
     let prepared: PreparedOperation;
-    const args = [...this.nodeArgs, bootstrapPath, addonPath, pathToFileURL(this.modulePath).href];
+    const args = [...this.nodeArgs, bootstrapPath, addonPath(), pathToFileURL(this.modulePath).href];
     try {
       prepared = prepareOperation(process.execPath, args, this.spawnOptions);
     } catch (e) {

@@ -23,6 +23,7 @@ import {
   type Limits,
   type ProcessHandle,
   type Result,
+  type RunBufferOptions,
   type RunOptions,
   type SpawnOptions,
 } from '../../src/index.js';
@@ -48,6 +49,37 @@ export async function results(): Promise<void> {
   // @ts-expect-error a Buffer result has no string stdout
   const notText: string = b.stdout;
   void notText;
+
+  // Options typed through a variable: a RunOptions gives strings, only encoding 'buffer' gives Buffers.
+  const opts: RunOptions = { timeoutMs: 1000, limits: { memoryBytes: 1 << 28 } };
+  const viaVariable = await run('echo', ['hi'], opts);
+  assertType<Equal<typeof viaVariable, Result<string>>>(true);
+  const hex: RunOptions = { encoding: 'hex' };
+  const asHex = await run('echo', [], hex);
+  assertType<Equal<typeof asHex, Result<string>>>(true);
+  const bufferOpts: RunBufferOptions = { encoding: 'buffer', timeoutMs: 1000 };
+  const viaBufferVariable = await run('cat', [], bufferOpts);
+  assertType<Equal<typeof viaBufferVariable, Result<Buffer>>>(true);
+  const literalBuffer = await run('cat', undefined, { encoding: 'buffer' });
+  assertType<Equal<typeof literalBuffer, Result<Buffer>>>(true);
+  const noOptions = await run('true');
+  assertType<Equal<typeof noOptions, Result<string>>>(true);
+  const either: RunOptions | RunBufferOptions = Math.random() > 0.5 ? opts : bufferOpts;
+  const viaUnion = await run('cat', [], either);
+  assertType<Equal<typeof viaUnion, Result<string | Buffer>>>(true);
+  const fromPool = await createPool().run('echo', [], opts);
+  assertType<Equal<typeof fromPool, Result<string>>>(true);
+  const bufferFromPool = await createPool().run('cat', [], bufferOpts);
+  assertType<Equal<typeof bufferFromPool, Result<Buffer>>>(true);
+  // @ts-expect-error a RunOptions carries text encodings; 'buffer' is RunBufferOptions (whose results are Buffers)
+  const mislabelled: RunOptions = { encoding: 'buffer' };
+  void mislabelled;
+  // @ts-expect-error a RunBufferOptions must say encoding: 'buffer'
+  const unlabelled: RunBufferOptions = { timeoutMs: 1 };
+  void unlabelled;
+  // @ts-expect-error a string result is not a Buffer
+  const notBuffer: Buffer = viaVariable.stdout;
+  void notBuffer;
 
   // @ts-expect-error Result has no `code` (it is exitCode)
   void r.code;
@@ -142,6 +174,7 @@ export function errors(e: unknown): void {
       case 'WORKER_BOOT_FAILED':
       case 'UNKNOWN_EXPORT':
       case 'TIMEOUT':
+      case 'NATIVE_UNAVAILABLE':
         break;
       default: {
         const exhaustive: never = e.code;
