@@ -30,7 +30,6 @@ import { integerOption, isPlainObject } from '../options/checks.js';
 import { narrowLimits } from '../options/limits.js';
 import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, type SpawnOptions } from '../options/spawn-options.js';
 import type { StdioMode } from '../options/stdio.js';
-import { MAX_CHILDREN } from '../protocol/wire.js';
 import type { ProcessHandle } from '../spawn/process-handle.js';
 import { collectRun, prepareRun, type Result, type RunOptions } from '../spawn/run.js';
 import { spawnOn, type InternalSpawn } from '../spawn/spawn.js';
@@ -426,7 +425,7 @@ export class Pool extends EventEmitter {
   #leastLoaded(): ZygoteEntry | undefined {
     let best: ZygoteEntry | undefined;
     for (const e of this.#entries) {
-      if (!this.#isCurrent(e) || e.inFlight >= MAX_CHILDREN) continue;
+      if (!this.#isCurrent(e) || e.inFlight >= e.zygote.maxChildren) continue;
       if (!best || e.inFlight < best.inFlight) best = e;
     }
     return best;
