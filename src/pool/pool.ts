@@ -28,7 +28,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HatcheryError } from '../errors.js';
 import { integerOption, isPlainObject } from '../options/checks.js';
 import { narrowLimits } from '../options/limits.js';
-import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, type SpawnOptions } from '../options/spawn-options.js';
+import {
+  normalizeSpawnOptions,
+  validateCommand,
+  validateExecSize,
+  type NormalizedSpawnOptions,
+  type SpawnOptions,
+} from '../options/spawn-options.js';
 import type { StdioMode } from '../options/stdio.js';
 import type { ProcessHandle } from '../spawn/process-handle.js';
 import { collectRun, prepareRun, type Result, type RunOptions } from '../spawn/run.js';
@@ -269,6 +275,7 @@ export class Pool extends EventEmitter {
     }
     let generation = this.#generation;
     let prepared = prepare(this.#normalize);
+    validateExecSize(prepared.cmd, prepared.normalized);
     // No await on the fast path: a call that got a slot is in #ops before close() can look.
     const queued = this.#acquireSlot(prepared.normalized.signal);
     if (queued) await queued;
