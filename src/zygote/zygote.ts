@@ -56,6 +56,8 @@ export interface ZygoteOptions {
   idleTimeoutMs: number;
   /** How long the handshake may take. */
   startTimeoutMs: number;
+  /** Test aid: run this instead of the zygote executable (a stand-in speaking the protocol on fd 3). */
+  command?: { path: string; argv: string[] };
 }
 
 export type ZygoteState = 'starting' | 'ready' | 'dead';
@@ -85,7 +87,8 @@ export class Zygote {
 
   private constructor(options: ZygoteOptions) {
     this.native = loadBinding();
-    const proc = this.native.spawnZygote(zygotePath, ['hatchery-zygote'], []);
+    const command = options.command ?? { path: zygotePath, argv: ['hatchery-zygote'] };
+    const proc = this.native.spawnZygote(command.path, command.argv, []);
     this.pid = proc.pid;
     this.pidfd = proc.pidfd;
     this.socket = proc.socket;
