@@ -306,18 +306,30 @@ int hatch_parse_spawn(const uint8_t *body, size_t len, unsigned nfds, struct hat
   return 0;
 }
 
-int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *plan, const char **slots,
-                          size_t slot_count, const char **why) {
+void hatch_count_args_file(const uint8_t *file, size_t len, size_t *argc, size_t *envc) {
+  *argc = *envc = 0;
+  size_t off = 0;
+  const char *why;
+  while (off < len) {
+    uint16_t tag;
+    const uint8_t *v;
+    size_t vlen;
+    if (next_record(file, len, &off, 1, &tag, &v, &vlen, &why) != 0) return;
+    if (tag == HATCH_TAG_ARG) ++*argc;
+    else if (tag == HATCH_TAG_ENV) ++*envc;
+  }
+}
+
+int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *plan, const char **argv_slots,
+                          size_t argv_room, const char **envp_slots, size_t envp_room, const char **why) {
   if (!plan->has_args_file || len != plan->args_file_length)
     return refuse(why, HATCH_ERR_MALFORMED, "args file length disagrees with the ARGS_FD record");
-  if (slot_count < HATCH_ARGS_FILE_SLOTS(len)) return refuse(why, HATCH_ERR_MALFORMED, "args file has too few slots");
-  size_t room = len / 16u; /* a string record takes at least 16 bytes */
-  plan->argv = slots;
+  plan->argv = argv_slots;
   plan->argc = 0;
-  plan->argv_room = room;
-  plan->envp = slots + room + 1;
+  plan->argv_room = argv_room;
+  plan->envp = envp_slots;
   plan->envc = 0;
-  plan->envp_room = room;
+  plan->envp_room = envp_room;
   size_t off = 0;
   while (off < len) {
     uint16_t tag;
@@ -330,10 +342,10 @@ int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *pl
     if (!valid_string(v, vlen))
       return refuse(why, HATCH_ERR_MALFORMED, "args file string is not NUL-terminated or has an inner NUL");
     if (tag == HATCH_TAG_ARG) {
-      if (plan->argc >= plan->argv_room) return refuse(why, HATCH_ERR_MALFORMED, "too many args file arguments");
+      if (plan->argc >= plan->argv_room) return refuse(why, HATCH_ERR_MALFORMED, "more args file arguments than slots");
       plan->argv[plan->argc++] = (const char *)v;
     } else {
-      if (plan->envc >= plan->envp_room) return refuse(why, HATCH_ERR_MALFORMED, "too many args file environment entries");
+      if (plan->envc >= plan->envp_room) return refuse(why, HATCH_ERR_MALFORMED, "more args file environment entries than slots");
       plan->envp[plan->envc++] = (const char *)v;
     }
   }

@@ -41,18 +41,22 @@ int hatch_parse_ping(const uint8_t *body, size_t len, uint64_t *token, const cha
  */
 int hatch_parse_spawn(const uint8_t *body, size_t len, unsigned nfds, struct hatch_plan *plan, const char **why);
 
-/* Pointer slots hatch_parse_args_file needs for an args file of len bytes: argv and envp, each NULL-terminated. */
-#define HATCH_ARGS_FILE_SLOTS(len) (2u * ((size_t)(len) / 16u + 1u))
+/*
+ * The ARG and ENV records of an args file, counted to size the pointer
+ * arrays hatch_parse_args_file fills. Lenient: it stops at the first
+ * malformed record, which hatch_parse_args_file then refuses.
+ */
+void hatch_count_args_file(const uint8_t *file, size_t len, size_t *argc, size_t *envc);
 
 /*
  * The args file of a plan hatch_parse_spawn left with has_args_file: len
  * bytes (which must equal the ARGS_FD length), ARG and ENV records only.
- * Points plan->argv and plan->envp into `slots` (at least
- * HATCH_ARGS_FILE_SLOTS(len) pointers) and the strings into `file`; both must
- * outlive the plan.
+ * Points plan->argv into argv_slots (argv_room strings and the NULL) and
+ * plan->envp into envp_slots (likewise), and the strings into `file`; all
+ * must outlive the plan. More strings than room is refused, never overrun.
  */
-int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *plan, const char **slots,
-                          size_t slot_count, const char **why);
+int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *plan, const char **argv_slots,
+                          size_t argv_room, const char **envp_slots, size_t envp_room, const char **why);
 
 /* Encoders write into out (HATCH_REPLY_MAX bytes) and return the datagram length. */
 size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32_t zygote_pid,

@@ -563,8 +563,8 @@ static void open_pipes_to_child(const int stdio[3]) {
  * The args file of a SPAWN (HATCH_TAG_ARGS_FD), mapped read-only with a
  * pointer array beside it for argv and envp. Both are unmapped once clone3
  * has returned in the parent: the child has its own copy of every mapping.
- * The file's pages are shared with Node's memfd; the pointer pages are
- * touched only as far as there are strings.
+ * The file's pages are shared with Node's memfd; the pointer array holds
+ * exactly one pointer per string and the two NULLs.
  */
 struct args_mapping {
   void *file;
@@ -607,16 +607,19 @@ static int map_args_file(int fd, struct args_mapping *m, const char **why) {
   if (file == MAP_FAILED) return -errno;
   m->file = file;
   m->file_len = len;
-  size_t slot_count = HATCH_ARGS_FILE_SLOTS(len);
-  m->slots_len = slot_count * sizeof(const char *);
-  void *slots = mmap(NULL, m->slots_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  /* Exactly the slots the records need (at most len / 16 + 2), populated in one go: faulting them in one by one costs more than the parse. */
+  size_t argc, envc;
+  hatch_count_args_file(file, len, &argc, &envc);
+  m->slots_len = (argc + 1 + envc + 1) * sizeof(const char *);
+  void *slots = mmap(NULL, m->slots_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (slots == MAP_FAILED) {
     int err = errno;
     unmap_args(m);
     return -err;
   }
   m->slots = slots;
-  int code = hatch_parse_args_file(file, len, &plan, (const char **)slots, slot_count, why);
+  const char **argv = (const char **)slots;
+  int code = hatch_parse_args_file(file, len, &plan, argv, argc, argv + argc + 1, envc, why);
   if (code != 0) unmap_args(m);
   return code;
 }

@@ -296,7 +296,17 @@ static const uint8_t args_file[] = {
     TLV(HATCH_TAG_ARG, 3), 'h', 'i', 0, 0, 0, 0, 0, 0,
     TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 0, 0,
 };
-static const char *slots[HATCH_ARGS_FILE_SLOTS(4096)];
+#define SLOTS (2u * (4096u / 16u + 1u)) /* the most a 4096-byte args file can need */
+static const char *slots[SLOTS];
+
+/* The args file for the plan parsed last, with argv and envp slots sized by hatch_count_args_file. */
+static int parse_args(const uint8_t *file, size_t len) {
+  size_t argc, envc;
+  hatch_count_args_file(file, len, &argc, &envc);
+  if (argc + envc + 2 > SLOTS) return -2;
+  const char *why = NULL;
+  return hatch_parse_args_file(file, len, &plan, slots, argc, slots + argc + 1, envc, &why);
+}
 
 /* FILE then ARGS_FD with `length`, then `tail`; parsed with 4 fds. */
 static int args_fd_spawn(uint64_t length, const uint8_t *tail, size_t tail_len) {
@@ -313,8 +323,7 @@ static int args_fd_spawn(uint64_t length, const uint8_t *tail, size_t tail_len) 
 static int parse_file(const uint8_t *file, size_t len) {
   int rc = args_fd_spawn(len, NULL, 0);
   if (rc != 0) return -1;
-  const char *why = NULL;
-  return hatch_parse_args_file(file, len, &plan, slots, sizeof slots / sizeof slots[0], &why);
+  return parse_args(file, len);
 }
 
 #define FILE_REFUSED(what, ...)                                                            \
@@ -339,8 +348,10 @@ static void test_args_fd(void) {
   check(plan.has_args_file && plan.args_file_length == 48 && plan.argc == 0 && plan.envc == 0 &&
             strcmp(plan.file, "/bin/echo") == 0 && plan.flags == HATCH_SPAWN_NO_NEW_PRIVS,
         "SPAWN with ARGS_FD: length, no inline strings");
-  check(hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, sizeof slots / sizeof slots[0], &why) == 0,
-        "args file parses");
+  size_t argc = 9, envc = 9;
+  hatch_count_args_file(args_file, sizeof args_file, &argc, &envc);
+  check(argc == 2 && envc == 1, "args file counted");
+  check(parse_args(args_file, sizeof args_file) == 0, "args file parses");
   check(plan.argc == 2 && strcmp(plan.argv[0], "echo") == 0 && strcmp(plan.argv[1], "hi") == 0 && plan.argv[2] == NULL,
         "args file argv");
   check(plan.envc == 1 && strcmp(plan.envp[0], "A=1") == 0 && plan.envp[1] == NULL, "args file envp");
@@ -362,18 +373,21 @@ static void test_args_fd(void) {
   check(args_fd_spawn(HATCH_MAX_ARGS_FILE, NULL, 0) == 0, "ARGS_FD length of exactly 16 MiB parses");
 
   check(parse_file(args_file, sizeof args_file) == 0, "args file behind a matching ARGS_FD parses");
-  check(args_fd_spawn(56, NULL, 0) == 0 &&
-            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, sizeof slots / sizeof slots[0], &why) ==
-                HATCH_ERR_MALFORMED,
+  check(args_fd_spawn(56, NULL, 0) == 0 && parse_args(args_file, sizeof args_file) == HATCH_ERR_MALFORMED,
         "args file whose size disagrees with ARGS_FD refused");
   check(args_fd_spawn(48, NULL, 0) == 0 &&
-            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, HATCH_ARGS_FILE_SLOTS(48) - 1, &why) ==
-                HATCH_ERR_MALFORMED,
-        "args file with too few slots refused");
-  check(parse_spawn(spawn_msg, sizeof spawn_msg) == 0 &&
-            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, sizeof slots / sizeof slots[0], &why) ==
-                HATCH_ERR_MALFORMED,
+            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, 1, slots + 2, 1, &why) == HATCH_ERR_MALFORMED,
+        "args file with fewer argv slots than ARGs refused");
+  check(args_fd_spawn(48, NULL, 0) == 0 &&
+            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, 2, slots + 3, 0, &why) == HATCH_ERR_MALFORMED,
+        "args file with fewer envp slots than ENVs refused");
+  check(parse_spawn(spawn_msg, sizeof spawn_msg) == 0 && parse_args(args_file, sizeof args_file) == HATCH_ERR_MALFORMED,
         "args file for a SPAWN without ARGS_FD refused");
+  /* The count is lenient, the parse strict: a file malformed after two ARGs counts 2 and is refused. */
+  static const uint8_t bad_tail[] = {TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_ARG, 2), 'y', 0, 0, 0,
+                                     0, 0, 0, 0, TLV(HATCH_TAG_ARG, 64), 'z', 0, 0, 0, 0, 0, 0, 0};
+  hatch_count_args_file(bad_tail, sizeof bad_tail, &argc, &envc);
+  check(argc == 2 && envc == 0, "args file count stops at a malformed record");
 
   FILE_REFUSED("with only ENV records", TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 0, 0, TLV(HATCH_TAG_ENV, 4), 'B',
                '=', '2', 0, 0, 0, 0, 0);
@@ -396,18 +410,18 @@ static void test_args_fd(void) {
   FILE_REFUSED("with nonzero padding", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 1);
   FILE_REFUSED("with a nonzero reserved field", B16(HATCH_TAG_ARG), B16(1), B32(2), 'x', 0, 0, 0, 0, 0, 0, 0);
 
-  /* The largest count a file can hold: one-byte strings (the empty string), 16 bytes each; slots never run out. */
+  /* The largest count a file can hold: one-byte strings (the empty string), 16 bytes each. */
   static uint8_t many[4096];
   static const uint8_t empty_arg[] = {TLV(HATCH_TAG_ARG, 1), 0, 0, 0, 0, 0, 0, 0, 0};
   static const uint8_t empty_env[] = {TLV(HATCH_TAG_ENV, 1), 0, 0, 0, 0, 0, 0, 0, 0};
   for (size_t i = 0; i < sizeof many; i += 16) memcpy(many + i, i == 0 ? empty_arg : empty_env, 16);
   check(parse_file(many, sizeof many) == 0 && plan.argc == 1 && plan.envc == sizeof many / 16 - 1 &&
             plan.envp[plan.envc] == NULL,
-        "args file of 256 minimal records fits its slots");
+        "args file of 256 minimal records parses");
   for (size_t i = 0; i < sizeof many; i += 16) memcpy(many + i, empty_arg, 16);
   check(parse_file(many, sizeof many) == 0 && plan.argc == sizeof many / 16 && plan.argv[plan.argc] == NULL &&
             plan.envc == 0 && plan.envp[0] == NULL,
-        "args file of 256 minimal ARGs fits its slots");
+        "args file of 256 minimal ARGs parses");
 }
 
 static void expect_bytes(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len, const char *what) {
