@@ -51,7 +51,13 @@
 #define SYS_close_range 436
 #endif
 
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+
 #define ZYGOTE_STACK_SIZE (64u * 1024u)
+/* spawnZygote's argv and env: a handful of strings, bounded so a bad call cannot ask for much. */
+#define ZYGOTE_MAX_STRINGS 4096u
 #define ZYGOTE_CONTROL_FD 3
 /* Room for more fds than the protocol allows, so extras arrive and can be
  * closed here explicitly instead of being dropped silently by the kernel. */
@@ -206,8 +212,8 @@ static char **get_string_array(napi_env env, napi_value value, const char *name)
     throw_napi_failure(env, "napi_get_array_length");
     return NULL;
   }
-  if (count > HATCH_MAX_ARGS) {
-    snprintf(message, sizeof message, "%s must have at most %u entries", name, HATCH_MAX_ARGS);
+  if (count > ZYGOTE_MAX_STRINGS) {
+    snprintf(message, sizeof message, "%s must have at most %u entries", name, ZYGOTE_MAX_STRINGS);
     throw_range(env, message);
     return NULL;
   }
@@ -472,7 +478,9 @@ static bool get_fd_list(napi_env env, napi_value value, int *fds, size_t *count)
     return false;
   }
   if (length > HATCH_MAX_FDS_PER_MESSAGE) {
-    throw_type(env, "fds must hold at most 3 file descriptors");
+    char message[80];
+    snprintf(message, sizeof message, "fds must hold at most %u file descriptors", HATCH_MAX_FDS_PER_MESSAGE);
+    throw_type(env, message);
     return false;
   }
   for (uint32_t i = 0; i < length; i++) {
@@ -904,7 +912,62 @@ static napi_value wait_any_no_hang(napi_env env, napi_callback_info info) {
   return make_int(env, pid < 0 ? -(int64_t)errno : (int64_t)pid);
 }
 
+/*
+ * An anonymous file holding exactly `data`, sealed so that neither its size
+ * nor its bytes can change again (and no seal can be added or removed): what
+ * the zygote maps stays what it parsed. Used for SPAWN args files.
+ */
+static napi_value memfd_from_buffer(napi_env env, napi_callback_info info) {
+  napi_value args[2];
+  if (!get_args(env, info, 2, args, NULL)) return NULL;
+  void *data;
+  size_t length;
+  char *name = get_cstring(env, args[0], "name");
+  if (!name) return NULL;
+  if (!get_bytes(env, args[1], "data", &data, &length)) {
+    free(name);
+    return NULL;
+  }
+  /* Not executable where the kernel knows how to say so (6.3+): it is data. */
+  int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+  if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  int err = errno;
+  free(name);
+  if (fd < 0) return throw_errno(env, "memfd_create", err);
+  const char *p = data;
+  size_t left = length;
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : EIO;
+      close(fd);
+      return throw_errno(env, "write", err);
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    err = errno;
+    close(fd);
+    return throw_errno(env, "fcntl(F_ADD_SEALS)", err);
+  }
+  napi_value result;
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    close(fd);
+    throw_napi_failure(env, "memfdFromBuffer result");
+    return NULL;
+  }
+  return result;
+}
+
 /* --------------------------------------------------------------- system */
+
+static napi_value page_size(napi_env env, napi_callback_info info) {
+  (void)info;
+  long size = sysconf(_SC_PAGESIZE);
+  return make_int(env, size > 0 ? size : 4096);
+}
 
 static napi_value landlock_abi(napi_env env, napi_callback_info info) {
   (void)info;
@@ -964,6 +1027,8 @@ NAPI_MODULE_INIT() {
       {"landlockAbi", landlock_abi},
       {"kernelRelease", kernel_release},
       {"lockFile", lock_file},
+      {"memfdFromBuffer", memfd_from_buffer},
+      {"pageSize", page_size},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -1,7 +1,9 @@
 /*
  * A parsed SPAWN request: everything the child applies, decided in TypeScript.
  * All pointers point into the zygote's static receive buffer (or static arrays),
- * so nothing is allocated between parsing, clone3 and execve.
+ * or, for argv and env from an args file, into that file's read-only mapping
+ * and a pointer array mapped beside it; the zygote maps both before clone3 and
+ * unmaps them after. Nothing is allocated between parsing, clone3 and execve.
  */
 #ifndef HATCHERY_PLAN_H
 #define HATCHERY_PLAN_H
@@ -27,10 +29,14 @@ struct hatch_mount_step {
 
 struct hatch_plan {
   const char *file;
-  const char *argv[HATCH_MAX_ARGS + 1];  /* NULL-terminated */
+  const char **argv;                     /* NULL-terminated: inline_argv, or slots for an args file */
   size_t argc;
-  const char *envp[HATCH_MAX_ENV + 1];   /* NULL-terminated */
+  size_t argv_room;                      /* entries argv may hold before its NULL */
+  const char **envp;                     /* NULL-terminated: inline_envp, or slots for an args file */
   size_t envc;
+  size_t envp_room;
+  int has_args_file;                     /* HATCH_TAG_ARGS_FD: argv and env come from the 4th fd */
+  uint64_t args_file_length;
   const char *cwd;                       /* NULL: inherit the zygote's */
   struct hatch_rlimit_value rlimits[HATCH_MAX_RLIMITS];
   size_t rlimit_count;
@@ -56,6 +62,8 @@ struct hatch_plan {
   const char *private_tmp_path;
   struct hatch_mount_step mount_ops[HATCH_MAX_MOUNT_OPS];
   size_t mount_op_count;
+  const char *inline_argv[HATCH_MAX_INLINE_ARGS + 1];
+  const char *inline_envp[HATCH_MAX_INLINE_ENV + 1];
 };
 
 /*

@@ -9,6 +9,11 @@
  * File descriptors travel as SCM_RIGHTS on the same datagram.
  * Anything larger than HATCH_MAX_MESSAGE, or whose header disagrees with the
  * datagram size, is refused with HATCH_MSG_ERROR before anything is allocated.
+ *
+ * argv and env are limited by the kernel, not by the datagram: a SPAWN whose
+ * ARG/ENV records would not fit in HATCH_MAX_MESSAGE carries them in an args
+ * file instead (HATCH_TAG_ARGS_FD, below). An ERROR reply therefore always
+ * means a protocol fault, never a request that was merely large.
  */
 #ifndef HATCHERY_PROTOCOL_H
 #define HATCHERY_PROTOCOL_H
@@ -18,11 +23,25 @@
 #define HATCH_PROTOCOL_VERSION 1u
 #define HATCH_HEADER_SIZE 12u
 #define HATCH_MAX_MESSAGE (128u * 1024u)
-#define HATCH_MAX_FDS_PER_MESSAGE 3u
+/* SPAWN: stdin, stdout, stderr, and the args file when the body has HATCH_TAG_ARGS_FD. */
+#define HATCH_MAX_FDS_PER_MESSAGE 4u
 
-/* Bounds on one spawn plan; the zygote keeps static arrays of these sizes. */
-#define HATCH_MAX_ARGS 4096u
-#define HATCH_MAX_ENV 4096u
+/*
+ * Bounds on one spawn plan; the zygote keeps static arrays of these sizes.
+ * A string record takes at least 16 bytes, so no SPAWN that fits in
+ * HATCH_MAX_MESSAGE can hold more ARG (or ENV) records than the inline arrays:
+ * these are never the limit a caller meets.
+ */
+#define HATCH_MAX_INLINE_ARGS (HATCH_MAX_MESSAGE / 16u)
+#define HATCH_MAX_INLINE_ENV (HATCH_MAX_MESSAGE / 16u)
+/*
+ * Largest args file (HATCH_TAG_ARGS_FD). execve takes at most 6 MiB of
+ * strings plus one 8-byte pointer each (3/4 of _STK_LIM, whatever the stack
+ * rlimit); a string of n bytes (NUL included) is a record of at most n + 15
+ * bytes, so anything the kernel could accept is at most 16/9 * 6 MiB =
+ * 10.7 MiB of records. 16 MiB refuses nothing execve would take.
+ */
+#define HATCH_MAX_ARGS_FILE (16u * 1024u * 1024u)
 #define HATCH_MAX_RLIMITS 16u
 #define HATCH_MAX_LANDLOCK_PATHS 256u
 #define HATCH_MAX_LANDLOCK_PORTS 64u
@@ -42,7 +61,8 @@ enum hatch_msg_type {
   HATCH_MSG_HELLO = 1,
   /* zygote -> Node. body: u32 version, u32 zygote_pid, u32 max_message, u32 max_children */
   HATCH_MSG_HELLO_OK = 2,
-  /* Node -> zygote. body: TLV records (enum hatch_tag); exactly 3 fds: stdin, stdout, stderr */
+  /* Node -> zygote. body: TLV records (enum hatch_tag); 3 fds: stdin, stdout, stderr,
+   * and a 4th, the args file, exactly when the body has a HATCH_TAG_ARGS_FD record */
   HATCH_MSG_SPAWN = 3,
   /* zygote -> Node, once the child has exec'd. body: u32 pid; 1 fd: the child's pidfd */
   HATCH_MSG_SPAWNED = 4,
@@ -66,13 +86,13 @@ enum hatch_error_code {
   HATCH_ERR_UNKNOWN_TYPE = 4,
   HATCH_ERR_NO_SUCH_CHILD = 5, /* SIGNAL for an id that is not running */
   HATCH_ERR_TOO_MANY_CHILDREN = 6,
-  HATCH_ERR_BAD_FDS = 7,     /* wrong number of fds for the message type */
+  HATCH_ERR_BAD_FDS = 7,     /* wrong number of fds for the message type, or an args fd that is not a sealed memfd */
   HATCH_ERR_NOT_READY = 8,   /* anything but HELLO before the handshake */
 };
 
 /* The stage a child was in when setup failed. Order follows docs/ARCHITECTURE.md. */
 enum hatch_stage {
-  HATCH_STAGE_CLONE = 1,     /* zygote-side: pipe2/clone3 failed */
+  HATCH_STAGE_CLONE = 1,     /* zygote-side: mapping the args file, pipe2 or clone3 failed */
   HATCH_STAGE_SIGNALS = 2,
   HATCH_STAGE_SETSID = 3,
   HATCH_STAGE_PDEATHSIG = 4,
@@ -146,7 +166,20 @@ enum hatch_tag {
   HATCH_TAG_MOUNT_OP = 14,  /* u32 op (enum hatch_mount_op), u32 reserved, then string path; repeated, applied in order */
   HATCH_TAG_PRIVATE_TMP = 15, /* struct hatch_private_tmp_value, then string path; at most once; needs CLONE_NEWNS */
   HATCH_TAG_INIT_SECCOMP = 16, /* struct sock_filter[] for the pid-namespace init; at most once */
+  HATCH_TAG_ARGS_FD = 17,   /* u64 length of the args file (the SPAWN's 4th fd); at most once, then no ARG or ENV in the body */
 };
+
+/*
+ * The args file: a memfd sealed with at least F_SEAL_SHRINK | F_SEAL_GROW |
+ * F_SEAL_WRITE (so it can change neither size nor bytes while mapped), whose
+ * size is exactly the ARGS_FD length: a multiple of 8, from 16 to
+ * HATCH_MAX_ARGS_FILE. It holds ARG and ENV records only, in the body's record
+ * format and under the same rules, at least one ARG. Anything else in it, or
+ * a size that disagrees, is HATCH_ERR_MALFORMED; an fd that is not a sealed
+ * regular file is HATCH_ERR_BAD_FDS. The zygote maps it read-only before
+ * clone and unmaps it right after; the child keeps its own copy of the mapping.
+ */
+#define HATCH_ARGS_FILE_SEALS_REQUIRED 0x000eu /* F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE */
 
 /*
  * Mount operations, applied in plan order after the /proc remount (needs

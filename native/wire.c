@@ -14,7 +14,10 @@ static int refuse(const char **why, int code, const char *reason) {
   return code;
 }
 
-static unsigned expected_fds(uint16_t type) { return type == HATCH_MSG_SPAWN ? 3u : 0u; }
+/* SPAWN: stdio, plus the args file; hatch_parse_spawn ties a 4th fd to an ARGS_FD record. */
+static int fd_count_ok(uint16_t type, unsigned nfds) {
+  return type == HATCH_MSG_SPAWN ? (nfds == 3u || nfds == 4u) : nfds == 0u;
+}
 
 static int is_request_type(uint16_t type) {
   return type == HATCH_MSG_HELLO || type == HATCH_MSG_SPAWN || type == HATCH_MSG_SIGNAL ||
@@ -38,7 +41,7 @@ int hatch_check_datagram(const uint8_t *buf, size_t n, int truncated, int fds_tr
   if (hdr->body_length != n - HATCH_HEADER_SIZE)
     return refuse(why, HATCH_ERR_MALFORMED, "header body_length disagrees with the datagram size");
   if (!is_request_type(hdr->type)) return refuse(why, HATCH_ERR_UNKNOWN_TYPE, "unknown message type");
-  if (nfds != expected_fds(hdr->type))
+  if (!fd_count_ok(hdr->type, nfds))
     return refuse(why, HATCH_ERR_BAD_FDS, "wrong number of file descriptors for the message type");
   return 0;
 }
@@ -79,8 +82,14 @@ static int all_zero(const uint8_t *p, size_t len) {
 
 static void reset_plan(struct hatch_plan *plan) {
   plan->file = NULL;
+  plan->argv = plan->inline_argv;
   plan->argc = 0;
+  plan->argv_room = HATCH_MAX_INLINE_ARGS;
+  plan->envp = plan->inline_envp;
   plan->envc = 0;
+  plan->envp_room = HATCH_MAX_INLINE_ENV;
+  plan->has_args_file = 0;
+  plan->args_file_length = 0;
   plan->cwd = NULL;
   plan->rlimit_count = 0;
   plan->has_timeout = 0;
@@ -106,7 +115,7 @@ static void reset_plan(struct hatch_plan *plan) {
 /* One record's value, already bounds-checked; `seen` tracks at-most-once tags. */
 static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v, size_t len, uint32_t *seen,
                         const char **why) {
-  if (tag == 0 || tag > HATCH_TAG_INIT_SECCOMP) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
+  if (tag == 0 || tag > HATCH_TAG_ARGS_FD) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
   int repeatable = tag == HATCH_TAG_ARG || tag == HATCH_TAG_ENV || tag == HATCH_TAG_RLIMIT ||
                    tag == HATCH_TAG_LANDLOCK_PATH || tag == HATCH_TAG_LANDLOCK_PORT || tag == HATCH_TAG_MOUNT_OP;
   if (!repeatable && (*seen & (1u << tag))) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN tag repeated");
@@ -120,15 +129,25 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     if (!valid_string(v, len)) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN string is not NUL-terminated or has an inner NUL");
     if (tag == HATCH_TAG_FILE) plan->file = (const char *)v;
     if (tag == HATCH_TAG_CWD) plan->cwd = (const char *)v;
+    /* Unreachable for a datagram that fits HATCH_MAX_MESSAGE (see protocol.h); kept as a bound. */
     if (tag == HATCH_TAG_ARG) {
-      if (plan->argc >= HATCH_MAX_ARGS) return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN arguments");
+      if (plan->argc >= plan->argv_room) return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN arguments");
       plan->argv[plan->argc++] = (const char *)v;
     }
     if (tag == HATCH_TAG_ENV) {
-      if (plan->envc >= HATCH_MAX_ENV) return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN environment entries");
+      if (plan->envc >= plan->envp_room) return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN environment entries");
       plan->envp[plan->envc++] = (const char *)v;
     }
     return 0;
+  case HATCH_TAG_ARGS_FD: {
+    if (len != 8) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN args fd record");
+    uint64_t n = hatch_le64(v);
+    if (n < 16 || n % HATCH_TLV_ALIGN != 0 || n > HATCH_MAX_ARGS_FILE)
+      return refuse(why, HATCH_ERR_MALFORMED, "SPAWN args file length must be a multiple of 8 from 16 to 16 MiB");
+    plan->has_args_file = 1;
+    plan->args_file_length = n;
+    return 0;
+  }
   case HATCH_TAG_RLIMIT: {
     if (len != 24 || !all_zero(v + 4, 4)) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN rlimit record");
     if (plan->rlimit_count >= HATCH_MAX_RLIMITS) return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN rlimits");
@@ -233,31 +252,104 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
   return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
 }
 
-int hatch_parse_spawn(const uint8_t *body, size_t len, struct hatch_plan *plan, const char **why) {
+/*
+ * The record at *off of a record sequence (a SPAWN body, or an args file when
+ * in_file): header, bounds and padding checked; *off moves past it.
+ */
+static int next_record(const uint8_t *buf, size_t len, size_t *off, int in_file, uint16_t *tag,
+                       const uint8_t **value, size_t *vlen, const char **why) {
+  size_t at = *off;
+  if (len - at < HATCH_TLV_HEADER_SIZE)
+    return refuse(why, HATCH_ERR_MALFORMED, in_file ? "truncated args file record header" : "truncated SPAWN record header");
+  *tag = hatch_le16(buf + at);
+  uint16_t reserved = hatch_le16(buf + at + 2);
+  uint32_t n = hatch_le32(buf + at + 4);
+  at += HATCH_TLV_HEADER_SIZE;
+  if (reserved != 0)
+    return refuse(why, HATCH_ERR_MALFORMED, in_file ? "nonzero args file record reserved field" : "nonzero SPAWN record reserved field");
+  /* Compared against the remaining bytes, so no sum can overflow. */
+  size_t padded = ((size_t)n + HATCH_TLV_ALIGN - 1) / HATCH_TLV_ALIGN * HATCH_TLV_ALIGN;
+  if (padded > len - at)
+    return refuse(why, HATCH_ERR_MALFORMED, in_file ? "args file record runs past the end" : "SPAWN record runs past the end");
+  if (!all_zero(buf + at + n, padded - n))
+    return refuse(why, HATCH_ERR_MALFORMED, in_file ? "nonzero args file record padding" : "nonzero SPAWN record padding");
+  *value = buf + at;
+  *vlen = n;
+  *off = at + padded;
+  return 0;
+}
+
+int hatch_parse_spawn(const uint8_t *body, size_t len, unsigned nfds, struct hatch_plan *plan, const char **why) {
   reset_plan(plan);
   uint32_t seen = 0;
   size_t off = 0;
   while (off < len) {
-    if (len - off < HATCH_TLV_HEADER_SIZE) return refuse(why, HATCH_ERR_MALFORMED, "truncated SPAWN record header");
-    uint16_t tag = hatch_le16(body + off);
-    uint16_t reserved = hatch_le16(body + off + 2);
-    uint32_t vlen = hatch_le32(body + off + 4);
-    off += HATCH_TLV_HEADER_SIZE;
-    if (reserved != 0) return refuse(why, HATCH_ERR_MALFORMED, "nonzero SPAWN record reserved field");
-    /* Compared against the remaining bytes, so no sum can overflow. */
-    size_t padded = ((size_t)vlen + HATCH_TLV_ALIGN - 1) / HATCH_TLV_ALIGN * HATCH_TLV_ALIGN;
-    if (padded > len - off) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN record runs past the end");
-    if (!all_zero(body + off + vlen, padded - vlen)) return refuse(why, HATCH_ERR_MALFORMED, "nonzero SPAWN record padding");
-    int rc = apply_record(plan, tag, body + off, vlen, &seen, why);
+    uint16_t tag;
+    const uint8_t *value;
+    size_t vlen;
+    int rc = next_record(body, len, &off, 0, &tag, &value, &vlen, why);
+    if (rc == 0) rc = apply_record(plan, tag, value, vlen, &seen, why);
     if (rc != 0) return rc;
-    off += padded;
   }
   if (plan->file == NULL) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN without a file");
-  if (plan->argc == 0) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN without arguments");
+  if (plan->has_args_file != (nfds == 4u))
+    return refuse(why, HATCH_ERR_BAD_FDS, "SPAWN has a 4th fd exactly when it has an ARGS_FD record");
+  if (plan->has_args_file && (plan->argc > 0 || plan->envc > 0))
+    return refuse(why, HATCH_ERR_MALFORMED, "SPAWN with ARGS_FD has ARG or ENV records in its body");
+  if (!plan->has_args_file && plan->argc == 0) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN without arguments");
   if (!plan->has_landlock && (plan->landlock_path_count > 0 || plan->landlock_port_count > 0))
     return refuse(why, HATCH_ERR_MALFORMED, "SPAWN Landlock rules without a ruleset");
   if (plan->mount_op_count > 0 && !(plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWNS)))
     return refuse(why, HATCH_ERR_MALFORMED, "SPAWN mount ops without a mount namespace");
+  plan->argv[plan->argc] = NULL;
+  plan->envp[plan->envc] = NULL;
+  return 0;
+}
+
+void hatch_count_args_file(const uint8_t *file, size_t len, size_t *argc, size_t *envc) {
+  *argc = *envc = 0;
+  size_t off = 0;
+  const char *why;
+  while (off < len) {
+    uint16_t tag;
+    const uint8_t *v;
+    size_t vlen;
+    if (next_record(file, len, &off, 1, &tag, &v, &vlen, &why) != 0) return;
+    if (tag == HATCH_TAG_ARG) ++*argc;
+    else if (tag == HATCH_TAG_ENV) ++*envc;
+  }
+}
+
+int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *plan, const char **argv_slots,
+                          size_t argv_room, const char **envp_slots, size_t envp_room, const char **why) {
+  if (!plan->has_args_file || len != plan->args_file_length)
+    return refuse(why, HATCH_ERR_MALFORMED, "args file length disagrees with the ARGS_FD record");
+  plan->argv = argv_slots;
+  plan->argc = 0;
+  plan->argv_room = argv_room;
+  plan->envp = envp_slots;
+  plan->envc = 0;
+  plan->envp_room = envp_room;
+  size_t off = 0;
+  while (off < len) {
+    uint16_t tag;
+    const uint8_t *v;
+    size_t vlen;
+    int rc = next_record(file, len, &off, 1, &tag, &v, &vlen, why);
+    if (rc != 0) return rc;
+    if (tag != HATCH_TAG_ARG && tag != HATCH_TAG_ENV)
+      return refuse(why, HATCH_ERR_MALFORMED, "args file holds a record other than ARG or ENV");
+    if (!valid_string(v, vlen))
+      return refuse(why, HATCH_ERR_MALFORMED, "args file string is not NUL-terminated or has an inner NUL");
+    if (tag == HATCH_TAG_ARG) {
+      if (plan->argc >= plan->argv_room) return refuse(why, HATCH_ERR_MALFORMED, "more args file arguments than slots");
+      plan->argv[plan->argc++] = (const char *)v;
+    } else {
+      if (plan->envc >= plan->envp_room) return refuse(why, HATCH_ERR_MALFORMED, "more args file environment entries than slots");
+      plan->envp[plan->envc++] = (const char *)v;
+    }
+  }
+  if (plan->argc == 0) return refuse(why, HATCH_ERR_MALFORMED, "args file without arguments");
   plan->argv[plan->argc] = NULL;
   plan->envp[plan->envc] = NULL;
   return 0;

@@ -34,8 +34,29 @@ int hatch_parse_hello(const uint8_t *body, size_t len, uint32_t *version, uint32
 int hatch_parse_signal(const uint8_t *body, size_t len, uint32_t *signo, uint32_t *scope, const char **why);
 int hatch_parse_ping(const uint8_t *body, size_t len, uint64_t *token, const char **why);
 
-/* Fills *plan with pointers into body, which must outlive the plan. */
-int hatch_parse_spawn(const uint8_t *body, size_t len, struct hatch_plan *plan, const char **why);
+/*
+ * Fills *plan with pointers into body, which must outlive the plan. nfds is
+ * the datagram's fd count (3, or 4 with an args file). With plan->has_args_file
+ * set on return, argv and env are still to come from hatch_parse_args_file.
+ */
+int hatch_parse_spawn(const uint8_t *body, size_t len, unsigned nfds, struct hatch_plan *plan, const char **why);
+
+/*
+ * The ARG and ENV records of an args file, counted to size the pointer
+ * arrays hatch_parse_args_file fills. Lenient: it stops at the first
+ * malformed record, which hatch_parse_args_file then refuses.
+ */
+void hatch_count_args_file(const uint8_t *file, size_t len, size_t *argc, size_t *envc);
+
+/*
+ * The args file of a plan hatch_parse_spawn left with has_args_file: len
+ * bytes (which must equal the ARGS_FD length), ARG and ENV records only.
+ * Points plan->argv into argv_slots (argv_room strings and the NULL) and
+ * plan->envp into envp_slots (likewise), and the strings into `file`; all
+ * must outlive the plan. More strings than room is refused, never overrun.
+ */
+int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *plan, const char **argv_slots,
+                          size_t argv_room, const char **envp_slots, size_t envp_room, const char **why);
 
 /* Encoders write into out (HATCH_REPLY_MAX bytes) and return the datagram length. */
 size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32_t zygote_pid,

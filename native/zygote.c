@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -33,6 +34,11 @@
 #include "wire.h"
 
 #define CONTROL_FD 3
+#define STDIO_FDS 3u
+#define ARGS_FD_INDEX 3u
+
+_Static_assert(HATCH_ARGS_FILE_SEALS_REQUIRED == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE),
+               "protocol.h names the seals an args file needs");
 #define SEND_TIMEOUT_MS 1000
 #define DEFAULT_GRACE_MS 2000u
 #define MAX_ORPHANS_PER_SCAN 1024u
@@ -583,20 +589,96 @@ static void open_pipes_to_child(const int stdio[3]) {
   }
 }
 
-static void handle_spawn(const struct hatch_header *h, int stdio[3]) {
+/*
+ * The args file of a SPAWN (HATCH_TAG_ARGS_FD), mapped read-only with a
+ * pointer array beside it for argv and envp. Both are unmapped once clone3
+ * has returned in the parent: the child has its own copy of every mapping.
+ * The file's pages are shared with Node's memfd; the pointer array holds
+ * exactly one pointer per string and the two NULLs.
+ */
+struct args_mapping {
+  void *file;
+  size_t file_len;
+  void *slots;
+  size_t slots_len;
+};
+
+static void unmap_args(struct args_mapping *m) {
+  if (m->file != NULL) (void)munmap(m->file, m->file_len);
+  if (m->slots != NULL) (void)munmap(m->slots, m->slots_len);
+  memset(m, 0, sizeof *m);
+}
+
+/*
+ * Returns 0, a positive enum hatch_error_code with *why (a malformed
+ * request), or -errno (the zygote could not map it: SPAWN_FAILED at clone).
+ * Only a sealed memfd is taken: its size and bytes cannot change under the
+ * mapping, so the parse holds until exec and no truncation can SIGBUS us.
+ */
+static int map_args_file(int fd, struct args_mapping *m, const char **why) {
+  memset(m, 0, sizeof *m);
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  if (!S_ISREG(st.st_mode)) {
+    *why = "the args fd is not a regular file";
+    return HATCH_ERR_BAD_FDS;
+  }
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0 || (seals & HATCH_ARGS_FILE_SEALS_REQUIRED) != HATCH_ARGS_FILE_SEALS_REQUIRED) {
+    *why = "the args fd is not a memfd sealed against shrinking, growing and writing";
+    return HATCH_ERR_BAD_FDS;
+  }
+  if (st.st_size < 0 || (uint64_t)st.st_size != plan.args_file_length) {
+    *why = "the args file's size disagrees with its ARGS_FD record";
+    return HATCH_ERR_MALFORMED;
+  }
+  size_t len = (size_t)plan.args_file_length; /* <= HATCH_MAX_ARGS_FILE, checked by the parse */
+  void *file = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  if (file == MAP_FAILED) return -errno;
+  m->file = file;
+  m->file_len = len;
+  /* Exactly the slots the records need (at most len / 16 + 2), populated in one go: faulting them in one by one costs more than the parse. */
+  size_t argc, envc;
+  hatch_count_args_file(file, len, &argc, &envc);
+  m->slots_len = (argc + 1 + envc + 1) * sizeof(const char *);
+  void *slots = mmap(NULL, m->slots_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (slots == MAP_FAILED) {
+    int err = errno;
+    unmap_args(m);
+    return -err;
+  }
+  m->slots = slots;
+  const char **argv = (const char **)slots;
+  int code = hatch_parse_args_file(file, len, &plan, argv, argc, argv + argc + 1, envc, why);
+  if (code != 0) unmap_args(m);
+  return code;
+}
+
+static void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds) {
   const char *why = NULL;
-  int code = hatch_parse_spawn(rx + HATCH_HEADER_SIZE, h->body_length, &plan, &why);
+  int code = hatch_parse_spawn(rx + HATCH_HEADER_SIZE, h->body_length, nfds, &plan, &why);
   struct child *c = NULL;
+  struct args_mapping args = {0};
   if (code == 0 && find_child(h->id) != NULL) code = HATCH_ERR_MALFORMED, why = "spawn id already running";
   if (code == 0 && (c = free_slot()) == NULL) code = HATCH_ERR_TOO_MANY_CHILDREN, why = "too many children";
-  if (code != 0) {
-    close_fds(stdio, 3);
-    send_error(h->id, code, why);
+  int map_err = 0;
+  if (code == 0 && plan.has_args_file) {
+    int rc = map_args_file(fds[ARGS_FD_INDEX], &args, &why);
+    if (rc < 0) map_err = -rc;
+    else code = rc;
+  }
+  /* The mapping holds the file: the fd is not needed past here, and is never the child's. */
+  if (nfds > STDIO_FDS) close_fds(fds + STDIO_FDS, nfds - STDIO_FDS);
+  if (code != 0 || map_err != 0) {
+    close_fds(fds, STDIO_FDS);
+    if (code != 0) send_error(h->id, code, why);
+    else send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, map_err), -1);
     return;
   }
-  open_pipes_to_child(stdio);
-  int rc = start_child(c, h->id, stdio);
-  close_fds(stdio, 3);
+  open_pipes_to_child(fds);
+  int rc = start_child(c, h->id, fds);
+  unmap_args(&args);
+  close_fds(fds, STDIO_FDS);
   if (rc != 0) send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
 }
 
@@ -691,7 +773,7 @@ static void on_control(void) {
     handle_hello(&h);
     break;
   case HATCH_MSG_SPAWN:
-    handle_spawn(&h, fds);
+    handle_spawn(&h, fds, nfds);
     break;
   case HATCH_MSG_SIGNAL:
     handle_signal(&h);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 
@@ -47,7 +47,7 @@ while True:
     elif cmd == b'E':
         socket.send_fds(s, [body], fds)
     elif cmd == b'4':
-        socket.send_fds(s, [b'four'], [0, 0, 1, 1])
+        socket.send_fds(s, [b'four'], [0, 0, 1, 1, 2])
     elif cmd == b'B':
         s.send(b'x' * 100)
     elif cmd == b'X':
@@ -128,7 +128,7 @@ test('arguments are validated with TypeError/RangeError, never a crash', () => {
   assert.throws(() => native.close(1.5), bad);
   assert.throws(() => (native.close as (fd: unknown) => void)('3'), bad);
   assert.throws(() => (native.close as () => void)(), bad);
-  assert.throws(() => native.sendMessage(0, Buffer.alloc(1), [0, 0, 0, 0]), bad);
+  assert.throws(() => native.sendMessage(0, Buffer.alloc(1), [0, 0, 0, 0, 0]), bad); // MAX_FDS_PER_MESSAGE is 4
   assert.throws(() => native.sendMessage(0, Buffer.alloc(1), [-1]), bad);
   assert.throws(() => native.sendMessage(0, Buffer.alloc(1), [0.5]), bad);
   assert.throws(() => (native.sendMessage as (...a: unknown[]) => number)(0, 'abc', []), bad);
@@ -141,6 +141,40 @@ test('arguments are validated with TypeError/RangeError, never a crash', () => {
   assert.throws(() => (native.spawnZygote as (...a: unknown[]) => unknown)('/bin/true', [1], []), bad);
   assert.throws(() => native.spawnZygote('/bin/true', ['a\0b'], []), bad);
   assert.throws(() => native.spawnZygote('/bin/\0true', [], []), bad);
+  assert.throws(() => (native.memfdFromBuffer as (...a: unknown[]) => number)('x', 'abc'), bad);
+  assert.throws(() => (native.memfdFromBuffer as (...a: unknown[]) => number)(1, Buffer.alloc(1)), bad);
+});
+
+test('memfdFromBuffer: exactly the bytes, sealed against any change, close-on-exec', () => {
+  const before = openFds();
+  const data = Buffer.from('argv and env\0'.repeat(1000));
+  const fd = native.memfdFromBuffer('hatchery-args', data);
+  assert.match(readlinkSync(`/proc/self/fd/${fd}`), /^\/memfd:hatchery-args/);
+  assert.equal(fdFlags(fd) & O_CLOEXEC, O_CLOEXEC);
+  assert.equal(fstatSync(fd).size, data.length);
+  const back = Buffer.alloc(data.length + 10);
+  assert.equal(readSync(fd, back, 0, back.length, 0), data.length);
+  assert.deepEqual(back.subarray(0, data.length), data);
+  // F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK: no write, append or truncate gets through.
+  assert.throws(() => writeSync(fd, 'x', 0), { code: 'EPERM' });
+  assert.throws(() => writeSync(fd, 'x', data.length), { code: 'EPERM' });
+  assert.throws(() => ftruncateSync(fd, 1), { code: 'EPERM' });
+  assert.throws(() => ftruncateSync(fd, data.length * 2), { code: 'EPERM' });
+  // Reopened through /proc for writing it is the same sealed file.
+  const again = openSync(`/proc/self/fd/${fd}`, 'r+');
+  assert.throws(() => writeSync(again, 'x', 0), { code: 'EPERM' });
+  closeSync(again);
+  assert.equal(fstatSync(fd).size, data.length);
+  native.close(fd);
+  const empty = native.memfdFromBuffer('e', Buffer.alloc(0));
+  assert.equal(fstatSync(empty).size, 0);
+  native.close(empty);
+  assert.deepEqual(openFds(), before);
+});
+
+test('pageSize is the kernel page size', () => {
+  const size = native.pageSize();
+  assert.ok([4096, 16384, 65536].includes(size), `page size ${size}`);
 });
 
 test('pipe, openDevNull and close; errors carry code/errno/syscall', () => {
@@ -248,7 +282,7 @@ test('sendMessage/receiveMessage pass fds both ways; extras and long datagrams a
   const four = await receive(zygote.socket);
   assert.equal(four.data.toString(), 'four');
   assert.equal(four.truncated, true);
-  assert.equal(four.fds.length, 3);
+  assert.equal(four.fds.length, 4, 'MAX_FDS_PER_MESSAGE kept, the 5th closed');
   for (const fd of four.fds) native.close(fd);
 
   send(zygote, 'B');

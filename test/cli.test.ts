@@ -29,6 +29,17 @@ test('exit code and 128+signal are propagated; stderr streams through', () => {
   assert.equal(r.stderr, 'oops\n');
 });
 
+// (A string too long for execve cannot reach the CLI either: the shell's own execve of hatchery refuses it.)
+test("argv past one datagram: hatchery run -- sh -c 'echo $#' sh $(seq 10000)", () => {
+  const r = spawnSync('sh', ['-c', `"$0" "$1" run -- sh -c 'echo $#' sh $(seq 10000)`, process.execPath, bin], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, '10000\n');
+  assert.equal(r.status, 0);
+});
+
 test('stdin is passed through', () => {
   assert.equal(cli(['run', '--', 'cat'], 'fed').stdout, 'fed');
 });

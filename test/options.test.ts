@@ -1,7 +1,8 @@
 // Invalid options: each kind is a TypeError/RangeError with code INVALID_OPTION that names the option.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { InvalidOptionRangeError, InvalidOptionTypeError, closeDefaultZygote, run, spawn } from '../src/index.js';
+import { InvalidOptionRangeError, InvalidOptionTypeError, closeDefaultZygote, createPool, run, spawn } from '../src/index.js';
+import { EXEC_MAX_TOTAL, checkArgString, checkExecTotal, maxArgStringBytes } from '../src/options/exec-limits.js';
 
 after(() => closeDefaultZygote());
 
@@ -29,6 +30,16 @@ const cases: [string, () => Promise<unknown>, 'TypeError' | 'RangeError', RegExp
   ['input wrong type', () => run('/bin/true', [], { input: 5 as never }), 'TypeError', /options\.input/],
   ['stdio bad mode', () => spawn('/bin/true', [], { stdio: 'tty' as never }), 'TypeError', /options\.stdio/],
   ['stdio bad array', () => spawn('/bin/true', [], { stdio: ['pipe', 'pipe'] as never }), 'TypeError', /options\.stdio/],
+  // execve's own limits, where no stack rlimit could help (MAX_ARG_STRLEN; 6 MiB in all):
+  ['an arg past MAX_ARG_STRLEN', () => run('/bin/true', ['ok', 'x'.repeat(maxArgStringBytes())]), 'RangeError',
+    new RegExp(`options\\.args\\[1\\] is ${maxArgStringBytes() + 1} bytes with its NUL; execve takes at most ${maxArgStringBytes()}`)],
+  ['a 200 KiB arg (spawn)', () => spawn('/bin/true', ['y'.repeat(200 * 1024)]), 'RangeError', /options\.args\[0\] is 204801 bytes/],
+  ['an env entry past MAX_ARG_STRLEN', () => run('/bin/true', [], { env: { BIG: 'x'.repeat(maxArgStringBytes()) } }), 'RangeError',
+    /options\.env\.BIG is \d+ bytes with its NUL/],
+  ['args past 6 MiB in all', () => run('/bin/true', Array.from({ length: 64 }, () => 'a'.repeat(100 * 1024))), 'RangeError',
+    new RegExp(`options\\.args with env take \\d+ bytes .* at most ${EXEC_MAX_TOTAL}`)],
+  ['env past 6 MiB in all', () => run('/bin/true', [], { env: Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`V${i}`, 'e'.repeat(100 * 1024)])) }),
+    'RangeError', /options\.env with args take/],
 ];
 
 for (const [name, call, kind, message] of cases) {
@@ -43,3 +54,31 @@ for (const [name, call, kind, message] of cases) {
     });
   });
 }
+
+test('execve limits: the boundaries are the kernel\'s, in bytes (UTF-8, NUL included)', () => {
+  const max = maxArgStringBytes();
+  assert.ok(max >= 131072 && max % 32 === 0, `MAX_ARG_STRLEN ${max}`);
+  checkArgString('x'.repeat(max - 1), 'args[0]'); // max bytes with the NUL: taken
+  assert.throws(() => checkArgString('x'.repeat(max), 'args[0]'), InvalidOptionRangeError);
+  checkArgString('\u00e9'.repeat((max - 2) / 2), 'args[0]'); // 2 bytes each: max - 1 with the NUL
+  assert.throws(() => checkArgString('\u00e9'.repeat(max / 2), 'args[0]'), /is \d+ bytes/);
+  // 6 MiB of strings and pointers in all is the most any stack rlimit allows.
+  const n = 1024;
+  const each = Math.floor(EXEC_MAX_TOTAL / n) - 8 - 1;
+  const argv = Array.from({ length: n }, () => 'a'.repeat(each));
+  checkExecTotal(argv, []);
+  assert.throws(() => checkExecTotal([...argv, 'b'.repeat(1024)], []), { name: 'RangeError', option: 'args' });
+  assert.throws(() => checkExecTotal(['x'], [...argv, 'B='.repeat(1024)]), { name: 'RangeError', option: 'env' });
+  // A million empty arguments: 9 MB of stack (1 byte and a pointer each), past it.
+  assert.throws(() => checkExecTotal(Array.from({ length: 1_000_000 }, () => ''), []), /1000000 arguments/);
+});
+
+test('execve limits hold on a pool too, before a slot or a zygote is taken', async () => {
+  const pool = createPool({ minZygotes: 0 });
+  try {
+    await assert.rejects(pool.run('/bin/true', ['z'.repeat(200 * 1024)]), { code: 'INVALID_OPTION', option: 'args[0]' });
+    assert.equal(pool.stats().zygotes.length, 0);
+  } finally {
+    await pool.close();
+  }
+});

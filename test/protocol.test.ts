@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   HEADER_SIZE,
+  MAX_ARGS_FILE,
+  MAX_FDS_PER_MESSAGE,
+  MAX_INLINE_ARGS,
   MAX_MESSAGE,
   MAX_MOUNT_OPS,
   MessageType,
@@ -14,12 +17,21 @@ import {
   encodeHello,
   encodePing,
   encodeSignal,
-  encodeSpawn,
+  encodeSpawn as encodeSpawnRequest,
+  type SpawnPlan,
   SignalScope,
+  Tag,
   stageName,
 } from '../src/protocol/wire.js';
 
 const hex = (b: Buffer): string => b.toString('hex');
+
+/** The datagram of a SPAWN whose argv and env fit inline. */
+function encodeSpawn(id: number, plan: SpawnPlan): Buffer {
+  const { message, argsFile } = encodeSpawnRequest(id, plan);
+  assert.equal(argsFile, null);
+  return message;
+}
 
 test('HELLO is header + version + idle timeout, little endian', () => {
   assert.equal(hex(encodeHello(30000)), '0100' + '0000' + '00000000' + '08000000' + '01000000' + '30750000');
@@ -100,10 +112,69 @@ test('encodeSpawn refuses bad mount ops', () => {
   assert.throws(() => encodeSpawn(1, { ...base, namespaces: ns, mounts: many }), new RegExp(`more than ${MAX_MOUNT_OPS} mount operations`));
 });
 
-test('encodeSpawn refuses NUL bytes and oversized plans', () => {
-  assert.throws(() => encodeSpawn(1, { file: '/bin/a\0b', argv: ['a'], env: [], rlimits: [], flags: 0 }), ProtocolError);
+test('SPAWN with an args file: ARGS_FD names its length, the file holds the ARG and ENV records', () => {
+  // The same bytes as args_fd_msg and args_file in native/test/protocol_golden.c.
+  const { message, argsFile } = encodeSpawnRequest(
+    5,
+    { file: '/bin/echo', argv: ['echo', 'hi'], env: ['A=1'], rlimits: [], flags: 1 },
+    { args: 'file' },
+  );
+  assert.equal(
+    hex(message),
+    '0300' + '0000' + '05000000' + '38000000' + // body: 24+16+16 = 56
+      '0100' + '0000' + '0a000000' + Buffer.from('/bin/echo\0').toString('hex') + '000000000000' +
+      // ARGS_FD: u64 length 48
+      '1100' + '0000' + '08000000' + '3000000000000000' +
+      '0700' + '0000' + '04000000' + '01000000' + '00000000',
+  );
+  assert.ok(argsFile);
+  assert.equal(
+    hex(argsFile),
+    '0200' + '0000' + '05000000' + Buffer.from('echo\0').toString('hex') + '000000' +
+      '0200' + '0000' + '03000000' + Buffer.from('hi\0').toString('hex') + '0000000000' +
+      '0300' + '0000' + '04000000' + Buffer.from('A=1\0').toString('hex') + '00000000',
+  );
+  assert.equal(Tag.ArgsFd, 17);
+  assert.equal(MAX_FDS_PER_MESSAGE, 4);
+  // The same records inline are the records of the file.
+  const inline = encodeSpawnRequest(5, { file: '/bin/echo', argv: ['echo', 'hi'], env: ['A=1'], rlimits: [], flags: 1 });
+  assert.equal(inline.argsFile, null);
+  assert.ok(hex(inline.message).includes(hex(argsFile)));
+});
+
+test('argv and env go to an args file exactly when the SPAWN would not fit maxMessage', () => {
+  const base = { file: '/bin/true', env: [], rlimits: [], flags: 0 };
+  const fits = (n: number): SpawnPlan => ({ ...base, argv: Array.from({ length: n }, () => 'x') });
+  // FILE (24) + n ARGs (16 each) + FLAGS (16) + header (12).
+  const most = Math.floor((MAX_MESSAGE - 12 - 24 - 16) / 16);
+  assert.ok(most <= MAX_INLINE_ARGS);
+  const atLimit = encodeSpawnRequest(1, fits(most));
+  assert.equal(atLimit.argsFile, null);
+  assert.equal(atLimit.message.length, 12 + 24 + most * 16 + 16);
+  const over = encodeSpawnRequest(1, fits(most + 1));
+  assert.ok(over.argsFile);
+  assert.equal(over.argsFile.length, (most + 1) * 16);
+  assert.equal(over.message.length, 12 + 24 + 16 + 16);
+  // A zygote that reports a smaller maxMessage gets the file sooner.
+  assert.ok(encodeSpawnRequest(1, fits(100), { maxMessage: 1024 }).argsFile);
+  assert.equal(encodeSpawnRequest(1, fits(10), { maxMessage: 1024 }).argsFile, null);
+  // 10,000 arguments and a 200 KiB string are a matter for the kernel, not the protocol.
+  assert.ok(encodeSpawnRequest(1, fits(10_000)).argsFile);
+  const big = encodeSpawnRequest(1, { ...base, argv: ['x', 'y'.repeat(200 * 1024)] });
+  assert.equal(big.argsFile?.readUInt32LE(20), 200 * 1024 + 1);
+});
+
+test('encodeSpawn refuses NUL bytes and what no zygote may be sent', () => {
+  const base = { file: '/bin/true', env: [], rlimits: [], flags: 0 };
+  assert.throws(() => encodeSpawnRequest(1, { ...base, file: '/bin/a\0b', argv: ['a'] }), ProtocolError);
+  assert.throws(() => encodeSpawnRequest(1, { ...base, argv: ['a\0b'] }), /argument contains a NUL/);
+  assert.throws(() => encodeSpawnRequest(1, { ...base, argv: ['a'], env: ['A=\0'] }), /environment entry contains a NUL/);
+  assert.throws(() => encodeSpawnRequest(1, { ...base, argv: [] }), /argv is empty/);
   const huge = 'x'.repeat(MAX_MESSAGE);
-  assert.throws(() => encodeSpawn(1, { file: '/bin/true', argv: [huge], env: [], rlimits: [], flags: 0 }), /exceeds/);
+  assert.throws(() => encodeSpawnRequest(1, { ...base, argv: [huge] }, { args: 'inline' }), /exceeds/);
+  assert.throws(() => encodeSpawnRequest(1, { ...base, argv: ['a'], cwd: huge }), /exceeds/);
+  const over = Array.from({ length: MAX_ARGS_FILE / 16 + 1 }, () => '');
+  assert.throws(() => encodeSpawnRequest(1, { ...base, argv: over }), /args file limit/);
 });
 
 function reply(type: number, id: number, body: Buffer, flags = 0): Buffer {

@@ -47,8 +47,8 @@ if (!matrixOnly) {
 
 // ---- the environment matrix ------------------------------------------------
 
-/** The escape suites and the end-to-end tests of run/spawn/pool/workers: what must hold in every row. */
-const MATRIX_FILES = files.filter((f) => /escape|^run\.test|^spawn\.test|^pool\.test|^workers\.test/.test(f));
+/** The escape suites and the end-to-end tests of run/spawn/pool/workers/args: what must hold in every row. */
+const MATRIX_FILES = files.filter((f) => /escape|^run\.test|^spawn\.test|^pool\.test|^workers\.test|^args\.test/.test(f));
 /** As uid 65534 only the sandbox probes ran before; the row list keeps that set for the unprivileged host row too. */
 const containerSim = join(root, '..', 'shared', 'tools', 'container-sim');
 const setpriv = '/usr/bin/setpriv';

@@ -38,13 +38,15 @@ static int check_datagram(const uint8_t *buf, size_t n, unsigned nfds, struct ha
   return rc;
 }
 
-static int parse_spawn(const uint8_t *msg, size_t n) {
+static int parse_spawn_fds(const uint8_t *msg, size_t n, unsigned nfds) {
   struct hatch_header h;
-  int rc = check_datagram(msg, n, 3, &h);
+  int rc = check_datagram(msg, n, nfds, &h);
   if (rc != 0) return rc;
   const char *why = NULL;
-  return hatch_parse_spawn(msg + HATCH_HEADER_SIZE, h.body_length, &plan, &why);
+  return hatch_parse_spawn(msg + HATCH_HEADER_SIZE, h.body_length, nfds, &plan, &why);
 }
+
+static int parse_spawn(const uint8_t *msg, size_t n) { return parse_spawn_fds(msg, n, 3); }
 
 static void test_hello(void) {
   static const uint8_t hello[] = {0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00,
@@ -169,7 +171,7 @@ static void test_bad_spawns(void) {
   SPAWN_REFUSED("second CWD", TLV(HATCH_TAG_CWD, 2), '/', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_CWD, 2), '/', 0, 0, 0, 0,
                 0, 0, 0);
   SPAWN_REFUSED("second FLAGS", TLV(HATCH_TAG_FLAGS, 4), B32(0), B32(0), TLV(HATCH_TAG_FLAGS, 4), B32(0), B32(0));
-  SPAWN_REFUSED("unknown flag", TLV(HATCH_TAG_FLAGS, 4), B32(4), B32(0));
+  SPAWN_REFUSED("unknown flag", TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_KNOWN_FLAGS + 1u), B32(0));
   SPAWN_REFUSED("short rlimit", TLV(HATCH_TAG_RLIMIT, 16), B64(0), B64(0));
   SPAWN_REFUSED("timeout with signal 0", TLV(HATCH_TAG_TIMEOUT, 16), B32(1), B32(1), B32(0), B32(0));
   SPAWN_REFUSED("seccomp length not a multiple of 8", TLV(HATCH_TAG_SECCOMP, 12), B64(0), B64(0));
@@ -182,19 +184,23 @@ static void test_bad_spawns(void) {
   static const uint8_t no_arg[] = {HDR(HATCH_MSG_SPAWN, 3, 16), TLV(HATCH_TAG_FILE, 2), 'x', 0, 0, 0, 0, 0, 0, 0};
   check(parse_spawn(no_arg, sizeof no_arg) == HATCH_ERR_MALFORMED, "SPAWN without ARG refused");
 
-  /* HATCH_MAX_ARGS + 1 one-character arguments: 16 bytes each, well under the message limit. */
+  /* As many one-character arguments as fit in a datagram: never more than the inline arrays hold. */
   static const uint8_t arg[] = {TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0};
   size_t off = 12 + 16;
   memcpy(big + 12, no_arg + 12, 16);
-  for (unsigned i = 0; i < HATCH_MAX_ARGS; i++, off += sizeof arg) memcpy(big + off, arg, sizeof arg);
+  unsigned fitting = 0;
+  for (; off + sizeof arg <= HATCH_MAX_MESSAGE; off += sizeof arg, fitting++) memcpy(big + off, arg, sizeof arg);
   const uint8_t hdr_ok[] = {HDR(HATCH_MSG_SPAWN, 3, off - 12)};
   memcpy(big, hdr_ok, 12);
-  check(parse_spawn(big, off) == 0 && plan.argc == HATCH_MAX_ARGS, "SPAWN with HATCH_MAX_ARGS arguments parses");
-  memcpy(big + off, arg, sizeof arg);
-  off += sizeof arg;
-  const uint8_t hdr_over[] = {HDR(HATCH_MSG_SPAWN, 3, off - 12)};
-  memcpy(big, hdr_over, 12);
-  check(parse_spawn(big, off) == HATCH_ERR_MALFORMED, "SPAWN with too many arguments refused");
+  check(parse_spawn(big, off) == 0 && plan.argc == fitting && fitting <= HATCH_MAX_INLINE_ARGS,
+        "SPAWN with as many arguments as fit in HATCH_MAX_MESSAGE parses");
+  /* Past the inline arrays (only a body larger than any datagram can get there): refused, not overrun. */
+  static uint8_t huge[16 + (HATCH_MAX_INLINE_ARGS + 1) * 16];
+  memcpy(huge, no_arg + 12, 16);
+  for (unsigned i = 0; i <= HATCH_MAX_INLINE_ARGS; i++) memcpy(huge + 16 + i * 16, arg, sizeof arg);
+  const char *why = NULL;
+  check(hatch_parse_spawn(huge, sizeof huge, 3, &plan, &why) == HATCH_ERR_MALFORMED,
+        "SPAWN body with more arguments than the inline arrays refused");
 
   /* A largest valid seccomp program, then one instruction too many. */
   size_t prog = HATCH_MAX_SECCOMP_INSNS * 8u;
@@ -275,6 +281,149 @@ static void test_mount_ops(void) {
   check(parse_spawn(big, mount_spawn_with(ops, sizeof ops)) == HATCH_ERR_MALFORMED, "SPAWN with too many mount ops refused");
 }
 
+/*
+ * The same bytes as 'SPAWN with an args file' in test/protocol.test.ts: the
+ * body names the args file's length; the file holds the ARG and ENV records.
+ */
+static const uint8_t args_fd_msg[] = {
+    HDR(HATCH_MSG_SPAWN, 5, 56),
+    TLV(HATCH_TAG_FILE, 10), '/', 'b', 'i', 'n', '/', 'e', 'c', 'h', 'o', 0, 0, 0, 0, 0, 0, 0,
+    TLV(HATCH_TAG_ARGS_FD, 8), B64(48),
+    TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_NO_NEW_PRIVS), 0, 0, 0, 0,
+};
+static const uint8_t args_file[] = {
+    TLV(HATCH_TAG_ARG, 5), 'e', 'c', 'h', 'o', 0, 0, 0, 0,
+    TLV(HATCH_TAG_ARG, 3), 'h', 'i', 0, 0, 0, 0, 0, 0,
+    TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 0, 0,
+};
+#define SLOTS (2u * (4096u / 16u + 1u)) /* the most a 4096-byte args file can need */
+static const char *slots[SLOTS];
+
+/* The args file for the plan parsed last, with argv and envp slots sized by hatch_count_args_file. */
+static int parse_args(const uint8_t *file, size_t len) {
+  size_t argc, envc;
+  hatch_count_args_file(file, len, &argc, &envc);
+  if (argc + envc + 2 > SLOTS) return -2;
+  const char *why = NULL;
+  return hatch_parse_args_file(file, len, &plan, slots, argc, slots + argc + 1, envc, &why);
+}
+
+/* FILE then ARGS_FD with `length`, then `tail`; parsed with 4 fds. */
+static int args_fd_spawn(uint64_t length, const uint8_t *tail, size_t tail_len) {
+  const uint8_t head[] = {TLV(HATCH_TAG_ARGS_FD, 8), B64(length)};
+  memcpy(big + 12, args_fd_msg + 12, 24);
+  memcpy(big + 36, head, sizeof head);
+  if (tail_len) memcpy(big + 52, tail, tail_len);
+  const uint8_t hdr[] = {HDR(HATCH_MSG_SPAWN, 5, 40 + tail_len)};
+  memcpy(big, hdr, sizeof hdr);
+  return parse_spawn_fds(big, 52 + tail_len, 4);
+}
+
+/* An args file of these bytes, behind a SPAWN whose ARGS_FD names its length. */
+static int parse_file(const uint8_t *file, size_t len) {
+  int rc = args_fd_spawn(len, NULL, 0);
+  if (rc != 0) return -1;
+  return parse_args(file, len);
+}
+
+#define FILE_REFUSED(what, ...)                                                            \
+  do {                                                                                     \
+    static const uint8_t file_[] = {__VA_ARGS__};                                          \
+    check(parse_file(file_, sizeof file_) == HATCH_ERR_MALFORMED, "args file " what " refused"); \
+  } while (0)
+
+#define ARGS_FD_REFUSED(what, code, length, ...)                                          \
+  do {                                                                                    \
+    static const uint8_t tail_[] = {__VA_ARGS__};                                         \
+    check(args_fd_spawn((length), tail_, sizeof tail_) == (code), "SPAWN " what " refused"); \
+  } while (0)
+
+static void test_args_fd(void) {
+  struct hatch_header h;
+  const char *why = NULL;
+  check(sizeof args_fd_msg == 12 + 56 && sizeof args_file == 48, "SPAWN with an args file: golden lengths");
+  check(check_datagram(args_fd_msg, sizeof args_fd_msg, 4, &h) == 0, "SPAWN with 4 fds accepted by the header check");
+  check(check_datagram(args_fd_msg, sizeof args_fd_msg, 5, &h) == HATCH_ERR_BAD_FDS, "SPAWN with 5 fds refused");
+  check(parse_spawn_fds(args_fd_msg, sizeof args_fd_msg, 4) == 0, "SPAWN with ARGS_FD parses");
+  check(plan.has_args_file && plan.args_file_length == 48 && plan.argc == 0 && plan.envc == 0 &&
+            strcmp(plan.file, "/bin/echo") == 0 && plan.flags == HATCH_SPAWN_NO_NEW_PRIVS,
+        "SPAWN with ARGS_FD: length, no inline strings");
+  size_t argc = 9, envc = 9;
+  hatch_count_args_file(args_file, sizeof args_file, &argc, &envc);
+  check(argc == 2 && envc == 1, "args file counted");
+  check(parse_args(args_file, sizeof args_file) == 0, "args file parses");
+  check(plan.argc == 2 && strcmp(plan.argv[0], "echo") == 0 && strcmp(plan.argv[1], "hi") == 0 && plan.argv[2] == NULL,
+        "args file argv");
+  check(plan.envc == 1 && strcmp(plan.envp[0], "A=1") == 0 && plan.envp[1] == NULL, "args file envp");
+  check((const uint8_t *)plan.argv[0] == args_file + 8, "args file strings point into the file");
+
+  /* The fd count and the record go together. */
+  check(parse_spawn_fds(args_fd_msg, sizeof args_fd_msg, 3) == HATCH_ERR_BAD_FDS, "SPAWN with ARGS_FD but 3 fds refused");
+  check(parse_spawn_fds(spawn_msg, sizeof spawn_msg, 4) == HATCH_ERR_BAD_FDS, "SPAWN with a 4th fd but no ARGS_FD refused");
+
+  ARGS_FD_REFUSED("ARGS_FD length 0", HATCH_ERR_MALFORMED, 0);
+  ARGS_FD_REFUSED("ARGS_FD length 8 (shorter than a record)", HATCH_ERR_MALFORMED, 8);
+  ARGS_FD_REFUSED("ARGS_FD length not a multiple of 8", HATCH_ERR_MALFORMED, 44);
+  ARGS_FD_REFUSED("ARGS_FD length past 16 MiB", HATCH_ERR_MALFORMED, HATCH_MAX_ARGS_FILE + 8u);
+  ARGS_FD_REFUSED("ARGS_FD length 2^64 - 8", HATCH_ERR_MALFORMED, UINT64_MAX - 7u);
+  ARGS_FD_REFUSED("second ARGS_FD", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ARGS_FD, 8), B64(48));
+  ARGS_FD_REFUSED("ARGS_FD with an inline ARG", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0);
+  ARGS_FD_REFUSED("ARGS_FD with an inline ENV", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 0, 0);
+  ARGS_FD_REFUSED("short ARGS_FD record", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ARGS_FD, 4), B32(48), B32(0));
+  check(args_fd_spawn(HATCH_MAX_ARGS_FILE, NULL, 0) == 0, "ARGS_FD length of exactly 16 MiB parses");
+
+  check(parse_file(args_file, sizeof args_file) == 0, "args file behind a matching ARGS_FD parses");
+  check(args_fd_spawn(56, NULL, 0) == 0 && parse_args(args_file, sizeof args_file) == HATCH_ERR_MALFORMED,
+        "args file whose size disagrees with ARGS_FD refused");
+  check(args_fd_spawn(48, NULL, 0) == 0 &&
+            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, 1, slots + 2, 1, &why) == HATCH_ERR_MALFORMED,
+        "args file with fewer argv slots than ARGs refused");
+  check(args_fd_spawn(48, NULL, 0) == 0 &&
+            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, 2, slots + 3, 0, &why) == HATCH_ERR_MALFORMED,
+        "args file with fewer envp slots than ENVs refused");
+  check(parse_spawn(spawn_msg, sizeof spawn_msg) == 0 && parse_args(args_file, sizeof args_file) == HATCH_ERR_MALFORMED,
+        "args file for a SPAWN without ARGS_FD refused");
+  /* The count is lenient, the parse strict: a file malformed after two ARGs counts 2 and is refused. */
+  static const uint8_t bad_tail[] = {TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_ARG, 2), 'y', 0, 0, 0,
+                                     0, 0, 0, 0, TLV(HATCH_TAG_ARG, 64), 'z', 0, 0, 0, 0, 0, 0, 0};
+  hatch_count_args_file(bad_tail, sizeof bad_tail, &argc, &envc);
+  check(argc == 2 && envc == 0, "args file count stops at a malformed record");
+
+  FILE_REFUSED("with only ENV records", TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 0, 0, TLV(HATCH_TAG_ENV, 4), 'B',
+               '=', '2', 0, 0, 0, 0, 0);
+  FILE_REFUSED("with an unknown tag", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(99, 0));
+  FILE_REFUSED("with a FILE record", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_FILE, 2), 'x', 0, 0,
+               0, 0, 0, 0, 0);
+  FILE_REFUSED("with a CWD record", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_CWD, 2), '/', 0, 0,
+               0, 0, 0, 0, 0);
+  FILE_REFUSED("with a nested ARGS_FD", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_ARGS_FD, 8),
+               B64(16));
+  FILE_REFUSED("with tag 0", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(0, 0));
+  FILE_REFUSED("truncated (a record runs past the end)", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0,
+               TLV(HATCH_TAG_ARG, 9), 'y', 0, 0, 0, 0, 0, 0, 0);
+  FILE_REFUSED("truncated (half a record header)", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, B16(HATCH_TAG_ARG),
+               B16(0), B32(0), TLV(HATCH_TAG_ARG, 0x7fffffffu));
+  FILE_REFUSED("with a 4 GiB record length", TLV(HATCH_TAG_ARG, 0xffffffffu), 'x', 0, 0, 0, 0, 0, 0, 0);
+  FILE_REFUSED("with a string without NUL", TLV(HATCH_TAG_ARG, 2), 'x', 'y', 0, 0, 0, 0, 0, 0);
+  FILE_REFUSED("with an inner NUL", TLV(HATCH_TAG_ARG, 3), 'x', 0, 'y', 0, 0, 0, 0, 0);
+  FILE_REFUSED("with an empty string record", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_ENV, 0));
+  FILE_REFUSED("with nonzero padding", TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 1);
+  FILE_REFUSED("with a nonzero reserved field", B16(HATCH_TAG_ARG), B16(1), B32(2), 'x', 0, 0, 0, 0, 0, 0, 0);
+
+  /* The largest count a file can hold: one-byte strings (the empty string), 16 bytes each. */
+  static uint8_t many[4096];
+  static const uint8_t empty_arg[] = {TLV(HATCH_TAG_ARG, 1), 0, 0, 0, 0, 0, 0, 0, 0};
+  static const uint8_t empty_env[] = {TLV(HATCH_TAG_ENV, 1), 0, 0, 0, 0, 0, 0, 0, 0};
+  for (size_t i = 0; i < sizeof many; i += 16) memcpy(many + i, i == 0 ? empty_arg : empty_env, 16);
+  check(parse_file(many, sizeof many) == 0 && plan.argc == 1 && plan.envc == sizeof many / 16 - 1 &&
+            plan.envp[plan.envc] == NULL,
+        "args file of 256 minimal records parses");
+  for (size_t i = 0; i < sizeof many; i += 16) memcpy(many + i, empty_arg, 16);
+  check(parse_file(many, sizeof many) == 0 && plan.argc == sizeof many / 16 && plan.argv[plan.argc] == NULL &&
+            plan.envc == 0 && plan.envp[0] == NULL,
+        "args file of 256 minimal ARGs parses");
+}
+
 static void expect_bytes(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len, const char *what) {
   check(got_len == want_len && memcmp(got, want, want_len) == 0, what);
 }
@@ -326,6 +475,7 @@ int main(void) {
   test_bad_headers();
   test_bad_spawns();
   test_mount_ops();
+  test_args_fd();
   test_encoders();
   printf("%u passed, %u failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

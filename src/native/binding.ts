@@ -69,7 +69,7 @@ export interface NativeBinding {
   sendMessage(fd: number, data: Uint8Array, fds: readonly number[]): number;
   /**
    * recvmsg(MSG_DONTWAIT|MSG_CMSG_CLOEXEC) into buf. Returns null on EAGAIN;
-   * other errors throw. At most 3 fds are kept: extras are closed and
+   * other errors throw. At most MAX_FDS_PER_MESSAGE (4) fds are kept: extras are closed and
    * `truncated` is set. Received fds are returned even when truncated (the
    * caller owns and must close them).
    */
@@ -106,6 +106,15 @@ export interface NativeBinding {
    * (-EWOULDBLOCK when another process holds the lock).
    */
   lockFile(path: string): number;
+  /**
+   * memfd_create(name, MFD_CLOEXEC|MFD_ALLOW_SEALING|MFD_NOEXEC_SEAL where
+   * known), holding exactly `data`, then sealed F_SEAL_SHRINK|F_SEAL_GROW|
+   * F_SEAL_WRITE|F_SEAL_SEAL: its size and bytes never change again. The fd;
+   * throws on failure (code 'EMFILE', 'ENOMEM', ...). For SPAWN args files.
+   */
+  memfdFromBuffer(name: string, data: Uint8Array): number;
+  /** sysconf(_SC_PAGESIZE): execve's per-string limit is 32 pages (MAX_ARG_STRLEN). */
+  pageSize(): number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,7 +1,7 @@
 /** `env`: the child's whole environment. Nothing of the parent's leaks in unless passed. */
 import { InvalidOptionTypeError } from '../errors.js';
 import { objectOption } from './checks.js';
-import { checkEnv } from './wire-budget.js';
+import { checkArgString } from './exec-limits.js';
 
 export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 
@@ -19,9 +19,10 @@ export function buildEnv(value: unknown, name = 'env'): string[] {
     }
     if (v.includes('\0')) throw new InvalidOptionTypeError(`${name}.${key}`, 'must not contain NUL bytes');
     if (key === 'PATH') hasPath = true;
-    entries.push(`${key}=${v}`);
+    const entry = `${key}=${v}`;
+    checkArgString(entry, `${name}.${key}`);
+    entries.push(entry);
   }
   if (!hasPath) entries.push(`PATH=${DEFAULT_PATH}`);
-  checkEnv(entries, name);
   return entries;
 }

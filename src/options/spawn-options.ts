@@ -7,10 +7,10 @@ import { resolve } from 'node:path';
 import { InvalidOptionTypeError, signalNumber } from '../errors.js';
 import { buildEnv } from './env.js';
 import { describe, integerOption, isPlainObject, knownKeys, stringOption } from './checks.js';
+import { checkArgString, checkExecTotal } from './exec-limits.js';
 import { validateLimits, type Limits } from './limits.js';
 import { validateStdio, type StdioMode, type StdioOption } from './stdio.js';
 import { validateSandbox, type NormalizedSandbox, type SandboxOptions } from './sandbox.js';
-import { checkArgs } from './wire-budget.js';
 
 /** Options of spawn(). run() accepts these plus its own. */
 export interface SpawnOptions {
@@ -74,10 +74,19 @@ export function validateCommand(file: unknown, args: unknown): { file: string; a
   const out = args.map((a, i) => {
     if (typeof a !== 'string') throw new InvalidOptionTypeError(`args[${i}]`, `must be a string, got ${describe(a)}`);
     if (a.includes('\0')) throw new InvalidOptionTypeError(`args[${i}]`, 'must not contain NUL bytes');
+    checkArgString(a, `args[${i}]`);
     return a;
   });
-  checkArgs(file, out);
   return { file, args: out };
+}
+
+/**
+ * argv and env together, once both are known: refused (INVALID_OPTION
+ * naming `args` or `env`) only past what execve takes under any stack
+ * rlimit; see exec-limits.ts. Below that the kernel answers at exec (E2BIG).
+ */
+export function validateExecSize(cmd: { file: string; args: readonly string[] }, options: NormalizedSpawnOptions): void {
+  checkExecTotal([cmd.file, ...cmd.args], options.env);
 }
 
 export function normalizeSpawnOptions(

@@ -28,9 +28,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HatcheryError } from '../errors.js';
 import { integerOption, isPlainObject } from '../options/checks.js';
 import { narrowLimits } from '../options/limits.js';
-import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, type SpawnOptions } from '../options/spawn-options.js';
+import {
+  normalizeSpawnOptions,
+  validateCommand,
+  validateExecSize,
+  type NormalizedSpawnOptions,
+  type SpawnOptions,
+} from '../options/spawn-options.js';
 import type { StdioMode } from '../options/stdio.js';
-import { MAX_CHILDREN } from '../protocol/wire.js';
 import type { ProcessHandle } from '../spawn/process-handle.js';
 import { collectRun, prepareRun, type Result, type RunBufferOptions, type RunOptions } from '../spawn/run.js';
 import { spawnOn, type InternalSpawn } from '../spawn/spawn.js';
@@ -270,6 +275,7 @@ export class Pool extends EventEmitter {
     }
     let generation = this.#generation;
     let prepared = prepare(this.#normalize);
+    validateExecSize(prepared.cmd, prepared.normalized);
     // No await on the fast path: a call that got a slot is in #ops before close() can look.
     const queued = this.#acquireSlot(prepared.normalized.signal);
     if (queued) await queued;
@@ -426,7 +432,7 @@ export class Pool extends EventEmitter {
   #leastLoaded(): ZygoteEntry | undefined {
     let best: ZygoteEntry | undefined;
     for (const e of this.#entries) {
-      if (!this.#isCurrent(e) || e.inFlight >= MAX_CHILDREN) continue;
+      if (!this.#isCurrent(e) || e.inFlight >= e.zygote.maxChildren) continue;
       if (!best || e.inFlight < best.inFlight) best = e;
     }
     return best;

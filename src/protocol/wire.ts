@@ -3,15 +3,25 @@
  * constant here has the same name and value there (HATCH_MSG_SPAWN <->
  * MessageType.Spawn). Change both or neither; test/protocol.test.ts and
  * native/test/protocol_golden.c pin the bytes.
+ *
+ * argv and env are limited by the kernel, not by the datagram: when a
+ * SPAWN's ARG/ENV records would not fit in the zygote's maxMessage, they go
+ * to an args file (a sealed memfd passed as a 4th fd, Tag.ArgsFd) instead.
  */
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 12;
 export const MAX_MESSAGE = 128 * 1024;
-export const MAX_FDS_PER_MESSAGE = 3;
+/** SPAWN: stdin, stdout, stderr, and the args file when the body has an ArgsFd record. */
+export const MAX_FDS_PER_MESSAGE = 4;
 
-export const MAX_ARGS = 4096;
-export const MAX_ENV = 4096;
+/** The zygote's inline argv/envp arrays: more than any SPAWN that fits MAX_MESSAGE can hold (16 bytes a record at least). */
+export const MAX_INLINE_ARGS = MAX_MESSAGE / 16;
+export const MAX_INLINE_ENV = MAX_MESSAGE / 16;
+/** Largest args file: 16/9 of execve's 6 MiB ceiling, so it refuses nothing the kernel could take (see protocol.h). */
+export const MAX_ARGS_FILE = 16 * 1024 * 1024;
+/** F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE: the seals the zygote requires on an args file. */
+export const ARGS_FILE_SEALS_REQUIRED = 0x000e;
 export const MAX_RLIMITS = 16;
 export const MAX_LANDLOCK_PATHS = 256;
 export const MAX_LANDLOCK_PORTS = 64;
@@ -93,6 +103,8 @@ export const Tag = {
   MountOp: 14,
   PrivateTmp: 15,
   InitSeccomp: 16,
+  /** u64 length of the args file, the SPAWN's 4th fd; the body then has no Arg or Env records. */
+  ArgsFd: 17,
 } as const;
 
 /** HATCH_MOUNT_*: applied in order by the child after /proc is remounted (needs a mount namespace). */
@@ -175,9 +187,9 @@ function header(type: MessageType, id: number, bodyLength: number): Buffer {
   return b;
 }
 
-function frame(type: MessageType, id: number, body: Buffer): Buffer {
-  if (HEADER_SIZE + body.length > MAX_MESSAGE) {
-    throw new ProtocolError(`message of ${HEADER_SIZE + body.length} bytes exceeds the ${MAX_MESSAGE}-byte limit`);
+function frame(type: MessageType, id: number, body: Buffer, maxMessage = MAX_MESSAGE): Buffer {
+  if (HEADER_SIZE + body.length > maxMessage) {
+    throw new ProtocolError(`message of ${HEADER_SIZE + body.length} bytes exceeds the ${maxMessage}-byte limit`);
   }
   return Buffer.concat([header(type, id, body.length), body]);
 }
@@ -233,14 +245,85 @@ class TlvWriter {
   }
 }
 
-export function encodeSpawn(id: number, plan: SpawnPlan): Buffer {
-  if (plan.argv.length > MAX_ARGS) throw new ProtocolError(`more than ${MAX_ARGS} arguments`);
-  if (plan.env.length > MAX_ENV) throw new ProtocolError(`more than ${MAX_ENV} environment entries`);
+/** A SPAWN ready to send: the datagram, and the args file's bytes when argv/env did not fit in it. */
+export interface EncodedSpawn {
+  message: Buffer;
+  /** ARG and ENV records for a sealed memfd sent as the 4th fd; null when they are inline. */
+  argsFile: Buffer | null;
+}
+
+export interface EncodeSpawnOptions {
+  /** The largest datagram the zygote takes (HELLO_OK's maxMessage). Default MAX_MESSAGE. */
+  maxMessage?: number;
+  /** 'auto' (default): inline when the whole SPAWN fits maxMessage, else an args file. */
+  args?: 'auto' | 'inline' | 'file';
+}
+
+/**
+ * ARG then ENV string records in one allocation: argv and env may be
+ * hundreds of thousands of strings.
+ */
+export function encodeStringRecords(argv: readonly string[], env: readonly string[]): Buffer {
+  const lengths = new Array<number>(argv.length + env.length);
+  let total = 0;
+  let i = 0;
+  for (const list of [argv, env]) {
+    for (const s of list) {
+      if (s.includes('\0')) throw new ProtocolError(list === argv ? 'an argument contains a NUL byte' : 'an environment entry contains a NUL byte');
+      const n = Buffer.byteLength(s, 'utf8') + 1;
+      if (n > 0xffff_ffff) throw new ProtocolError('a string is longer than a record can hold');
+      lengths[i++] = n;
+      total += TLV_HEADER_SIZE + Math.ceil(n / TLV_ALIGN) * TLV_ALIGN;
+    }
+  }
+  const out = Buffer.alloc(total); // zeroed: NULs and padding
+  let off = 0;
+  i = 0;
+  for (const [tag, list] of [[Tag.Arg, argv], [Tag.Env, env]] as const) {
+    for (const s of list) {
+      const n = lengths[i++]!;
+      out.writeUInt16LE(tag, off);
+      out.writeUInt32LE(n, off + 4);
+      out.write(s, off + TLV_HEADER_SIZE, 'utf8');
+      off += TLV_HEADER_SIZE + Math.ceil(n / TLV_ALIGN) * TLV_ALIGN;
+    }
+  }
+  return out;
+}
+
+/**
+ * Encode a SPAWN. argv and env go inline when everything fits the zygote's
+ * maxMessage, else into an args file (the caller sends it as a sealed memfd,
+ * the 4th fd). Throws ProtocolError only for a plan no zygote may be sent:
+ * a NUL byte, a bound of protocol.h exceeded, non-args records too large.
+ */
+export function encodeSpawn(id: number, plan: SpawnPlan, options: EncodeSpawnOptions = {}): EncodedSpawn {
+  const maxMessage = options.maxMessage ?? MAX_MESSAGE;
+  if (plan.argv.length === 0) throw new ProtocolError('argv is empty');
   if (plan.rlimits.length > MAX_RLIMITS) throw new ProtocolError(`more than ${MAX_RLIMITS} rlimits`);
+  const strings = encodeStringRecords(plan.argv, plan.env);
   const w = new TlvWriter();
   w.string(Tag.File, plan.file, 'file');
-  for (const a of plan.argv) w.string(Tag.Arg, a, 'an argument');
-  for (const e of plan.env) w.string(Tag.Env, e, 'an environment entry');
+  const head = w.done();
+  const rest = encodeOtherRecords(plan);
+  const inlineSize = HEADER_SIZE + head.length + strings.length + rest.length;
+  const mode = options.args ?? 'auto';
+  if (mode === 'inline' || (mode === 'auto' && inlineSize <= maxMessage)) {
+    return { message: frame(MessageType.Spawn, id, Buffer.concat([head, strings, rest]), maxMessage), argsFile: null };
+  }
+  if (strings.length > MAX_ARGS_FILE) {
+    throw new ProtocolError(`argv and env take ${strings.length} bytes of records, more than the ${MAX_ARGS_FILE}-byte args file limit`);
+  }
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(strings.length), 0);
+  const argsFd = new TlvWriter();
+  argsFd.record(Tag.ArgsFd, length);
+  return { message: frame(MessageType.Spawn, id, Buffer.concat([head, argsFd.done(), rest]), maxMessage), argsFile: strings };
+}
+
+/** Every record but FILE, ARG and ENV, in wire order. */
+function encodeOtherRecords(plan: SpawnPlan): Buffer {
+  const w = new TlvWriter();
   if (plan.cwd !== undefined) w.string(Tag.Cwd, plan.cwd, 'cwd');
   for (const r of plan.rlimits) {
     const b = Buffer.alloc(24);
@@ -325,7 +408,7 @@ export function encodeSpawn(id: number, plan: SpawnPlan): Buffer {
       w.record(Tag.MountOp, b);
     }
   }
-  return frame(MessageType.Spawn, id, w.done());
+  return w.done();
 }
 
 export interface ExitInfo {

@@ -11,7 +11,6 @@ import type { Zygote } from '../zygote/zygote.js';
 import { prepareOperation, type PreparedOperation } from './prepare.js';
 import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
 import { markUsernsRefused } from '../policy/features.js';
-import { checkPlanFits } from '../options/wire-budget.js';
 import { checkWriteGrants } from './grant-check.js';
 import { nodeMemoryLaunch } from './node-memory.js';
 
@@ -130,7 +129,6 @@ function prepareChecked(zygote: Zygote, file: string, args: readonly string[], o
   const launchOptions = node && node.env.length > 0 ? { ...options, env: [...options.env, ...node.env] } : options;
   const prepared = prepareOperation(file, launchArgs, launchOptions, zygote);
   try {
-    checkPlanFits(prepared.plan, args.length, options.env.length);
     if (options.sandbox) checkWriteGrants(options.sandbox.fs.write, prepared.enforcement);
   } catch (e) {
     void prepared.release(zygote);

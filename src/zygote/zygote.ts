@@ -5,6 +5,7 @@
 import { HatcheryError } from '../errors.js';
 import { EAGAIN, WatchEvent, loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
 import {
+  MAX_CHILDREN,
   MAX_MESSAGE,
   MessageType,
   PROTOCOL_VERSION,
@@ -14,11 +15,15 @@ import {
   encodePing,
   encodeSignal,
   encodeSpawn,
+  type EncodedSpawn,
   type ExitInfo,
   type IncomingMessage,
   type SignalScope,
   type SpawnPlan,
 } from '../protocol/wire.js';
+
+/** A zygote reporting less than this could not take an ordinary SPAWN (seccomp programs are inline). */
+const MIN_MAX_MESSAGE = 64 * 1024;
 
 const READABLE = WatchEvent.Readable;
 const WRITABLE = WatchEvent.Writable;
@@ -51,6 +56,8 @@ export interface ZygoteOptions {
   idleTimeoutMs: number;
   /** How long the handshake may take. */
   startTimeoutMs: number;
+  /** Test aid: run this instead of the zygote executable (a stand-in speaking the protocol on fd 3). */
+  command?: { path: string; argv: string[] };
 }
 
 export type ZygoteState = 'starting' | 'ready' | 'dead';
@@ -73,10 +80,15 @@ export class Zygote {
   private ready: Promise<void>;
   state: ZygoteState = 'starting';
   deathReason: HatcheryError | undefined;
+  /** The largest datagram this zygote takes, from its HELLO_OK (never more than MAX_MESSAGE). */
+  maxMessage = MAX_MESSAGE;
+  /** How many children this zygote holds at once, from its HELLO_OK: spawn() never asks for more. */
+  maxChildren = MAX_CHILDREN;
 
   private constructor(options: ZygoteOptions) {
     this.native = loadBinding();
-    const proc = this.native.spawnZygote(zygotePath, ['hatchery-zygote'], []);
+    const command = options.command ?? { path: zygotePath, argv: ['hatchery-zygote'] };
+    const proc = this.native.spawnZygote(command.path, command.argv, []);
     this.pid = proc.pid;
     this.pidfd = proc.pidfd;
     this.socket = proc.socket;
@@ -127,22 +139,40 @@ export class Zygote {
    * Returns the request id for signal().
    */
   spawn(plan: SpawnPlan, stdio: [number, number, number], closeAfterSend: number[], callbacks: SpawnCallbacks): number {
-    if (this.state !== 'ready') {
+    const refuse = (error: unknown): never => {
       for (const fd of closeAfterSend) this.native.close(fd);
-      throw this.deathReason ?? new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} is not ready`);
+      throw error;
+    };
+    if (this.state !== 'ready') {
+      refuse(this.deathReason ?? new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} is not ready`));
+    }
+    if (this.pending.size >= this.maxChildren) {
+      refuse(new HatcheryError('QUEUE_FULL', `zygote ${this.pid} already has the ${this.maxChildren} children it said it can hold`));
     }
     const id = this.nextId;
-    this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
-    let data: Buffer;
+    let encoded: EncodedSpawn;
     try {
-      data = encodeSpawn(id, plan);
+      encoded = encodeSpawn(id, plan, { maxMessage: this.maxMessage });
     } catch (e) {
-      for (const fd of closeAfterSend) this.native.close(fd);
-      throw e instanceof ProtocolError ? new HatcheryError('PROTOCOL', e.message, { cause: e }) : e;
+      return refuse(e instanceof ProtocolError ? new HatcheryError('PROTOCOL', e.message, { cause: e }) : e);
     }
+    const fds: number[] = [...stdio];
+    let closeAfter = closeAfterSend;
+    if (encoded.argsFile) {
+      // argv/env past one datagram: a sealed memfd, the SPAWN's 4th fd (protocol.h, HATCH_TAG_ARGS_FD).
+      let memfd: number;
+      try {
+        memfd = this.native.memfdFromBuffer('hatchery-args', encoded.argsFile);
+      } catch (e) {
+        return refuse(e);
+      }
+      fds.push(memfd);
+      closeAfter = [...closeAfterSend, memfd];
+    }
+    this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
     this.pending.set(id, { id, callbacks });
     this.updateRef();
-    this.enqueue({ data, fds: [...stdio], closeAfter: closeAfterSend });
+    this.enqueue({ data: encoded.message, fds, closeAfter });
     return id;
   }
 
@@ -266,6 +296,13 @@ export class Zygote {
         this.kill(new HatcheryError('PROTOCOL', `unexpected handshake from zygote ${this.pid} (version ${message.version})`));
         return;
       }
+      if (message.maxMessage < MIN_MAX_MESSAGE || message.maxChildren < 1) {
+        this.kill(new HatcheryError('PROTOCOL', `zygote ${this.pid} reported unusable limits (maxMessage ${message.maxMessage}, maxChildren ${message.maxChildren})`));
+        return;
+      }
+      // Its limits, never past this side's own: requests are framed and counted against them.
+      this.maxMessage = Math.min(message.maxMessage, MAX_MESSAGE);
+      this.maxChildren = Math.min(message.maxChildren, MAX_CHILDREN);
       this.state = 'ready';
       this.updateRef();
       this.onHandshake();
