@@ -140,6 +140,8 @@ export function errors(e: unknown): void {
       case 'CLOSED':
       case 'WORKER_CRASHED':
       case 'WORKER_BOOT_FAILED':
+      case 'WORKER_PROTOCOL':
+      case 'REPLY_TOO_LARGE':
       case 'UNKNOWN_EXPORT':
       case 'TIMEOUT':
         break;
