@@ -484,12 +484,10 @@ export class WorkerPool {
   private dispatch(): void {
     let busy = this.busyCount();
     while (this.queue.length > 0 && busy < this.maxWorkers) {
+      // A worker part-way through its `reuse` calls first, so each serves its n calls before a fresh one starts.
       let worker: Worker | undefined;
       for (const w of this.workers) {
-        if (w.state === 'idle') {
-          worker = w;
-          break;
-        }
+        if (w.state === 'idle' && (!worker || w.served > worker.served)) worker = w;
       }
       if (!worker) break;
       const call = this.queue.shift()!;
