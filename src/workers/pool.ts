@@ -732,9 +732,10 @@ export class WorkerPool {
     this.updateRefs();
   }
 
+  /** Queued calls and calls not yet settled hold the loop, also while their worker is being killed (its exit report settles them). */
   private holdsLoop(): boolean {
     if (this.closing || this.queue.length > 0) return true;
-    for (const w of this.workers) if (w.state === 'busy') return true;
+    for (const w of this.workers) if (w.state === 'busy' || (w.call && !w.call.settled)) return true;
     return false;
   }
 

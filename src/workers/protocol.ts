@@ -200,7 +200,8 @@ function checkString(v: unknown, what: string, max: number): string {
 function kind(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : typeof v;
+  if (typeof v === 'object') return 'an object';
+  return /^[aeiou]/.test(typeof v) ? `an ${typeof v}` : `a ${typeof v}`;
 }
 
 function checkError(v: unknown, what: string): SerializedError {
