@@ -8,12 +8,12 @@
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
 import { Socket } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { deserialize } from 'node:v8';
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
-import { buildDir, loadBinding, packageRoot } from '../native/binding.js';
+import { loadBinding, packageRoot } from '../native/binding.js';
 import { describe, integerOption, isPlainObject, knownKeys, oneOf } from '../options/checks.js';
 import type { Limits } from '../options/limits.js';
 import type { SandboxOptions } from '../options/sandbox.js';
@@ -40,6 +40,7 @@ import {
   type CallMessage,
   type WorkerMessage,
 } from './protocol.js';
+import { accessProblem, acquireRuntime, describeProblem, fixFor, nearestPackageJson, type Identity, type WorkerRuntime } from './runtime.js';
 
 const SIGKILL = 9;
 const STDERR_TAIL_BYTES = 8192;
@@ -48,11 +49,6 @@ const BOOT_FAILURE_STREAK = 3;
 export const MIN_WORKER_MEMORY_BYTES = 768 * 1024 * 1024;
 /** Threads of an idle `node` (main, 4 V8 platform workers, signal and inspector helpers) plus libuv's 4-thread pool. */
 export const MIN_WORKER_PROCESSES = 16;
-
-// Real paths: the sandbox's mount namespace may hide a symlinked spelling (under /tmp, say).
-const here = realpathSync(dirname(fileURLToPath(import.meta.url)));
-const bootstrapPath = join(here, 'bootstrap.js');
-const addonPath = realpathSync(join(buildDir, 'hatchery_addon.node'));
 
 /** Default per-frame cap on what a worker sends (a result, an error, the ready frame). */
 export const DEFAULT_MAX_REPLY_BYTES = 64 * 1024 * 1024;
@@ -223,12 +219,52 @@ function validateModule(value: unknown): string {
   return realpathSync(path);
 }
 
-/** The nearest package.json above `dir`: Node reads it to decide whether a .js file is ESM. */
-function nearestPackageJson(dir: string): string | undefined {
-  for (let d = dir; ; d = dirname(d)) {
-    const candidate = join(d, 'package.json');
-    if (existsSync(candidate)) return candidate;
-    if (dirname(d) === d) return undefined;
+/** An option value the sandbox gets: the caller's, with `reads` appended to fs.read (invalid shapes are left for validation to report). */
+function withReads(sandbox: unknown, reads: readonly string[]): unknown {
+  if (sandbox === false) return sandbox;
+  const s = (isPlainObject(sandbox) ? { ...sandbox } : sandbox === undefined ? {} : sandbox) as Record<string, unknown>;
+  if (isPlainObject(s)) {
+    const fs = isPlainObject(s.fs) ? { ...s.fs } : s.fs === undefined ? {} : s.fs;
+    if (isPlainObject(fs)) {
+      const read = fs.read === undefined ? [] : fs.read;
+      if (Array.isArray(read)) fs.read = [...(read as unknown[]), ...reads];
+      s.fs = fs;
+    }
+  }
+  return s;
+}
+
+/**
+ * Who the workers will run as: the compiled plan of one worker decides (as
+ * root that is an unprivileged uid with no supplementary groups). undefined
+ * when the sandbox cannot be prepared at all: then every boot reports why.
+ */
+function workerIdentity(options: NormalizedSpawnOptions): Identity | undefined {
+  let prepared: PreparedOperation;
+  try {
+    prepared = prepareOperation(process.execPath, [], options);
+  } catch {
+    return undefined;
+  }
+  prepared.release();
+  const { uid, gid } = prepared.enforcement;
+  const own = uid === (process.geteuid?.() ?? -1);
+  return { uid, gid, groups: own ? (process.getgroups?.() ?? []) : [] };
+}
+
+/** The module must be readable by the workers' uid, or every boot would fail with a misleading ERR_MODULE_NOT_FOUND. */
+function checkModuleReachable(modulePath: string, id: Identity): void {
+  const targets: Array<[string, 'read' | 'search']> = [[dirname(modulePath), 'search'], [modulePath, 'read']];
+  const pj = nearestPackageJson(dirname(modulePath));
+  if (pj) targets.push([realpathSync(pj), 'read']);
+  for (const [path, want] of targets) {
+    const problem = accessProblem(path, id, want);
+    if (!problem) continue;
+    throw new InvalidOptionRangeError(
+      'module',
+      `${modulePath} cannot be loaded by the workers, which run as uid ${id.uid} (gid ${id.gid}): ${describeProblem(problem, id)}. ` +
+        `Fix: ${fixFor(problem)}, or put the module in a directory uid ${id.uid} can read (a mkdtemp dir is 0700)`,
+    );
   }
 }
 
@@ -257,6 +293,7 @@ export class WorkerPool {
   private readonly output: 'inherit' | 'ignore';
   private readonly spawnOptions: NormalizedSpawnOptions;
   private readonly nodeArgs: string[];
+  private readonly runtime: WorkerRuntime;
   private readonly maxReplyBytes: number;
   private readonly replyBudgetBytes: number;
   /** Bytes the workers have written that the pool holds (all readers together). */
@@ -310,32 +347,35 @@ export class WorkerPool {
     // imports, the addon (for SCM_RIGHTS on the channel), the module's
     // directory and the package.json files that say how to load them.
     const moduleDir = dirname(this.modulePath);
-    const reads = [here, addonPath, moduleDir];
-    for (const pj of [nearestPackageJson(here), nearestPackageJson(moduleDir)]) if (pj) reads.push(pj);
-    let sandbox: unknown = o.sandbox;
-    if (sandbox !== false) {
-      const s = (isPlainObject(sandbox) ? { ...sandbox } : sandbox === undefined ? {} : sandbox) as Record<string, unknown>;
-      if (isPlainObject(s)) {
-        const fs = isPlainObject(s.fs) ? { ...s.fs } : s.fs === undefined ? {} : s.fs;
-        if (isPlainObject(fs)) {
-          const read = fs.read === undefined ? [] : fs.read;
-          if (Array.isArray(read)) fs.read = [...(read as unknown[]), ...reads];
-          s.fs = fs;
-        }
-      }
-      sandbox = s;
-    }
-    this.spawnOptions = normalizeSpawnOptions(
-      { sandbox, limits: o.limits, env: o.env, stdio: ['pipe', 'pipe', 'pipe'], spawnTimeoutMs: this.bootTimeoutMs },
-      [],
-      ['pipe', 'pipe', 'pipe'],
-    );
-    const limits = this.spawnOptions.limits;
+    const moduleReads = [moduleDir];
+    const modulePj = nearestPackageJson(moduleDir);
+    if (modulePj) moduleReads.push(modulePj);
+    const normalize = (reads: string[]): NormalizedSpawnOptions =>
+      normalizeSpawnOptions(
+        { sandbox: withReads(o.sandbox, reads), limits: o.limits, env: o.env, stdio: ['pipe', 'pipe', 'pipe'], spawnTimeoutMs: this.bootTimeoutMs },
+        [],
+        ['pipe', 'pipe', 'pipe'],
+      );
+    const draft = normalize(moduleReads);
+    const limits = draft.limits;
     if (limits.memoryBytes !== undefined && limits.memoryBytes < MIN_WORKER_MEMORY_BYTES) {
       throw new InvalidOptionRangeError('limits.memoryBytes', `must be at least ${MIN_WORKER_MEMORY_BYTES} for a Node worker (V8 reserves address space at startup), got ${limits.memoryBytes}`);
     }
     if (limits.processes !== undefined && limits.processes < MIN_WORKER_PROCESSES) {
       throw new InvalidOptionRangeError('limits.processes', `must be at least ${MIN_WORKER_PROCESSES} for a Node worker (its own threads count), got ${limits.processes}`);
+    }
+    // Everything a worker reads must be reachable by its uid: the module is
+    // the caller's to place; the bootstrap and addon the library copies where
+    // that uid can read them when the workers run as someone else.
+    const me = process.geteuid?.() ?? 0;
+    const identity = workerIdentity(draft) ?? { uid: me, gid: process.getegid?.() ?? 0, groups: [] };
+    checkModuleReachable(this.modulePath, identity);
+    this.runtime = acquireRuntime(identity);
+    try {
+      this.spawnOptions = normalize([...this.runtime.reads, ...moduleReads]);
+    } catch (e) {
+      this.runtime.release();
+      throw e;
     }
     this.nodeArgs = [...(execArgv as string[])];
     if (limits.memoryBytes !== undefined) {
@@ -451,6 +491,8 @@ export class WorkerPool {
           while (Date.now() < until && zombieOrAlive(z.pid)) await new Promise((r) => setTimeout(r, 2));
         }
         this.pairer.close();
+        // Its workers are gone: the runtime copy they read can go too (when no other pool uses it).
+        this.runtime.release();
       } finally {
         clearInterval(hold);
       }
@@ -803,7 +845,7 @@ export class WorkerPool {
     const pair: SocketPair = await this.pairer.pair();
     const native = loadBinding();
     let prepared: PreparedOperation;
-    const args = [...this.nodeArgs, bootstrapPath, addonPath, pathToFileURL(this.modulePath).href];
+    const args = [...this.nodeArgs, this.runtime.bootstrap, this.runtime.addon, pathToFileURL(this.modulePath).href];
     try {
       prepared = prepareOperation(process.execPath, args, this.spawnOptions);
     } catch (e) {
