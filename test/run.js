@@ -31,21 +31,15 @@ const files = readdirSync(distTest)
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort()
   .map((f) => join(distTest, f));
-step('node:test (as ' + (process.getuid?.() === 0 ? 'root' : `uid ${process.getuid?.()}`) + ')', process.execPath, [
-  '--test',
-  '--test-concurrency=1',
-  '--test-reporter=spec',
-  ...files,
-]);
-
-// The sandbox must hold for unprivileged callers too: rerun the probes as nobody.
-// If nobody cannot reach this checkout (a 0700 home, say), run a world-readable copy.
+// The probes run a binary of this checkout as the sandbox's uid (65534 for a root caller).
+// If that uid cannot reach the checkout (a 0700 home, say), they run from a world-readable copy.
 const unprivileged = files.filter((f) => /sandbox|escape|probe/.test(f));
-if (process.getuid?.() === 0 && unprivileged.length > 0 && existsSync('/usr/bin/setpriv')) {
-  const asNobody = ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+const asNobody = ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+const nobodyPass = process.getuid?.() === 0 && unprivileged.length > 0 && existsSync(asNobody[0]);
+let base = root;
+let copy = null;
+if (nobodyPass) {
   const reachable = spawnSync(asNobody[0], [...asNobody.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(join(root, 'build', 'Release', 'hatchery-zygote'))}, 1)`]).status === 0;
-  let base = root;
-  let copy = null;
   if (!reachable) {
     copy = mkdtempSync(join(tmpdir(), 'hatchery-tests-'));
     chmodSync(copy, 0o755);
@@ -55,16 +49,28 @@ if (process.getuid?.() === 0 && unprivileged.length > 0 && existsSync('/usr/bin/
     spawnSync('chmod', ['-R', 'a+rX', copy]);
     base = copy;
   }
+}
+const probeFiles = unprivileged.map((f) => join(base, 'dist', 'test', basename(f)));
+
+step('node:test (as ' + (process.getuid?.() === 0 ? 'root' : `uid ${process.getuid?.()}`) + ')', process.execPath, [
+  '--test',
+  '--test-concurrency=1',
+  '--test-reporter=spec',
+  ...files.map((f) => (unprivileged.includes(f) ? join(base, 'dist', 'test', basename(f)) : f)),
+]);
+
+// The sandbox must hold for unprivileged callers too: rerun the probes as nobody.
+if (nobodyPass) {
   step('sandbox probes as uid 65534', asNobody[0], [
     ...asNobody.slice(1),
     process.execPath,
     '--test',
     '--test-concurrency=1',
     '--test-reporter=spec',
-    ...unprivileged.map((f) => join(base, 'dist', 'test', basename(f))),
+    ...probeFiles,
   ], { env: { ...process.env, HOME: '/tmp' }, cwd: '/' });
-  if (copy) rmSync(copy, { recursive: true, force: true });
 }
+if (copy) rmSync(copy, { recursive: true, force: true });
 
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
 process.exitCode = failed === 0 ? 0 : 1;
