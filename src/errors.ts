@@ -29,6 +29,10 @@ export type HatcheryErrorCode =
   | 'WORKER_CRASHED'
   /** A warm worker could not boot (its module failed to import). */
   | 'WORKER_BOOT_FAILED'
+  /** A warm worker wrote a malformed or unexpected frame to its channel; it was killed. */
+  | 'WORKER_PROTOCOL'
+  /** A warm worker's reply exceeded maxReplyBytes, or the pool's replyBudgetBytes; it was killed. */
+  | 'REPLY_TOO_LARGE'
   /** The worker module has no such export. */
   | 'UNKNOWN_EXPORT'
   /** A warm-worker call ran past its timeoutMs. */

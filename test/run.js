@@ -39,12 +39,6 @@ const files = readdirSync(distTest)
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 
-if (!matrixOnly) {
-  const golden = join(root, 'build', 'Release', 'protocol-golden');
-  if (only.length === 0) step('C protocol golden bytes', golden, []);
-  step(`node:test (as ${isRoot ? 'root' : `uid ${process.getuid?.()}`})`, process.execPath, [...testArgs, ...files.map((f) => join(distTest, f))]);
-}
-
 // ---- the environment matrix ------------------------------------------------
 
 /** The escape suites and the end-to-end tests of run/spawn/pool/workers/args: what must hold in every row. */
@@ -90,8 +84,29 @@ function rows() {
   list.push({ name: 'host, unprivileged, no user namespaces (uid 65534, HATCHERY_DISABLE_USERNS=1)', wrap: asUser(65534), env: { HATCHERY_DISABLE_USERNS: '1' }, uid: 65534, skip: unprivileged });
   list.push({ name: 'container, root (Docker/Kubernetes default seccomp profile and capabilities)', wrap: [containerSim, '--'], env: {}, skip: sim });
   list.push({ name: 'container, non-root (docker run --user 1000)', wrap: [containerSim, '--user', '1000', '--'], env: {}, uid: 1000, skip: sim });
-  list.push({ name: 'package installed where the sandbox uid cannot read it (a 0700 dir)', wrap: [], env: {}, unreadable: true, skip: null });
+  // The probe binary cannot run from there either (that is the point): this row runs what a user of the package runs.
+  list.push({ name: 'package installed where the sandbox uid cannot read it (a 0700 dir)', wrap: [], env: {}, unreadable: true, skip: null, files: MATRIX_FILES.filter((f) => !/sandbox-escape|escape-host-boundary/.test(f)) });
   return list;
+}
+
+/** Probe tests exec a binary of this checkout as the sandbox's uid, which may not reach it (a 0700 home, say). */
+const PROBE_FILES = /sandbox|escape|probe/;
+
+/** Whether a uid other than root can reach this checkout's build. */
+function checkoutReachable() {
+  if (!isRoot || !existsSync(setpriv)) return true;
+  const zygote = join(root, 'build', 'Release', 'hatchery-zygote');
+  return spawnSync(setpriv, [...asUser(65534).slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(zygote)}, 1)`]).status === 0;
+}
+
+if (!matrixOnly) {
+  const golden = join(root, 'build', 'Release', 'protocol-golden');
+  if (only.length === 0) step('C protocol golden bytes', golden, []);
+  // Unreachable checkout: the probe tests run from a world-readable copy; the rest from here.
+  const copy = files.some((f) => PROBE_FILES.test(f)) && !checkoutReachable() ? copyFor(0) : null;
+  const path = (f) => (copy && PROBE_FILES.test(f) ? join(copy, 'dist', 'test', f) : join(distTest, f));
+  step(`node:test (as ${isRoot ? 'root' : `uid ${process.getuid?.()}`})`, process.execPath, [...testArgs, ...files.map(path)]);
+  if (copy) rmSync(copy, { recursive: true, force: true });
 }
 
 if (isRoot && (matrixOnly || only.length === 0) && MATRIX_FILES.length > 0) {
@@ -113,7 +128,7 @@ if (isRoot && (matrixOnly || only.length === 0) && MATRIX_FILES.length > 0) {
       cleanup = install.cleanup;
     }
     const [cmd, ...pre] = row.wrap.length > 0 ? row.wrap : [process.execPath];
-    const nodeArgs = [...testArgs, ...MATRIX_FILES.map((f) => join(base, 'dist', 'test', basename(f)))];
+    const nodeArgs = [...testArgs, ...(row.files ?? MATRIX_FILES).map((f) => join(base, 'dist', 'test', basename(f)))];
     step(
       `environment row: ${row.name}`,
       cmd,

@@ -1,6 +1,6 @@
 // Warm workers: sandboxed Node processes hatched by a zygote, one call each.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,18 @@ import { HatcheryError, WorkerInput, createWorkerPool, type WorkerPool } from '.
 import { descendants, fdCount, sandboxDenialFor, waitFor, zombieChildren } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const fixture = join(here, 'workers-fixture.js');
+// The fixture modules in a world-readable dir: a root caller's workers run as another uid,
+// which may not reach this checkout (a clone under a 0700 /root).
+const fixtures = mkdtempSync(join(tmpdir(), 'hatchery-test-fixtures-'));
+chmodSync(fixtures, 0o755);
+function fixtureCopy(name: string): string {
+  const copy = join(fixtures, name.replace(/\.js$/, '.mjs'));
+  copyFileSync(join(here, name), copy);
+  chmodSync(copy, 0o644);
+  return copy;
+}
+const fixture = fixtureCopy('workers-fixture.js');
+const brokenFixture = fixtureCopy('workers-fixture-broken.js');
 const projectFile = join(here, '..', '..', 'package.json');
 const opDirs = (): string[] => readdirSync(tmpdir()).filter((d) => d.startsWith('hatchery-op-'));
 
@@ -24,6 +35,7 @@ function pool(options: Partial<Parameters<typeof createWorkerPool>[0]> = {}): Wo
 }
 after(async () => {
   await Promise.all(pools.map((p) => p.close()));
+  rmSync(fixtures, { recursive: true, force: true });
 });
 
 async function rejects(p: Promise<unknown>, code: string): Promise<HatcheryError> {
@@ -67,7 +79,7 @@ test('thrown errors keep name, message, stack and code', async () => {
     assert.ok(e instanceof RangeError);
     assert.equal(e.message, 'nope');
     assert.equal(e.code, 'E_FIXTURE');
-    assert.match(e.stack ?? '', /at fail \(.*workers-fixture\.js/);
+    assert.match(e.stack ?? '', /at fail \(.*workers-fixture\.mjs/);
     return true;
   });
   await assert.rejects(p.call('failAsync', 'later'), (e: Error) => e instanceof TypeError && e.message === 'later');
@@ -152,7 +164,7 @@ test('inputs travel as fds: the worker reads a file it cannot open by path', asy
 });
 
 test('a module that throws on import fails calls with WORKER_BOOT_FAILED instead of spinning', async () => {
-  const p = pool({ module: join(here, 'workers-fixture-broken.js'), warm: 1 });
+  const p = pool({ module: brokenFixture, warm: 1 });
   const e = await rejects(p.call('loaded'), 'WORKER_BOOT_FAILED');
   assert.match(e.message, /refuses to load/);
   await assert.rejects(p.ready(), { code: 'WORKER_BOOT_FAILED' });
@@ -203,7 +215,7 @@ test('close() leaves no processes, fds or temp dirs; later calls reject CLOSED',
   assert.deepEqual(zombieChildren(), []);
 });
 
-test('soak: 1,000 warm-worker calls, no fd growth, zombies or temp dirs', { timeout: 180_000 }, async () => {
+test('soak: 1,000 warm-worker calls, no fd growth, zombies or temp dirs', { timeout: 180_000, skip: process.env.HATCHERY_TEST_ROW ? 'the soak runs once, in the host row of npm test' : false }, async () => {
   const p = createWorkerPool({ module: fixture, warm: 2, maxWorkers: 2, output: 'ignore' });
   await p.ready();
   await p.call('add', 0, 0);

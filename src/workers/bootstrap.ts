@@ -10,11 +10,13 @@
  */
 import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
+import { deserialize } from 'node:v8';
 import type { FdWatcher, NativeBinding } from '../native/binding.js';
 import {
   FrameReader,
   encodeFrame,
   serializeError,
+  serializeValue,
   type CallMessage,
   type WorkerMessage,
 } from './protocol.js';
@@ -77,13 +79,12 @@ function lookup(name: string): ((...args: unknown[]) => unknown) | undefined {
 }
 
 async function runCall(call: CallMessage, fds: number[], reply: (m: WorkerMessage) => void = send): Promise<void> {
-  const args = [...call.args];
-  call.inputs.forEach((index, i) => {
-    const stream = createReadStream('', { fd: fds[i]!, autoClose: true });
-    args[index] = stream;
-  });
   const fn = call.id === REHEARSAL_ID ? rehearsalTarget : lookup(call.name);
   try {
+    const args = deserialize(call.args) as unknown[];
+    call.inputs.forEach((index, i) => {
+      args[index] = createReadStream('', { fd: fds[i]!, autoClose: true });
+    });
     if (!fn) throw new TypeError(`the module has no exported function ${JSON.stringify(call.name)}`);
     const value = await fn(...args);
     reply({ t: 'ok', id: call.id, value });
@@ -99,13 +100,13 @@ async function runCall(call: CallMessage, fds: number[], reply: (m: WorkerMessag
   }
 }
 
-const REHEARSAL_ID = -1;
+const REHEARSAL_ID = -1; // real calls count from 1
 const rehearsalTarget = (...args: unknown[]): unknown => args;
 
 /** Run a call through the whole path once (frames in and out, minus the socket), so the first real call does not pay for lazy compilation. */
 async function rehearse(): Promise<void> {
   const frames = new FrameReader();
-  frames.push(encodeFrame({ t: 'call', id: REHEARSAL_ID, name: '', args: [0, 'x', { a: [1] }, 1n], inputs: [] } satisfies CallMessage));
+  frames.push(encodeFrame({ t: 'call', id: REHEARSAL_ID, name: '', args: serializeValue([0, 'x', { a: [1] }, 1n]), inputs: [] } satisfies CallMessage));
   const message = frames.next() as CallMessage;
   lookup('');
   onChannel(READABLE, 0); // nothing is there yet: the parent sends calls only after 'ready'

@@ -8,11 +8,12 @@
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
 import { Socket } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { deserialize } from 'node:v8';
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
-import { buildDir, loadBinding, packageRoot } from '../native/binding.js';
+import { loadBinding, packageRoot } from '../native/binding.js';
 import { describe, integerOption, isPlainObject, knownKeys, oneOf } from '../options/checks.js';
 import type { Limits } from '../options/limits.js';
 import type { SandboxOptions } from '../options/sandbox.js';
@@ -29,12 +30,17 @@ import {
   FDS_PER_FRAME,
   FD_FRAME,
   FrameReader,
+  MAX_FRAME,
   MAX_INPUTS,
+  ProtocolViolation,
   deserializeError,
   encodeFrame,
+  parseWorkerMessage,
+  serializeValue,
   type CallMessage,
   type WorkerMessage,
 } from './protocol.js';
+import { accessProblem, acquireRuntime, describeProblem, fixFor, nearestPackageJson, type Identity, type WorkerRuntime } from './runtime.js';
 
 const SIGKILL = 9;
 const STDERR_TAIL_BYTES = 8192;
@@ -44,11 +50,14 @@ export const MIN_WORKER_MEMORY_BYTES = 768 * 1024 * 1024;
 /** Threads of an idle `node` (main, 4 V8 platform workers, signal and inspector helpers) plus libuv's 4-thread pool. */
 export const MIN_WORKER_PROCESSES = 16;
 
-// Real paths: the sandbox's mount namespace may hide a symlinked spelling (under /tmp, say).
-const here = realpathSync(dirname(fileURLToPath(import.meta.url)));
-const bootstrapPath = join(here, 'bootstrap.js');
-// Resolved on first use, after loadBinding() has checked the build exists: importing hatchery must not need it.
-const addonPath = (): string => (loadBinding(), realpathSync(join(buildDir, 'hatchery_addon.node')));
+/** Default per-frame cap on what a worker sends (a result, an error, the ready frame). */
+export const DEFAULT_MAX_REPLY_BYTES = 64 * 1024 * 1024;
+/** Default cap on reply bytes buffered across all of a pool's workers at once. */
+export const DEFAULT_REPLY_BUDGET_BYTES = 256 * 1024 * 1024;
+/** A frame begun and not continued for this long means the worker is stuck or hostile: it is killed. */
+export const STALL_MS = 5000;
+/** A worker that closed its channel gets this long to exit by itself (so its exit status is reported) before it is killed. */
+export const EOF_GRACE_MS = 2000;
 
 export interface WorkerPoolOptions {
   /** The module whose exports are called: an absolute path or a file: URL. */
@@ -77,6 +86,19 @@ export interface WorkerPoolOptions {
   output?: 'inherit' | 'ignore';
   /** Extra `node` flags for the workers, e.g. ['--no-warnings']. */
   execArgv?: string[];
+  /**
+   * The largest frame a worker may send (a result, or a thrown value), in
+   * bytes of its serialized form. Past it the call rejects with
+   * REPLY_TOO_LARGE and the worker is killed. Default 64 MiB (at most 256 MiB,
+   * and at most replyBudgetBytes).
+   */
+  maxReplyBytes?: number;
+  /**
+   * The most reply bytes the pool buffers across all its workers at once. The
+   * worker whose bytes go past it has its call rejected with REPLY_TOO_LARGE
+   * and is killed. Default 256 MiB.
+   */
+  replyBudgetBytes?: number;
 }
 
 export interface WorkerPoolStats {
@@ -95,6 +117,8 @@ export interface WorkerPoolStats {
     threw: number;
     crashed: number;
     timedOut: number;
+    /** A worker broke the channel protocol (WORKER_PROTOCOL) or sent too much (REPLY_TOO_LARGE), and was killed. */
+    protocolErrors: number;
     booted: number;
     bootFailed: number;
   };
@@ -108,7 +132,13 @@ export class WorkerError extends HatcheryError {
   readonly exit: ExitStatus | undefined;
   /** The last bytes the worker wrote to stderr. */
   readonly stderr: string;
-  constructor(code: 'WORKER_CRASHED' | 'WORKER_BOOT_FAILED' | 'TIMEOUT', message: string, exit: ExitStatus | undefined, stderr: string, cause?: unknown) {
+  constructor(
+    code: 'WORKER_CRASHED' | 'WORKER_BOOT_FAILED' | 'TIMEOUT' | 'WORKER_PROTOCOL' | 'REPLY_TOO_LARGE',
+    message: string,
+    exit: ExitStatus | undefined,
+    stderr: string,
+    cause?: unknown,
+  ) {
     super(code, stderr ? `${message}\n--- worker stderr (tail) ---\n${stderr.trimEnd()}` : message, cause === undefined ? {} : { cause });
     this.exit = exit;
     this.stderr = stderr;
@@ -117,8 +147,13 @@ export class WorkerError extends HatcheryError {
 
 interface PendingCall {
   name: string;
-  frame: Buffer;
+  /** The serialized arguments (WorkerInput ones as null). */
+  args: Buffer;
+  /** Which arguments are inputs. */
+  indexes: number[];
   inputs: WorkerInput[];
+  /** The id the worker's reply must carry, once started. */
+  id: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
   settled: boolean;
@@ -134,6 +169,16 @@ interface Worker {
   pidfd: number;
   channel: Socket;
   channelFd: number;
+  /** What the worker has written and the parent not yet taken. */
+  reader: FrameReader;
+  /** reader.buffered as last counted into the pool's reply budget. */
+  accounted: number;
+  /** The id of the last call sent to it. */
+  lastId: number;
+  /** Why its channel broke, when the parent ended it for that (a stalled frame, a closed channel). */
+  lost: string | undefined;
+  stallTimer: NodeJS.Timeout | undefined;
+  eofTimer: NodeJS.Timeout | undefined;
   output: Socket[];
   stderrTail: string;
   outputDone: Promise<void>;
@@ -174,12 +219,69 @@ function validateModule(value: unknown): string {
   return realpathSync(path);
 }
 
-/** The nearest package.json above `dir`: Node reads it to decide whether a .js file is ESM. */
-function nearestPackageJson(dir: string): string | undefined {
-  for (let d = dir; ; d = dirname(d)) {
-    const candidate = join(d, 'package.json');
-    if (existsSync(candidate)) return candidate;
-    if (dirname(d) === d) return undefined;
+/** An option value the sandbox gets: the caller's, with `reads` appended to fs.read (invalid shapes are left for validation to report). */
+function withReads(sandbox: unknown, reads: readonly string[]): unknown {
+  if (sandbox === false) return sandbox;
+  const s = (isPlainObject(sandbox) ? { ...sandbox } : sandbox === undefined ? {} : sandbox) as Record<string, unknown>;
+  if (isPlainObject(s)) {
+    const fs = isPlainObject(s.fs) ? { ...s.fs } : s.fs === undefined ? {} : s.fs;
+    if (isPlainObject(fs)) {
+      const read = fs.read === undefined ? [] : fs.read;
+      if (Array.isArray(read)) fs.read = [...(read as unknown[]), ...reads];
+      s.fs = fs;
+    }
+  }
+  return s;
+}
+
+/**
+ * Who the workers will run as: the compiled plan of one worker decides (as
+ * root that is an unprivileged uid with no supplementary groups). undefined
+ * when the sandbox cannot be prepared at all: then every boot reports why.
+ */
+function workerIdentity(options: NormalizedSpawnOptions): Identity | undefined {
+  let prepared: PreparedOperation;
+  try {
+    // Only the identity is wanted: no temp dir is made for it.
+    const sandbox = options.sandbox ? { ...options.sandbox, tmpdir: false as const } : options.sandbox;
+    prepared = prepareOperation(process.execPath, [], { ...options, sandbox });
+  } catch {
+    return undefined;
+  }
+  void prepared.release();
+  const { uid, gid } = prepared.enforcement;
+  const own = uid === (process.geteuid?.() ?? -1);
+  return { uid, gid, groups: own ? (process.getgroups?.() ?? []) : [] };
+}
+
+/** The module must be readable by the workers' uid, or every boot would fail with a misleading ERR_MODULE_NOT_FOUND. */
+function checkModuleReachable(modulePath: string, id: Identity): void {
+  const targets: Array<[string, 'read' | 'search']> = [[dirname(modulePath), 'search'], [modulePath, 'read']];
+  const pj = nearestPackageJson(dirname(modulePath));
+  if (pj) targets.push([realpathSync(pj), 'read']);
+  for (const [path, want] of targets) {
+    const problem = accessProblem(path, id, want);
+    if (!problem) continue;
+    throw new InvalidOptionRangeError(
+      'module',
+      `${modulePath} cannot be loaded by the workers, which run as uid ${id.uid} (gid ${id.gid}): ${describeProblem(problem, id)}. ` +
+        `Fix: ${fixFor(problem)}, or put the module in a directory uid ${id.uid} can read (a mkdtemp dir is 0700)`,
+    );
+  }
+}
+
+/** Retiring or dead (a function, so a state read after a call is not narrowed away). */
+function gone(worker: Worker): boolean {
+  return worker.state === 'retiring' || worker.state === 'dead';
+}
+
+/** Why a worker is being retired for what it sent. */
+class Violation extends Error {
+  constructor(
+    readonly code: 'WORKER_PROTOCOL' | 'REPLY_TOO_LARGE',
+    message: string,
+  ) {
+    super(message);
   }
 }
 
@@ -193,6 +295,11 @@ export class WorkerPool {
   private readonly output: 'inherit' | 'ignore';
   private readonly spawnOptions: NormalizedSpawnOptions;
   private readonly nodeArgs: string[];
+  private readonly runtime: WorkerRuntime;
+  private readonly maxReplyBytes: number;
+  private readonly replyBudgetBytes: number;
+  /** Bytes the workers have written that the pool holds (all readers together). */
+  private bufferedReplyBytes = 0;
   private readonly workers = new Set<Worker>();
   private readonly queue: PendingCall[] = [];
   private readonly pairer = new Pairer();
@@ -203,7 +310,7 @@ export class WorkerPool {
   private knownExports: Set<string> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private readonly totals = { calls: 0, succeeded: 0, threw: 0, crashed: 0, timedOut: 0, booted: 0, bootFailed: 0 };
+  private readonly totals = { calls: 0, succeeded: 0, threw: 0, crashed: 0, timedOut: 0, protocolErrors: 0, booted: 0, bootFailed: 0 };
   private bootMsLast = 0;
   private lastBootError: Error | undefined;
   private bootMsSum = 0;
@@ -212,7 +319,11 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions) {
     if (!isPlainObject(options)) throw new InvalidOptionTypeError('options', 'must be an object');
     const o = options as unknown as Record<string, unknown>;
-    knownKeys(o, ['module', 'warm', 'maxWorkers', 'reuse', 'sandbox', 'limits', 'timeoutMs', 'bootTimeoutMs', 'env', 'output', 'execArgv'], '');
+    knownKeys(
+      o,
+      ['module', 'warm', 'maxWorkers', 'reuse', 'sandbox', 'limits', 'timeoutMs', 'bootTimeoutMs', 'env', 'output', 'execArgv', 'maxReplyBytes', 'replyBudgetBytes'],
+      '',
+    );
     this.modulePath = validateModule(o.module);
     this.warm = integerOption(o.warm, 'warm', { min: 0, max: 256 }) ?? 1;
     this.maxWorkers = integerOption(o.maxWorkers, 'maxWorkers', { min: 1, max: 256 }) ?? Math.max(1, availableParallelism());
@@ -226,36 +337,47 @@ export class WorkerPool {
     }
     if (this.warm + this.maxWorkers > 256) throw new InvalidOptionRangeError('warm', 'plus maxWorkers must not exceed 256 (one zygote)');
 
+    const budget = integerOption(o.replyBudgetBytes, 'replyBudgetBytes', { min: 1, max: Number.MAX_SAFE_INTEGER }) ?? DEFAULT_REPLY_BUDGET_BYTES;
+    const maxReply = integerOption(o.maxReplyBytes, 'maxReplyBytes', { min: 1, max: MAX_FRAME });
+    if (maxReply !== undefined && maxReply > budget) {
+      throw new InvalidOptionRangeError('maxReplyBytes', `must not exceed replyBudgetBytes (${budget}), got ${maxReply}`);
+    }
+    this.replyBudgetBytes = budget;
+    this.maxReplyBytes = maxReply ?? Math.min(DEFAULT_MAX_REPLY_BYTES, budget);
+
     // The sandbox must let node read what it loads: the bootstrap and its
     // imports, the addon (for SCM_RIGHTS on the channel), the module's
     // directory and the package.json files that say how to load them.
     const moduleDir = dirname(this.modulePath);
-    const reads = [here, addonPath(), moduleDir];
-    for (const pj of [nearestPackageJson(here), nearestPackageJson(moduleDir)]) if (pj) reads.push(pj);
-    let sandbox: unknown = o.sandbox;
-    if (sandbox !== false) {
-      const s = (isPlainObject(sandbox) ? { ...sandbox } : sandbox === undefined ? {} : sandbox) as Record<string, unknown>;
-      if (isPlainObject(s)) {
-        const fs = isPlainObject(s.fs) ? { ...s.fs } : s.fs === undefined ? {} : s.fs;
-        if (isPlainObject(fs)) {
-          const read = fs.read === undefined ? [] : fs.read;
-          if (Array.isArray(read)) fs.read = [...(read as unknown[]), ...reads];
-          s.fs = fs;
-        }
-      }
-      sandbox = s;
-    }
-    this.spawnOptions = normalizeSpawnOptions(
-      { sandbox, limits: o.limits, env: o.env, stdio: ['pipe', 'pipe', 'pipe'], spawnTimeoutMs: this.bootTimeoutMs },
-      [],
-      ['pipe', 'pipe', 'pipe'],
-    );
-    const limits = this.spawnOptions.limits;
+    const moduleReads = [moduleDir];
+    const modulePj = nearestPackageJson(moduleDir);
+    if (modulePj) moduleReads.push(modulePj);
+    const normalize = (reads: string[]): NormalizedSpawnOptions =>
+      normalizeSpawnOptions(
+        { sandbox: withReads(o.sandbox, reads), limits: o.limits, env: o.env, stdio: ['pipe', 'pipe', 'pipe'], spawnTimeoutMs: this.bootTimeoutMs },
+        [],
+        ['pipe', 'pipe', 'pipe'],
+      );
+    const draft = normalize(moduleReads);
+    const limits = draft.limits;
     if (limits.memoryBytes !== undefined && limits.memoryBytes < MIN_WORKER_MEMORY_BYTES) {
       throw new InvalidOptionRangeError('limits.memoryBytes', `must be at least ${MIN_WORKER_MEMORY_BYTES} for a Node worker (V8 reserves address space at startup), got ${limits.memoryBytes}`);
     }
     if (limits.processes !== undefined && limits.processes < MIN_WORKER_PROCESSES) {
       throw new InvalidOptionRangeError('limits.processes', `must be at least ${MIN_WORKER_PROCESSES} for a Node worker (its own threads count), got ${limits.processes}`);
+    }
+    // Everything a worker reads must be reachable by its uid: the module is
+    // the caller's to place; the bootstrap and addon the library copies where
+    // that uid can read them when the workers run as someone else.
+    const me = process.geteuid?.() ?? 0;
+    const identity = workerIdentity(draft) ?? { uid: me, gid: process.getegid?.() ?? 0, groups: [] };
+    checkModuleReachable(this.modulePath, identity);
+    this.runtime = acquireRuntime(identity);
+    try {
+      this.spawnOptions = normalize([...this.runtime.reads, ...moduleReads]);
+    } catch (e) {
+      this.runtime.release();
+      throw e;
     }
     this.nodeArgs = [...(execArgv as string[])];
     if (limits.memoryBytes !== undefined) {
@@ -290,15 +412,19 @@ export class WorkerPool {
     if (inputs.length > MAX_INPUTS) {
       return Promise.reject(new InvalidOptionRangeError('args', `may hold at most ${MAX_INPUTS} WorkerInput values, got ${inputs.length}`));
     }
-    let frame: Buffer;
+    let serialized: Buffer;
     try {
-      frame = encodeFrame({ t: 'call', id: 0, name: exportName, args: plain, inputs: indexes } satisfies CallMessage);
+      serialized = serializeValue(plain);
     } catch (e) {
       return Promise.reject(e);
     }
+    // The frame adds the name and a few dozen bytes of framing to the arguments.
+    if (serialized.length + Buffer.byteLength(exportName) + 4096 > MAX_FRAME) {
+      return Promise.reject(new RangeError(`arguments of ${serialized.length} bytes exceed the ${MAX_FRAME} byte frame limit`));
+    }
     this.totals.calls++;
     return new Promise<unknown>((resolve, reject) => {
-      this.queue.push({ name: exportName, frame, inputs, resolve, reject, settled: false });
+      this.queue.push({ name: exportName, args: serialized, indexes, inputs, id: 0, resolve, reject, settled: false });
       if (this.bootFailures >= BOOT_FAILURE_STREAK) this.bootFailures = BOOT_FAILURE_STREAK - 1; // one more try
       this.dispatch();
     });
@@ -367,6 +493,8 @@ export class WorkerPool {
           while (Date.now() < until && zombieOrAlive(z.pid)) await new Promise((r) => setTimeout(r, 2));
         }
         this.pairer.close();
+        // Its workers are gone: the runtime copy they read can go too (when no other pool uses it).
+        this.runtime.release();
       } finally {
         clearInterval(hold);
       }
@@ -376,12 +504,19 @@ export class WorkerPool {
 
   // --- internals -----------------------------------------------------------
 
-  private settle(call: PendingCall, error: unknown, value?: unknown): void {
+  /** Reject the call (once). `error` may be any value a worker threw, undefined included. */
+  private settle(call: PendingCall, error: unknown): void {
     if (call.settled) return;
     call.settled = true;
     if (call.timer) clearTimeout(call.timer);
-    if (error !== undefined) call.reject(error);
-    else call.resolve(value);
+    call.reject(error);
+  }
+
+  private fulfill(call: PendingCall, value: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (call.timer) clearTimeout(call.timer);
+    call.resolve(value);
   }
 
   private busyCount(): number {
@@ -393,12 +528,10 @@ export class WorkerPool {
   private dispatch(): void {
     let busy = this.busyCount();
     while (this.queue.length > 0 && busy < this.maxWorkers) {
+      // A worker part-way through its `reuse` calls first, so each serves its n calls before a fresh one starts.
       let worker: Worker | undefined;
       for (const w of this.workers) {
-        if (w.state === 'idle') {
-          worker = w;
-          break;
-        }
+        if (w.state === 'idle' && (!worker || w.served > worker.served)) worker = w;
       }
       if (!worker) break;
       const call = this.queue.shift()!;
@@ -438,8 +571,11 @@ export class WorkerPool {
     const native = loadBinding();
     worker.state = 'busy';
     worker.call = call;
+    call.id = ++worker.lastId;
     const opened: OpenedInput[] = [];
+    let frame: Buffer;
     try {
+      frame = encodeFrame({ t: 'call', id: call.id, name: call.name, args: call.args, inputs: call.indexes } satisfies CallMessage);
       for (const input of call.inputs) opened.push(input.open());
       for (let i = 0; i < opened.length; i += FDS_PER_FRAME) {
         const fds = opened.slice(i, i + FDS_PER_FRAME).map((o) => o.fd);
@@ -450,7 +586,9 @@ export class WorkerPool {
     } catch (e) {
       for (const o of opened) o.release();
       worker.call = undefined;
-      worker.state = 'idle';
+      // Fds may sit queued in the worker without their call: it cannot serve another.
+      if (opened.length > 0) this.retire(worker);
+      else worker.state = 'idle';
       this.settle(call, e);
       return;
     }
@@ -463,13 +601,128 @@ export class WorkerPool {
       }, this.timeoutMs);
     }
     worker.channel.ref();
-    worker.channel.write(call.frame);
+    worker.channel.write(frame);
   }
 
+  /**
+   * Bytes from a worker: hostile until checked. Frames are taken whole, sizes
+   * checked from the header before the body is buffered, every message
+   * checked field by field; anything wrong retires the worker and rejects its
+   * call with a typed error. Nothing here may throw into the event loop.
+   */
+  private onChannelData(worker: Worker, chunk: Buffer): void {
+    if (worker.state === 'retiring' || worker.state === 'dead') return; // being killed: its bytes no longer matter
+    const reader = worker.reader;
+    reader.push(chunk);
+    try {
+      for (;;) {
+        const size = reader.peekSize();
+        if (size === undefined) break;
+        if (size > MAX_FRAME) throw new Violation('WORKER_PROTOCOL', `a frame header announced ${size} bytes (the protocol allows ${MAX_FRAME})`);
+        if (size > this.maxReplyBytes) {
+          throw new Violation('REPLY_TOO_LARGE', `the worker's reply is ${size} bytes, more than maxReplyBytes (${this.maxReplyBytes})`);
+        }
+        const payload = reader.nextPayload();
+        if (payload === undefined) break;
+        if (payload === null) throw new Violation('WORKER_PROTOCOL', 'an empty frame (a worker never sends fds)');
+        let decoded: unknown;
+        try {
+          decoded = deserialize(payload);
+        } catch (e) {
+          throw new Violation('WORKER_PROTOCOL', `a frame of ${size} bytes that does not deserialize (${e instanceof Error ? e.message : 'unknown error'})`);
+        }
+        this.account(worker);
+        this.onMessage(worker, parseWorkerMessage(decoded));
+        if (gone(worker)) {
+          this.dropBuffered(worker);
+          return;
+        }
+      }
+      this.account(worker);
+      if (this.bufferedReplyBytes > this.replyBudgetBytes) {
+        throw new Violation(
+          'REPLY_TOO_LARGE',
+          `replies buffered across the pool's workers reached ${this.bufferedReplyBytes} bytes, more than replyBudgetBytes (${this.replyBudgetBytes}); this worker's ${reader.buffered} were dropped`,
+        );
+      }
+      this.watchStall(worker);
+    } catch (e) {
+      const v =
+        e instanceof Violation ? e : e instanceof ProtocolViolation ? new Violation('WORKER_PROTOCOL', e.message) : new Violation('WORKER_PROTOCOL', `its frame could not be handled (${String(e)})`);
+      this.violate(worker, v);
+    }
+  }
+
+  /** Count `worker`'s buffered bytes into the pool's reply budget. */
+  private account(worker: Worker): void {
+    const now = worker.reader.buffered;
+    this.bufferedReplyBytes += now - worker.accounted;
+    worker.accounted = now;
+  }
+
+  private dropBuffered(worker: Worker): void {
+    worker.reader.clear();
+    this.account(worker);
+    if (worker.stallTimer) clearTimeout(worker.stallTimer);
+    worker.stallTimer = undefined;
+  }
+
+  /** A frame begun must keep coming: no progress for STALL_MS and the worker is killed. */
+  private watchStall(worker: Worker): void {
+    if (worker.reader.buffered === 0) {
+      if (worker.stallTimer) clearTimeout(worker.stallTimer);
+      worker.stallTimer = undefined;
+      return;
+    }
+    if (worker.stallTimer) {
+      worker.stallTimer.refresh();
+      return;
+    }
+    worker.stallTimer = setTimeout(() => {
+      worker.stallTimer = undefined;
+      if (worker.state === 'retiring' || worker.state === 'dead') return;
+      const size = worker.reader.peekSize();
+      worker.lost = `sent ${worker.reader.buffered} bytes of a ${size === undefined ? 'frame' : `${size}-byte frame`} and then nothing for ${STALL_MS} ms`;
+      if (!worker.ready) worker.bootError ??= new Error(`the worker ${worker.lost}`);
+      this.dropBuffered(worker);
+      this.retire(worker);
+    }, STALL_MS);
+    worker.stallTimer.unref();
+  }
+
+  /** The worker's end of the channel closed: it can never reply. Give it a moment to exit on its own (a crash), then kill it. */
+  private onChannelEnd(worker: Worker): void {
+    if (worker.state === 'retiring' || worker.state === 'dead' || worker.eofTimer) return;
+    const partial = worker.reader.buffered > 0;
+    this.dropBuffered(worker);
+    worker.eofTimer = setTimeout(() => {
+      if (worker.state === 'retiring' || worker.state === 'dead') return;
+      worker.lost = `closed its channel${partial ? ' in the middle of a frame' : ''} without exiting`;
+      if (!worker.ready) worker.bootError ??= new Error(`the worker ${worker.lost}`);
+      this.retire(worker);
+    }, EOF_GRACE_MS);
+    worker.eofTimer.unref();
+  }
+
+  /** A worker broke the protocol or its reply limits: reject its call now, kill its tree. */
+  private violate(worker: Worker, v: Violation): void {
+    if (worker.state === 'retiring' || worker.state === 'dead') return;
+    this.totals.protocolErrors++;
+    const call = worker.call;
+    const doing = call ? `running ${JSON.stringify(call.name)}` : worker.ready ? 'while idle' : 'while booting';
+    const error = new WorkerError(v.code, `a worker for ${this.modulePath} ${doing} was killed: ${v.message}`, undefined, worker.stderrTail);
+    if (call) this.settle(call, error);
+    else if (!worker.ready) worker.bootError = error;
+    this.dropBuffered(worker);
+    worker.channel.pause();
+    this.retire(worker);
+  }
+
+  /** A checked message. A message the worker's state does not expect is a violation too. */
   private onMessage(worker: Worker, message: WorkerMessage): void {
     switch (message.t) {
       case 'ready': {
-        if (worker.state !== 'booting') return;
+        if (worker.state !== 'booting') throw new ProtocolViolation(`a ready frame from a worker that is ${worker.state === 'busy' ? 'running a call' : 'already ready'}`);
         this.booting--;
         this.bootFailures = 0;
         this.totals.booted++;
@@ -484,6 +737,7 @@ export class WorkerPool {
         return;
       }
       case 'boot-error':
+        if (worker.ready) throw new ProtocolViolation('a boot-error frame from a worker that is ready');
         worker.bootError = deserializeError(message.error);
         this.retire(worker);
         return;
@@ -491,12 +745,13 @@ export class WorkerPool {
       case 'err':
       case 'throw': {
         const call = worker.call;
-        if (!call || worker.state !== 'busy') return;
+        if (!call || worker.state !== 'busy') throw new ProtocolViolation(`a reply (${message.t}) with no call in flight`);
+        if (message.id !== call.id) throw new ProtocolViolation(`a reply for call ${message.id}, not for the call in flight (${call.id})`);
         worker.call = undefined;
         worker.served++;
         if (message.t === 'ok') {
           this.totals.succeeded++;
-          this.settle(call, undefined, message.value);
+          this.fulfill(call, message.value);
         } else {
           this.totals.threw++;
           this.settle(call, message.t === 'err' ? deserializeError(message.error) : message.value);
@@ -521,9 +776,10 @@ export class WorkerPool {
     this.updateRefs();
   }
 
+  /** Queued calls and calls not yet settled hold the loop, also while their worker is being killed (its exit report settles them). */
   private holdsLoop(): boolean {
     if (this.closing || this.queue.length > 0) return true;
-    for (const w of this.workers) if (w.state === 'busy') return true;
+    for (const w of this.workers) if (w.state === 'busy' || (w.call && !w.call.settled)) return true;
     return false;
   }
 
@@ -569,8 +825,9 @@ export class WorkerPool {
   private onBootFailure(cause: Error, exit: ExitStatus | undefined, stderr: string): void {
     this.totals.bootFailed++;
     this.bootFailures++;
+    // CLOSED, and what a booting worker sent that broke the protocol, are reported as they are.
     const error =
-      cause instanceof HatcheryError && cause.code === 'CLOSED'
+      cause instanceof HatcheryError && (cause.code === 'CLOSED' || cause.code === 'WORKER_PROTOCOL' || cause.code === 'REPLY_TOO_LARGE')
         ? cause
         : new WorkerError('WORKER_BOOT_FAILED', `a worker for ${this.modulePath} failed to boot: ${cause.message}`, exit, stderr, cause);
     this.lastBootError = error;
@@ -590,9 +847,9 @@ export class WorkerPool {
     const pair: SocketPair = await this.pairer.pair();
     const native = loadBinding();
     let prepared: PreparedOperation;
-    const args = [...this.nodeArgs, bootstrapPath, addonPath(), pathToFileURL(this.modulePath).href];
+    const args = [...this.nodeArgs, this.runtime.bootstrap, this.runtime.addon, pathToFileURL(this.modulePath).href];
     try {
-      prepared = prepareOperation(process.execPath, args, this.spawnOptions);
+      prepared = prepareOperation(process.execPath, args, this.spawnOptions, zygote);
     } catch (e) {
       pair.parent.destroy();
       pair.child.destroy();
@@ -623,7 +880,7 @@ export class WorkerPool {
       for (const s of output) s.destroy();
       pair.parent.destroy();
       pair.child.destroy();
-      prepared.release();
+      void prepared.release(zygote);
       throw e;
     }
     const errStream = output[output.length - 1]!;
@@ -638,6 +895,12 @@ export class WorkerPool {
       pidfd: -1,
       channel: pair.parent,
       channelFd: socketFd(pair.parent),
+      reader: new FrameReader(),
+      accounted: 0,
+      lastId: 0,
+      lost: undefined,
+      stallTimer: undefined,
+      eofTimer: undefined,
       output,
       stderrTail: '',
       outputDone: Promise.all(output.map((s) => new Promise<void>((r) => s.once('close', () => r())))).then(() => undefined),
@@ -654,24 +917,13 @@ export class WorkerPool {
       if (this.output === 'inherit') process.stderr.write(chunk);
       worker.stderrTail = (worker.stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
     });
-    const reader = new FrameReader();
     const channel = pair.parent;
     channel.unref();
     channel.on('error', () => {});
-    channel.on('data', (chunk: Buffer) => {
-      reader.push(chunk);
-      for (;;) {
-        let message: WorkerMessage | null | undefined;
-        try {
-          message = reader.next() as WorkerMessage | null | undefined;
-        } catch {
-          this.retire(worker);
-          return;
-        }
-        if (message === undefined) return;
-        if (message !== null) this.onMessage(worker, message);
-      }
-    });
+    channel.on('data', (chunk: Buffer) => this.onChannelData(worker, chunk));
+    // EOF, or a reset (the worker closed with our call frame unread): either way it cannot reply.
+    channel.on('end', () => this.onChannelEnd(worker));
+    channel.on('close', () => this.onChannelEnd(worker));
     let bootTimer: NodeJS.Timeout | undefined = setTimeout(() => {
       bootTimer = undefined;
       if (worker.state === 'booting') {
@@ -683,19 +935,22 @@ export class WorkerPool {
 
     const finish = async (exit: ExitStatus | undefined, cause: Error | undefined): Promise<void> => {
       if (bootTimer) clearTimeout(bootTimer);
+      if (worker.eofTimer) clearTimeout(worker.eofTimer);
       const was = worker.state;
       worker.state = 'dead';
+      this.dropBuffered(worker);
       if (worker.pidfd >= 0) {
         native.close(worker.pidfd);
         worker.pidfd = -1;
       }
-      prepared.release();
+      void prepared.release(zygote);
       // The pipes hit EOF when the tree is gone; wait briefly for the stderr tail.
       await Promise.race([worker.outputDone, new Promise((r) => setTimeout(r, 200).unref())]);
       for (const s of output) s.destroy();
       channel.destroy();
       this.workers.delete(worker);
-      const how = exit ? (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`) : `was lost (${cause?.message ?? 'unknown'})`;
+      const ended = exit ? (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`) : `was lost (${cause?.message ?? 'unknown'})`;
+      const how = worker.lost ? `${worker.lost}, so it ${ended}` : ended;
       if (was === 'booting') this.booting--;
       if (!worker.ready) {
         this.onBootFailure(worker.bootError ?? cause ?? new Error(`the worker ${how} before it was ready`), exit, worker.stderrTail);
@@ -718,10 +973,12 @@ export class WorkerPool {
       pair.child.destroy();
       worker.state = 'dead';
       this.workers.delete(worker);
+      this.dropBuffered(worker);
+      if (worker.eofTimer) clearTimeout(worker.eofTimer);
       if (bootTimer) clearTimeout(bootTimer);
       for (const s of output) s.destroy();
       channel.destroy();
-      prepared.release();
+      void prepared.release(zygote);
     };
     await new Promise<void>((resolve, reject) => {
       try {

@@ -172,6 +172,8 @@ export function errors(e: unknown): void {
       case 'CLOSED':
       case 'WORKER_CRASHED':
       case 'WORKER_BOOT_FAILED':
+      case 'WORKER_PROTOCOL':
+      case 'REPLY_TOO_LARGE':
       case 'UNKNOWN_EXPORT':
       case 'TIMEOUT':
       case 'NATIVE_UNAVAILABLE':
