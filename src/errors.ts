@@ -106,9 +106,11 @@ export function errnoName(errno: number): string {
   return errnoNames.get(Math.abs(errno)) ?? `errno ${Math.abs(errno)}`;
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, value]) => [value, name as NodeJS.Signals]),
-);
+// The first name of each number, as child_process reports it: SIGABRT not its alias SIGIOT, SIGIO not SIGPOLL.
+const signalNames = new Map<number, NodeJS.Signals>();
+for (const [name, value] of Object.entries(osConstants.signals)) {
+  if (!signalNames.has(value)) signalNames.set(value, name as NodeJS.Signals);
+}
 
 export function signalName(signo: number): NodeJS.Signals | `SIG${number}` {
   return signalNames.get(signo) ?? `SIG${signo}`;
