@@ -25,7 +25,6 @@ import {
   rmSync,
   statSync,
   statfsSync,
-  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -451,7 +450,7 @@ describe('gcc: compile, then run the binary in a second sandbox (an online judge
   test('process limit: forking stops at limits.processes (15 children + the program under 16)', async () => {
     await compile('forks');
     const { result } = await compare(
-      { program: 'judge: fork until refused', work: 'fork children until EAGAIN, processes 16', grants: 'none (the binary)', directNote: 'not run: root has no process limit' },
+      { program: 'judge: fork until refused', work: 'fork children until EAGAIN, processes 16', grants: 'none (the binary)', directNote: 'not run: no process limit outside the sandbox' },
       null,
       async () => submit('forks', ''),
       1,
@@ -463,7 +462,7 @@ describe('gcc: compile, then run the binary in a second sandbox (an online judge
   test('fork bomb: contained by limits.processes, ended by timeoutMs, no process left', async () => {
     await compile('bomb');
     const { result } = await compare(
-      { program: 'judge: fork bomb', work: 'for (;;) fork(); processes 16, timeoutMs 1000', grants: 'none (the binary)', directNote: 'not run: unbounded as root' },
+      { program: 'judge: fork bomb', work: 'for (;;) fork(); processes 16, timeoutMs 1000', grants: 'none (the binary)', directNote: 'not run: a fork bomb on the host' },
       null,
       async () => submit('bomb', '', { timeoutMs: 1000 }),
       1,
@@ -568,8 +567,15 @@ interface SavedFile {
   mode: number;
   uid: number;
   gid: number;
-  atime: Date;
-  mtime: Date;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+}
+
+/** `touch -d` takes nanoseconds, where fs.utimes rounds to a double of seconds. */
+function touchNs(file: string, which: '-a' | '-m', ns: bigint): void {
+  const stamp = `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
+  const r = spawnSync('touch', [which, '-d', stamp, file]);
+  assert.equal(r.status, 0, `touch ${which} -d ${stamp} ${file}: ${r.stderr}`);
 }
 
 /** undefined: /etc/gitconfig untouched; null: it was absent (remove ours); else what to put back. */
@@ -579,9 +585,9 @@ const GIT_ALIAS = '[alias]\n\thatchery-compat = log -1 --format=compat:%s\n';
 /** Adds a harmless alias to /etc/gitconfig (creating it if absent), remembering exactly what was there. */
 function installGitconfig(): void {
   if (existsSync(GITCONFIG)) {
-    const st = statSync(GITCONFIG);
+    const st = statSync(GITCONFIG, { bigint: true });
     const content = readFileSync(GITCONFIG);
-    savedGitconfig = { content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atime: st.atime, mtime: st.mtime };
+    savedGitconfig = { content, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs };
     const sep = content.length === 0 || content[content.length - 1] === 0x0a ? '' : '\n';
     writeFileSync(GITCONFIG, Buffer.concat([content, Buffer.from(`${sep}${GIT_ALIAS}`)]));
   } else {
@@ -602,7 +608,8 @@ function restoreGitconfig(): void {
   writeFileSync(GITCONFIG, saved.content);
   chownSync(GITCONFIG, saved.uid, saved.gid);
   chmodSync(GITCONFIG, saved.mode);
-  utimesSync(GITCONFIG, saved.atime, saved.mtime);
+  touchNs(GITCONFIG, '-a', saved.atimeNs);
+  touchNs(GITCONFIG, '-m', saved.mtimeNs);
 }
 
 describe('git with a system gitconfig', { skip: missing('/usr/bin/git') }, () => {
@@ -615,7 +622,12 @@ describe('git with a system gitconfig', { skip: missing('/usr/bin/git') }, () =>
   const origin = outputDir('git-origin');
 
   test('init, commit, log, clone: reads /etc/gitconfig (as root: an alias put there works), author from env', async () => {
-    const before = existsSync(GITCONFIG) ? sha256(GITCONFIG) : null;
+    const stamp = (): string | null => {
+      if (!existsSync(GITCONFIG)) return null;
+      const st = statSync(GITCONFIG, { bigint: true });
+      return `${sha256(GITCONFIG)} ${st.mode} ${st.uid}:${st.gid} ${st.mtimeNs}`;
+    };
+    const before = stamp();
     // As root a harmless alias goes into /etc/gitconfig (made if absent), and
     // the file is put back exactly afterwards; another user can only compare
     // git's view of the system config in and out of the sandbox.
@@ -669,7 +681,7 @@ describe('git with a system gitconfig', { skip: missing('/usr/bin/git') }, () =>
     } finally {
       restoreGitconfig();
     }
-    assert.equal(existsSync(GITCONFIG) ? sha256(GITCONFIG) : null, before, '/etc/gitconfig is exactly as it was');
+    assert.equal(stamp(), before, '/etc/gitconfig is exactly as it was: content, mode, owner, mtime');
   });
 });
 
