@@ -668,15 +668,18 @@ describe('git with a system gitconfig', { skip: missing('/usr/bin/git') }, () =>
         'git log --format="%an %s"',
         'git status --short --branch',
       ].join(' && ');
-      const { result: cloned } = await compare(
+      const { result: cloned, direct: clonedDirect } = await compare(
         { program: 'git', work: 'clone a local repo', grants: 'read source, write dest' },
-        () => direct('sh', ['-c', clone, 'sh', origin, outputDir('git-clone-direct')], { env }),
+        // Directly, root's git refuses a repo of another uid ("dubious ownership") unless told it is safe. In the
+        // sandbox's user namespace every owner it has no mapping for shows as 65534, its own uid, so git does not ask.
+        () => direct('sh', ['-c', clone, 'sh', origin, outputDir('git-clone-direct')], { env: { ...env, GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'safe.directory', GIT_CONFIG_VALUE_0: '*' } }),
         async (i) => {
           const to = i === 0 ? dest : outputDir('git-clone-rep');
           return ok(await run('sh', ['-c', clone, 'sh', origin, to], { env, sandbox: { fs: { read: [origin], write: [to] } } }));
         },
       );
       assert.equal(cloned.stdout, `${isRoot ? 'compat:first\n' : ''}Ada Lovelace first\n## main...origin/main\n`);
+      assert.deepEqual([clonedDirect?.status, clonedDirect?.stdout], [0, cloned.stdout], clonedDirect?.stderr);
       assert.equal(readFileSync(join(dest, 'clone', 'README'), 'utf8'), 'hello\n');
     } finally {
       restoreGitconfig();
