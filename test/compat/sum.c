@@ -1,0 +1,9 @@
+/* A correct submission: a + b. */
+#include <stdio.h>
+
+int main(void) {
+  long a, b;
+  if (scanf("%ld %ld", &a, &b) != 2) return 1;
+  printf("%ld\n", a + b);
+  return 0;
+}
