@@ -8,6 +8,7 @@ Commands:
   check    what this machine supports and what the default profile enforces
                                                       (hatchery check --help)
   policy   explain the compiled policy for run options (hatchery policy --help)
+  worker   run BullMQ queue jobs in sandboxes until SIGTERM (hatchery worker --help)
   bench    spawn latency against peers; writes JSON and an SVG chart
            (a source checkout only; hatchery bench --help)
 
@@ -57,6 +58,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     case 'bench':
       return benchCommand(rest);
+    case 'worker': {
+      const { workerCommand } = await import('./worker-command.js');
+      return workerCommand(rest);
+    }
     case undefined:
     case '-h':
     case '--help':
@@ -64,6 +69,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (rest[0] === 'run') process.stdout.write(runHelp);
       else if (rest[0] === 'check') process.stdout.write((await import('./check.js')).checkHelp);
       else if (rest[0] === 'policy') process.stdout.write((await import('./policy-command.js')).policyHelp);
+      else if (rest[0] === 'worker') process.stdout.write((await import('./worker-command.js')).workerHelp);
       else process.stdout.write(usage);
       return command === undefined ? 2 : 0;
     case '-v':
