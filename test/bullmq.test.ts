@@ -452,6 +452,20 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
     await queue.remove(long.id!);
   });
 
+  test('with Redis unreachable a worker still shuts down: drain() gives up on the connections, kills the pool and rejects', async () => {
+    const refused = await startRedis(redisBinary);
+    await refused.stop(); // a port where nothing listens any more
+    const worker = createQueueWorker('unreachable', { connection: { host: '127.0.0.1', port: refused.port, retryStrategy: () => 200 }, concurrency: 1 });
+    const errors: string[] = [];
+    worker.on('error', (e) => errors.push(e.message));
+    await waitFor(() => errors.some((m) => /ECONNREFUSED/.test(m)), 10_000, 'a connection error');
+    const t0 = Date.now();
+    await assert.rejects(worker.drain({ graceMs: 0 }), /did not close within 10000 ms: BullMQ could not close its Redis connections/);
+    assert.ok(Date.now() - t0 < 15_000);
+    assert.equal(worker.pool.closed, true);
+    await worker.ready;
+  });
+
   test('nothing is left: no worker, zygote, sandboxed process, Redis or temp dir', async () => {
     for (const w of processes) w.kill('SIGKILL');
     await Promise.all(processes.map((w) => w.exited));

@@ -20,6 +20,7 @@
  *   then kill their trees and put the jobs back in the queue untouched.
  */
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { QueueEvents, UnrecoverableError, WaitingError, Worker, type Job, type QueueEventsListener } from 'bullmq';
 import { integerOption, isPlainObject } from '../options/checks.js';
 import { InvalidOptionTypeError } from '../errors.js';
@@ -29,6 +30,7 @@ import { classifyError, toJobError, type QueueFailureCode } from './failures.js'
 import { checkJobCaps, checkJobShape, JobDataError, type RunJobData } from './job-data.js';
 import { publishQueueJob, type JobOutcome, type QueueJobEvent } from './job-events.js';
 import { CANCEL_EVENT } from './producer.js';
+import { forceDisconnect } from './force-disconnect.js';
 import { pickProfile, type ResolvedPolicy, type ResolvedProfile } from './profiles.js';
 import type { QueueRunResult } from './result.js';
 import { QueueWorkerStatsRecorder, type QueueWorkerStats } from './stats.js';
@@ -69,6 +71,21 @@ type JobProcessor = (job: Job<RunJobData, QueueRunResult>, token?: string, signa
 const EARLY_CANCEL_TTL_MS = 60_000;
 const EARLY_CANCEL_MAX = 10_000;
 export const DEFAULT_DRAIN_GRACE_MS = 30_000;
+/** How long closing waits for BullMQ's connections once the jobs are done. */
+const CONNECTION_CLOSE_WAIT_MS = 10_000;
+/** And once they were ended by force. */
+const FORCED_CLOSE_WAIT_MS = 2000;
+
+/** Whether `promise` settles within `ms` (never rejects). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'expired'> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), ms)));
+  try {
+    return await Promise.race([promise.then(() => 'settled' as const, () => 'settled' as const), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function reasonText(reason: unknown, fallback: string): string {
   if (typeof reason === 'string' && reason !== '') return reason.slice(0, 500);
@@ -81,7 +98,7 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
   readonly pool: Pool;
   /** The operator's profiles, resolved. */
   readonly policy: ResolvedPolicy;
-  /** Resolves once the worker listens for cancels and takes jobs. */
+  /** Resolves once the worker listens for cancels and takes jobs (or was closed first). */
   readonly ready: Promise<void>;
   readonly #queueName: string;
   readonly #ownsPool: boolean;
@@ -93,6 +110,8 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
   #drainTimers: NodeJS.Timeout[] = [];
   #draining: Promise<void> | undefined;
   #closingAll: Promise<void> | undefined;
+  #onCloseRequested!: () => void;
+  readonly #closeRequested = new Promise<void>((resolve) => (this.#onCloseRequested = resolve));
 
   /** @internal Use createQueueWorker(). */
   constructor(options: NormalizedQueueWorkerOptions) {
@@ -138,7 +157,6 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
       });
     }
     this.ready = this.#start();
-    this.ready.catch(() => {}); // also reported as an 'error' event
   }
 
   /** Outcomes, failures by code, durations; and the pool's own stats. */
@@ -151,6 +169,11 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
    * trees and move those jobs back to the queue (not failed, attempts
    * untouched) for another worker; close the pool if it is the worker's own.
    * Calling it again with a shorter grace period shortens the wait.
+   *
+   * BullMQ cannot close its connections while Redis is unreachable (it waits
+   * for a connection that does not come); then, CONNECTION_CLOSE_WAIT_MS
+   * after the grace period, drain() kills every job's tree, closes its own
+   * pool and rejects, so a process can still exit.
    */
   drain(options: DrainOptions = {}): Promise<void> {
     if (!isPlainObject(options)) return Promise.reject(new InvalidOptionTypeError('options', 'must be an object'));
@@ -166,7 +189,7 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
       for (const t of this.#drainTimers) clearTimeout(t);
       this.#drainTimers = [];
     });
-    return this.#draining;
+    return this.#closedWithin(this.#draining, graceMs + CONNECTION_CLOSE_WAIT_MS);
   }
 
   /**
@@ -176,25 +199,46 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
    * and BullMQ's stall recovery hands the jobs to another worker later.
    */
   override close(force = false): Promise<void> {
+    this.#onCloseRequested();
     this.#closingAll ??= (async () => {
       try {
         await super.close(force);
       } finally {
-        await this.#cancelEvents?.close().catch(() => {});
+        // QueueEvents.close() waits for a connection that may never come: bounded.
+        await Promise.race([this.#cancelEvents?.close().catch(() => {}), sleep(CONNECTION_CLOSE_WAIT_MS, undefined, { ref: false })]);
         if (this.#ownsPool) await this.pool.close({ graceMs: 0 });
       }
     })();
     return this.#closingAll;
   }
 
+  async #closedWithin(closing: Promise<void>, ms: number): Promise<void> {
+    if ((await settlesWithin(closing, ms)) === 'settled') return closing;
+    // Redis is unreachable: end the clients so BullMQ's close() can return, and kill every tree.
+    this.#requeueRunning(0);
+    forceDisconnect(this);
+    forceDisconnect(this.#cancelEvents);
+    await settlesWithin(closing, FORCED_CLOSE_WAIT_MS);
+    if (this.#ownsPool) await this.pool.close({ graceMs: 0 });
+    throw new Error(`the worker did not close within ${ms} ms: BullMQ could not close its Redis connections (is Redis reachable?), so they were ended; every job's process tree was killed`);
+  }
+
   // ---- start -----------------------------------------------------------------
 
   async #start(): Promise<void> {
-    // Listen for cancels before taking a job, so no cancel of a job we run can pass unseen.
-    if (this.#cancelEvents) await this.#cancelEvents.waitUntilReady();
-    if (this.closing) return;
-    this.run().catch((e: unknown) => this.emit('error', e instanceof Error ? e : new Error(String(e))));
-    await this.waitUntilReady();
+    const report = (e: unknown): void => {
+      this.emit('error', e instanceof Error ? e : new Error(String(e)));
+    };
+    try {
+      // Listen for cancels before taking a job, so no cancel of a job we run can pass unseen.
+      if (this.#cancelEvents) await Promise.race([this.#cancelEvents.waitUntilReady(), this.#closeRequested]);
+      if (this.closing) return;
+      this.run().catch(report);
+      await Promise.race([this.waitUntilReady(), this.#closeRequested]);
+    } catch (e) {
+      // Closed while starting, or the connection failed for good: 'error' says which; ready still resolves.
+      if (!this.closing) report(e);
+    }
   }
 
   // ---- aborts ------------------------------------------------------------------

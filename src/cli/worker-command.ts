@@ -65,7 +65,8 @@ Output:
 
 Exit codes: 0 after a clean drain; 125 for a bad command line, profile file or
 a profile this machine cannot enforce (one line 'hatchery: CODE: reason' on
-stderr); 1 when the worker stopped on its own.
+stderr); 1 when the worker stopped on its own, or could not close its Redis
+connections (Redis unreachable) within --grace-ms + 10 s of the signal.
 `;
 
 const flagSpec = {
@@ -344,18 +345,24 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
 
   let stopping = false;
   let closedOnItsOwn = false;
-  const stopped = new Promise<void>((resolve) => {
-    worker.once('closed', () => {
-      if (!stopping) closedOnItsOwn = true;
-      resolve();
-    });
+  let failedToClose = false;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  worker.once('closed', () => {
+    if (stopping) return;
+    closedOnItsOwn = true;
+    resolveStopped();
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     if (!stopping) {
       stopping = true;
       const running = worker.stats().running;
       log.emit('draining', `${signal}: draining: no new jobs; ${running} running may finish within ${parsed.graceMs} ms`, { signal, running, graceMs: parsed.graceMs });
-      worker.drain({ graceMs: parsed.graceMs }).catch((e: unknown) => log.error(e instanceof Error ? e.message : String(e)));
+      worker.drain({ graceMs: parsed.graceMs }).then(resolveStopped, (e: unknown) => {
+        failedToClose = true;
+        log.error(e instanceof Error ? e.message : String(e));
+        resolveStopped();
+      });
     } else {
       log.emit('draining', `${signal} again: killing running jobs now and putting them back in the queue`, { signal, graceMs: 0 });
       worker.drain({ graceMs: 0 }).catch(() => {});
@@ -386,7 +393,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     }
     await stopped;
     // A worker that closed on its own (not by a signal) still owes its pool a close.
-    await worker.close();
+    if (!failedToClose) await worker.close();
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
@@ -400,6 +407,6 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     runMs: s.runMs,
   });
   // Every connection and zygote is closed; should a client library still hold a handle, do not hang on it.
-  setTimeout(() => process.exit(), 5000).unref();
-  return closedOnItsOwn ? 1 : 0;
+  setTimeout(() => process.exit(), 1000).unref();
+  return closedOnItsOwn || failedToClose ? 1 : 0;
 }
