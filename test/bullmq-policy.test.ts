@@ -309,11 +309,20 @@ export function consume(): void {
 }
 `,
     );
+    // The TypeScript examples of docs/scale-out.md (skipped by the README test: they need Redis) compile too.
+    const page = readFileSync(join(root, 'docs', 'scale-out.md'), 'utf8');
+    const examples = [...page.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+    assert.ok(examples.length >= 2, 'docs/scale-out.md has TypeScript examples');
+    const files = ['producer.ts'];
+    examples.forEach((code, i) => {
+      writeFileSync(join(dir, `doc-example-${i}.ts`), `${code}\nexport {};\n`);
+      files.push(`doc-example-${i}.ts`);
+    });
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
         compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')] },
-        files: ['producer.ts'],
+        files,
       }),
     );
     const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8', timeout: 120_000 });
