@@ -24,7 +24,7 @@ import {
   type QueuePolicy,
 } from '../src/bullmq/index.js';
 import { toJobError } from '../src/bullmq/failures.js';
-import { parseWorkerArgs, redactUrl } from '../src/cli/worker-command.js';
+import { parseWorkerArgs, printable, redactUrl } from '../src/cli/worker-command.js';
 import { UsageError } from '../src/cli/run-command.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -212,6 +212,9 @@ test('hatchery worker flags: defaults, the URL from the environment, and usage e
   }
   assert.equal(redactUrl('redis://user:hunter2@h:6379/0'), 'redis://user:***@h:6379/0');
   assert.equal(redactUrl('redis://h:6379'), 'redis://h:6379');
+  // Job ids and reasons come from producers: no line breaks or terminal escapes in a log line.
+  assert.equal(printable('7\nhatchery worker: job 8 completed\u001b[2J'), '7\\u000ahatchery worker: job 8 completed\\u001b[2J');
+  assert.equal(printable('x'.repeat(600)).length, 501);
 });
 
 test('hatchery worker --check proves each profile on this machine; a bad profile file exits 125 naming it', () => {

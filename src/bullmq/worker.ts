@@ -410,7 +410,7 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
       queue: this.#queueName,
       workerId: this.id,
       jobId: job?.id ?? '',
-      jobName: job?.name ?? '',
+      jobName: (job?.name ?? '').slice(0, 200),
       attempt: (job?.attemptsMade ?? 0) + 1,
       maxAttempts: job?.opts.attempts ?? 1,
       profile: what.profile,

@@ -254,7 +254,14 @@ function missingPeer(): string | null {
   return null;
 }
 
-function jobLine(e: QueueJobEvent): string {
+/** Producer-chosen text (job ids, reasons) made safe for a terminal or a line-based log: no control characters. */
+export function printable(text: string, max = 500): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function jobLine(raw: QueueJobEvent): string {
+  const e = { ...raw, jobId: printable(raw.jobId, 100), reason: raw.reason === null ? null : printable(raw.reason) };
   const tag = e.profile === null ? '' : ` [${e.profile}]`;
   const timing = `${Math.round(e.runMs)} ms (queued ${Math.round(e.queuedMs)} ms)`;
   switch (e.outcome) {
