@@ -8,6 +8,7 @@ Commands:
   check    what this machine supports and what the default profile enforces
                                                       (hatchery check --help)
   policy   explain the compiled policy for run options (hatchery policy --help)
+  worker   run BullMQ queue jobs in sandboxes until SIGTERM (hatchery worker --help)
   bench    spawn latency against peers; writes JSON and an SVG chart
            (a source checkout only; hatchery bench --help)
 
@@ -20,7 +21,7 @@ command line, an invalid option, ...), with one line \`hatchery: CODE: reason\`
 on stderr; each command's help lists the rest (see docs/errors.md).
 `;
 
-const COMMANDS = ['run', 'check', 'policy', 'bench'] as const;
+const COMMANDS = ['run', 'check', 'policy', 'worker', 'bench'] as const;
 
 /** A bad command line: one line on stderr, exit 125 (docs/errors.md). */
 function usageError(reason: string): number {
@@ -69,6 +70,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     case 'bench':
       return benchCommand(rest);
+    case 'worker': {
+      const { workerCommand } = await import('./worker-command.js');
+      return workerCommand(rest);
+    }
     case undefined:
       return usageError(`missing command: one of ${COMMANDS.join(', ')}`);
     case '-h':
@@ -77,6 +82,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (rest[0] === 'run') process.stdout.write(runHelp);
       else if (rest[0] === 'check') process.stdout.write((await import('./check.js')).checkHelp);
       else if (rest[0] === 'policy') process.stdout.write((await import('./policy-command.js')).policyHelp);
+      else if (rest[0] === 'worker') process.stdout.write((await import('./worker-command.js')).workerHelp);
       else if (rest[0] === 'bench') return benchCommand(['--help']);
       else if (rest[0] !== undefined) return usageError(`no help for unknown command '${rest[0]}': one of ${COMMANDS.join(', ')}`);
       else process.stdout.write(usage);

@@ -1,0 +1,458 @@
+/**
+ * createQueueWorker(): a BullMQ Worker whose processor runs each job through
+ * a hatchery pool, under the operator's profile.
+ *
+ * - The job names a command, arguments, stdin, a shorter timeout and a
+ *   profile (job-data.ts); the profile supplies the sandbox, limits, env and
+ *   caps (profiles.ts). Nothing in job data reaches a run() option any other
+ *   way, and every call names its sandbox explicitly.
+ * - A program that ran completes the job with its Result, whatever its exit
+ *   code. A job that could not run fails: permanent causes with BullMQ's
+ *   UnrecoverableError (no retry), transient ones with a plain Error (retried
+ *   with the job's backoff). See failures.ts.
+ * - Backpressure: the worker's own pool has maxConcurrency = concurrency and
+ *   maxQueue = 0. BullMQ never hands the processor more than `concurrency`
+ *   jobs, so every job gets a slot at once and none waits in this process.
+ * - Cancellation kills the tree: cancelRun() (a custom queue event every
+ *   worker listens to), worker.cancelJob(), and a lost lock (the job was
+ *   removed, or taken over after a stall) all abort the job's pool.run().
+ * - drain(): stop taking jobs, let running ones finish for a grace period,
+ *   then kill their trees and put the jobs back in the queue untouched.
+ */
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QueueEvents, UnrecoverableError, WaitingError, Worker, type Job, type QueueEventsListener } from 'bullmq';
+import { integerOption, isPlainObject } from '../options/checks.js';
+import { InvalidOptionTypeError } from '../errors.js';
+import { createPool, type Pool, type PoolStats } from '../pool/pool.js';
+import { MAX_CHILDREN } from '../protocol/wire.js';
+import { classifyError, toJobError, type QueueFailureCode } from './failures.js';
+import { checkJobCaps, checkJobShape, JobDataError, type RunJobData } from './job-data.js';
+import { publishQueueJob, type JobOutcome, type QueueJobEvent } from './job-events.js';
+import { CANCEL_EVENT } from './producer.js';
+import { forceDisconnect } from './force-disconnect.js';
+import { pickProfile, type ResolvedPolicy, type ResolvedProfile } from './profiles.js';
+import type { QueueRunResult } from './result.js';
+import { QueueWorkerStatsRecorder, type QueueWorkerStats } from './stats.js';
+import { normalizeQueueWorkerOptions, type NormalizedQueueWorkerOptions, type QueueWorkerOptions } from './worker-options.js';
+
+type AbortKind = 'cancel' | 'lock-lost' | 'shutdown';
+
+interface RunningJob {
+  controller: AbortController;
+  /** Why it was aborted; the first reason wins. */
+  kind: AbortKind | undefined;
+  reason: string;
+}
+
+interface CancelListener extends QueueEventsListener {
+  [CANCEL_EVENT]: (args: { jobId?: unknown; reason?: unknown }, id: string) => void;
+}
+
+export interface DrainOptions {
+  /** How long running jobs may take to finish before their trees are killed and the jobs requeued. Default 30000. */
+  graceMs?: number;
+}
+
+/** A failure, decided: what the processor throws and what the event says. */
+interface Failure {
+  outcome: JobOutcome;
+  code: QueueFailureCode | null;
+  reason: string;
+  error: Error;
+}
+
+/** One attempt's end: a Result, or a failure. */
+type Attempt = { value: QueueRunResult } | { failure: Failure; profile: string | null };
+
+type JobProcessor = (job: Job<RunJobData, QueueRunResult>, token?: string, signal?: AbortSignal) => Promise<QueueRunResult>;
+
+/** Cancels that arrived for jobs not (yet) running here: kept briefly, in case the job is just starting. */
+const EARLY_CANCEL_TTL_MS = 60_000;
+const EARLY_CANCEL_MAX = 10_000;
+export const DEFAULT_DRAIN_GRACE_MS = 30_000;
+/** How long closing waits for BullMQ's connections once the jobs are done. */
+const CONNECTION_CLOSE_WAIT_MS = 10_000;
+/** And once they were ended by force. */
+const FORCED_CLOSE_WAIT_MS = 2000;
+
+/** Whether `promise` settles within `ms` (never rejects). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'expired'> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), ms)));
+  try {
+    return await Promise.race([promise.then(() => 'settled' as const, () => 'settled' as const), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function reasonText(reason: unknown, fallback: string): string {
+  if (typeof reason === 'string' && reason !== '') return reason.slice(0, 500);
+  if (reason instanceof Error && reason.message !== '') return reason.message.slice(0, 500);
+  return fallback;
+}
+
+export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
+  /** The pool jobs run on. */
+  readonly pool: Pool;
+  /** The operator's profiles, resolved. */
+  readonly policy: ResolvedPolicy;
+  /** Resolves once the worker listens for cancels and takes jobs (or was closed first). */
+  readonly ready: Promise<void>;
+  readonly #queueName: string;
+  readonly #ownsPool: boolean;
+  readonly #running = new Map<string, RunningJob>();
+  readonly #earlyCancels = new Map<string, { reason: string; at: number }>();
+  readonly #cancelEvents: QueueEvents | undefined;
+  readonly #stats = new QueueWorkerStatsRecorder();
+  #requeueAll = false;
+  #drainTimers: NodeJS.Timeout[] = [];
+  #draining: Promise<void> | undefined;
+  #closingAll: Promise<void> | undefined;
+  #onCloseRequested!: () => void;
+  readonly #closeRequested = new Promise<void>((resolve) => (this.#onCloseRequested = resolve));
+
+  /** @internal Use createQueueWorker(). */
+  constructor(options: NormalizedQueueWorkerOptions) {
+    // BullMQ passes an AbortSignal only to processors that declare three parameters.
+    const route: { process?: JobProcessor } = {};
+    const processor: JobProcessor = (job, token, signal) => (route.process as JobProcessor)(job, token, signal);
+    super(options.queueName, processor, {
+      connection: options.connection,
+      concurrency: options.concurrency,
+      autorun: false,
+      lockDuration: options.lockDuration,
+      stalledInterval: options.stalledInterval,
+      maxStalledCount: options.maxStalledCount,
+      name: `${options.name}@${hostname()}:${process.pid}`,
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    });
+    route.process = (job, token, signal) => this.#process(job, token, signal);
+    this.#queueName = options.queueName;
+    this.policy = options.policy;
+    this.#ownsPool = options.pool === undefined;
+    this.pool = options.pool ?? createOwnPool(options);
+
+    // Without a listener, an 'error' event (a lost connection, a failed lock renewal) would throw.
+    this.on('error', () => this.#stats.recordError());
+    this.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) this.#abort(id, 'lock-lost', 'the job lock was lost (the job was removed, or another worker took it over after a stall)');
+    });
+    this.on('failed', (job, error) => {
+      // Our processor reports its own failures; this catches BullMQ's stall limit.
+      if (!/stalled more than allowable limit/.test(error.message)) return;
+      this.#report(job, { outcome: 'failed', code: 'STALLED', reason: error.message, profile: null, result: null, startedAt: Date.now(), runMs: 0 });
+    });
+
+    if (options.cancelEvents) {
+      this.#cancelEvents = new QueueEvents(options.queueName, {
+        connection: options.connection,
+        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+      });
+      this.#cancelEvents.on('error', () => this.#stats.recordError());
+      this.#cancelEvents.on<CancelListener>(CANCEL_EVENT, (args: { jobId?: unknown; reason?: unknown }) => {
+        if (typeof args.jobId !== 'string' || args.jobId === '' || args.jobId.length > 256) return;
+        this.#abort(args.jobId, 'cancel', reasonText(args.reason, 'cancelled'));
+      });
+    }
+    this.ready = this.#start();
+  }
+
+  /** Outcomes, failures by code, durations; and the pool's own stats. */
+  stats(): QueueWorkerStats & { pool: PoolStats } {
+    return { ...this.#stats.snapshot(this.#running.size), pool: this.pool.stats() };
+  }
+
+  /**
+   * Stop taking jobs; let running ones finish within graceMs; then kill their
+   * trees and move those jobs back to the queue (not failed, attempts
+   * untouched) for another worker; close the pool if it is the worker's own.
+   * Calling it again with a shorter grace period shortens the wait.
+   *
+   * BullMQ cannot close its connections while Redis is unreachable (it waits
+   * for a connection that does not come); then, CONNECTION_CLOSE_WAIT_MS
+   * after the grace period, drain() kills every job's tree, closes its own
+   * pool and rejects, so a process can still exit.
+   */
+  drain(options: DrainOptions = {}): Promise<void> {
+    if (!isPlainObject(options)) return Promise.reject(new InvalidOptionTypeError('options', 'must be an object'));
+    let graceMs: number;
+    try {
+      graceMs = integerOption(options.graceMs, 'graceMs', { min: 0, max: 2 ** 31 - 1 }) ?? DEFAULT_DRAIN_GRACE_MS;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const timer = setTimeout(() => this.#requeueRunning(graceMs), graceMs);
+    this.#drainTimers.push(timer);
+    this.#draining ??= this.close().finally(() => {
+      for (const t of this.#drainTimers) clearTimeout(t);
+      this.#drainTimers = [];
+    });
+    return this.#closedWithin(this.#draining, graceMs + CONNECTION_CLOSE_WAIT_MS);
+  }
+
+  /**
+   * BullMQ's close(), then the cancel listener and the worker's own pool.
+   * Without `force` it waits for running jobs however long they take (drain()
+   * bounds that); with `force` it does not wait, the pool kills their trees,
+   * and BullMQ's stall recovery hands the jobs to another worker later.
+   */
+  override close(force = false): Promise<void> {
+    this.#onCloseRequested();
+    this.#closingAll ??= (async () => {
+      try {
+        await super.close(force);
+      } finally {
+        // QueueEvents.close() waits for a connection that may never come: bounded.
+        await Promise.race([this.#cancelEvents?.close().catch(() => {}), sleep(CONNECTION_CLOSE_WAIT_MS, undefined, { ref: false })]);
+        if (this.#ownsPool) await this.pool.close({ graceMs: 0 });
+      }
+    })();
+    return this.#closingAll;
+  }
+
+  async #closedWithin(closing: Promise<void>, ms: number): Promise<void> {
+    if ((await settlesWithin(closing, ms)) === 'settled') return closing;
+    // Redis is unreachable: end the clients so BullMQ's close() can return, and kill every tree.
+    this.#requeueRunning(0);
+    forceDisconnect(this);
+    forceDisconnect(this.#cancelEvents);
+    await settlesWithin(closing, FORCED_CLOSE_WAIT_MS);
+    if (this.#ownsPool) await this.pool.close({ graceMs: 0 });
+    throw new Error(`the worker did not close within ${ms} ms: BullMQ could not close its Redis connections (is Redis reachable?), so they were ended; every job's process tree was killed`);
+  }
+
+  // ---- start -----------------------------------------------------------------
+
+  async #start(): Promise<void> {
+    const report = (e: unknown): void => {
+      this.emit('error', e instanceof Error ? e : new Error(String(e)));
+    };
+    try {
+      // Listen for cancels before taking a job, so no cancel of a job we run can pass unseen.
+      if (this.#cancelEvents) await Promise.race([this.#cancelEvents.waitUntilReady(), this.#closeRequested]);
+      if (this.closing) return;
+      this.run().catch(report);
+      await Promise.race([this.waitUntilReady(), this.#closeRequested]);
+    } catch (e) {
+      // Closed while starting, or the connection failed for good: 'error' says which; ready still resolves.
+      if (!this.closing) report(e);
+    }
+  }
+
+  // ---- aborts ------------------------------------------------------------------
+
+  #abort(jobId: string, kind: AbortKind, reason: string): void {
+    const running = this.#running.get(jobId);
+    if (!running) {
+      if (kind === 'cancel') this.#rememberCancel(jobId, reason);
+      return;
+    }
+    if (running.kind === undefined) {
+      running.kind = kind;
+      running.reason = reason;
+    }
+    running.controller.abort(new Error(`${kind}: ${reason}`));
+  }
+
+  #rememberCancel(jobId: string, reason: string): void {
+    const now = Date.now();
+    for (const [id, entry] of this.#earlyCancels) {
+      if (now - entry.at < EARLY_CANCEL_TTL_MS && this.#earlyCancels.size < EARLY_CANCEL_MAX) break;
+      this.#earlyCancels.delete(id);
+    }
+    this.#earlyCancels.set(jobId, { reason, at: now });
+  }
+
+  #takeEarlyCancel(jobId: string): string | undefined {
+    const entry = this.#earlyCancels.get(jobId);
+    if (!entry) return undefined;
+    this.#earlyCancels.delete(jobId);
+    return Date.now() - entry.at < EARLY_CANCEL_TTL_MS ? entry.reason : undefined;
+  }
+
+  #requeueRunning(graceMs: number): void {
+    this.#requeueAll = true;
+    for (const id of [...this.#running.keys()]) {
+      this.#abort(id, 'shutdown', `the worker shut down and its ${graceMs} ms grace period ended`);
+    }
+  }
+
+  /** What an aborted job becomes. A requeue moves the job back to wait here, before BullMQ sees the error. */
+  async #abortFailure(running: RunningJob, job: Job<RunJobData, QueueRunResult>, token: string | undefined): Promise<Failure> {
+    switch (running.kind) {
+      case 'cancel':
+        return { outcome: 'failed', code: 'CANCELLED', reason: running.reason, error: new UnrecoverableError(`CANCELLED: ${running.reason}`) };
+      case 'lock-lost': {
+        // The job is no longer ours to finish: BullMQ's move to failed will be refused for the lost lock.
+        const error = new Error(`LOCK_LOST: ${running.reason}`);
+        error.name = 'HatcheryJobError';
+        return { outcome: 'failed', code: 'LOCK_LOST', reason: running.reason, error };
+      }
+      default: {
+        try {
+          await job.moveToWait(token);
+          // WaitingError: BullMQ leaves a job it did not move itself alone.
+          return { outcome: 'requeued', code: null, reason: running.reason, error: new WaitingError() };
+        } catch (e) {
+          const reason = `${running.reason}; moving it back to the queue failed (${reasonText(e, 'unknown error')}), so it is retried`;
+          const error = new Error(`CLOSED: ${reason}`);
+          error.name = 'HatcheryJobError';
+          return { outcome: this.#retryOutcome(job), code: 'CLOSED', reason, error };
+        }
+      }
+    }
+  }
+
+  #retryOutcome(job: Job<RunJobData, QueueRunResult>): JobOutcome {
+    return job.attemptsMade + 1 < (job.opts.attempts ?? 1) ? 'retrying' : 'failed';
+  }
+
+  // ---- the processor -------------------------------------------------------------
+
+  async #process(job: Job<RunJobData, QueueRunResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<QueueRunResult> {
+    const startedAt = Date.now();
+    const jobId = job.id ?? '';
+    const running: RunningJob = { controller: new AbortController(), kind: undefined, reason: '' };
+    this.#running.set(jobId, running);
+    // worker.cancelJob() (BullMQ's own API) aborts this signal.
+    const onBullAbort = (): void => this.#abort(jobId, 'cancel', reasonText(signal?.reason, 'cancelled'));
+    signal?.addEventListener('abort', onBullAbort, { once: true });
+    if (signal?.aborted) onBullAbort();
+    const early = this.#takeEarlyCancel(jobId);
+    if (early !== undefined) this.#abort(jobId, 'cancel', early);
+    if (this.#requeueAll) this.#abort(jobId, 'shutdown', 'the worker shut down before the job could start');
+
+    let attempt: Attempt;
+    try {
+      attempt = await this.#attempt(job, token, running, startedAt);
+    } finally {
+      signal?.removeEventListener('abort', onBullAbort);
+      this.#running.delete(jobId);
+    }
+    if ('value' in attempt) {
+      const { value } = attempt;
+      this.#report(job, { outcome: 'completed', code: null, reason: null, profile: value.profile, result: value, startedAt, runMs: value.timings.runMs });
+      return value;
+    }
+    const { failure, profile } = attempt;
+    this.#report(job, { outcome: failure.outcome, code: failure.code, reason: failure.reason, profile, result: null, startedAt, runMs: Date.now() - startedAt });
+    throw failure.error;
+  }
+
+  /** Check the job, run it, and decide what it became. Never throws. */
+  async #attempt(job: Job<RunJobData, QueueRunResult>, token: string | undefined, running: RunningJob, startedAt: number): Promise<Attempt> {
+    let profile: ResolvedProfile | null = null;
+    try {
+      const checked = checkJobShape(job.data);
+      const picked = pickProfile(this.policy, checked.profile);
+      if (typeof picked === 'string') throw new JobDataError('profile', picked);
+      profile = picked;
+      checkJobCaps(checked, profile.caps, profile.name);
+      if (running.kind !== undefined) return { failure: await this.#abortFailure(running, job, token), profile: profile.name };
+      const runStart = performance.now();
+      const result = await this.pool.run(checked.command, checked.args, {
+        ...profile.runOptions,
+        timeoutMs: checked.timeoutMs ?? profile.runOptions.timeoutMs,
+        ...(checked.input === undefined ? {} : { input: checked.input }),
+        signal: running.controller.signal,
+        encoding: 'utf8',
+      });
+      const runMs = Math.round((performance.now() - runStart) * 100) / 100;
+      // An abort that came after the program had ended does not undo its Result.
+      if (result.aborted) return { failure: await this.#abortFailure(running, job, token), profile: profile.name };
+      return {
+        value: {
+          ...result,
+          profile: profile.name,
+          timings: {
+            queuedMs: Math.max(0, (job.processedOn ?? startedAt) - job.timestamp),
+            runMs,
+            wallMs: result.wallMs,
+            userCpuMs: result.userCpuMs,
+            sysCpuMs: result.sysCpuMs,
+          },
+        },
+      };
+    } catch (e) {
+      // Aborted before or while starting (ABORTED, or a spawn cut short): the abort decides, unless the job was refused.
+      if (running.kind !== undefined && !(e instanceof JobDataError)) {
+        return { failure: await this.#abortFailure(running, job, token), profile: profile?.name ?? null };
+      }
+      const classified = classifyError(e);
+      const failure: Failure = {
+        outcome: classified.permanent ? 'failed' : this.#retryOutcome(job),
+        code: classified.code,
+        reason: classified.message,
+        error: toJobError(classified),
+      };
+      return { failure, profile: profile?.name ?? null };
+    }
+  }
+
+  #report(
+    job: Job<RunJobData, QueueRunResult> | undefined,
+    what: {
+      outcome: JobOutcome;
+      code: QueueFailureCode | null;
+      reason: string | null;
+      profile: string | null;
+      result: QueueRunResult | null;
+      startedAt: number;
+      runMs: number;
+    },
+  ): void {
+    const result = what.result;
+    const data: unknown = job?.data;
+    const command = isPlainObject(data) && typeof data.command === 'string' ? data.command.slice(0, 120) : '';
+    const event: QueueJobEvent = {
+      queue: this.#queueName,
+      workerId: this.id,
+      jobId: job?.id ?? '',
+      jobName: (job?.name ?? '').slice(0, 200),
+      attempt: (job?.attemptsMade ?? 0) + 1,
+      maxAttempts: job?.opts.attempts ?? 1,
+      profile: what.profile,
+      outcome: what.outcome,
+      code: what.code,
+      reason: what.reason,
+      exitCode: result?.exitCode ?? null,
+      signal: result?.signal ?? null,
+      timedOut: result?.timedOut ?? false,
+      limit: result?.limit ?? null,
+      truncated: result !== null && (result.truncated.stdout || result.truncated.stderr),
+      queuedMs: job ? Math.max(0, (job.processedOn ?? what.startedAt) - job.timestamp) : 0,
+      runMs: what.runMs,
+      command,
+    };
+    this.#stats.record(event);
+    publishQueueJob(() => event);
+  }
+}
+
+/** The worker's own pool: one slot per job BullMQ may hand it, and no local queue. */
+function createOwnPool(options: NormalizedQueueWorkerOptions): Pool {
+  const profiles = [...options.policy.profiles.values()];
+  const only = profiles.length === 1 ? (profiles[0] as ResolvedProfile) : undefined;
+  return createPool({
+    minZygotes: 1,
+    maxZygotes: Math.max(4, Math.ceil(options.concurrency / MAX_CHILDREN)),
+    maxConcurrency: options.concurrency,
+    maxQueue: 0,
+    // One profile: the pool's ceiling is that profile, a second guard behind the explicit per-call sandbox.
+    // Several: each call carries its profile's whole sandbox and limits, and the pool adds no ceiling.
+    ...(only
+      ? { sandbox: only.runOptions.sandbox, ...(only.runOptions.limits === undefined ? {} : { limits: only.runOptions.limits }) }
+      : { sandbox: false as const }),
+  });
+}
+
+/**
+ * A running BullMQ Worker for `queueName` whose jobs run in hatchery
+ * sandboxes under the operator's policy. Options are checked here (an
+ * invalid profile throws INVALID_OPTION naming it).
+ */
+export function createQueueWorker(queueName: string, options: QueueWorkerOptions): QueueWorker {
+  return new QueueWorker(normalizeQueueWorkerOptions(queueName, options));
+}
