@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -280,7 +281,14 @@ static int drop_all_capabilities(void) {
   return syscall(SYS_capset, &header, data) == 0 ? 0 : -errno;
 }
 
-static _Noreturn void run_as_init(const struct hatch_plan *plan, int err_fd) {
+/* The init past the program's exec: argv and env are the program's now, and plan->argv/envp dangle. */
+static void release_args(const struct hatch_child_args *args) {
+  if (args->args_file != NULL) (void)munmap(args->args_file, args->args_file_len);
+  if (args->args_slots != NULL) (void)munmap(args->args_slots, args->args_slots_len);
+}
+
+static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct hatch_child_args *args) {
+  int err_fd = args->err_fd;
   /* The program's /proc/1 must not expose us (fds, memory, environment). */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
   /* Blocked before the fork: a signal that comes before the handlers waits instead of being dropped. */
@@ -298,6 +306,7 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, int err_fd) {
     _exit(127);
   }
   report(err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
+  release_args(args);
   install_forwarding_handlers();
   /* Only the program may hold its stdio, or its readers would wait on us for EOF. */
   (void)close_range_raw(0, (unsigned)err_fd - 1);
@@ -332,7 +341,7 @@ void hatch_child_run(const struct hatch_child_args *args) {
     if (rc < 0) fail(args->err_fd, HATCH_STAGE_EXEC, -rc);
     _exit(0);
   }
-  if (wants_init(plan)) run_as_init(plan, args->err_fd);
+  if (wants_init(plan)) run_as_init(plan, args);
   STAGE(HATCH_STAGE_SECCOMP, hatch_child_apply_seccomp(plan));
   fail(args->err_fd, HATCH_STAGE_EXEC, exec_program(plan));
 }

@@ -11,6 +11,16 @@ struct hatch_child_args {
   int err_fd;       /* write end of the close-on-exec error pipe */
   int sync_fd;      /* read end of the user-namespace sync pipe, or -1 */
   pid_t zygote_pid; /* getpid() of the zygote, saved before clone3 */
+  /*
+   * The args file's mapping and its pointer array (HATCH_TAG_ARGS_FD), or
+   * NULL. execve drops them with the rest of the address space; a
+   * pid-namespace init outlives the program's exec and unmaps them then, so
+   * a long-running program does not pin its argv in memory twice.
+   */
+  void *args_file;
+  size_t args_file_len;
+  void *args_slots;
+  size_t args_slots_len;
 };
 
 /*

@@ -176,8 +176,11 @@ enum hatch_tag {
  * HATCH_MAX_ARGS_FILE. It holds ARG and ENV records only, in the body's record
  * format and under the same rules, at least one ARG. Anything else in it, or
  * a size that disagrees, is HATCH_ERR_MALFORMED; an fd that is not a sealed
- * regular file is HATCH_ERR_BAD_FDS. The zygote maps it read-only before
- * clone and unmaps it right after; the child keeps its own copy of the mapping.
+ * regular file is HATCH_ERR_BAD_FDS; one the zygote cannot map is
+ * SPAWN_FAILED at HATCH_STAGE_CLONE with the errno. The zygote maps it
+ * read-only before clone and unmaps it right after; the child keeps its own
+ * copy of the mapping until execve (a pid-namespace init, until the program
+ * has exec'd).
  */
 #define HATCH_ARGS_FILE_SEALS_REQUIRED 0x000eu /* F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE */
 

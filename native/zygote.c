@@ -14,10 +14,10 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -36,15 +36,15 @@
 #define CONTROL_FD 3
 #define STDIO_FDS 3u
 #define ARGS_FD_INDEX 3u
-
-_Static_assert(HATCH_ARGS_FILE_SEALS_REQUIRED == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE),
-               "protocol.h names the seals an args file needs");
 #define SEND_TIMEOUT_MS 1000
 #define DEFAULT_GRACE_MS 2000u
 #define MAX_ORPHANS_PER_SCAN 1024u
 /* A live orphan is reparented without any SIGCHLD, so it is looked for on a timer too. */
 #define ORPHAN_SCAN_INTERVAL_MS 200u
 #define MAX_SHUTDOWN_ROUNDS 1000
+
+_Static_assert(HATCH_ARGS_FILE_SEALS_REQUIRED == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE),
+               "protocol.h names the seals an args file needs");
 
 enum kill_state { KILL_NONE, KILL_GRACE, KILL_SENT };
 /* "/proc/<pid>/root" + the private tmpfs's mount point (/tmp or /var/tmp) */
@@ -468,8 +468,28 @@ static long clone_child(uint32_t ns_flags, int *pidfd) {
   return syscall(SYS_clone, (unsigned long)(CLONE_PIDFD | ns_flags | SIGCHLD), 0, pidfd, NULL, 0);
 }
 
-/* Returns 0 or -errno (reported as HATCH_STAGE_CLONE). Consumes nothing: the caller closes stdio. */
-static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
+/*
+ * The args file of a SPAWN (HATCH_TAG_ARGS_FD), mapped read-only with a
+ * pointer array beside it for argv and envp. Both are unmapped once clone3
+ * has returned in the parent: the child has its own copy of every mapping.
+ * The file's pages are shared with Node's memfd; the pointer array holds
+ * exactly one pointer per string and the two NULLs.
+ */
+struct args_mapping {
+  void *file;
+  size_t file_len;
+  void *slots;
+  size_t slots_len;
+};
+
+static void unmap_args(struct args_mapping *m) {
+  if (m->file != NULL) (void)munmap(m->file, m->file_len);
+  if (m->slots != NULL) (void)munmap(m->slots, m->slots_len);
+  memset(m, 0, sizeof *m);
+}
+
+/* Returns 0 or -errno (reported as HATCH_STAGE_CLONE). Consumes nothing: the caller closes stdio and unmaps args. */
+static int start_child(struct child *c, uint32_t id, const int stdio[3], const struct args_mapping *args) {
   hatch_autoclose int err_read = -1;
   hatch_autoclose int err_write = -1;
   hatch_autoclose int sync_read = -1;
@@ -497,6 +517,10 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3]) {
         .err_fd = err_write,
         .sync_fd = sync_read,
         .zygote_pid = zygote_pid,
+        .args_file = args->file,
+        .args_file_len = args->file_len,
+        .args_slots = args->slots,
+        .args_slots_len = args->slots_len,
     };
     hatch_child_run(&child);
   }
@@ -590,26 +614,6 @@ static void open_pipes_to_child(const int stdio[3]) {
 }
 
 /*
- * The args file of a SPAWN (HATCH_TAG_ARGS_FD), mapped read-only with a
- * pointer array beside it for argv and envp. Both are unmapped once clone3
- * has returned in the parent: the child has its own copy of every mapping.
- * The file's pages are shared with Node's memfd; the pointer array holds
- * exactly one pointer per string and the two NULLs.
- */
-struct args_mapping {
-  void *file;
-  size_t file_len;
-  void *slots;
-  size_t slots_len;
-};
-
-static void unmap_args(struct args_mapping *m) {
-  if (m->file != NULL) (void)munmap(m->file, m->file_len);
-  if (m->slots != NULL) (void)munmap(m->slots, m->slots_len);
-  memset(m, 0, sizeof *m);
-}
-
-/*
  * Returns 0, a positive enum hatch_error_code with *why (a malformed
  * request), or -errno (the zygote could not map it: SPAWN_FAILED at clone).
  * Only a sealed memfd is taken: its size and bytes cannot change under the
@@ -676,7 +680,7 @@ static void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds)
     return;
   }
   open_pipes_to_child(fds);
-  int rc = start_child(c, h->id, fds);
+  int rc = start_child(c, h->id, fds, &args);
   unmap_args(&args);
   close_fds(fds, STDIO_FDS);
   if (rc != 0) send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, describe, test } from 'node:test';
-import { HatcheryError, InvalidOptionRangeError, closeDefaultZygote, run } from '../src/index.js';
+import { HatcheryError, InvalidOptionRangeError, closeDefaultZygote, run, spawn } from '../src/index.js';
 import { loadBinding } from '../src/native/binding.js';
 import { normalizeSpawnOptions } from '../src/options/spawn-options.js';
 import { EXEC_MAX_TOTAL } from '../src/options/exec-limits.js';
@@ -15,7 +15,7 @@ import { ErrorCode, HEADER_SIZE, MAX_MESSAGE, MessageType, Tag, encodeSpawn, typ
 import { spawnOn } from '../src/spawn/spawn.js';
 import { defaultZygotePid } from '../src/zygote/default-zygote.js';
 import { Zygote, type SpawnCallbacks } from '../src/zygote/zygote.js';
-import { openFds } from './helpers.js';
+import { descendants, openFds } from './helpers.js';
 
 after(() => closeDefaultZygote());
 
@@ -108,6 +108,32 @@ describe('argv and env past one datagram', () => {
     const rss = rssKb(zpid);
     assert.ok(rss <= 2048, `idle zygote RSS ${rss} kB after a 50,000-argument spawn`);
   });
+});
+
+test('a long-running program spawned with an args file: no process of its tree keeps the mapping', async () => {
+  // With a pid namespace the zygote's child stays as the namespace's init: it unmaps the args file once the program has exec'd.
+  const handle = await spawn('sh', ['-c', 'echo ready; exec sleep 30', 'sh', ...numbers(10_000)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const [first] = (await once(handle.stdout!, 'data')) as [Buffer];
+    assert.equal(first.toString(), 'ready\n');
+    const zpid = await defaultZygotePid();
+    assert.ok(zpid);
+    let readable = 0;
+    for (const p of descendants(zpid)) {
+      let maps: string;
+      try {
+        maps = zygoteMaps(p.pid);
+      } catch {
+        continue; // another uid's, and we are not root
+      }
+      readable++;
+      assert.doesNotMatch(maps, /hatchery-args/, `${p.comm} (${p.pid}) still maps the args file`);
+    }
+    assert.ok(readable > 0 || process.getuid?.() !== 0, 'root reads every map of the tree');
+  } finally {
+    handle.killTree('SIGKILL');
+    await handle.exited;
+  }
 });
 
 describe('past the kernel\'s limits: a typed error naming the limit', () => {

@@ -22,7 +22,13 @@ import {
   type SpawnPlan,
 } from '../protocol/wire.js';
 
-/** A zygote reporting less than this could not take an ordinary SPAWN (seccomp programs are inline). */
+/**
+ * The smallest maxMessage a HELLO_OK may report. argv and env go to an args
+ * file when they do not fit, but every other record is inline (a default
+ * profile's SPAWN is ~2 KiB without them; the seccomp programs alone may reach
+ * 2 x 32 KiB): a zygote reporting less is refused at the handshake instead of
+ * failing requests one by one.
+ */
 const MIN_MAX_MESSAGE = 64 * 1024;
 
 const READABLE = WatchEvent.Readable;
