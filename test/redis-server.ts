@@ -9,6 +9,8 @@ export interface RedisServer {
   port: number;
   url: string;
   pid: number;
+  /** Its working dir (removed by stop()). */
+  dir: string;
   /** Stop it (SIGTERM, SIGKILL after 5 s) and remove its directory. */
   stop(): Promise<void>;
 }
@@ -99,6 +101,7 @@ export async function startRedis(binary = findRedisServer()): Promise<RedisServe
       port,
       url: `redis://127.0.0.1:${port}`,
       pid: child.pid as number,
+      dir,
       async stop() {
         process.off('exit', kill);
         child.kill('SIGTERM');
