@@ -25,7 +25,11 @@ function fixtureCopy(name: string): string {
 const fixture = fixtureCopy('workers-fixture.js');
 const brokenFixture = fixtureCopy('workers-fixture-broken.js');
 const projectFile = join(here, '..', '..', 'package.json');
-const opDirs = (): string[] => readdirSync(tmpdir()).filter((d) => d.startsWith('hatchery-op-'));
+/** Host temp dirs (where no private tmpfs can be had) of this process, in the library's own parent dir. */
+const opDirs = (): string[] => {
+  const parent = join(tmpdir(), `hatchery-${process.geteuid?.() ?? 0}`);
+  return existsSync(parent) ? readdirSync(parent).filter((d) => d.startsWith(`hatchery-op-${process.pid}-`)) : [];
+};
 
 const pools: WorkerPool[] = [];
 function pool(options: Partial<Parameters<typeof createWorkerPool>[0]> = {}): WorkerPool {
@@ -211,7 +215,7 @@ test('close() leaves no processes, fds or temp dirs; later calls reject CLOSED',
   await rejects(p.call('add', 1, 1), 'CLOSED');
   assert.deepEqual(descendants(), [], 'close() resolves after every worker and the zygote are gone');
   await waitFor(() => fdCount() <= fdsBefore, 2000, `fds back to ${fdsBefore} (now ${fdCount()})`);
-  await waitFor(() => opDirs().length <= dirsBefore, 3000, 'no leftover /tmp/hatchery-op-* dirs');
+  await waitFor(() => opDirs().length <= dirsBefore, 3000, 'no leftover operation temp dirs');
   assert.deepEqual(zombieChildren(), []);
 });
 
@@ -248,7 +252,7 @@ test('soak: 1,000 warm-worker calls, no fd growth, zombies or temp dirs', { time
   await waitFor(() => zombieChildren().length === 0, 2000, 'no zombies');
   await waitFor(() => fdCount() <= fdsBefore, 3000, `fds back to ${fdsBefore} (now ${fdCount()})`);
   assert.deepEqual(zombieChildren(), []);
-  await waitFor(() => opDirs().length <= dirsBefore, 3000, 'no leftover /tmp/hatchery-op-* dirs');
+  await waitFor(() => opDirs().length <= dirsBefore, 3000, 'no leftover operation temp dirs');
   const rssGrowth = process.memoryUsage().rss - rssBefore;
   process.stdout.write(`# soak: ${N} calls in ${elapsed} ms (${((N / elapsed) * 1000).toFixed(0)}/s), boot mean ${stats.bootMs.mean.toFixed(1)} ms, RSS growth ${(rssGrowth / 2 ** 20).toFixed(1)} MiB\n`);
   assert.ok(rssGrowth < 64 * 2 ** 20, `RSS grew by ${rssGrowth}`);
