@@ -292,9 +292,6 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     noPrivilegeGain: ns.uid !== 0 ? 'no-new-privs+unprivileged-uid' : 'no-new-privs',
   };
   if (guarantees.treeEnds === null) missing.push('ending the whole process tree (needs a pid namespace, a uid per operation or seccomp)');
-  if (guarantees.noHostUnixSockets === null && !seccomp && sandbox.seccomp !== 'off') {
-    missing.push('keeping host unix sockets out of reach (needs seccomp)');
-  }
   if (!operationUid && sandbox.fs.write.length > 0) {
     // Without a uid per operation, every operation is the same uid on the host: a directory granted to two is theirs to share.
     fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no uid per operation ${root ? 'here' : 'for a caller that is not root'})`);

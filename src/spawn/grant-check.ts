@@ -13,6 +13,8 @@
  * might, and the path is let through.
  */
 import { statSync, type Stats } from 'node:fs';
+import { OPERATION_UID_BASE } from '../policy/features.js';
+import { isOperationUid } from './operation-uid.js';
 import { InvalidOptionRangeError } from '../errors.js';
 
 export interface SandboxIdentity {
@@ -54,10 +56,19 @@ export function checkWriteGrants(paths: readonly string[], who: SandboxIdentity,
     const kind = st.isDirectory() ? 'directory' : 'file';
     throw new InvalidOptionRangeError(
       `${option}[${i}]`,
-      `(${path}) is not writable by uid ${who.uid}, the unprivileged uid the sandbox runs as when the caller is root: ` +
+      `(${path}) is not writable by uid ${who.uid}, ` +
+        (isOperationUid(who.uid)
+          ? `the uid this operation runs as (a root caller's operations each get a fresh uid of their own, from ${OPERATION_UID_BASE}): `
+          : 'the unprivileged uid the sandbox runs as when the caller is root: ') +
         `the ${kind} is owned by uid ${st.uid}, gid ${st.gid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, and ${why}. ` +
-        `A write grant cannot add permissions the file system denies: make it writable for uid ${who.uid} ` +
-        `(e.g. chown ${who.uid} ${path}, or chmod o+w${st.isDirectory() ? 'x' : ''} ${path}), or grant a path that is`,
+        `A write grant cannot add permissions the file system denies: ` +
+        (isOperationUid(who.uid)
+          ? 'make it writable by others ' +
+            (st.isDirectory()
+              ? `(chmod 1777 ${path} for a drop box like /tmp, where each operation's files stay its own, or chmod o+wx ${path})`
+              : `(chmod o+w ${path})`)
+          : `make it writable for uid ${who.uid} (e.g. chown ${who.uid} ${path}, or chmod o+w${st.isDirectory() ? 'x' : ''} ${path})`) +
+        ', or grant a path that is',
     );
   });
 }
