@@ -282,7 +282,9 @@ test('calls may narrow the pool sandbox and limits, never widen them', async () 
     await widen({ sandbox: { seccomp: 'off' } }, 'sandbox.seccomp');
     await widen({ sandbox: { seccomp: { allow: ['ptrace'] } } }, 'sandbox.seccomp');
     await widen({ sandbox: { mode: 'best-effort' } }, 'sandbox.mode');
-    await widen({ sandbox: { namespaces: { pid: false } } }, 'sandbox.namespaces.pid');
+    // Leaving out a pid namespace widens the pool only where the pool has one ('auto': where the environment allows it).
+    const pooled = await pool.run('true');
+    if (pooled.enforcement.namespaces.includes('pid')) await widen({ sandbox: { namespaces: { pid: false } } }, 'sandbox.namespaces.pid');
     await widen({ limits: { memoryBytes: 1 << 30 } }, 'limits.memoryBytes');
     await widen({ limits: { openFiles: 1024 } }, 'limits.openFiles');
     // Narrower is fine, and a write path grants read beneath it.

@@ -9,6 +9,7 @@ import { InvalidOptionRangeError } from '../errors.js';
 import { isPlainObject } from '../options/checks.js';
 import type { NamespaceSet, NormalizedSandbox, SeccompPolicyOption } from '../options/sandbox.js';
 import { detectFeatures } from '../policy/features.js';
+import { planNamespaces } from '../policy/namespaces.js';
 
 type FsRight = 'read' | 'write' | 'exec';
 type NamespaceName = keyof NamespaceSet;
@@ -105,20 +106,19 @@ function checkSeccomp(pool: SeccompPolicyOption, call: SeccompPolicyOption, name
   if (extraAllow.length > 0) refuse(`it allows ${extraAllow.join(', ')}`);
 }
 
-/** What the pool's namespace setting creates for `key` on this machine (mirrors compileSandbox's 'auto'). */
+/** What the pool's namespace setting creates for `key` on this machine: compileSandbox's 'auto', from the same planner. */
 function poolHasNamespace(pool: NormalizedSandbox, key: NamespaceName): boolean {
   const explicit = pool.namespaces === 'auto' ? undefined : pool.namespaces[key];
   if (explicit !== undefined) return explicit;
   const features = detectFeatures();
-  const auto = features.userns || process.getuid?.() === 0;
-  switch (key) {
-    case 'user':
-      return features.userns;
-    case 'net':
-      return auto && pool.net === 'none' && features.landlockAbi < 6;
-    default:
-      return auto;
-  }
+  const auto = planNamespaces('auto', {
+    callerUid: process.getuid?.() ?? 0,
+    callerGid: process.getgid?.() ?? 0,
+    usernsAvailable: features.userns,
+    net: pool.net === 'none',
+    creatable: features.namespaces,
+  });
+  return auto.created.includes(key);
 }
 
 function mergeNamespaces(pool: NormalizedSandbox, call: NormalizedSandbox['namespaces'], name: string): NormalizedSandbox['namespaces'] {
