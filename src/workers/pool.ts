@@ -469,6 +469,14 @@ export class WorkerPool {
   }
 
   /** Reject queued calls, kill every worker and the pool's zygote; resolves when all are gone. */
+  /** Releases of finished workers still under way (a host temp dir being emptied). */
+  private readonly releases = new Set<Promise<void>>();
+
+  private track(release: Promise<void>): void {
+    this.releases.add(release);
+    void release.finally(() => this.releases.delete(release));
+  }
+
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
@@ -484,6 +492,8 @@ export class WorkerPool {
         const deadline = Date.now() + 5000;
         while ((this.workers.size > 0 || this.booting > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
         await this.zygoteStarting?.catch(() => undefined);
+        // Host temp dirs (where there is no private tmpfs) are emptied through the zygote: let that finish first.
+        await Promise.all(this.releases);
         const z = this.zygote;
         this.zygote = undefined;
         if (z) {
@@ -880,7 +890,7 @@ export class WorkerPool {
       for (const s of output) s.destroy();
       pair.parent.destroy();
       pair.child.destroy();
-      void prepared.release(zygote);
+      this.track(prepared.release(zygote));
       throw e;
     }
     const errStream = output[output.length - 1]!;
@@ -943,7 +953,7 @@ export class WorkerPool {
         native.close(worker.pidfd);
         worker.pidfd = -1;
       }
-      void prepared.release(zygote);
+      this.track(prepared.release(zygote));
       // The pipes hit EOF when the tree is gone; wait briefly for the stderr tail.
       await Promise.race([worker.outputDone, new Promise((r) => setTimeout(r, 200).unref())]);
       for (const s of output) s.destroy();
@@ -978,7 +988,7 @@ export class WorkerPool {
       if (bootTimer) clearTimeout(bootTimer);
       for (const s of output) s.destroy();
       channel.destroy();
-      void prepared.release(zygote);
+      this.track(prepared.release(zygote));
     };
     await new Promise<void>((resolve, reject) => {
       try {
