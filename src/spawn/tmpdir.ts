@@ -20,7 +20,7 @@
  *     removes only directories owned by this process's uid or by an
  *     operation uid, whose creator (named in the dir's name) is gone.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import { NOBODY_ID } from '../policy/namespaces.js';
 import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { isOperationUid } from './operation-uid.js';
+import { staleEntries } from './stale-entries.js';
 
 export const TMPDIR_PREFIX = 'hatchery-op-';
 
@@ -98,15 +99,6 @@ export function exampleOperationDir(): string {
   return join(tmpdir(), `hatchery-${euid()}`, `${ownPrefix}XXXXXX`);
 }
 
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The plan of a zygote child that empties `dir` as `owner`, confined to it by Landlock. */
 function removalPlan(dir: string, owner: { uid: number; gid: number }): SpawnPlan {
   const plan: SpawnPlan = {
@@ -162,16 +154,8 @@ export function removeOperationDir(zygote: Zygote, dir: string, owner: { uid: nu
 export function sweepStaleOperationDirs(zygote: Zygote): void {
   // Only the shared parent, and only if it is ours: never made just to be swept.
   const parent = join(tmpdir(), `hatchery-${euid()}`);
-  let names: string[];
-  try {
-    if (!isOwnPrivateDir(parent)) return;
-    names = readdirSync(parent);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = namePattern.exec(name);
-    if (!m || Number(m[1]) === process.pid || processExists(Number(m[1]))) continue;
+  if (!isOwnPrivateDir(parent)) return;
+  for (const name of staleEntries(parent, namePattern)) {
     const path = join(parent, name);
     try {
       const st = lstatSync(path);

@@ -30,6 +30,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HatcheryError } from '../errors.js';
 import { buildDir, loadBinding } from '../native/binding.js';
+import { staleEntries } from '../spawn/stale-entries.js';
 
 /** Who a worker's process is, as the kernel's permission checks see it. */
 export interface Identity {
@@ -188,27 +189,10 @@ function baseProblem(base: string, id: Identity): string | undefined {
   return undefined;
 }
 
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Remove copies made by processes of this uid that no longer exist. */
 function sweep(base: string): void {
   const me = process.geteuid?.() ?? 0;
-  let names: string[];
-  try {
-    names = readdirSync(base);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = namePattern.exec(name);
-    if (!m || Number(m[1]) === process.pid || processExists(Number(m[1]))) continue;
+  for (const name of staleEntries(base, namePattern)) {
     const p = join(base, name);
     try {
       const st = lstatSync(p);
