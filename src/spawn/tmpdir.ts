@@ -139,7 +139,8 @@ export function removeOperationDir(zygote: Zygote, dir: string, owner: { uid: nu
     try {
       devNull = native.openDevNull();
       zygote.spawn(removalPlan(dir, owner), [devNull, devNull, devNull], [devNull], {
-        spawned() {},
+        // The remover's pidfd is ours to close: its exit comes as a message anyway.
+        spawned: (_pid, pidfd) => native.close(pidfd),
         failed: () => finish(false),
         exit: (info) => finish(info.exitCode === 0),
         died: () => finish(false),
