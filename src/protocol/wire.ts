@@ -263,7 +263,7 @@ export interface EncodeSpawnOptions {
  * ARG then ENV string records in one allocation: argv and env may be
  * hundreds of thousands of strings.
  */
-export function encodeStringRecords(argv: readonly string[], env: readonly string[]): Buffer {
+function encodeStringRecords(argv: readonly string[], env: readonly string[]): Buffer {
   const lengths = new Array<number>(argv.length + env.length);
   let total = 0;
   let i = 0;
