@@ -1,6 +1,8 @@
 // A throwaway redis-server on 127.0.0.1 and a free port, for tests and the queue benchmark.
+// It saves nothing (no RDB, no AOF), so it leaves no file; under setpriv --pdeathsig it dies
+// with the process that started it, however that process ends.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -9,9 +11,7 @@ export interface RedisServer {
   port: number;
   url: string;
   pid: number;
-  /** Its working dir (removed by stop()). */
-  dir: string;
-  /** Stop it (SIGTERM, SIGKILL after 5 s) and remove its directory. */
+  /** Stop it (SIGTERM, SIGKILL after 5 s). */
   stop(): Promise<void>;
 }
 
@@ -47,12 +47,14 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-async function startOnce(binary: string, port: number, dir: string): Promise<{ child: ChildProcess; output: string } | { failed: string }> {
-  const child = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, '--loglevel', 'notice'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+const SETPRIV = '/usr/bin/setpriv';
+
+async function startOnce(binary: string, port: number): Promise<{ child: ChildProcess; output: string } | { failed: string }> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', tmpdir(), '--loglevel', 'notice'];
+  // setpriv execs redis-server in place (same pid) with a parent-death signal.
+  const child = existsSync(SETPRIV)
+    ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -82,11 +84,10 @@ async function startOnce(binary: string, port: number, dir: string): Promise<{ c
 /** Start redis-server on a free loopback port; a port taken in the meantime is retried. */
 export async function startRedis(binary = findRedisServer()): Promise<RedisServer> {
   if (binary === null) throw new Error('redis-server is not installed');
-  const dir = mkdtempSync(join(tmpdir(), 'hatchery-redis-'));
   let lastFailure = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const started = await startOnce(binary, port, dir);
+    const started = await startOnce(binary, port);
     if ('failed' in started) {
       lastFailure = started.failed;
       continue;
@@ -101,7 +102,6 @@ export async function startRedis(binary = findRedisServer()): Promise<RedisServe
       port,
       url: `redis://127.0.0.1:${port}`,
       pid: child.pid as number,
-      dir,
       async stop() {
         process.off('exit', kill);
         child.kill('SIGTERM');
@@ -109,10 +109,8 @@ export async function startRedis(binary = findRedisServer()): Promise<RedisServe
           child.kill('SIGKILL');
           await waitExit(child, 5000);
         }
-        rmSync(dir, { recursive: true, force: true });
       },
     };
   }
-  rmSync(dir, { recursive: true, force: true });
   throw new Error(`could not start redis-server: ${lastFailure}`);
 }
