@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --json] [-- --svg FILE] [-- --runs N]
+ * npm run bench [-- --quick] [-- --json] [-- --svg FILE] [-- --runs N] [-- --stages]
  * (also: npx hatchery bench [--quick] [--json] [--svg FILE])
  *
  * Measures a spawn-and-exit round trip of /bin/true (p50/p90) for hatchery,
@@ -26,6 +26,7 @@ import { runFloor } from './floor-runner.js';
 import { chartBars, chartSubtitle, CHART_TITLE, renderChartSvg } from './chart.js';
 import { extraTargets, mergeRounds, prepareExtras, renderRows, runExtrasRound, type Extra } from './extras.js';
 import { splitRuns, summarize, type Summary } from './stats.js';
+import { runStages } from './stages.js';
 
 const BWRAP = '/usr/bin/bwrap';
 const BWRAP_ARGS = ['--unshare-all', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', TRUE_BIN];
@@ -92,7 +93,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--json] [--svg FILE] [--runs N
   --heap-mb MB    RSS of the big-heap caller (default 1600)
   --no-big-heap   skip the big-heap caller
   --floor PATH    the posix-spawn-floor program (default build/Release/posix-spawn-floor)
-  --results-dir   where to write <timestamp>.json and latest.json (default bench/results)`;
+  --results-dir   where to write <timestamp>.json and latest.json (default bench/results)
+  --stages        only trace run('/bin/true') (default profile and sandbox: false) and print
+                  where its time goes, step by step, beside the C floor (bench/stages.ts)`;
 
 function positiveInt(text: string | undefined, fallback: number, flag: string, min = 1): number {
   if (text === undefined) return fallback;
@@ -101,7 +104,7 @@ function positiveInt(text: string | undefined, fallback: number, flag: string, m
   return value;
 }
 
-function parseSettings(argv: string[]): Settings & { phase: string | undefined; help: boolean } {
+function parseSettings(argv: string[]): Settings & { phase: string | undefined; help: boolean; stages: boolean } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -119,6 +122,7 @@ function parseSettings(argv: string[]): Settings & { phase: string | undefined; 
       'results-dir': { type: 'string' },
       svg: { type: 'string' },
       phase: { type: 'string' },
+      stages: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -133,6 +137,7 @@ function parseSettings(argv: string[]): Settings & { phase: string | undefined; 
     json: values.json === true,
     help: values.help === true,
     phase: values.phase,
+    stages: values.stages === true,
     runs,
     rounds,
     warmup: positiveInt(values.warmup, quick ? 20 : 50, '--warmup', 0),
@@ -370,6 +375,10 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (settings.phase !== undefined) throw new RangeError(`unknown --phase ${settings.phase}`);
+  if (settings.stages) {
+    await runStages({ runs: settings.runs, warmup: settings.warmup, floorPath: settings.floorPath, json: settings.json });
+    return;
+  }
 
   const log = new Log(settings.json);
   const startedAt = new Date();

@@ -28,10 +28,32 @@ static _Noreturn void fail(int err_fd, uint32_t stage, int err) {
   _exit(127);
 }
 
-#define STAGE(stage, expr)                          \
-  do {                                              \
-    int rc_ = (expr);                               \
-    if (rc_ < 0) fail(args->err_fd, (stage), -rc_); \
+/*
+ * HATCH_SPAWN_TRACE: when each stage ended, kept here (a pid-namespace init
+ * shares this memory with the program until its exec) and written to the
+ * error pipe as HATCH_REPORT_TRACE records just before the exec is known.
+ */
+static uint64_t trace_ns[HATCH_TRACE_EVENTS];
+
+static void trace(const struct hatch_plan *plan, uint32_t event) {
+  if ((plan->flags & HATCH_SPAWN_TRACE) && event < HATCH_TRACE_EVENTS) trace_ns[event] = hatch_now_ns();
+}
+
+static void flush_trace(const struct hatch_plan *plan, int err_fd) {
+  if (!(plan->flags & HATCH_SPAWN_TRACE)) return;
+  for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++) {
+    if (trace_ns[event] == 0) continue;
+    struct hatch_child_trace_report r = {.kind = HATCH_REPORT_TRACE, .event = event, .ns = trace_ns[event]};
+    (void)hatch_write_all(err_fd, &r, sizeof r);
+    trace_ns[event] = 0;
+  }
+}
+
+#define STAGE(stage, expr)                            \
+  do {                                                \
+    int rc_ = (expr);                                 \
+    if (rc_ < 0) fail(args->err_fd, (stage), -rc_);   \
+    trace(plan, HATCH_TRACE_STAGE_BASE + (stage));    \
   } while (0)
 
 /* Dispositions before the mask, so a signal that was pending meets SIG_DFL, not the zygote's
@@ -228,7 +250,10 @@ static int run_program(void *unused) {
   uint32_t stage = HATCH_STAGE_SECCOMP;
   int rc = sigprocmask(SIG_SETMASK, &none, NULL) == 0 ? hatch_child_apply_seccomp(program_plan) : -errno;
   int err = -rc;
-  if (rc == 0) stage = HATCH_STAGE_EXEC, err = exec_program(program_plan);
+  if (rc == 0) {
+    trace(program_plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_SECCOMP);
+    stage = HATCH_STAGE_EXEC, err = exec_program(program_plan);
+  }
   report(program_err_fd, HATCH_REPORT_FAILURE, stage, err);
   program_exec_error = err == 0 ? EIO : err;
   _exit(127);
@@ -255,6 +280,8 @@ static _Noreturn void init_loop(int err_fd, pid_t program, const sigset_t *all) 
       if (pid == program) program_done = 1, program_status = status;
     }
     if (program_done) {
+      trace(program_plan, HATCH_TRACE_PROGRAM_REAPED);
+      flush_trace(program_plan, err_fd);
       report(err_fd, HATCH_REPORT_EXIT_STATUS, program_status,
              hatch_private_tmp_full(program_plan) ? (int32_t)HATCH_EXIT_TMP_FULL : 0);
       _exit(exit_code_of(program_status));
@@ -298,6 +325,7 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
   program_plan = plan;
   program_err_fd = err_fd;
   program_exec_error = 0;
+  trace(plan, HATCH_TRACE_INIT_READY);
   pid_t pid = clone(run_program, program_stack + sizeof program_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
   if (pid < 0) fail(err_fd, HATCH_STAGE_INIT, errno);
   if (program_exec_error != 0) { /* it has reported why */
@@ -305,6 +333,8 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
     }
     _exit(127);
   }
+  trace(plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_EXEC);
+  flush_trace(plan, err_fd);
   report(err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
   release_args(args);
   install_forwarding_handlers();
@@ -322,6 +352,7 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
 
 void hatch_child_run(const struct hatch_child_args *args) {
   const struct hatch_plan *plan = args->plan;
+  trace(plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_CLONE);
   STAGE(HATCH_STAGE_SIGNALS, reset_signals());
   STAGE(HATCH_STAGE_SETSID, new_session());
   STAGE(HATCH_STAGE_PDEATHSIG, die_with_zygote(plan, args->zygote_pid));
@@ -332,7 +363,9 @@ void hatch_child_run(const struct hatch_child_args *args) {
   STAGE(HATCH_STAGE_CWD, change_dir(plan));
   STAGE(HATCH_STAGE_RLIMITS, hatch_apply_rlimits(plan));
   STAGE(HATCH_STAGE_CREDENTIALS, drop_credentials(plan));
-  STAGE(HATCH_STAGE_PDEATHSIG, rearm_parent_death(args->err_fd));
+  int rearmed = rearm_parent_death(args->err_fd);
+  if (rearmed < 0) fail(args->err_fd, HATCH_STAGE_PDEATHSIG, -rearmed);
+  trace(plan, HATCH_TRACE_REARMED);
   STAGE(HATCH_STAGE_NO_NEW_PRIVS, set_no_new_privs(plan));
   STAGE(HATCH_STAGE_LANDLOCK, hatch_child_apply_landlock(plan));
   set_umask(plan);
@@ -343,5 +376,6 @@ void hatch_child_run(const struct hatch_child_args *args) {
   }
   if (wants_init(plan)) run_as_init(plan, args);
   STAGE(HATCH_STAGE_SECCOMP, hatch_child_apply_seccomp(plan));
+  flush_trace(plan, args->err_fd);
   fail(args->err_fd, HATCH_STAGE_EXEC, exec_program(plan));
 }

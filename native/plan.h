@@ -76,6 +76,7 @@ enum hatch_report_kind {
   HATCH_REPORT_FAILURE = 1,     /* a = stage, b = errno */
   HATCH_REPORT_EXEC_OK = 2,
   HATCH_REPORT_EXIT_STATUS = 3, /* a = the program's wait status, b = HATCH_EXIT_TMP_FULL or 0 */
+  HATCH_REPORT_TRACE = 4,       /* struct hatch_child_trace_report; only with HATCH_SPAWN_TRACE, any number */
 };
 
 struct hatch_child_report {
@@ -84,6 +85,15 @@ struct hatch_child_report {
   int32_t b;
   uint32_t reserved;
 };
+
+/* A HATCH_REPORT_TRACE, read as one struct hatch_child_report's bytes. */
+struct hatch_child_trace_report {
+  uint32_t kind;  /* HATCH_REPORT_TRACE */
+  uint32_t event; /* enum hatch_trace_event, below HATCH_TRACE_EVENTS */
+  uint64_t ns;    /* CLOCK_MONOTONIC */
+};
+_Static_assert(sizeof(struct hatch_child_trace_report) == sizeof(struct hatch_child_report),
+               "a trace report is read as one child report");
 
 /*
  * Sandbox verbs applied by the child, in docs/ARCHITECTURE.md order. Each returns

@@ -77,6 +77,9 @@ enum hatch_msg_type {
   HATCH_MSG_PONG = 9,
   /* zygote -> Node. body: u32 code (enum hatch_error_code), then UTF-8 text (no NUL) */
   HATCH_MSG_ERROR = 10,
+  /* zygote -> Node, for a SPAWN with HATCH_SPAWN_TRACE, right before its SPAWN_FAILED or EXIT.
+   * body: u32 count, u32 reserved, then count struct hatch_trace_entry, in event order */
+  HATCH_MSG_TRACE = 11,
 };
 
 enum hatch_error_code {
@@ -205,7 +208,38 @@ enum hatch_mount_op {
 #define HATCH_SPAWN_REMOVE_TREE 8u
 /* When the child is gone, kill every process of the CREDENTIALS uid (a uid of its own, no pid namespace). */
 #define HATCH_SPAWN_KILL_UID 16u
-#define HATCH_SPAWN_KNOWN_FLAGS 31u
+/* Record when each step of this spawn happened and send them in a HATCH_MSG_TRACE (npm run bench -- --stages). */
+#define HATCH_SPAWN_TRACE 32u
+#define HATCH_SPAWN_KNOWN_FLAGS 63u
+
+/*
+ * Trace events: CLOCK_MONOTONIC nanoseconds (the clock Node's
+ * process.hrtime.bigint() reads), each the moment a step ended. Zygote-side
+ * events, then the child's: HATCH_TRACE_STAGE_BASE + an enum hatch_stage, the
+ * moment that setup stage succeeded (HATCH_STAGE_CLONE: the child's first
+ * instruction; HATCH_STAGE_EXEC: the init saw the program's execve succeed).
+ */
+enum hatch_trace_event {
+  HATCH_TRACE_RECEIVED = 1,     /* the zygote read the SPAWN datagram */
+  HATCH_TRACE_PARSED = 2,       /* the plan is parsed and checked, the args file mapped */
+  HATCH_TRACE_CLONED = 3,       /* clone3 returned in the zygote */
+  HATCH_TRACE_ID_MAPS = 4,      /* the zygote wrote the child's user-namespace id maps */
+  HATCH_TRACE_EXEC_SEEN = 5,    /* the zygote learned that the program exec'd (EOF or the init's EXEC_OK) */
+  HATCH_TRACE_SPAWNED_SENT = 6, /* SPAWNED sent */
+  HATCH_TRACE_EXIT_SEEN = 7,    /* the child's pidfd became readable */
+  HATCH_TRACE_REAPED = 8,       /* wait4 returned and the child's last reports are read */
+  HATCH_TRACE_REARMED = 9,      /* child: the parent-death signal re-armed after the credentials changed */
+  HATCH_TRACE_INIT_READY = 10,  /* init: about to start the program (pid 2) */
+  HATCH_TRACE_PROGRAM_REAPED = 11, /* init: the program's exit status is in */
+  HATCH_TRACE_STAGE_BASE = 32,
+  HATCH_TRACE_EVENTS = 64,      /* every event is below this */
+};
+
+struct hatch_trace_entry { /* 16 bytes */
+  uint32_t event;          /* enum hatch_trace_event */
+  uint32_t reserved;
+  uint64_t ns;
+};
 
 struct hatch_rlimit_value {   /* 24 bytes */
   uint32_t resource;          /* RLIMIT_* */

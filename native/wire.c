@@ -402,9 +402,27 @@ size_t hatch_encode_pong(uint8_t *out, uint32_t id, uint64_t token) {
 }
 
 size_t hatch_encode_error(uint8_t *out, uint32_t id, uint32_t code, const char *text) {
-  size_t room = HATCH_REPLY_MAX - HATCH_HEADER_SIZE - 4;
+  size_t room = HATCH_ERROR_TEXT_MAX;
   size_t n = text ? strnlen(text, room) : 0;
   hatch_put32(out + 12, code);
   if (n) memcpy(out + 16, text, n);
   return put_header(out, HATCH_MSG_ERROR, id, (uint32_t)(4 + n));
+}
+
+_Static_assert(HATCH_HEADER_SIZE + 8u + 16u * HATCH_TRACE_EVENTS <= HATCH_REPLY_MAX, "a TRACE with every event fits a reply");
+_Static_assert(HATCH_HEADER_SIZE + 4u + HATCH_ERROR_TEXT_MAX <= HATCH_REPLY_MAX, "an ERROR fits a reply");
+
+size_t hatch_encode_trace(uint8_t *out, uint32_t id, const uint64_t ns[HATCH_TRACE_EVENTS]) {
+  uint8_t *b = out + HATCH_HEADER_SIZE;
+  uint32_t count = 0;
+  for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++) {
+    if (ns[event] == 0) continue;
+    uint8_t *e = b + 8 + 16u * count++;
+    hatch_put32(e, event);
+    hatch_put32(e + 4, 0);
+    hatch_put64(e + 8, ns[event]);
+  }
+  hatch_put32(b, count);
+  hatch_put32(b + 4, 0);
+  return put_header(out, HATCH_MSG_TRACE, id, 8 + 16u * count);
 }

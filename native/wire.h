@@ -13,8 +13,9 @@
 #include "plan.h"
 #include "protocol.h"
 
-/* Largest reply the zygote ever sends (an ERROR with its text cut to fit). */
-#define HATCH_REPLY_MAX 256u
+/* Largest reply the zygote ever sends (a TRACE with every event; an ERROR has its text cut to 240 bytes). */
+#define HATCH_REPLY_MAX 1280u
+#define HATCH_ERROR_TEXT_MAX 240u
 #define HATCH_EXIT_BODY_SIZE 48u
 
 /* Namespace flags a plan may ask clone3 for; any other bit would change what clone3 does. */
@@ -66,5 +67,7 @@ size_t hatch_encode_spawn_failed(uint8_t *out, uint32_t id, uint32_t stage, int3
 size_t hatch_encode_exit(uint8_t *out, uint32_t id, const struct hatch_exit_body *exit);
 size_t hatch_encode_pong(uint8_t *out, uint32_t id, uint64_t token);
 size_t hatch_encode_error(uint8_t *out, uint32_t id, uint32_t code, const char *text);
+/* The nonzero entries of ns[HATCH_TRACE_EVENTS] (indexed by enum hatch_trace_event), in event order. */
+size_t hatch_encode_trace(uint8_t *out, uint32_t id, const uint64_t ns[HATCH_TRACE_EVENTS]);
 
 #endif

@@ -71,6 +71,8 @@ struct child {
   /* Without an init to report it, the zygote watches the private tmpfs itself (an O_PATH fd keeps it alive). */
   char tmp_path[TMP_PATH_MAX];
   int tmp_fd;
+  int tracing; /* HATCH_SPAWN_TRACE: trace_ns collects the events, sent as a TRACE before the last reply */
+  uint64_t trace_ns[HATCH_TRACE_EVENTS];
 };
 
 static struct child children[HATCH_MAX_CHILDREN];
@@ -86,6 +88,8 @@ static int handshake_done;
 static uint32_t idle_timeout_ms;
 static uint64_t idle_since_ns;
 static uint64_t last_orphan_scan_ns;
+/* When the datagram being handled was read (HATCH_TRACE_RECEIVED). */
+static uint64_t received_ns;
 
 static _Noreturn void shutdown_zygote(int status);
 
@@ -126,6 +130,15 @@ static void send_error(uint32_t id, int code, const char *why) {
 }
 
 /* ---- child table ------------------------------------------------------ */
+
+static void trace(struct child *c, uint32_t event) {
+  if (c->tracing && event < HATCH_TRACE_EVENTS) c->trace_ns[event] = hatch_now_ns();
+}
+
+/* Before the spawn's last reply (SPAWN_FAILED or EXIT), which ends its id. */
+static void send_trace(const struct child *c) {
+  if (c->tracing) send_datagram(tx, hatch_encode_trace(tx, c->id, c->trace_ns), -1);
+}
 
 static struct child *find_child(uint32_t id) {
   for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
@@ -314,6 +327,7 @@ static void kill_uid(uint32_t uid) {
 }
 
 static void on_child_exit(struct child *c) {
+  trace(c, HATCH_TRACE_EXIT_SEEN);
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
@@ -325,6 +339,7 @@ static void on_child_exit(struct child *c) {
   while (r < 0 && errno == EINTR);
   /* The init wrote the program's status before it exited; every writer is gone now. */
   if (c->err_fd >= 0) read_reports(c);
+  trace(c, HATCH_TRACE_REAPED);
   if (c->has_program_status) status = c->program_status, r = c->pid;
   struct hatch_exit_body exit = {
       .exit_code = (r > 0 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1,
@@ -340,6 +355,7 @@ static void on_child_exit(struct child *c) {
     if (fstatfs(c->tmp_fd, &st) == 0 && (st.f_bavail == 0 || st.f_ffree == 0)) exit.reasons |= HATCH_EXIT_TMP_FULL;
   }
   uint32_t id = c->id;
+  send_trace(c);
   release_child(c);
   (void)reap_orphans(0);
   send_datagram(tx, hatch_encode_exit(tx, id, &exit), -1);
@@ -363,8 +379,10 @@ static void watch_private_tmp(struct child *c) {
 static void spawn_succeeded(struct child *c) {
   c->spawned = 1;
   c->exec_ns = hatch_now_ns();
+  trace(c, HATCH_TRACE_EXEC_SEEN);
   watch_private_tmp(c);
   send_datagram(tx, hatch_encode_spawned(tx, c->id, (uint32_t)c->pid), c->pidfd);
+  trace(c, HATCH_TRACE_SPAWNED_SENT);
   if (c->timeout_ms > 0 && c->kill_state == KILL_NONE && arm_timer(c, c->timeout_ms) != 0)
     hatch_log("timerfd for spawn %u failed; it runs without a timeout", c->id);
 }
@@ -374,7 +392,9 @@ static void spawn_failed(struct child *c, uint32_t stage, int32_t err, int torn)
   if (torn) signal_tree(c, SIGKILL);
   while (wait4(c->pid, NULL, 0, NULL) < 0 && errno == EINTR) {
   }
+  trace(c, HATCH_TRACE_REAPED);
   uint32_t id = c->id;
+  send_trace(c);
   release_child(c);
   (void)reap_orphans(0);
   send_datagram(tx, hatch_encode_spawn_failed(tx, id, stage, err), -1);
@@ -400,6 +420,12 @@ static int read_report(struct child *c) {
     return 1;
   }
   int whole = k == (ssize_t)sizeof r;
+  if (whole && r.kind == HATCH_REPORT_TRACE) {
+    struct hatch_child_trace_report t;
+    memcpy(&t, &r, sizeof t);
+    if (c->tracing && t.event < HATCH_TRACE_EVENTS) c->trace_ns[t.event] = t.ns;
+    return 0;
+  }
   if (whole && !c->spawned && r.kind == HATCH_REPORT_FAILURE) {
     spawn_failed(c, (uint32_t)r.a, r.b, 0);
     return 1;
@@ -508,8 +534,10 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   }
 
   int pidfd = -1;
+  uint64_t parsed_ns = hatch_now_ns();
   long pid = clone_child(ns_flags, &pidfd);
   if (pid < 0) return -errno;
+  uint64_t cloned_ns = hatch_now_ns();
   if (pid == 0) {
     struct hatch_child_args child = {
         .plan = &plan,
@@ -535,6 +563,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
     else hatch_log("writing id maps for spawn %u failed: %s", id, strerror(-rc));
     hatch_closep(&sync_write);
   }
+  uint64_t id_maps_ns = new_user_ns ? hatch_now_ns() : 0;
 
   memset(c, 0, sizeof *c);
   c->used = 1;
@@ -555,6 +584,13 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   c->tmp_fd = -1;
   if (plan.has_private_tmp && strlen(plan.private_tmp_path) < sizeof c->tmp_path)
     memcpy(c->tmp_path, plan.private_tmp_path, strlen(plan.private_tmp_path) + 1);
+  if (plan.flags & HATCH_SPAWN_TRACE) {
+    c->tracing = 1;
+    c->trace_ns[HATCH_TRACE_RECEIVED] = received_ns;
+    c->trace_ns[HATCH_TRACE_PARSED] = parsed_ns;
+    c->trace_ns[HATCH_TRACE_CLONED] = cloned_ns;
+    c->trace_ns[HATCH_TRACE_ID_MAPS] = id_maps_ns;
+  }
   live_children++;
   return 0;
 }
@@ -735,6 +771,7 @@ static void on_control(void) {
   struct iovec iov = {.iov_base = rx, .iov_len = sizeof rx};
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
   ssize_t n = recvmsg(CONTROL_FD, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  received_ns = hatch_now_ns();
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
     shutdown_zygote(errno == ECONNRESET ? 0 : 1);

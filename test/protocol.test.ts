@@ -14,6 +14,8 @@ import {
   Stage,
   RLIM_INFINITY,
   decodeMessage,
+  TRACE_STAGE_BASE,
+  TraceEvent,
   encodeHello,
   encodePing,
   encodeSignal,
@@ -216,6 +218,31 @@ test('decodes every zygote reply', () => {
   });
   const err = Buffer.concat([Buffer.from('01000000', 'hex'), Buffer.from('bad tlv')]);
   assert.deepEqual(decodeMessage(reply(MessageType.Error, 3, err), 0), { type: MessageType.Error, id: 3, code: 1, message: 'bad tlv' });
+});
+
+function traceBody(entries: Array<[number, bigint]>, count = entries.length): Buffer {
+  const b = Buffer.alloc(8 + 16 * entries.length);
+  b.writeUInt32LE(count, 0);
+  entries.forEach(([event, ns], i) => {
+    b.writeUInt32LE(event, 8 + 16 * i);
+    b.writeBigUInt64LE(ns, 16 + 16 * i);
+  });
+  return b;
+}
+
+test('decodes a TRACE and refuses a malformed one', () => {
+  const body = traceBody([[TraceEvent.Received, 10n], [TraceEvent.Parsed, 12n], [TRACE_STAGE_BASE + 2, 11n]]);
+  assert.deepEqual(decodeMessage(reply(MessageType.Trace, 7, body), 0), {
+    type: MessageType.Trace,
+    id: 7,
+    events: new Map([[TraceEvent.Received, 10n], [TraceEvent.Parsed, 12n], [TRACE_STAGE_BASE + 2, 11n]]),
+  });
+  assert.throws(() => decodeMessage(reply(MessageType.Trace, 7, Buffer.alloc(4)), 0), /shorter than 8/);
+  assert.throws(() => decodeMessage(reply(MessageType.Trace, 7, traceBody([[1, 1n]], 2)), 0), /expected 40/);
+  assert.throws(() => decodeMessage(reply(MessageType.Trace, 7, traceBody([[2, 1n], [1, 1n]])), 0), /out of order/);
+  assert.throws(() => decodeMessage(reply(MessageType.Trace, 7, traceBody([[1, 1n], [1, 2n]])), 0), /out of order/);
+  assert.throws(() => decodeMessage(reply(MessageType.Trace, 7, traceBody([[64, 1n]])), 0), /out of order or range/);
+  assert.throws(() => decodeMessage(reply(MessageType.Trace, 7, traceBody([], 65)), 0), /trace of 65 events/);
 });
 
 test('malformed replies are refused', () => {

@@ -40,6 +40,8 @@ export const MessageType = {
   Ping: 8,
   Pong: 9,
   Error: 10,
+  /** For a SPAWN with SpawnFlag.Trace, right before its SpawnFailed or Exit: when each step happened. */
+  Trace: 11,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -136,7 +138,31 @@ export const SpawnFlag = {
   RemoveTree: 8,
   /** When the child is gone, kill every process of the credentials uid. */
   KillUid: 16,
+  /** Record when each step happened and send a Trace message (npm run bench -- --stages). */
+  Trace: 32,
 } as const;
+
+/**
+ * HATCH_TRACE_*: a Trace message's events, each the CLOCK_MONOTONIC time
+ * (process.hrtime.bigint()'s clock) at which a step ended. The child's setup
+ * stages are TRACE_STAGE_BASE + a Stage value.
+ */
+export const TraceEvent = {
+  Received: 1,
+  Parsed: 2,
+  Cloned: 3,
+  IdMaps: 4,
+  ExecSeen: 5,
+  SpawnedSent: 6,
+  ExitSeen: 7,
+  Reaped: 8,
+  Rearmed: 9,
+  InitReady: 10,
+  ProgramReaped: 11,
+} as const;
+export const TRACE_STAGE_BASE = 32;
+export const TRACE_EVENTS = 64;
+export const TRACE_ENTRY_SIZE = 16;
 export const NamespaceOption = { MountProc: 1 } as const;
 /** HATCH_PRIVATE_TMP_SHM: the private tmpfs is bound over /dev/shm too. */
 export const PRIVATE_TMP_SHM = 1;
@@ -427,7 +453,8 @@ export type IncomingMessage =
   | { type: typeof MessageType.SpawnFailed; id: number; stage: number; errno: number }
   | { type: typeof MessageType.Exit; id: number; exit: ExitInfo }
   | { type: typeof MessageType.Pong; id: number; token: bigint }
-  | { type: typeof MessageType.Error; id: number; code: number; message: string };
+  | { type: typeof MessageType.Error; id: number; code: number; message: string }
+  | { type: typeof MessageType.Trace; id: number; events: ReadonlyMap<number, bigint> };
 
 const expectedFds: Partial<Record<number, number>> = { [MessageType.Spawned]: 1 };
 
@@ -494,6 +521,22 @@ export function decodeMessage(data: Buffer, fdCount: number): IncomingMessage {
     case MessageType.Error:
       if (body.length < 4) throw new ProtocolError('error message body shorter than 4 bytes');
       return { type, id, code: body.readUInt32LE(0), message: body.subarray(4).toString('utf8') };
+    case MessageType.Trace: {
+      if (body.length < 8) throw new ProtocolError('trace message body shorter than 8 bytes');
+      const count = body.readUInt32LE(0);
+      if (count > TRACE_EVENTS) throw new ProtocolError(`trace of ${count} events`);
+      need(8 + TRACE_ENTRY_SIZE * count);
+      const events = new Map<number, bigint>();
+      let previous = -1;
+      for (let i = 0; i < count; i++) {
+        const at = 8 + TRACE_ENTRY_SIZE * i;
+        const event = body.readUInt32LE(at);
+        if (event <= previous || event >= TRACE_EVENTS) throw new ProtocolError(`trace event ${event} out of order or range`);
+        previous = event;
+        events.set(event, body.readBigUInt64LE(at + 8));
+      }
+      return { type, id, events };
+    }
     default:
       throw new ProtocolError(`unknown message type ${type}`);
   }

@@ -3,12 +3,14 @@
  * replies, notice its death. One Zygote serves many concurrent children.
  */
 import { HatcheryError } from '../errors.js';
+import { spawnTracer, type SpawnTrace } from './trace.js';
 import { EAGAIN, WatchEvent, loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
 import {
   MAX_CHILDREN,
   MAX_MESSAGE,
   MessageType,
   PROTOCOL_VERSION,
+  SpawnFlag,
   ProtocolError,
   decodeMessage,
   encodeHello,
@@ -48,6 +50,8 @@ interface Pending {
   callbacks: SpawnCallbacks;
   pid?: number;
   pidfd?: number;
+  /** Set while a spawn tracer is (see trace.ts). */
+  trace?: SpawnTrace;
 }
 
 interface OutgoingMessage {
@@ -156,9 +160,13 @@ export class Zygote {
       refuse(new HatcheryError('QUEUE_FULL', `zygote ${this.pid} already has the ${this.maxChildren} children it said it can hold`));
     }
     const id = this.nextId;
+    const tracer = spawnTracer();
+    const trace: SpawnTrace | undefined = tracer
+      ? { zygotePid: this.pid, requestId: id, node: new Map([['request', process.hrtime.bigint()]]), zygote: new Map() }
+      : undefined;
     let encoded: EncodedSpawn;
     try {
-      encoded = encodeSpawn(id, plan, { maxMessage: this.maxMessage });
+      encoded = encodeSpawn(id, trace ? { ...plan, flags: plan.flags | SpawnFlag.Trace } : plan, { maxMessage: this.maxMessage });
     } catch (e) {
       return refuse(e instanceof ProtocolError ? new HatcheryError('PROTOCOL', e.message, { cause: e }) : e);
     }
@@ -176,10 +184,21 @@ export class Zygote {
       closeAfter = [...closeAfterSend, memfd];
     }
     this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
-    this.pending.set(id, { id, callbacks });
+    this.pending.set(id, trace ? { id, callbacks, trace } : { id, callbacks });
     this.updateRef();
     this.enqueue({ data: encoded.message, fds, closeAfter });
+    trace?.node.set('sent', process.hrtime.bigint());
     return id;
+  }
+
+  private endTrace(p: Pending): void {
+    if (!p.trace) return;
+    p.trace.node.set('exit', process.hrtime.bigint());
+    try {
+      spawnTracer()?.(p.trace);
+    } catch {
+      // a tracer's fault is not the spawn's
+    }
   }
 
   /** Signal a child by request id; the zygote resolves the pid and process group. */
@@ -354,16 +373,22 @@ export class Zygote {
         }
         p.pid = message.pid;
         p.pidfd = fds[0]!;
+        p.trace?.node.set('spawned', process.hrtime.bigint());
         p.callbacks.spawned(message.pid, fds[0]!);
+        return;
+      case MessageType.Trace:
+        if (p.trace) p.trace.zygote = message.events;
         return;
       case MessageType.SpawnFailed:
         this.pending.delete(p.id);
         this.updateRef();
+        this.endTrace(p);
         p.callbacks.failed(message.stage, message.errno);
         return;
       case MessageType.Exit:
         this.pending.delete(p.id);
         this.updateRef();
+        this.endTrace(p);
         p.callbacks.exit(message.exit);
         return;
     }
