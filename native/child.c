@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -43,7 +44,7 @@ static void flush_trace(const struct hatch_plan *plan, int err_fd) {
   if (!(plan->flags & HATCH_SPAWN_TRACE)) return;
   for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++) {
     if (trace_ns[event] == 0) continue;
-    struct hatch_child_trace_report r = {.kind = HATCH_REPORT_TRACE, .event = event, .ns = trace_ns[event]};
+    struct hatch_child_value_report r = {.kind = HATCH_REPORT_TRACE, .key = event, .value = trace_ns[event]};
     (void)hatch_write_all(err_fd, &r, sizeof r);
     trace_ns[event] = 0;
   }
@@ -263,6 +264,51 @@ static int exit_code_of(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+/*
+ * Once the program has ended: SIGKILL everything else in the namespace and
+ * reap it, so the exit can be reported before the init's own exit tears the
+ * namespaces down. Everything in it has the program's ids and no
+ * capabilities, so kill(-1) reaches all of it; __WALL also finds children
+ * made with another exit signal. Bounded: if something is still there after
+ * the last round (stuck in the kernel), returns 0 and the init's exit,
+ * which kills the namespace whatever the permissions, is waited for as before.
+ */
+#define END_TREE_ROUNDS 100
+#define END_TREE_WAIT_NS 10000000L /* 10 ms a round: at most a second */
+
+static int end_namespace_tree(void) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  for (int round = 0; round < END_TREE_ROUNDS; round++) {
+    (void)kill(-1, SIGKILL);
+    for (;;) {
+      pid_t pid = waitpid(-1, NULL, WNOHANG | __WALL);
+      if (pid < 0 && errno == ECHILD) return 1;
+      if (pid <= 0) break;
+    }
+    struct timespec wait = {.tv_sec = 0, .tv_nsec = END_TREE_WAIT_NS};
+    (void)sigtimedwait(&chld, NULL, &wait);
+  }
+  return 0;
+}
+
+static void report_value(int err_fd, uint32_t kind, uint32_t key, uint64_t value) {
+  struct hatch_child_value_report r = {.kind = kind, .key = key, .value = value};
+  (void)hatch_write_all(err_fd, &r, sizeof r);
+}
+
+static uint64_t timeval_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
+
+/* What every process of the namespace used, all of them reaped by now (the init's own few calls aside). */
+static void report_usage(int err_fd) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_CHILDREN, &ru) != 0) return;
+  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, timeval_us(ru.ru_utime));
+  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, timeval_us(ru.ru_stime));
+  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
+}
+
 static _Noreturn void init_loop(int err_fd, pid_t program, const sigset_t *all) {
   for (;;) {
     siginfo_t info;
@@ -281,9 +327,13 @@ static _Noreturn void init_loop(int err_fd, pid_t program, const sigset_t *all) 
     }
     if (program_done) {
       trace(program_plan, HATCH_TRACE_PROGRAM_REAPED);
+      uint32_t bits = hatch_private_tmp_full(program_plan) ? HATCH_REPORT_TMP_FULL : 0;
+      if (end_namespace_tree()) {
+        report_usage(err_fd);
+        bits |= HATCH_REPORT_TREE_GONE;
+      }
       flush_trace(program_plan, err_fd);
-      report(err_fd, HATCH_REPORT_EXIT_STATUS, program_status,
-             hatch_private_tmp_full(program_plan) ? (int32_t)HATCH_EXIT_TMP_FULL : 0);
+      report(err_fd, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
       _exit(exit_code_of(program_status));
     }
   }

@@ -75,8 +75,27 @@ struct hatch_plan {
 enum hatch_report_kind {
   HATCH_REPORT_FAILURE = 1,     /* a = stage, b = errno */
   HATCH_REPORT_EXEC_OK = 2,
-  HATCH_REPORT_EXIT_STATUS = 3, /* a = the program's wait status, b = HATCH_EXIT_TMP_FULL or 0 */
-  HATCH_REPORT_TRACE = 4,       /* struct hatch_child_trace_report; only with HATCH_SPAWN_TRACE, any number */
+  HATCH_REPORT_EXIT_STATUS = 3, /* a = the program's wait status, b = HATCH_REPORT_* bits below */
+  HATCH_REPORT_TRACE = 4,       /* struct hatch_child_value_report: key = event, value = ns; only with HATCH_SPAWN_TRACE */
+  HATCH_REPORT_USAGE = 5,       /* struct hatch_child_value_report: key = enum hatch_usage, value; before EXIT_STATUS */
+};
+
+/* EXIT_STATUS b bits */
+#define HATCH_REPORT_TMP_FULL 1u  /* the private tmpfs was full when the program ended */
+/*
+ * The init killed and reaped every other process of its pid namespace, and
+ * sent USAGE: nothing of the operation runs any more, so the zygote reports
+ * the exit now instead of after the init's own exit, which tears the
+ * namespaces down (the mount namespace's unmount waits for an RCU grace
+ * period) before its pidfd becomes readable.
+ */
+#define HATCH_REPORT_TREE_GONE 2u
+
+/* USAGE keys: the init's getrusage(RUSAGE_CHILDREN) once every process of the namespace is reaped. */
+enum hatch_usage {
+  HATCH_USAGE_USER_US = 1,
+  HATCH_USAGE_SYS_US = 2,
+  HATCH_USAGE_MAX_RSS_BYTES = 3,
 };
 
 struct hatch_child_report {
@@ -86,14 +105,14 @@ struct hatch_child_report {
   uint32_t reserved;
 };
 
-/* A HATCH_REPORT_TRACE, read as one struct hatch_child_report's bytes. */
-struct hatch_child_trace_report {
-  uint32_t kind;  /* HATCH_REPORT_TRACE */
-  uint32_t event; /* enum hatch_trace_event, below HATCH_TRACE_EVENTS */
-  uint64_t ns;    /* CLOCK_MONOTONIC */
+/* A HATCH_REPORT_TRACE or HATCH_REPORT_USAGE, read as one struct hatch_child_report's bytes. */
+struct hatch_child_value_report {
+  uint32_t kind;
+  uint32_t key;   /* TRACE: enum hatch_trace_event, below HATCH_TRACE_EVENTS; USAGE: enum hatch_usage */
+  uint64_t value; /* TRACE: CLOCK_MONOTONIC ns */
 };
-_Static_assert(sizeof(struct hatch_child_trace_report) == sizeof(struct hatch_child_report),
-               "a trace report is read as one child report");
+_Static_assert(sizeof(struct hatch_child_value_report) == sizeof(struct hatch_child_report),
+               "a value report is read as one child report");
 
 /*
  * Sandbox verbs applied by the child, in docs/ARCHITECTURE.md order. Each returns

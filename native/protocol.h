@@ -131,6 +131,7 @@ enum hatch_signal_scope {
 #define HATCH_EXIT_KILL_REQUESTED 2u /* a TREE / TREE_ESCALATE signal was requested */
 #define HATCH_EXIT_ESCALATED 4u      /* SIGKILL was sent after the grace period */
 #define HATCH_EXIT_TMP_FULL 8u       /* the private tmpfs had no free blocks or inodes when the program ended */
+#define HATCH_EXIT_KNOWN_REASONS 15u
 
 struct hatch_exit_body {          /* 48 bytes */
   int32_t exit_code;              /* -1 when killed by a signal */

@@ -71,6 +71,10 @@ struct child {
   /* Without an init to report it, the zygote watches the private tmpfs itself (an O_PATH fd keeps it alive). */
   char tmp_path[TMP_PATH_MAX];
   int tmp_fd;
+  /* The init reported the tree gone (HATCH_REPORT_TREE_GONE) and EXIT was sent: only the reaping is left. */
+  int reported;
+  int has_usage; /* the init's HATCH_REPORT_USAGE, for the early EXIT */
+  uint64_t user_cpu_us, sys_cpu_us, max_rss_bytes;
   int tracing; /* HATCH_SPAWN_TRACE: trace_ns collects the events, sent as a TRACE before the last reply */
   uint64_t trace_ns[HATCH_TRACE_EVENTS];
 };
@@ -140,9 +144,10 @@ static void send_trace(const struct child *c) {
   if (c->tracing) send_datagram(tx, hatch_encode_trace(tx, c->id, c->trace_ns), -1);
 }
 
+/* A running spawn by id; one whose EXIT was sent is no longer one, though its init may still be exiting. */
 static struct child *find_child(uint32_t id) {
   for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
-    if (children[i].used && children[i].id == id) return &children[i];
+    if (children[i].used && !children[i].reported && children[i].id == id) return &children[i];
   return NULL;
 }
 
@@ -326,8 +331,39 @@ static void kill_uid(uint32_t uid) {
   }
 }
 
-static void on_child_exit(struct child *c) {
+/* status: a wait status, or -1 when wait4 failed. */
+static struct hatch_exit_body exit_body(const struct child *c, int status, uint64_t user_us, uint64_t sys_us,
+                                        uint64_t max_rss_bytes) {
+  struct hatch_exit_body exit = {
+      .exit_code = (status >= 0 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1,
+      .term_signal = (status >= 0 && WIFSIGNALED(status)) ? WTERMSIG(status) : 0,
+      .reasons = c->reasons,
+      .user_cpu_us = user_us,
+      .sys_cpu_us = sys_us,
+      .max_rss_bytes = max_rss_bytes,
+      .wall_us = (hatch_now_ns() - c->exec_ns) / 1000u,
+  };
+  return exit;
+}
+
+/*
+ * The init reported the program's status with every other process of the
+ * namespace reaped (HATCH_REPORT_TREE_GONE): EXIT goes now, while the init's
+ * exit tears the namespaces down; on_child_exit only reaps it later.
+ */
+static void report_exit_early(struct child *c) {
   trace(c, HATCH_TRACE_EXIT_SEEN);
+  struct hatch_exit_body exit = exit_body(c, c->program_status, c->user_cpu_us, c->sys_cpu_us, c->max_rss_bytes);
+  send_trace(c);
+  send_datagram(tx, hatch_encode_exit(tx, c->id, &exit), -1);
+  c->reported = 1;
+  c->timer_armed = 0;
+  hatch_closep(&c->timer_fd);
+}
+
+static void on_child_exit(struct child *c) {
+  int reported = c->reported;
+  if (!reported) trace(c, HATCH_TRACE_EXIT_SEEN);
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
@@ -337,19 +373,18 @@ static void on_child_exit(struct child *c) {
   pid_t r;
   do r = wait4(c->pid, &status, 0, &ru);
   while (r < 0 && errno == EINTR);
+  if (reported) {
+    release_child(c);
+    (void)reap_orphans(0);
+    return;
+  }
   /* The init wrote the program's status before it exited; every writer is gone now. */
   if (c->err_fd >= 0) read_reports(c);
+  if (!c->used || c->reported) return; /* that last report was the early exit after all */
   trace(c, HATCH_TRACE_REAPED);
   if (c->has_program_status) status = c->program_status, r = c->pid;
-  struct hatch_exit_body exit = {
-      .exit_code = (r > 0 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1,
-      .term_signal = (r > 0 && WIFSIGNALED(status)) ? WTERMSIG(status) : 0,
-      .reasons = c->reasons,
-      .user_cpu_us = timeval_us(ru.ru_utime),
-      .sys_cpu_us = timeval_us(ru.ru_stime),
-      .max_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u,
-      .wall_us = (hatch_now_ns() - c->exec_ns) / 1000u,
-  };
+  struct hatch_exit_body exit = exit_body(c, r > 0 ? status : -1, timeval_us(ru.ru_utime), timeval_us(ru.ru_stime),
+                                          (uint64_t)ru.ru_maxrss * 1024u);
   if (c->tmp_fd >= 0) {
     struct statfs st;
     if (fstatfs(c->tmp_fd, &st) == 0 && (st.f_bavail == 0 || st.f_ffree == 0)) exit.reasons |= HATCH_EXIT_TMP_FULL;
@@ -420,10 +455,16 @@ static int read_report(struct child *c) {
     return 1;
   }
   int whole = k == (ssize_t)sizeof r;
-  if (whole && r.kind == HATCH_REPORT_TRACE) {
-    struct hatch_child_trace_report t;
-    memcpy(&t, &r, sizeof t);
-    if (c->tracing && t.event < HATCH_TRACE_EVENTS) c->trace_ns[t.event] = t.ns;
+  if (whole && (r.kind == HATCH_REPORT_TRACE || r.kind == HATCH_REPORT_USAGE)) {
+    struct hatch_child_value_report v;
+    memcpy(&v, &r, sizeof v);
+    if (r.kind == HATCH_REPORT_TRACE && c->tracing && v.key < HATCH_TRACE_EVENTS) c->trace_ns[v.key] = v.value;
+    if (r.kind == HATCH_REPORT_USAGE) {
+      c->has_usage = 1;
+      if (v.key == HATCH_USAGE_USER_US) c->user_cpu_us = v.value;
+      if (v.key == HATCH_USAGE_SYS_US) c->sys_cpu_us = v.value;
+      if (v.key == HATCH_USAGE_MAX_RSS_BYTES) c->max_rss_bytes = v.value;
+    }
     return 0;
   }
   if (whole && !c->spawned && r.kind == HATCH_REPORT_FAILURE) {
@@ -434,10 +475,11 @@ static int read_report(struct child *c) {
     spawn_succeeded(c);
     return 0;
   }
-  if (whole && c->spawned && r.kind == HATCH_REPORT_EXIT_STATUS) {
+  if (whole && c->spawned && !c->has_program_status && r.kind == HATCH_REPORT_EXIT_STATUS) {
     c->has_program_status = 1;
     c->program_status = r.a;
-    c->reasons |= (uint32_t)r.b & HATCH_EXIT_TMP_FULL;
+    if ((uint32_t)r.b & HATCH_REPORT_TMP_FULL) c->reasons |= HATCH_EXIT_TMP_FULL;
+    if (((uint32_t)r.b & HATCH_REPORT_TREE_GONE) && c->has_usage && !c->reported) report_exit_early(c);
     return 0;
   }
   if (!c->spawned) {
@@ -832,12 +874,12 @@ static void on_control(void) {
 
 enum poll_kind { POLL_CONTROL, POLL_SIGNAL, POLL_ERR_PIPE, POLL_PIDFD, POLL_TIMER };
 
-/* Per child: the error pipe, or the pidfd and a timer. */
-static struct pollfd poll_fds[2 + 2 * HATCH_MAX_CHILDREN];
+/* Per child: the error pipe; or the pidfd, a timer, and an init's error pipe. */
+static struct pollfd poll_fds[2 + 3 * HATCH_MAX_CHILDREN];
 static struct {
   enum poll_kind kind;
   struct child *child;
-} poll_owner[2 + 2 * HATCH_MAX_CHILDREN];
+} poll_owner[2 + 3 * HATCH_MAX_CHILDREN];
 
 static unsigned add_poll(unsigned n, int fd, enum poll_kind kind, struct child *c) {
   poll_fds[n] = (struct pollfd){.fd = fd, .events = POLLIN};
@@ -855,14 +897,14 @@ static unsigned build_poll_set(void) {
     if (!c->used) continue;
     /*
      * The pidfd waits until the exec outcome is known, so SPAWNED always
-     * precedes EXIT. After that the pipe only carries the init's last report,
-     * written before it exits: on_child_exit reads it, so the zygote is not
-     * woken twice per exit.
+     * precedes EXIT. After that the pipe only carries an init's last reports.
      */
     if (c->err_fd >= 0 && !c->spawned) {
       n = add_poll(n, c->err_fd, POLL_ERR_PIPE, c);
       continue;
     }
+    /* An init's last report may come before its exit (HATCH_REPORT_TREE_GONE): read it when written. */
+    if (c->err_fd >= 0 && c->has_init && !c->reported) n = add_poll(n, c->err_fd, POLL_ERR_PIPE, c);
     n = add_poll(n, c->pidfd, POLL_PIDFD, c);
     if (c->timer_armed) n = add_poll(n, c->timer_fd, POLL_TIMER, c);
   }

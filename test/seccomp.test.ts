@@ -598,8 +598,8 @@ describe('seccomp: custom policy', () => {
 
 describe('seccomp: the pid-namespace init\'s filter', () => {
   // What native/child.c's init calls after clone() (see compileInitSeccomp); exact, so a change on either side shows.
-  const INIT_CALLS = ['rt_sigtimedwait', 'wait4', 'kill', 'write', 'statfs', 'rt_sigaction', 'close_range', 'exit_group', 'exit',
-    'close', 'rt_sigprocmask', 'rt_sigreturn', 'restart_syscall'];
+  const INIT_CALLS = ['rt_sigtimedwait', 'wait4', 'kill', 'write', 'statfs', 'getrusage', 'rt_sigaction', 'close_range', 'exit_group', 'exit',
+    'close', 'rt_sigprocmask', 'rt_sigreturn', 'restart_syscall', 'clock_gettime'];
 
   for (const arch of ARCHES) {
     it(`${arch}: a valid allowlist whose default kills the process`, () => {
@@ -698,7 +698,7 @@ describe('seccomp: the pid-namespace init\'s filter', () => {
 
   it('explain lists each rule with why the init needs it', () => {
     const lines = explainInitSeccomp(compileInitSeccomp('x86_64')).split('\n');
-    assert.match(lines[0]!, /^seccomp init filter for x86_64: 13 rules, \d+ BPF instructions$/);
+    assert.match(lines[0]!, /^seccomp init filter for x86_64: 15 rules, \d+ BPF instructions$/);
     assert.ok(lines.includes('arch != x86_64 -> kill process'));
     assert.ok(lines.includes('x32 syscall (nr >= 0x40000000) -> kill process'));
     assert.ok(lines.includes('allow rt_sigtimedwait  # sigwaitinfo() in init_loop'));

@@ -713,6 +713,7 @@ const INIT_ALLOW: ReadonlyArray<readonly [string, string]> = [
   ['kill', 'forwarding a signal to the program, or to the whole namespace (-1)'],
   ['write', 'report(): EXEC_OK, the exit status, a failure'],
   ['statfs', 'hatch_private_tmp_full(): is the private tmpfs full when the program ends (result.limit \'tmpdir\')'],
+  ['getrusage', 'report_usage(): what the reaped namespace used, sent before the early exit report'],
   // once, between clone() and the loop
   ['rt_sigaction', 'install_forwarding_handlers()'],
   ['close_range', 'dropping every fd but the report pipe'],
@@ -723,6 +724,7 @@ const INIT_ALLOW: ReadonlyArray<readonly [string, string]> = [
   ['rt_sigprocmask', 'its own signal mask'],
   ['rt_sigreturn', 'return from a signal handler (every signal stays blocked, so none runs)'],
   ['restart_syscall', 'the kernel restarting an interrupted call'],
+  ['clock_gettime', 'a traced spawn\'s timestamps (the vDSO answers without a system call where it can)'],
 ];
 
 export interface CompiledInitSeccomp {
