@@ -7,13 +7,24 @@
   "targets": [
     {
       "target_name": "hatchery_addon",
-      "sources": ["native/addon.c"]
+      "cflags_c": ["-fvisibility=hidden"],
+      "sources": [
+        "native/addon.c",
+        "native/addon_napi.c",
+        "native/addon_spawn.c",
+        "native/addon_fds.c",
+        "native/addon_watch.c",
+        "native/addon_system.c"
+      ]
     },
     {
       "target_name": "hatchery-zygote",
       "type": "executable",
       "sources": [
         "native/zygote.c",
+        "native/zygote_io.c",
+        "native/zygote_spawn.c",
+        "native/child_table.c",
         "native/wire.c",
         "native/child.c",
         "native/limits.c",

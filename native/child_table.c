@@ -1,0 +1,335 @@
+/*
+ * The zygote's children: one slot per running spawn, from clone to EXIT.
+ * Reads each child's reports, runs its timeout and kill escalation, and
+ * turns its exit into EXIT (see zygote.h for the other parts).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "plan.h"
+#include "probe.h"
+#include "protocol.h"
+#include "util.h"
+#include "wire.h"
+#include "zygote.h"
+
+struct child children[HATCH_MAX_CHILDREN];
+unsigned live_children;
+
+/* ---- child table ------------------------------------------------------ */
+
+void trace(struct child *c, uint32_t event) {
+  if (c->tracing && event < HATCH_TRACE_EVENTS) c->trace_ns[event] = hatch_now_ns();
+}
+
+/* Before the spawn's last reply (SPAWN_FAILED or EXIT), which ends its id. */
+static void send_trace(const struct child *c) {
+  if (c->tracing) send_datagram(tx, hatch_encode_trace(tx, c->id, c->trace_ns), -1);
+}
+
+/* A running spawn by id; one whose EXIT was sent is no longer one, though its init may still be exiting. */
+struct child *find_child(uint32_t id) {
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+    if (children[i].used && !children[i].reported && children[i].id == id) return &children[i];
+  return NULL;
+}
+
+int is_tracked_pid(pid_t pid) {
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+    if (children[i].used && children[i].pid == pid) return 1;
+  return 0;
+}
+
+struct child *free_slot(void) {
+  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+    if (!children[i].used) return &children[i];
+  return NULL;
+}
+
+void release_child(struct child *c) {
+  hatch_closep(&c->tmp_fd);
+  hatch_closep(&c->pidfd);
+  hatch_closep(&c->err_fd);
+  hatch_closep(&c->timer_fd);
+  c->used = 0;
+  live_children--;
+  if (live_children == 0) idle_since_ns = hatch_now_ns();
+}
+
+int pidfd_signal(int pidfd, int signo) {
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0);
+}
+
+/*
+ * The child leads its own session and group; the pidfd also reaches it if it
+ * left the group. In a pid namespace the init forwards a signal carrying the
+ * cookie to every process in it; SIGKILL needs no help: the init's death
+ * takes the namespace with it.
+ */
+void signal_tree(const struct child *c, int signo) {
+  if (c->has_init && signo != SIGKILL && signo != 0) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = signo;
+    info.si_code = SI_QUEUE; /* the kernel refuses si_code >= 0 from another process */
+    info.si_pid = zygote_pid;
+    info.si_uid = getuid();
+    info.si_value.sival_int = HATCH_TREE_SIGNAL_COOKIE;
+    (void)syscall(SYS_pidfd_send_signal, c->pidfd, signo, &info, 0);
+    return;
+  }
+  (void)kill(-c->pid, signo);
+  (void)pidfd_signal(c->pidfd, signo);
+}
+
+static int arm_timer(struct child *c, uint32_t ms) {
+  if (c->timer_fd < 0) {
+    c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (c->timer_fd < 0) return -errno;
+  }
+  struct itimerspec spec = {.it_value = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L}};
+  if (timerfd_settime(c->timer_fd, 0, &spec, NULL) != 0) return -errno;
+  c->timer_armed = 1;
+  return 0;
+}
+
+static void kill_now(struct child *c) {
+  signal_tree(c, SIGKILL);
+  c->reasons |= HATCH_EXIT_ESCALATED;
+  c->kill_state = KILL_SENT;
+  c->timer_armed = 0;
+}
+
+/* Term signal now, SIGKILL of the tree after the grace period. */
+void start_escalation(struct child *c, int signo, uint32_t reason) {
+  c->reasons |= reason;
+  if (c->kill_state != KILL_NONE) return;
+  signal_tree(c, signo);
+  c->kill_state = KILL_GRACE;
+  if (c->grace_ms == 0 || arm_timer(c, c->grace_ms) != 0) kill_now(c);
+}
+
+/* ---- child lifecycle -------------------------------------------------- */
+
+static uint64_t timeval_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
+
+static void read_reports(struct child *c);
+
+/*
+ * Without a pid namespace, a tree whose uid is its operation's own dies by
+ * that uid: a helper takes the uid and kill(-1)s until nothing is left, so
+ * no session, group or double fork escapes. Bounded: each round kills all it
+ * can see, and only those survivors can have forked since.
+ */
+#define KILL_UID_ROUNDS 64
+
+static void kill_uid(uint32_t uid) {
+  pid_t pid = fork();
+  if (pid < 0) {
+    hatch_log("fork for killing uid %u failed: %s", uid, strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    if (syscall(SYS_setresgid, uid, uid, uid) != 0 || syscall(SYS_setresuid, uid, uid, uid) != 0) _exit(1);
+    for (int round = 0; round < KILL_UID_ROUNDS; round++)
+      if (kill(-1, SIGKILL) != 0) _exit(0);
+    _exit(2);
+  }
+  while (wait4(pid, NULL, 0, NULL) < 0 && errno == EINTR) {
+  }
+}
+
+/* status: a wait status, or -1 when wait4 failed. */
+static struct hatch_exit_body exit_body(const struct child *c, int status, uint64_t user_us, uint64_t sys_us,
+                                        uint64_t max_rss_bytes) {
+  struct hatch_exit_body exit = {
+      .exit_code = (status >= 0 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1,
+      .term_signal = (status >= 0 && WIFSIGNALED(status)) ? WTERMSIG(status) : 0,
+      .reasons = c->reasons,
+      .user_cpu_us = user_us,
+      .sys_cpu_us = sys_us,
+      .max_rss_bytes = max_rss_bytes,
+      .wall_us = (hatch_now_ns() - c->exec_ns) / 1000u,
+  };
+  return exit;
+}
+
+/*
+ * The init reported the program's status with every other process of the
+ * namespace reaped (HATCH_REPORT_TREE_GONE): EXIT goes now, while the init's
+ * exit tears the namespaces down; on_child_exit only reaps it later.
+ */
+static void report_exit_early(struct child *c) {
+  trace(c, HATCH_TRACE_EXIT_SEEN);
+  struct hatch_exit_body exit = exit_body(c, c->program_status, c->user_cpu_us, c->sys_cpu_us, c->max_rss_bytes);
+  send_trace(c);
+  send_datagram(tx, hatch_encode_exit(tx, c->id, &exit), -1);
+  c->reported = 1;
+  c->timer_armed = 0;
+  hatch_closep(&c->timer_fd);
+}
+
+void on_child_exit(struct child *c) {
+  int reported = c->reported;
+  if (!reported) trace(c, HATCH_TRACE_EXIT_SEEN);
+  int status = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
+  /* Kill the group before reaping: while the leader is an unreaped zombie its pid cannot be reused. */
+  (void)kill(-c->pid, SIGKILL);
+  if (c->has_kill_uid) kill_uid(c->kill_uid);
+  pid_t r;
+  do r = wait4(c->pid, &status, 0, &ru);
+  while (r < 0 && errno == EINTR);
+  if (reported) {
+    release_child(c);
+    (void)reap_orphans(0);
+    return;
+  }
+  /* The init wrote the program's status before it exited; every writer is gone now. */
+  if (c->err_fd >= 0) read_reports(c);
+  if (!c->used || c->reported) return; /* that last report was the early exit after all */
+  trace(c, HATCH_TRACE_REAPED);
+  if (c->has_program_status) status = c->program_status, r = c->pid;
+  struct hatch_exit_body exit = exit_body(c, r > 0 ? status : -1, timeval_us(ru.ru_utime), timeval_us(ru.ru_stime),
+                                          (uint64_t)ru.ru_maxrss * 1024u);
+  if (c->tmp_fd >= 0) {
+    struct statfs st;
+    if (fstatfs(c->tmp_fd, &st) == 0 && (st.f_bavail == 0 || st.f_ffree == 0)) exit.reasons |= HATCH_EXIT_TMP_FULL;
+  }
+  uint32_t id = c->id;
+  send_trace(c);
+  release_child(c);
+  (void)reap_orphans(0);
+  send_datagram(tx, hatch_encode_exit(tx, id, &exit), -1);
+}
+
+/* The program has exec'd, so its mounts are in place: hold its private tmpfs to read its fill at exit. */
+static void watch_private_tmp(struct child *c) {
+  if (c->has_init || c->tmp_path[0] == '\0') return;
+  static char path[TMP_PATH_MAX + 32];
+  size_t at = 0;
+  static const char head[] = "/proc/";
+  for (size_t i = 0; head[i]; i++) path[at++] = head[i];
+  at += hatch_utoa((uint64_t)c->pid, path + at);
+  static const char root[] = "/root";
+  for (size_t i = 0; root[i]; i++) path[at++] = root[i];
+  for (size_t i = 0; c->tmp_path[i]; i++) path[at++] = c->tmp_path[i];
+  path[at] = '\0';
+  c->tmp_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void spawn_succeeded(struct child *c) {
+  c->spawned = 1;
+  c->exec_ns = hatch_now_ns();
+  trace(c, HATCH_TRACE_EXEC_SEEN);
+  watch_private_tmp(c);
+  send_datagram(tx, hatch_encode_spawned(tx, c->id, (uint32_t)c->pid), c->pidfd);
+  trace(c, HATCH_TRACE_SPAWNED_SENT);
+  if (c->timeout_ms > 0 && c->kill_state == KILL_NONE && arm_timer(c, c->timeout_ms) != 0)
+    hatch_log("timerfd for spawn %u failed; it runs without a timeout", c->id);
+}
+
+/* torn: the child said something unexpected, so it is not trusted to exit by itself. */
+static void spawn_failed(struct child *c, uint32_t stage, int32_t err, int torn) {
+  if (torn) signal_tree(c, SIGKILL);
+  while (wait4(c->pid, NULL, 0, NULL) < 0 && errno == EINTR) {
+  }
+  trace(c, HATCH_TRACE_REAPED);
+  uint32_t id = c->id;
+  send_trace(c);
+  release_child(c);
+  (void)reap_orphans(0);
+  send_datagram(tx, hatch_encode_spawn_failed(tx, id, stage, err), -1);
+}
+
+/*
+ * One struct hatch_child_report at a time (see plan.h). Returns 0 while the
+ * child slot is still in use and more may follow, 1 when done with the pipe
+ * (EOF, nothing more for now, or the slot was released).
+ */
+static int read_report(struct child *c) {
+  struct hatch_child_report r;
+  ssize_t k;
+  do k = read(c->err_fd, &r, sizeof r);
+  while (k < 0 && errno == EINTR);
+  if (k < 0 && errno == EAGAIN) return 1;
+  if (k == 0) {
+    hatch_closep(&c->err_fd);
+    if (c->spawned) return 1;
+    /* Without an init, EOF is the successful execve; an init always says so first. */
+    if (!c->has_init) spawn_succeeded(c);
+    else spawn_failed(c, HATCH_STAGE_INIT, EIO, 1);
+    return 1;
+  }
+  int whole = k == (ssize_t)sizeof r;
+  if (whole && (r.kind == HATCH_REPORT_TRACE || r.kind == HATCH_REPORT_USAGE)) {
+    struct hatch_child_value_report v;
+    memcpy(&v, &r, sizeof v);
+    if (r.kind == HATCH_REPORT_TRACE && c->tracing && v.key < HATCH_TRACE_EVENTS) c->trace_ns[v.key] = v.value;
+    if (r.kind == HATCH_REPORT_USAGE) {
+      c->has_usage = 1;
+      if (v.key == HATCH_USAGE_USER_US) c->user_cpu_us = v.value;
+      if (v.key == HATCH_USAGE_SYS_US) c->sys_cpu_us = v.value;
+      if (v.key == HATCH_USAGE_MAX_RSS_BYTES) c->max_rss_bytes = v.value;
+    }
+    return 0;
+  }
+  if (whole && !c->spawned && r.kind == HATCH_REPORT_FAILURE) {
+    spawn_failed(c, (uint32_t)r.a, r.b, 0);
+    return 1;
+  }
+  if (whole && !c->spawned && c->has_init && r.kind == HATCH_REPORT_EXEC_OK) {
+    spawn_succeeded(c);
+    return 0;
+  }
+  if (whole && c->spawned && !c->has_program_status && r.kind == HATCH_REPORT_EXIT_STATUS) {
+    c->has_program_status = 1;
+    c->program_status = r.a;
+    if ((uint32_t)r.b & HATCH_REPORT_TMP_FULL) c->reasons |= HATCH_EXIT_TMP_FULL;
+    if (((uint32_t)r.b & HATCH_REPORT_TREE_GONE) && c->has_usage && !c->reported) report_exit_early(c);
+    return 0;
+  }
+  if (!c->spawned) {
+    spawn_failed(c, HATCH_STAGE_CLONE, EIO, 1);
+    return 1;
+  }
+  /* Past SPAWNED only the init writes here; a garbled report costs the exit status, nothing else. */
+  hatch_log("spawn %u: unexpected child report; the exit status comes from wait4", c->id);
+  hatch_closep(&c->err_fd);
+  return 1;
+}
+
+static void read_reports(struct child *c) {
+  while (c->used && c->err_fd >= 0 && read_report(c) == 0) {
+  }
+}
+
+void on_error_pipe(struct child *c) { read_reports(c); }
+
+void on_timer(struct child *c) {
+  uint64_t ticks;
+  (void)read(c->timer_fd, &ticks, sizeof ticks);
+  c->timer_armed = 0;
+  if (c->kill_state == KILL_NONE)
+    start_escalation(c, (int)c->term_signal, HATCH_EXIT_TIMED_OUT);
+  else if (c->kill_state == KILL_GRACE)
+    kill_now(c);
+}

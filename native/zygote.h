@@ -1,0 +1,94 @@
+/*
+ * The zygote's own parts and what they share (docs/ARCHITECTURE.md):
+ * zygote.c the main loop, signals, orphans and shutdown; zygote_io.c the
+ * control socket (receive, reply, HELLO / SIGNAL / PING); zygote_spawn.c a
+ * SPAWN (args file, pipes, clone); child_table.c the children and their
+ * lifecycle (reports, timers, escalation, exit). Nothing here allocates.
+ */
+#ifndef HATCHERY_ZYGOTE_H
+#define HATCHERY_ZYGOTE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "protocol.h"
+#include "wire.h"
+
+#define CONTROL_FD 3
+#define STDIO_FDS 3u
+#define ARGS_FD_INDEX 3u
+#define DEFAULT_GRACE_MS 2000u
+
+enum kill_state { KILL_NONE, KILL_GRACE, KILL_SENT };
+/* "/proc/<pid>/root" + the private tmpfs's mount point (/tmp or /var/tmp) */
+#define TMP_PATH_MAX 64
+
+struct child {
+  int used;
+  uint32_t id;
+  pid_t pid;
+  int pidfd;
+  int err_fd;   /* read end of the error pipe (struct hatch_child_report) until EOF, then -1 */
+  int timer_fd; /* -1 until a timeout or escalation needs one */
+  int timer_armed;
+  enum kill_state kill_state;
+  uint32_t reasons;
+  uint32_t timeout_ms, grace_ms, term_signal;
+  uint64_t exec_ns;
+  int has_init;       /* CLONE_NEWPID: pid is our init, the program is its pid 2 */
+  int spawned;        /* SPAWNED was sent */
+  int has_program_status;
+  int program_status; /* the program's wait status, reported by the init */
+  uint32_t kill_uid;  /* with HATCH_SPAWN_KILL_UID: every process of this uid dies with the child */
+  int has_kill_uid;
+  /* Without an init to report it, the zygote watches the private tmpfs itself (an O_PATH fd keeps it alive). */
+  char tmp_path[TMP_PATH_MAX];
+  int tmp_fd;
+  /* The init reported the tree gone (HATCH_REPORT_TREE_GONE) and EXIT was sent: only the reaping is left. */
+  int reported;
+  int has_usage; /* the init's HATCH_REPORT_USAGE, for the early EXIT */
+  uint64_t user_cpu_us, sys_cpu_us, max_rss_bytes;
+  int tracing; /* HATCH_SPAWN_TRACE: trace_ns collects the events, sent as a TRACE before the last reply */
+  uint64_t trace_ns[HATCH_TRACE_EVENTS];
+};
+
+/* child_table.c */
+extern struct child children[HATCH_MAX_CHILDREN];
+extern unsigned live_children;
+struct child *find_child(uint32_t id);
+int is_tracked_pid(pid_t pid);
+struct child *free_slot(void);
+void release_child(struct child *c);
+int pidfd_signal(int pidfd, int signo);
+void signal_tree(const struct child *c, int signo);
+void start_escalation(struct child *c, int signo, uint32_t reason);
+void on_child_exit(struct child *c);
+void on_error_pipe(struct child *c);
+void on_timer(struct child *c);
+void trace(struct child *c, uint32_t event);
+
+/* zygote_io.c */
+extern uint8_t rx[HATCH_MAX_MESSAGE + 1];
+extern uint8_t tx[HATCH_REPLY_MAX];
+void send_datagram(const uint8_t *buf, size_t len, int fd_to_pass);
+void send_error(uint32_t id, int code, const char *why);
+void close_fds(int *fds, unsigned n);
+void on_control(void);
+/* When the datagram being handled was read (HATCH_TRACE_RECEIVED). */
+extern uint64_t received_ns;
+
+/* zygote_spawn.c */
+void learn_pipefs(void);
+void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds);
+
+/* zygote.c */
+extern int signal_fd;
+extern pid_t zygote_pid;
+extern int handshake_done;
+extern uint32_t idle_timeout_ms;
+extern uint64_t idle_since_ns;
+extern uint64_t last_orphan_scan_ns;
+unsigned reap_orphans(int block);
+_Noreturn void shutdown_zygote(int status);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * One SPAWN: parse the plan, map its args file, open up its stdio pipes,
+ * clone the child (which runs native/child.c), write its id maps, and fill
+ * its slot in the child table.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "plan.h"
+#include "probe.h"
+#include "protocol.h"
+#include "util.h"
+#include "wire.h"
+#include "zygote.h"
+
+_Static_assert(HATCH_ARGS_FILE_SEALS_REQUIRED == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE),
+               "protocol.h names the seals an args file needs");
+
+static struct hatch_plan plan;
+
+/*
+ * clone3 where it works; clone(CLONE_PIDFD) where a container's seccomp
+ * profile answers clone3 with ENOSYS (Docker, containerd, Podman do, so that
+ * their filter can inspect clone's flags) or EPERM. Both return the pidfd and
+ * run the child on the zygote's stack copy (no CLONE_VM): fork semantics.
+ */
+static int clone3_refused;
+
+static long clone_child(uint32_t ns_flags, int *pidfd) {
+  if (!clone3_refused) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_PIDFD | ns_flags;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0 || (errno != ENOSYS && errno != EPERM)) return pid;
+    /* EPERM may be the namespaces, not clone3: only a clone that then works proves the filter. */
+    int clone3_errno = errno;
+    pid = syscall(SYS_clone, (unsigned long)(CLONE_PIDFD | ns_flags | SIGCHLD), 0, pidfd, NULL, 0);
+    if (pid != 0 && (pid > 0 || clone3_errno == ENOSYS)) clone3_refused = 1;
+    if (pid < 0 && clone3_errno == EPERM) errno = EPERM;
+    return pid;
+  }
+  return syscall(SYS_clone, (unsigned long)(CLONE_PIDFD | ns_flags | SIGCHLD), 0, pidfd, NULL, 0);
+}
+
+/*
+ * The args file of a SPAWN (HATCH_TAG_ARGS_FD), mapped read-only with a
+ * pointer array beside it for argv and envp. Both are unmapped once clone3
+ * has returned in the parent: the child has its own copy of every mapping.
+ * The file's pages are shared with Node's memfd; the pointer array holds
+ * exactly one pointer per string and the two NULLs.
+ */
+struct args_mapping {
+  void *file;
+  size_t file_len;
+  void *slots;
+  size_t slots_len;
+};
+
+static void unmap_args(struct args_mapping *m) {
+  if (m->file != NULL) (void)munmap(m->file, m->file_len);
+  if (m->slots != NULL) (void)munmap(m->slots, m->slots_len);
+  memset(m, 0, sizeof *m);
+}
+
+/* Returns 0 or -errno (reported as HATCH_STAGE_CLONE). Consumes nothing: the caller closes stdio and unmaps args. */
+static int start_child(struct child *c, uint32_t id, const int stdio[3], const struct args_mapping *args) {
+  hatch_autoclose int err_read = -1;
+  hatch_autoclose int err_write = -1;
+  hatch_autoclose int sync_read = -1;
+  hatch_autoclose int sync_write = -1;
+  int pipe_fds[2];
+  /* Non-blocking: the zygote drains reports until EAGAIN; the child's few 16-byte writes never block. */
+  if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
+  err_read = pipe_fds[0];
+  err_write = pipe_fds[1];
+  uint32_t ns_flags = plan.has_namespaces ? plan.namespaces.clone_flags : 0;
+  int new_user_ns = (ns_flags & CLONE_NEWUSER) != 0;
+  if (new_user_ns) {
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
+    sync_read = pipe_fds[0];
+    sync_write = pipe_fds[1];
+  }
+
+  int pidfd = -1;
+  uint64_t parsed_ns = hatch_now_ns();
+  long pid = clone_child(ns_flags, &pidfd);
+  if (pid < 0) return -errno;
+  uint64_t cloned_ns = hatch_now_ns();
+  if (pid == 0) {
+    struct hatch_child_args child = {
+        .plan = &plan,
+        .stdio = {stdio[0], stdio[1], stdio[2]},
+        .err_fd = err_write,
+        .sync_fd = sync_read,
+        .zygote_pid = zygote_pid,
+        .args_file = args->file,
+        .args_file_len = args->file_len,
+        .args_slots = args->slots,
+        .args_slots_len = args->slots_len,
+    };
+    hatch_child_run(&child);
+  }
+
+  /* Only the child may hold the write end, or EOF would never report the exec. */
+  hatch_closep(&err_write);
+  hatch_closep(&sync_read);
+  if (new_user_ns) {
+    /* On failure the child reads EOF instead of the byte and reports HATCH_STAGE_USERNS. */
+    int rc = hatch_parent_write_id_maps(&plan, (int)pid, geteuid(), getegid());
+    if (rc == 0) (void)hatch_write_all(sync_write, "1", 1);
+    else hatch_log("writing id maps for spawn %u failed: %s", id, strerror(-rc));
+    hatch_closep(&sync_write);
+  }
+  uint64_t id_maps_ns = new_user_ns ? hatch_now_ns() : 0;
+
+  memset(c, 0, sizeof *c);
+  c->used = 1;
+  c->id = id;
+  c->pid = (pid_t)pid;
+  c->pidfd = pidfd;
+  c->err_fd = err_read;
+  err_read = -1;
+  c->timer_fd = -1;
+  c->kill_state = KILL_NONE;
+  c->timeout_ms = plan.has_timeout ? plan.timeout.timeout_ms : 0;
+  c->grace_ms = plan.has_timeout ? plan.timeout.grace_ms : DEFAULT_GRACE_MS;
+  c->term_signal = plan.has_timeout ? plan.timeout.term_signal : SIGTERM;
+  c->exec_ns = hatch_now_ns();
+  c->has_init = (ns_flags & CLONE_NEWPID) != 0;
+  c->has_kill_uid = (plan.flags & HATCH_SPAWN_KILL_UID) && plan.has_credentials && plan.uid != 0 && geteuid() == 0;
+  c->kill_uid = plan.uid;
+  c->tmp_fd = -1;
+  if (plan.has_private_tmp && strlen(plan.private_tmp_path) < sizeof c->tmp_path)
+    memcpy(c->tmp_path, plan.private_tmp_path, strlen(plan.private_tmp_path) + 1);
+  if (plan.flags & HATCH_SPAWN_TRACE) {
+    c->tracing = 1;
+    c->trace_ns[HATCH_TRACE_RECEIVED] = received_ns;
+    c->trace_ns[HATCH_TRACE_PARSED] = parsed_ns;
+    c->trace_ns[HATCH_TRACE_CLONED] = cloned_ns;
+    c->trace_ns[HATCH_TRACE_ID_MAPS] = id_maps_ns;
+  }
+  live_children++;
+  return 0;
+}
+
+/*
+ * A pipe Node made is root's, mode 0600, when the caller is root; the
+ * child's own uid could then not reopen it through /dev/stdout
+ * (/proc/self/fd/1), which programs expect to work. Only anonymous pipes
+ * (on pipefs) are opened up: a named FIFO passed in keeps the mode it has
+ * on disk. No one else can reach an anonymous pipe by name.
+ */
+static dev_t pipefs_dev;
+
+void learn_pipefs(void) {
+  int p[2];
+  struct stat st;
+  if (pipe2(p, O_CLOEXEC) != 0) return;
+  if (fstat(p[0], &st) == 0) pipefs_dev = st.st_dev;
+  hatch_close(p[0]);
+  hatch_close(p[1]);
+}
+
+static void open_pipes_to_child(const int stdio[3]) {
+  for (int i = 0; i < 3; i++) {
+    struct stat st;
+    if (fstat(stdio[i], &st) != 0 || !S_ISFIFO(st.st_mode) || st.st_dev != pipefs_dev) continue;
+    if (st.st_uid == geteuid() && (st.st_mode & 0777) != 0666) (void)fchmod(stdio[i], 0666);
+  }
+}
+
+/*
+ * Returns 0, a positive enum hatch_error_code with *why (a malformed
+ * request), or -errno (the zygote could not map it: SPAWN_FAILED at clone).
+ * Only a sealed memfd is taken: its size and bytes cannot change under the
+ * mapping, so the parse holds until exec and no truncation can SIGBUS us.
+ */
+static int map_args_file(int fd, struct args_mapping *m, const char **why) {
+  memset(m, 0, sizeof *m);
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  if (!S_ISREG(st.st_mode)) {
+    *why = "the args fd is not a regular file";
+    return HATCH_ERR_BAD_FDS;
+  }
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0 || (seals & HATCH_ARGS_FILE_SEALS_REQUIRED) != HATCH_ARGS_FILE_SEALS_REQUIRED) {
+    *why = "the args fd is not a memfd sealed against shrinking, growing and writing";
+    return HATCH_ERR_BAD_FDS;
+  }
+  if (st.st_size < 0 || (uint64_t)st.st_size != plan.args_file_length) {
+    *why = "the args file's size disagrees with its ARGS_FD record";
+    return HATCH_ERR_MALFORMED;
+  }
+  size_t len = (size_t)plan.args_file_length; /* <= HATCH_MAX_ARGS_FILE, checked by the parse */
+  void *file = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  if (file == MAP_FAILED) return -errno;
+  m->file = file;
+  m->file_len = len;
+  /* Exactly the slots the records need (at most len / 16 + 2), populated in one go: faulting them in one by one costs more than the parse. */
+  size_t argc, envc;
+  hatch_count_args_file(file, len, &argc, &envc);
+  m->slots_len = (argc + 1 + envc + 1) * sizeof(const char *);
+  void *slots = mmap(NULL, m->slots_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (slots == MAP_FAILED) {
+    int err = errno;
+    unmap_args(m);
+    return -err;
+  }
+  m->slots = slots;
+  const char **argv = (const char **)slots;
+  int code = hatch_parse_args_file(file, len, &plan, argv, argc, argv + argc + 1, envc, why);
+  if (code != 0) unmap_args(m);
+  return code;
+}
+
+void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds) {
+  const char *why = NULL;
+  int code = hatch_parse_spawn(rx + HATCH_HEADER_SIZE, h->body_length, nfds, &plan, &why);
+  struct child *c = NULL;
+  struct args_mapping args = {0};
+  if (code == 0 && find_child(h->id) != NULL) code = HATCH_ERR_MALFORMED, why = "spawn id already running";
+  if (code == 0 && (c = free_slot()) == NULL) code = HATCH_ERR_TOO_MANY_CHILDREN, why = "too many children";
+  int map_err = 0;
+  if (code == 0 && plan.has_args_file) {
+    int rc = map_args_file(fds[ARGS_FD_INDEX], &args, &why);
+    if (rc < 0) map_err = -rc;
+    else code = rc;
+  }
+  /* The mapping holds the file: the fd is not needed past here, and is never the child's. */
+  if (nfds > STDIO_FDS) close_fds(fds + STDIO_FDS, nfds - STDIO_FDS);
+  if (code != 0 || map_err != 0) {
+    close_fds(fds, STDIO_FDS);
+    if (code != 0) send_error(h->id, code, why);
+    else send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, map_err), -1);
+    return;
+  }
+  open_pipes_to_child(fds);
+  int rc = start_child(c, h->id, fds, &args);
+  unmap_args(&args);
+  close_fds(fds, STDIO_FDS);
+  if (rc != 0) send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
+}
