@@ -89,6 +89,16 @@ export function validateExecSize(cmd: { file: string; args: readonly string[] },
   checkExecTotal([cmd.file, ...cmd.args], options.env);
 }
 
+/**
+ * Turns raw options into normalized ones: normalizeSpawnOptions, or a pool's
+ * version of it that also narrows them to the pool's defaults and ceilings.
+ */
+export type OptionsNormalizer = (
+  options: unknown,
+  extraKeys: readonly string[],
+  stdioDefault: [StdioMode, StdioMode, StdioMode],
+) => NormalizedSpawnOptions;
+
 export function normalizeSpawnOptions(
   value: unknown,
   extraKeys: readonly string[],

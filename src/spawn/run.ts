@@ -1,11 +1,19 @@
-/** run(): spawn, feed input, collect output under byte caps, and report a Result. */
+/**
+ * What run() does around a spawn: check its own options, feed input, collect
+ * output under byte caps, and report a Result. The run() facade is
+ * src/api/run.ts; Pool.run (src/pool/pool.ts) calls prepareRun and collectRun.
+ */
 import type { Readable } from 'node:stream';
 import { InvalidOptionTypeError, signalNumber } from '../errors.js';
 import { integerOption } from '../options/checks.js';
-import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, type SpawnOptions } from '../options/spawn-options.js';
-import type { StdioMode } from '../options/stdio.js';
+import {
+  normalizeSpawnOptions,
+  validateCommand,
+  type NormalizedSpawnOptions,
+  type OptionsNormalizer,
+  type SpawnOptions,
+} from '../options/spawn-options.js';
 import type { Limits } from '../options/limits.js';
-import { defaultPool } from '../pool/default-pool.js';
 import type { ExitStatus } from './process-handle.js';
 import type { Enforcement } from '../policy/compile.js';
 import type { InternalSpawn } from './spawn.js';
@@ -152,13 +160,6 @@ function tail(c: Collected, bytes: number): Buffer {
   return Buffer.concat(parts, have);
 }
 
-/** Turns raw options into normalized ones (the pool's version also narrows to its defaults). */
-export type OptionsNormalizer = (
-  options: unknown,
-  extraKeys: readonly string[],
-  stdioDefault: [StdioMode, StdioMode, StdioMode],
-) => NormalizedSpawnOptions;
-
 /** A run() call with every option checked, before any zygote is involved. */
 export interface PreparedRun {
   cmd: { file: string; args: string[] };
@@ -230,16 +231,4 @@ export async function collectRun(spawned: InternalSpawn, prepared: PreparedRun):
     limit: whichLimit(status, normalized.limits, outputCapped, handle.stderr ? tail(stderr.out, OOM_TAIL_BYTES) : null),
     enforcement: handle.enforcement,
   };
-}
-
-export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string>>;
-export function run(file: string, args: readonly string[] | undefined, options: RunBufferOptions): Promise<Result<Buffer>>;
-export function run(file: string, args?: readonly string[], options?: RunOptions | RunBufferOptions): Promise<Result<string | Buffer>>;
-/**
- * Run a program to completion in a fresh child and collect its output.
- * A non-zero exit resolves; failures to start reject with a HatcheryError.
- * Goes through the default pool (see src/pool/default-pool.ts).
- */
-export async function run(file: string, args: readonly string[] = [], options: RunOptions | RunBufferOptions = {}): Promise<Result<string | Buffer>> {
-  return defaultPool().run(file, args, options);
 }

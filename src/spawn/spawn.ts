@@ -3,10 +3,9 @@ import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { HatcheryError, errnoName } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
-import type { NormalizedSpawnOptions, SpawnOptions } from '../options/spawn-options.js';
+import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
 import type { StdioMode } from '../options/stdio.js';
 import { SignalScope, stageName, type ExitInfo } from '../protocol/wire.js';
-import { defaultPool } from '../pool/default-pool.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { prepareOperation, type PreparedOperation } from './prepare.js';
 import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
@@ -253,14 +252,4 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
       'start the program',
     );
   });
-}
-
-/**
- * Start `file` with `args` in a fresh child hatched by a zygote of the
- * default pool. Resolves once the program has been exec'd; rejects with
- * EXEC_FAILED (with `stage` and `errno`) if any setup step or the exec itself
- * failed.
- */
-export async function spawn(file: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<ProcessHandle> {
-  return defaultPool().spawn(file, args, options);
 }
