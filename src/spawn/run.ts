@@ -3,6 +3,7 @@
  * output under byte caps, and report a Result. The run() facade is
  * src/api/run.ts; Pool.run (src/pool/pool.ts) calls prepareRun and collectRun.
  */
+import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { InvalidOptionTypeError, signalNumber } from '../errors.js';
 import { integerOption } from '../options/checks.js';
@@ -104,6 +105,8 @@ const OUT_OF_MEMORY = [
   /memory allocation of \d+ bytes failed/,
   /OutOfMemoryError/,
 ];
+const { SIGABRT, SIGBUS, SIGKILL, SIGSEGV, SIGXCPU, SIGXFSZ } = osConstants.signals;
+
 /** How much of the end of stderr is searched: the dying words come last (V8 adds a stack trace). */
 const OOM_TAIL_BYTES = 16 * 1024;
 /** Peak resident memory this close to the address-space limit means the limit was reached. */
@@ -132,9 +135,9 @@ export function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boo
   const sig = status.signal === null ? 0 : (signalNumber(status.signal as NodeJS.Signals) ?? 0);
   if (limits.cpuSeconds !== undefined) {
     const cpuMs = status.userCpuMs + status.sysCpuMs;
-    if (sig === 24 /* SIGXCPU */ || (sig === 9 && !status.killRequested && cpuMs >= limits.cpuSeconds * 1000)) return 'cpu';
+    if (sig === SIGXCPU || (sig === SIGKILL && !status.killRequested && cpuMs >= limits.cpuSeconds * 1000)) return 'cpu';
   }
-  if (limits.fileSizeBytes !== undefined && sig === 25 /* SIGXFSZ */) return 'fileSize';
+  if (limits.fileSizeBytes !== undefined && sig === SIGXFSZ) return 'fileSize';
   // A full temp dir gives ENOSPC; it is the limit only if the program then failed.
   if (status.tmpdirFull && (status.exitCode !== 0 || status.signal !== null)) return 'tmpdir';
   if (limits.memoryBytes !== undefined && !status.killRequested) {
@@ -143,7 +146,7 @@ export function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boo
       const text = stderrTail.toString('latin1');
       if (OUT_OF_MEMORY.some((re) => re.test(text))) return 'memory';
     }
-    const crashed = sig === 11 /* SIGSEGV */ || sig === 7 /* SIGBUS */ || sig === 6; /* SIGABRT */
+    const crashed = sig === SIGSEGV || sig === SIGBUS || sig === SIGABRT;
     if (crashed && status.maxRssBytes >= limits.memoryBytes * AS_REACHED_FRACTION) return 'memory';
   }
   return null;

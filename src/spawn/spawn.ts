@@ -1,5 +1,6 @@
 /** spawn(): ask a zygote for a child and wrap what comes back in a ProcessHandle. */
 import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { HatcheryError, errnoName } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
@@ -67,7 +68,8 @@ export interface InternalSpawn {
   aborted: () => boolean;
 }
 
-const USERNS_REFUSALS = new Set([1 /* EPERM */, 13 /* EACCES */, 28 /* ENOSPC */, 22 /* EINVAL */, 38 /* ENOSYS */]);
+const { EACCES, EINVAL, ENOSPC, ENOSYS, EPERM } = osConstants.errno;
+const USERNS_REFUSALS = new Set([EPERM, EACCES, ENOSPC, EINVAL, ENOSYS]);
 
 /** A setup failure that means "this kernel will not give us a user namespace" (so 'auto' may fall back). */
 export function isUsernsRefusal(stage: string | undefined, errno: number | undefined): boolean {
@@ -83,7 +85,7 @@ export function endOrphanedTree(pid: number, pidfd: number): void {
   } catch {
     // the group is gone already
   }
-  native.pidfdSendSignal(pidfd, 9);
+  native.pidfdSendSignal(pidfd, osConstants.signals.SIGKILL);
 }
 
 /**

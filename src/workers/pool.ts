@@ -7,13 +7,13 @@
  * isolation with the boot paid ahead of time.
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants as osConstants } from 'node:os';
 import { dirname, isAbsolute } from 'node:path';
 import { Socket } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { deserialize } from 'node:v8';
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
-import { loadBinding, packageRoot } from '../native/binding.js';
+import { loadBinding } from '../native/binding.js';
 import { describe, integerOption, isPlainObject, knownKeys, oneOf } from '../options/checks.js';
 import type { Limits } from '../options/limits.js';
 import type { SandboxOptions } from '../options/sandbox.js';
@@ -42,7 +42,7 @@ import {
 } from './protocol.js';
 import { accessProblem, acquireRuntime, describeProblem, fixFor, nearestPackageJson, type Identity, type WorkerRuntime } from './runtime.js';
 
-const SIGKILL = 9;
+const { SIGKILL } = osConstants.signals;
 const STDERR_TAIL_BYTES = 8192;
 const BOOT_FAILURE_STREAK = 3;
 /** Node reserves address space for V8 up front; below this RLIMIT_AS it cannot start (measured: 512 MiB fails, 768 MiB boots). */
@@ -1041,4 +1041,3 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
 }
 
 export { WorkerInput };
-export const packageRootForWorkers = packageRoot;

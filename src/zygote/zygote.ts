@@ -2,9 +2,11 @@
  * Node's side of one zygote: start it, handshake, frame requests, dispatch
  * replies, notice its death. One Zygote serves many concurrent children.
  */
+import { constants as osConstants } from 'node:os';
 import { HatcheryError } from '../errors.js';
 import { EAGAIN, WatchEvent, loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
 import {
+  ErrorCode,
   MAX_CHILDREN,
   MAX_MESSAGE,
   MessageType,
@@ -31,6 +33,7 @@ import {
  */
 const MIN_MAX_MESSAGE = 64 * 1024;
 
+const { SIGKILL } = osConstants.signals;
 const READABLE = WatchEvent.Readable;
 const WRITABLE = WatchEvent.Writable;
 
@@ -126,10 +129,6 @@ export class Zygote {
     return z;
   }
 
-  get activeCount(): number {
-    return this.pending.size;
-  }
-
   get alive(): boolean {
     return this.state !== 'dead';
   }
@@ -205,7 +204,7 @@ export class Zygote {
 
   /** SIGKILL the zygote (its children die by PDEATHSIG) and fail everything in flight. */
   kill(reason: HatcheryError = new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was killed`)): void {
-    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, 9);
+    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
     this.fail(reason);
   }
 
@@ -328,7 +327,7 @@ export class Zygote {
     }
     if (message.type === MessageType.Error) {
       // A refused SIGNAL for a child that already finished is harmless.
-      if (message.code === 5) return;
+      if (message.code === ErrorCode.NoSuchChild) return;
       const error = new HatcheryError('PROTOCOL', `zygote ${this.pid} refused request ${message.id}: ${message.message} (code ${message.code})`);
       const p = this.pending.get(message.id);
       if (p && p.pid === undefined) {
@@ -394,7 +393,7 @@ export class Zygote {
     this.native.close(this.socket);
     for (const m of this.outbox.splice(0)) for (const fd of m.closeAfter) this.native.close(fd);
     // Make sure it is gone; the pidfd watcher reaps it when the exit lands.
-    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, 9);
+    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
     if (wasStarting) this.onHandshake(error);
     const pending = [...this.pending.values()];
     this.pending.clear();
