@@ -9,7 +9,7 @@ import { buildEnv } from './env.js';
 import { describe, integerOption, isPlainObject, knownKeys, stringOption } from './checks.js';
 import { checkArgString, checkExecTotal } from './exec-limits.js';
 import { validateLimits, type Limits } from './limits.js';
-import { validateStdio, type StdioMode, type StdioOption } from './stdio.js';
+import { validateStdio, type NormalizedStdio, type StdioMode, type StdioOption } from './stdio.js';
 import { validateSandbox, type NormalizedSandbox, type SandboxOptions } from './sandbox.js';
 
 /** Options of spawn(). run() accepts these plus its own. */
@@ -44,7 +44,7 @@ export interface NormalizedSpawnOptions {
   killGraceMs: number;
   signal: AbortSignal | undefined;
   limits: Limits;
-  stdio: [StdioMode, StdioMode, StdioMode];
+  stdio: [NormalizedStdio, NormalizedStdio, NormalizedStdio];
   spawnTimeoutMs: number;
   sandbox: NormalizedSandbox | false;
 }

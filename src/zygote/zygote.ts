@@ -49,6 +49,8 @@ export interface SpawnCallbacks {
 interface Pending {
   id: number;
   callbacks: SpawnCallbacks;
+  /** Whether it keeps the event loop alive now; without one, always. */
+  holdsLoop: (() => boolean) | undefined;
   pid?: number;
   pidfd?: number;
 }
@@ -141,9 +143,17 @@ export class Zygote {
   /**
    * Ask for a child. stdio: the three fds the child gets as 0, 1, 2; they are
    * closed here once the zygote has them (their copies live on in the child).
+   * While in flight a request keeps the event loop alive, or, with
+   * `holdsLoop`, while that says so (asked at every updateRef()).
    * Returns the request id for signal().
    */
-  spawn(plan: SpawnPlan, stdio: [number, number, number], closeAfterSend: number[], callbacks: SpawnCallbacks): number {
+  spawn(
+    plan: SpawnPlan,
+    stdio: [number, number, number],
+    closeAfterSend: number[],
+    callbacks: SpawnCallbacks,
+    holdsLoop?: () => boolean,
+  ): number {
     const refuse = (error: unknown): never => {
       for (const fd of closeAfterSend) this.native.close(fd);
       throw error;
@@ -175,7 +185,8 @@ export class Zygote {
       closeAfter = [...closeAfterSend, memfd];
     }
     this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
-    this.pending.set(id, { id, callbacks });
+    this.pending.set(id, { id, callbacks, holdsLoop });
+    if (!holdsLoop) this.alwaysHolding++;
     this.updateRef();
     this.enqueue({ data: encoded.message, fds, closeAfter });
     return id;
@@ -213,21 +224,23 @@ export class Zygote {
     this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was closed`));
   }
 
-  /**
-   * By default every child in flight keeps the event loop alive. An owner whose
-   * children are long-lived and idle (warm workers) narrows that: the loop is
-   * held by children only while `predicate()` is true.
-   */
-  setChildrenHoldLoop(predicate: () => boolean): void {
-    this.childrenHoldLoop = predicate;
-    this.updateRef();
+  /** Requests in flight without a holdsLoop predicate: each keeps the loop alive. */
+  private alwaysHolding = 0;
+
+  private holding(): boolean {
+    if (this.alwaysHolding > 0) return true;
+    for (const p of this.pending.values()) if (p.holdsLoop?.()) return true;
+    return false;
   }
 
-  private childrenHoldLoop: () => boolean = () => true;
+  private forget(id: number): void {
+    const p = this.pending.get(id);
+    if (p && this.pending.delete(id) && !p.holdsLoop) this.alwaysHolding--;
+  }
 
   /** Re-evaluate whether this zygote keeps the event loop alive. */
   updateRef(): void {
-    const busy = this.pending.size > 0 && this.childrenHoldLoop();
+    const busy = this.pending.size > 0 && this.holding();
     if (this.state !== 'dead' && (this.state === 'starting' || busy || this.pings.size > 0)) {
       this.socketWatcher.ref();
     } else {
@@ -331,7 +344,7 @@ export class Zygote {
       const error = new HatcheryError('PROTOCOL', `zygote ${this.pid} refused request ${message.id}: ${message.message} (code ${message.code})`);
       const p = this.pending.get(message.id);
       if (p && p.pid === undefined) {
-        this.pending.delete(message.id);
+        this.forget(message.id);
         this.updateRef();
         p.callbacks.died(error);
       }
@@ -356,12 +369,12 @@ export class Zygote {
         p.callbacks.spawned(message.pid, fds[0]!);
         return;
       case MessageType.SpawnFailed:
-        this.pending.delete(p.id);
+        this.forget(p.id);
         this.updateRef();
         p.callbacks.failed(message.stage, message.errno);
         return;
       case MessageType.Exit:
-        this.pending.delete(p.id);
+        this.forget(p.id);
         this.updateRef();
         p.callbacks.exit(message.exit);
         return;
@@ -397,6 +410,7 @@ export class Zygote {
     if (wasStarting) this.onHandshake(error);
     const pending = [...this.pending.values()];
     this.pending.clear();
+    this.alwaysHolding = 0;
     for (const p of pending) p.callbacks.died(error);
     for (const done of this.pings.values()) done.reject(error);
     this.pings.clear();
