@@ -2,8 +2,9 @@
  * hatchery: run untrusted work from Node.js in sandboxed child processes,
  * hatched by pre-booted native zygotes.
  */
-export { run, type RunOptions, type RunBufferOptions, type Result, type LimitName } from './spawn/run.js';
-export { spawn } from './spawn/spawn.js';
+export { run } from './api/run.js';
+export { spawn } from './api/spawn.js';
+export type { RunOptions, RunBufferOptions, Result, LimitName } from './spawn/run.js';
 export { ProcessHandle, type ExitStatus } from './spawn/process-handle.js';
 export type { SpawnOptions } from './options/spawn-options.js';
 export type { Limits } from './options/limits.js';
@@ -18,7 +19,7 @@ export {
   type HatcheryErrorCode,
   type InvalidOptionError,
 } from './errors.js';
-export { closeDefaultZygote } from './zygote/default-zygote.js';
+export { closeDefaultZygote } from './api/default-zygote.js';
 export { createPool, type Pool, type PoolStats, type PoolZygoteStats, type CloseOptions } from './pool/pool.js';
 export type { PoolOptions, PoolDefaults } from './pool/options.js';
 export type { SpawnEvent, ExitEvent, ZygoteEvent, QueueEvent } from './pool/events.js';

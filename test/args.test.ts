@@ -13,7 +13,7 @@ import { normalizeSpawnOptions } from '../src/options/spawn-options.js';
 import { EXEC_MAX_TOTAL } from '../src/options/exec-limits.js';
 import { ErrorCode, HEADER_SIZE, MAX_MESSAGE, MessageType, Tag, encodeSpawn, type SpawnPlan } from '../src/protocol/wire.js';
 import { spawnOn } from '../src/spawn/spawn.js';
-import { defaultZygotePid } from '../src/zygote/default-zygote.js';
+import { defaultZygotePid } from '../src/api/default-zygote.js';
 import { Zygote, type SpawnCallbacks } from '../src/zygote/zygote.js';
 import { descendants, openFds } from './helpers.js';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { HatcheryError, closeDefaultZygote, run, spawn } from '../src/index.js';
-import { defaultZygotePid } from '../src/zygote/default-zygote.js';
+import { defaultZygotePid } from '../src/api/default-zygote.js';
 import { Zygote } from '../src/zygote/zygote.js';
 import { loadBinding } from '../src/native/binding.js';
 import { isAlive, waitFor, descendants } from './helpers.js';

@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { isHatcheryError, signalNumber } from '../errors.js';
 import type { SandboxOptions, NamespaceSet } from '../options/sandbox.js';
 import type { RunOptions } from '../spawn/run.js';
-import { run } from '../spawn/run.js';
-import { spawn } from '../spawn/spawn.js';
+import { run } from '../api/run.js';
+import { spawn } from '../api/spawn.js';
 
 export const runHelp = `Usage: hatchery run [options] -- FILE [ARGS...]
 

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HatcheryError } from '../errors.js';
@@ -32,7 +33,7 @@ export interface ReceivedDatagram {
 /** Event bits of FdWatcher.start() and of the watch() callback. */
 export const WatchEvent = { Readable: 1, Writable: 2 } as const;
 /** sendMessage()'s result when the socket buffer is full: -EAGAIN. */
-export const EAGAIN = 11;
+export const EAGAIN = osConstants.errno.EAGAIN;
 
 export interface FdWatcher {
   /** events: 1 = readable, 2 = writable (bitmask). */

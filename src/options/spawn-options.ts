@@ -9,7 +9,7 @@ import { buildEnv } from './env.js';
 import { describe, integerOption, isPlainObject, knownKeys, stringOption } from './checks.js';
 import { checkArgString, checkExecTotal } from './exec-limits.js';
 import { validateLimits, type Limits } from './limits.js';
-import { validateStdio, type StdioMode, type StdioOption } from './stdio.js';
+import { validateStdio, type NormalizedStdio, type StdioMode, type StdioOption } from './stdio.js';
 import { validateSandbox, type NormalizedSandbox, type SandboxOptions } from './sandbox.js';
 
 /** Options of spawn(). run() accepts these plus its own. */
@@ -44,7 +44,7 @@ export interface NormalizedSpawnOptions {
   killGraceMs: number;
   signal: AbortSignal | undefined;
   limits: Limits;
-  stdio: [StdioMode, StdioMode, StdioMode];
+  stdio: [NormalizedStdio, NormalizedStdio, NormalizedStdio];
   spawnTimeoutMs: number;
   sandbox: NormalizedSandbox | false;
 }
@@ -88,6 +88,16 @@ export function validateCommand(file: unknown, args: unknown): { file: string; a
 export function validateExecSize(cmd: { file: string; args: readonly string[] }, options: NormalizedSpawnOptions): void {
   checkExecTotal([cmd.file, ...cmd.args], options.env);
 }
+
+/**
+ * Turns raw options into normalized ones: normalizeSpawnOptions, or a pool's
+ * version of it that also narrows them to the pool's defaults and ceilings.
+ */
+export type OptionsNormalizer = (
+  options: unknown,
+  extraKeys: readonly string[],
+  stdioDefault: [StdioMode, StdioMode, StdioMode],
+) => NormalizedSpawnOptions;
 
 export function normalizeSpawnOptions(
   value: unknown,

@@ -6,6 +6,18 @@ import { describe } from './checks.js';
 export type StdioMode = 'pipe' | 'ignore' | 'inherit';
 export type StdioOption = StdioMode | readonly [StdioMode, StdioMode, StdioMode];
 
+/**
+ * Internal, never from a caller's options: the child gets this fd of this
+ * process as it is (a warm worker's channel, src/workers/worker.ts). The
+ * owner keeps it and closes it once the spawn has settled.
+ */
+export interface StdioFd {
+  fd: number;
+}
+
+/** A normalized stdio entry: a mode, or an fd handed over as is. */
+export type NormalizedStdio = StdioMode | StdioFd;
+
 const modes: readonly StdioMode[] = ['pipe', 'ignore', 'inherit'];
 
 export function validateStdio(value: unknown, fallback: [StdioMode, StdioMode, StdioMode], name = 'stdio'): [StdioMode, StdioMode, StdioMode] {

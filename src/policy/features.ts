@@ -11,6 +11,7 @@
  *   HATCHERY_DISABLE_USERNS=1     behave as if user namespaces were refused
  *   HATCHERY_DISABLE_SECCOMP=1    behave as if seccomp filters were missing
  */
+import { constants as osConstants } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { errnoName } from '../errors.js';
 import { loadBinding, zygotePath } from '../native/binding.js';
@@ -68,7 +69,7 @@ function runProbe(): Record<string, number> {
   try {
     while (native.reapPidfd(proc.pidfd) === null) {
       if (Date.now() > deadline) {
-        native.pidfdSendSignal(proc.pidfd, 9);
+        native.pidfdSendSignal(proc.pidfd, osConstants.signals.SIGKILL);
         while (native.reapPidfd(proc.pidfd) === null) Atomics.wait(sleeper, 0, 0, 1);
         return {};
       }
@@ -102,7 +103,7 @@ function recogniseEnvironment(probe: Record<string, number>): string {
   if (existsSync('/run/.containerenv')) hints.push('Podman');
   const cgroup = readTrimmed('/proc/1/cgroup') ?? '';
   if (hints.length === 0 && /docker|containerd|kubepods|libpod/.test(cgroup)) hints.push('container runtime');
-  if (probe.clone3 === 38 /* ENOSYS */) hints.push("clone3 answered ENOSYS, as a container runtime's seccomp profile does");
+  if (probe.clone3 === osConstants.errno.ENOSYS) hints.push("clone3 answered ENOSYS, as a container runtime's seccomp profile does");
   if (hints.length > 0) return `container (${hints.join('; ')})`;
   return 'host';
 }

@@ -33,9 +33,9 @@ import {
   validateCommand,
   validateExecSize,
   type NormalizedSpawnOptions,
+  type OptionsNormalizer,
   type SpawnOptions,
 } from '../options/spawn-options.js';
-import type { StdioMode } from '../options/stdio.js';
 import type { ProcessHandle } from '../spawn/process-handle.js';
 import { collectRun, prepareRun, type Result, type RunBufferOptions, type RunOptions } from '../spawn/run.js';
 import { spawnOn, type InternalSpawn } from '../spawn/spawn.js';
@@ -116,8 +116,6 @@ interface Operation {
   done: Promise<void>;
   finish(): void;
 }
-
-type Normalizer = (options: unknown, extraKeys: readonly string[], stdioDefault: [StdioMode, StdioMode, StdioMode]) => NormalizedSpawnOptions;
 
 interface Launchable {
   cmd: { file: string; args: string[] };
@@ -259,7 +257,7 @@ export class Pool extends EventEmitter {
 
   // ---- calls -------------------------------------------------------------
 
-  readonly #normalize: Normalizer = (options, extraKeys, stdioDefault) => {
+  readonly #normalize: OptionsNormalizer = (options, extraKeys, stdioDefault) => {
     const normalized = normalizeSpawnOptions(options, extraKeys, stdioDefault);
     if (this.#unconstrained) return normalized;
     const raw = isPlainObject(options) ? options.sandbox : undefined;
@@ -268,7 +266,7 @@ export class Pool extends EventEmitter {
     return normalized;
   };
 
-  async #launch<T extends Launchable>(prepare: (normalize: Normalizer) => T): Promise<{ prepared: T; spawned: InternalSpawn }> {
+  async #launch<T extends Launchable>(prepare: (normalize: OptionsNormalizer) => T): Promise<{ prepared: T; spawned: InternalSpawn }> {
     if (this.#closing) {
       this.#totals.rejected++;
       throw closedError();

@@ -12,7 +12,6 @@ import { detectFeatures } from '../policy/features.js';
 import type { SpawnPlan } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { buildPlan } from './plan.js';
-import { limitsToRlimits } from '../options/limits.js';
 import { operationUids } from './operation-uid.js';
 import { createOperationDir, removeOperationDir, sweepOnce } from './tmpdir.js';
 
@@ -43,10 +42,9 @@ export function prepareOperation(
   options: NormalizedSpawnOptions,
   zygote?: Zygote,
 ): PreparedOperation {
-  const plan = buildPlan(file, args, options);
   const sandbox = options.sandbox;
   if (!sandbox) {
-    return { plan, enforcement: unsandboxedEnforcement(options.limits), release: () => done };
+    return { plan: buildPlan(file, args, options, options.limits), enforcement: unsandboxedEnforcement(options.limits), release: () => done };
   }
   const features = detectFeatures();
   if (zygote) sweepOnce(zygote);
@@ -81,10 +79,10 @@ export function prepareOperation(
     };
     if (operationUid !== null) ctx.operationUid = operationUid;
     const compiled = compileSandbox(sandbox, ctx);
+    const plan = buildPlan(file, args, options, compiled.appliedLimits);
     plan.flags |= compiled.plan.flags;
     const { flags: _flags, ...fields } = compiled.plan;
     Object.assign(plan, fields);
-    plan.rlimits = limitsToRlimits(compiled.appliedLimits);
     if (compiled.tmpdir !== null) {
       const names = new Set(options.env.map((e) => e.slice(0, e.indexOf('='))));
       const env = [...options.env];

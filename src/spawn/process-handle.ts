@@ -2,6 +2,7 @@
  * A private handle to one child: its pidfd, its stdio streams and its exit.
  * Signals go through pidfd_send_signal, so they can never reach a recycled pid.
  */
+import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { HatcheryError, signalName, signalNumber } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
@@ -115,7 +116,7 @@ export class ProcessHandle {
     if (this.fd < 0) return false;
     const rc = loadBinding().pidfdSendSignal(this.fd, signo);
     if (rc === 0) return true;
-    if (rc === -3) return false; // ESRCH: exited, not yet reaped
+    if (rc === -osConstants.errno.ESRCH) return false; // exited, not yet reaped
     throw new HatcheryError('PROTOCOL', `pidfd_send_signal failed with errno ${-rc}`);
   }
 

@@ -1,11 +1,20 @@
-/** run(): spawn, feed input, collect output under byte caps, and report a Result. */
+/**
+ * What run() does around a spawn: check its own options, feed input, collect
+ * output under byte caps, and report a Result. The run() facade is
+ * src/api/run.ts; Pool.run (src/pool/pool.ts) calls prepareRun and collectRun.
+ */
+import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { InvalidOptionTypeError, signalNumber } from '../errors.js';
 import { integerOption } from '../options/checks.js';
-import { normalizeSpawnOptions, validateCommand, type NormalizedSpawnOptions, type SpawnOptions } from '../options/spawn-options.js';
-import type { StdioMode } from '../options/stdio.js';
+import {
+  normalizeSpawnOptions,
+  validateCommand,
+  type NormalizedSpawnOptions,
+  type OptionsNormalizer,
+  type SpawnOptions,
+} from '../options/spawn-options.js';
 import type { Limits } from '../options/limits.js';
-import { defaultPool } from '../pool/default-pool.js';
 import type { ExitStatus } from './process-handle.js';
 import type { Enforcement } from '../policy/compile.js';
 import type { InternalSpawn } from './spawn.js';
@@ -96,6 +105,8 @@ const OUT_OF_MEMORY = [
   /memory allocation of \d+ bytes failed/,
   /OutOfMemoryError/,
 ];
+const { SIGABRT, SIGBUS, SIGKILL, SIGSEGV, SIGXCPU, SIGXFSZ } = osConstants.signals;
+
 /** How much of the end of stderr is searched: the dying words come last (V8 adds a stack trace). */
 const OOM_TAIL_BYTES = 16 * 1024;
 /** Peak resident memory this close to the address-space limit means the limit was reached. */
@@ -124,9 +135,9 @@ export function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boo
   const sig = status.signal === null ? 0 : (signalNumber(status.signal as NodeJS.Signals) ?? 0);
   if (limits.cpuSeconds !== undefined) {
     const cpuMs = status.userCpuMs + status.sysCpuMs;
-    if (sig === 24 /* SIGXCPU */ || (sig === 9 && !status.killRequested && cpuMs >= limits.cpuSeconds * 1000)) return 'cpu';
+    if (sig === SIGXCPU || (sig === SIGKILL && !status.killRequested && cpuMs >= limits.cpuSeconds * 1000)) return 'cpu';
   }
-  if (limits.fileSizeBytes !== undefined && sig === 25 /* SIGXFSZ */) return 'fileSize';
+  if (limits.fileSizeBytes !== undefined && sig === SIGXFSZ) return 'fileSize';
   // A full temp dir gives ENOSPC; it is the limit only if the program then failed.
   if (status.tmpdirFull && (status.exitCode !== 0 || status.signal !== null)) return 'tmpdir';
   if (limits.memoryBytes !== undefined && !status.killRequested) {
@@ -135,7 +146,7 @@ export function whichLimit(status: ExitStatus, limits: Limits, outputCapped: boo
       const text = stderrTail.toString('latin1');
       if (OUT_OF_MEMORY.some((re) => re.test(text))) return 'memory';
     }
-    const crashed = sig === 11 /* SIGSEGV */ || sig === 7 /* SIGBUS */ || sig === 6; /* SIGABRT */
+    const crashed = sig === SIGSEGV || sig === SIGBUS || sig === SIGABRT;
     if (crashed && status.maxRssBytes >= limits.memoryBytes * AS_REACHED_FRACTION) return 'memory';
   }
   return null;
@@ -151,13 +162,6 @@ function tail(c: Collected, bytes: number): Buffer {
   }
   return Buffer.concat(parts, have);
 }
-
-/** Turns raw options into normalized ones (the pool's version also narrows to its defaults). */
-export type OptionsNormalizer = (
-  options: unknown,
-  extraKeys: readonly string[],
-  stdioDefault: [StdioMode, StdioMode, StdioMode],
-) => NormalizedSpawnOptions;
 
 /** A run() call with every option checked, before any zygote is involved. */
 export interface PreparedRun {
@@ -230,16 +234,4 @@ export async function collectRun(spawned: InternalSpawn, prepared: PreparedRun):
     limit: whichLimit(status, normalized.limits, outputCapped, handle.stderr ? tail(stderr.out, OOM_TAIL_BYTES) : null),
     enforcement: handle.enforcement,
   };
-}
-
-export function run(file: string, args?: readonly string[], options?: RunOptions): Promise<Result<string>>;
-export function run(file: string, args: readonly string[] | undefined, options: RunBufferOptions): Promise<Result<Buffer>>;
-export function run(file: string, args?: readonly string[], options?: RunOptions | RunBufferOptions): Promise<Result<string | Buffer>>;
-/**
- * Run a program to completion in a fresh child and collect its output.
- * A non-zero exit resolves; failures to start reject with a HatcheryError.
- * Goes through the default pool (see src/pool/default-pool.ts).
- */
-export async function run(file: string, args: readonly string[] = [], options: RunOptions | RunBufferOptions = {}): Promise<Result<string | Buffer>> {
-  return defaultPool().run(file, args, options);
 }

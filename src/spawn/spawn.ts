@@ -1,12 +1,12 @@
 /** spawn(): ask a zygote for a child and wrap what comes back in a ProcessHandle. */
 import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { HatcheryError, errnoName } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
-import type { NormalizedSpawnOptions, SpawnOptions } from '../options/spawn-options.js';
-import type { StdioMode } from '../options/stdio.js';
+import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
+import type { NormalizedStdio } from '../options/stdio.js';
 import { SignalScope, stageName, type ExitInfo } from '../protocol/wire.js';
-import { defaultPool } from '../pool/default-pool.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { prepareOperation, type PreparedOperation } from './prepare.js';
 import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.js';
@@ -25,7 +25,7 @@ interface StdioFds {
   parentEnds: [number, number, number];
 }
 
-function openStdio(modes: readonly [StdioMode, StdioMode, StdioMode]): StdioFds {
+function openStdio(modes: readonly [NormalizedStdio, NormalizedStdio, NormalizedStdio]): StdioFds {
   const native = loadBinding();
   const childFds: [number, number, number] = [-1, -1, -1];
   const parentEnds: [number, number, number] = [-1, -1, -1];
@@ -34,7 +34,9 @@ function openStdio(modes: readonly [StdioMode, StdioMode, StdioMode]): StdioFds 
   try {
     for (let i = 0; i < 3; i++) {
       const mode = modes[i]!;
-      if (mode === 'inherit') {
+      if (typeof mode === 'object') {
+        childFds[i] = mode.fd; // its owner closes it
+      } else if (mode === 'inherit') {
         childFds[i] = i;
       } else if (mode === 'ignore') {
         if (devNull < 0) {
@@ -68,15 +70,16 @@ export interface InternalSpawn {
   aborted: () => boolean;
 }
 
-const USERNS_REFUSALS = new Set([1 /* EPERM */, 13 /* EACCES */, 28 /* ENOSPC */, 22 /* EINVAL */, 38 /* ENOSYS */]);
+const { EACCES, EINVAL, ENOSPC, ENOSYS, EPERM } = osConstants.errno;
+const USERNS_REFUSALS = new Set([EPERM, EACCES, ENOSPC, EINVAL, ENOSYS]);
 
 /** A setup failure that means "this kernel will not give us a user namespace" (so 'auto' may fall back). */
-export function isUsernsRefusal(stage: string | undefined, errno: number | undefined): boolean {
+function isUsernsRefusal(stage: string | undefined, errno: number | undefined): boolean {
   return (stage === 'clone' || stage === 'userns') && USERNS_REFUSALS.has(errno ?? 0);
 }
 
 /** The zygote is gone but its child lingers (a stopped zygote): end the child's tree from here. */
-export function endOrphanedTree(pid: number, pidfd: number): void {
+function endOrphanedTree(pid: number, pidfd: number): void {
   const native = loadBinding();
   if (pidfd < 0 || native.pidfdSendSignal(pidfd, 0) !== 0) return;
   try {
@@ -84,26 +87,39 @@ export function endOrphanedTree(pid: number, pidfd: number): void {
   } catch {
     // the group is gone already
   }
-  native.pidfdSendSignal(pidfd, 9);
+  native.pidfdSendSignal(pidfd, osConstants.signals.SIGKILL);
+}
+
+/** What only hatchery's own callers ask of spawnOn. */
+export interface SpawnOnExtras {
+  /**
+   * Whether the child keeps the event loop alive, asked whenever the zygote
+   * re-evaluates (default: always, until its exit). Warm workers are children
+   * that idle for good: only their pool knows when one must hold the loop.
+   */
+  holdsLoop?: () => boolean;
 }
 
 /**
- * Spawn on a given zygote with options already normalized. With namespaces
- * 'auto', a kernel that refuses the user namespace at clone time (a confined
- * container, say) is remembered and the spawn retried once without it.
+ * Spawn on a given zygote with options already normalized: the one path by
+ * which run(), spawn(), pools and warm workers hatch children. With
+ * namespaces 'auto', a kernel that refuses the user namespace at clone time
+ * (a confined container, say) is remembered and the spawn retried once
+ * without it.
  */
 export async function spawnOn(
   zygote: Zygote,
   file: string,
   args: readonly string[],
   options: NormalizedSpawnOptions,
+  extras: SpawnOnExtras = {},
 ): Promise<InternalSpawn> {
   if (options.signal?.aborted) {
     throw new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: options.signal.reason });
   }
   let prepared = prepareChecked(zygote, file, args, options);
   try {
-    return await startChild(zygote, file, prepared, options);
+    return await startChild(zygote, file, prepared, options, extras);
   } catch (e) {
     const autoNs = options.sandbox && options.sandbox.namespaces === 'auto' && prepared.enforcement.namespaces.includes('user');
     const refused =
@@ -113,7 +129,7 @@ export async function spawnOn(
     if (!autoNs || !refused) throw e;
     markUsernsRefused(`the kernel refused a user namespace at spawn time (${(e as HatcheryError).errnoName})`);
     prepared = prepareChecked(zygote, file, args, options);
-    return startChild(zygote, file, prepared, options);
+    return startChild(zygote, file, prepared, options, extras);
   }
 }
 
@@ -137,7 +153,13 @@ function prepareChecked(zygote: Zygote, file: string, args: readonly string[], o
   return prepared;
 }
 
-function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, options: NormalizedSpawnOptions): Promise<InternalSpawn> {
+function startChild(
+  zygote: Zygote,
+  file: string,
+  prepared: PreparedOperation,
+  options: NormalizedSpawnOptions,
+  extras: SpawnOnExtras,
+): Promise<InternalSpawn> {
   const native = loadBinding();
   const { plan } = prepared;
   let stdio: StdioFds;
@@ -241,7 +263,7 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
             rejectExit(error);
           }
         },
-      });
+      }, extras.holdsLoop);
     } catch (e) {
       void cleanup();
       closeParentEnds();
@@ -253,14 +275,4 @@ function startChild(zygote: Zygote, file: string, prepared: PreparedOperation, o
       'start the program',
     );
   });
-}
-
-/**
- * Start `file` with `args` in a fresh child hatched by a zygote of the
- * default pool. Resolves once the program has been exec'd; rejects with
- * EXEC_FAILED (with `stage` and `errno`) if any setup step or the exec itself
- * failed.
- */
-export async function spawn(file: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<ProcessHandle> {
-  return defaultPool().spawn(file, args, options);
 }

@@ -2,10 +2,12 @@
  * Node's side of one zygote: start it, handshake, frame requests, dispatch
  * replies, notice its death. One Zygote serves many concurrent children.
  */
+import { constants as osConstants } from 'node:os';
 import { HatcheryError } from '../errors.js';
 import { spawnTracer, type SpawnTrace } from './trace.js';
 import { EAGAIN, WatchEvent, loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
 import {
+  ErrorCode,
   MAX_CHILDREN,
   MAX_MESSAGE,
   MessageType,
@@ -33,6 +35,7 @@ import {
  */
 const MIN_MAX_MESSAGE = 64 * 1024;
 
+const { SIGKILL } = osConstants.signals;
 const READABLE = WatchEvent.Readable;
 const WRITABLE = WatchEvent.Writable;
 
@@ -48,6 +51,8 @@ export interface SpawnCallbacks {
 interface Pending {
   id: number;
   callbacks: SpawnCallbacks;
+  /** Whether it keeps the event loop alive now; without one, always. */
+  holdsLoop: (() => boolean) | undefined;
   pid?: number;
   pidfd?: number;
   /** Set while a spawn tracer is (see trace.ts). */
@@ -130,10 +135,6 @@ export class Zygote {
     return z;
   }
 
-  get activeCount(): number {
-    return this.pending.size;
-  }
-
   get alive(): boolean {
     return this.state !== 'dead';
   }
@@ -146,9 +147,17 @@ export class Zygote {
   /**
    * Ask for a child. stdio: the three fds the child gets as 0, 1, 2; they are
    * closed here once the zygote has them (their copies live on in the child).
+   * While in flight a request keeps the event loop alive, or, with
+   * `holdsLoop`, while that says so (asked at every updateRef()).
    * Returns the request id for signal().
    */
-  spawn(plan: SpawnPlan, stdio: [number, number, number], closeAfterSend: number[], callbacks: SpawnCallbacks): number {
+  spawn(
+    plan: SpawnPlan,
+    stdio: [number, number, number],
+    closeAfterSend: number[],
+    callbacks: SpawnCallbacks,
+    holdsLoop?: () => boolean,
+  ): number {
     const refuse = (error: unknown): never => {
       for (const fd of closeAfterSend) this.native.close(fd);
       throw error;
@@ -184,7 +193,8 @@ export class Zygote {
       closeAfter = [...closeAfterSend, memfd];
     }
     this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
-    this.pending.set(id, trace ? { id, callbacks, trace } : { id, callbacks });
+    this.pending.set(id, trace ? { id, callbacks, holdsLoop, trace } : { id, callbacks, holdsLoop });
+    if (!holdsLoop) this.alwaysHolding++;
     this.updateRef();
     this.enqueue({ data: encoded.message, fds, closeAfter });
     trace?.node.set('sent', process.hrtime.bigint());
@@ -224,7 +234,7 @@ export class Zygote {
 
   /** SIGKILL the zygote (its children die by PDEATHSIG) and fail everything in flight. */
   kill(reason: HatcheryError = new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was killed`)): void {
-    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, 9);
+    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
     this.fail(reason);
   }
 
@@ -233,21 +243,23 @@ export class Zygote {
     this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was closed`));
   }
 
-  /**
-   * By default every child in flight keeps the event loop alive. An owner whose
-   * children are long-lived and idle (warm workers) narrows that: the loop is
-   * held by children only while `predicate()` is true.
-   */
-  setChildrenHoldLoop(predicate: () => boolean): void {
-    this.childrenHoldLoop = predicate;
-    this.updateRef();
+  /** Requests in flight without a holdsLoop predicate: each keeps the loop alive. */
+  private alwaysHolding = 0;
+
+  private holding(): boolean {
+    if (this.alwaysHolding > 0) return true;
+    for (const p of this.pending.values()) if (p.holdsLoop?.()) return true;
+    return false;
   }
 
-  private childrenHoldLoop: () => boolean = () => true;
+  private forget(id: number): void {
+    const p = this.pending.get(id);
+    if (p && this.pending.delete(id) && !p.holdsLoop) this.alwaysHolding--;
+  }
 
   /** Re-evaluate whether this zygote keeps the event loop alive. */
   updateRef(): void {
-    const busy = this.pending.size > 0 && this.childrenHoldLoop();
+    const busy = this.pending.size > 0 && this.holding();
     if (this.state !== 'dead' && (this.state === 'starting' || busy || this.pings.size > 0)) {
       this.socketWatcher.ref();
     } else {
@@ -347,11 +359,11 @@ export class Zygote {
     }
     if (message.type === MessageType.Error) {
       // A refused SIGNAL for a child that already finished is harmless.
-      if (message.code === 5) return;
+      if (message.code === ErrorCode.NoSuchChild) return;
       const error = new HatcheryError('PROTOCOL', `zygote ${this.pid} refused request ${message.id}: ${message.message} (code ${message.code})`);
       const p = this.pending.get(message.id);
       if (p && p.pid === undefined) {
-        this.pending.delete(message.id);
+        this.forget(message.id);
         this.updateRef();
         p.callbacks.died(error);
       }
@@ -380,13 +392,13 @@ export class Zygote {
         if (p.trace) p.trace.zygote = message.events;
         return;
       case MessageType.SpawnFailed:
-        this.pending.delete(p.id);
+        this.forget(p.id);
         this.updateRef();
         this.endTrace(p);
         p.callbacks.failed(message.stage, message.errno);
         return;
       case MessageType.Exit:
-        this.pending.delete(p.id);
+        this.forget(p.id);
         this.updateRef();
         this.endTrace(p);
         p.callbacks.exit(message.exit);
@@ -419,10 +431,11 @@ export class Zygote {
     this.native.close(this.socket);
     for (const m of this.outbox.splice(0)) for (const fd of m.closeAfter) this.native.close(fd);
     // Make sure it is gone; the pidfd watcher reaps it when the exit lands.
-    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, 9);
+    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
     if (wasStarting) this.onHandshake(error);
     const pending = [...this.pending.values()];
     this.pending.clear();
+    this.alwaysHolding = 0;
     for (const p of pending) p.callbacks.died(error);
     for (const done of this.pings.values()) done.reject(error);
     this.pings.clear();

@@ -1,6 +1,6 @@
 /**
- * Compatibility names from before pools: run() and spawn() now go through
- * the default pool (src/pool/default-pool.ts).
+ * Compatibility names from before pools: the default zygote is now the
+ * default pool's (src/pool/default-pool.ts).
  */
 import { closeDefaultPool, peekDefaultPool } from '../pool/default-pool.js';
 
