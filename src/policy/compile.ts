@@ -3,7 +3,7 @@
  * supports becomes the plan fields the child applies, and a report of what
  * will actually be enforced. TS makes every decision here; C only applies.
  */
-import { realpathSync } from 'node:fs';
+import { resolvePath } from './path-cache.js';
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
 import type { Limits } from '../options/limits.js';
@@ -152,11 +152,8 @@ function touches(paths: readonly string[], dir: string): boolean {
   const near = (p: string): boolean => p === dir || p.startsWith(`${dir}/`) || dir.startsWith(`${p === '/' ? '' : p}/`);
   return paths.some((p) => {
     if (near(p)) return true;
-    try {
-      return near(realpathSync.native(p));
-    } catch {
-      return false;
-    }
+    const resolved = resolvePath(p);
+    return resolved !== null && near(resolved.real);
   });
 }
 

@@ -13,7 +13,7 @@
  * native/ns.c applies the ops in order (SpawnPlan['mounts']); every decision
  * is made here. /proc is neither hidden nor restored: it stays as mounted.
  */
-import { realpathSync, statSync } from 'node:fs';
+import { resolvePath } from './path-cache.js';
 import { posix } from 'node:path';
 import { MAX_MOUNT_OPS, MountOp } from '../protocol/wire.js';
 
@@ -52,20 +52,13 @@ export interface MountFs {
   kind(path: string): 'dir' | 'device' | 'other' | null;
 }
 
+/** The host's file system, through the validated resolution cache (path-cache.ts). */
 export const hostFs: MountFs = {
   realpath(path) {
-    try {
-      return realpathSync.native(path);
-    } catch {
-      return null;
-    }
+    return resolvePath(path)?.real ?? null;
   },
   kind(path) {
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (!st) return null;
-    if (st.isDirectory()) return 'dir';
-    if (st.isCharacterDevice() || st.isBlockDevice()) return 'device';
-    return 'other';
+    return resolvePath(path)?.kind ?? null;
   },
 };
 
@@ -117,11 +110,25 @@ function absolute(path: string, what: string): string {
  * caller asked for it.
  */
 export function planMounts(req: MountRequest, fs: MountFs = hostFs): MountStep[] {
+  // One stat per path per plan: what a resolution learned of the real path's kind is kept for kind() below.
+  const kinds = new Map<string, ReturnType<MountFs['kind']>>();
+  const kindOf = (real: string): ReturnType<MountFs['kind']> => {
+    if (!kinds.has(real)) kinds.set(real, fs.kind(real));
+    return kinds.get(real)!;
+  };
   const resolve = (list: readonly string[], what: string): string[] => {
     if (!Array.isArray(list)) throw new TypeError(`${what} must be an array of paths`);
     const out: string[] = [];
     for (const raw of list) {
-      const real = fs.realpath(absolute(raw, `a ${what} path`));
+      const path = absolute(raw, `a ${what} path`);
+      let real: string | null;
+      if (fs === hostFs) {
+        const resolved = resolvePath(path);
+        real = resolved?.real ?? null;
+        if (resolved) kinds.set(resolved.real, resolved.kind);
+      } else {
+        real = fs.realpath(path);
+      }
       if (real !== null && !out.includes(real)) out.push(real);
     }
     return out;
@@ -132,12 +139,12 @@ export function planMounts(req: MountRequest, fs: MountFs = hostFs): MountStep[]
 
   const hide = outermost(
     resolve(req.hide ?? DEFAULT_HIDDEN_DIRS, 'hide').filter(
-      (dir) => fs.kind(dir) === 'dir' && !allowed.some((p) => covers(dir, p)),
+      (dir) => kindOf(dir) === 'dir' && !allowed.some((p) => covers(dir, p)),
     ),
   );
   const preserved = outermost(allowed.filter((p) => hide.some((dir) => isBeneath(p, dir))));
   // Device nodes stay writable on a read-only mount; binding them would only cost time.
-  const rw = outermost(writable.filter((p) => fs.kind(p) !== 'device'));
+  const rw = outermost(writable.filter((p) => kindOf(p) !== 'device'));
 
   const ops: MountStep[] = [
     ...preserved.map((path) => ({ op: MountOp.Preserve, path })),
