@@ -41,8 +41,7 @@ NAPI_MODULE_INIT() {
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
-    CHECK_NAPI(env, napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH,
-                                         functions[i].fn, NULL, &fn));
+    CHECK_NAPI(env, napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));
     CHECK_NAPI(env, napi_set_named_property(env, exports, functions[i].name, fn));
   }
   return exports;

@@ -51,8 +51,7 @@ static bool get_fd_list(napi_env env, napi_value value, int *fds, size_t *count)
     napi_valuetype type;
     double d;
     if (napi_typeof(env, element, &type) != napi_ok || type != napi_number ||
-        napi_get_value_double(env, element, &d) != napi_ok || !isfinite(d) ||
-        d != trunc(d) || d < 0 || d > INT32_MAX) {
+        napi_get_value_double(env, element, &d) != napi_ok || !isfinite(d) || d != trunc(d) || d < 0 || d > INT32_MAX) {
       throw_type(env, "fds must be an array of non-negative integer file descriptors");
       return false;
     }
@@ -112,10 +111,8 @@ napi_value receive_message(napi_env env, napi_callback_info info) {
     struct cmsghdr align;
   } control;
   struct iovec iov = {.iov_base = data, .iov_len = length};
-  struct msghdr msg = {.msg_iov = &iov,
-                       .msg_iovlen = 1,
-                       .msg_control = control.buf,
-                       .msg_controllen = sizeof control.buf};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
   ssize_t n;
   do {
     n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -217,10 +214,8 @@ napi_value pipe_fn(napi_env env, napi_callback_info info) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, "pipe2", errno);
   napi_value array, r, w;
-  if (napi_create_array_with_length(env, 2, &array) != napi_ok ||
-      napi_create_int32(env, fds[0], &r) != napi_ok ||
-      napi_create_int32(env, fds[1], &w) != napi_ok ||
-      napi_set_element(env, array, 0, r) != napi_ok ||
+  if (napi_create_array_with_length(env, 2, &array) != napi_ok || napi_create_int32(env, fds[0], &r) != napi_ok ||
+      napi_create_int32(env, fds[1], &w) != napi_ok || napi_set_element(env, array, 0, r) != napi_ok ||
       napi_set_element(env, array, 1, w) != napi_ok) {
     close(fds[0]);
     close(fds[1]);

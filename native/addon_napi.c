@@ -33,8 +33,7 @@ napi_value throw_errno(napi_env env, const char *syscall_name, int err) {
   napi_value msg, code, error, errno_value, syscall_value;
   if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg) != napi_ok ||
       napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code) != napi_ok ||
-      napi_create_error(env, code, msg, &error) != napi_ok ||
-      napi_create_int32(env, -err, &errno_value) != napi_ok ||
+      napi_create_error(env, code, msg, &error) != napi_ok || napi_create_int32(env, -err, &errno_value) != napi_ok ||
       napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &syscall_value) != napi_ok ||
       napi_set_named_property(env, error, "code", code) != napi_ok ||
       napi_set_named_property(env, error, "errno", errno_value) != napi_ok ||
@@ -59,8 +58,7 @@ napi_value throw_range(napi_env env, const char *message) {
 /* ------------------------------------------------------------- arguments */
 
 /* Reads an integer in [min, max]; throws and returns false otherwise. */
-bool get_int(napi_env env, napi_value value, const char *name, int64_t min,
-                    int64_t max, int64_t *out) {
+bool get_int(napi_env env, napi_value value, const char *name, int64_t min, int64_t max, int64_t *out) {
   char message[160];
   napi_valuetype type;
   if (napi_typeof(env, value, &type) != napi_ok || type != napi_number) {
@@ -75,8 +73,7 @@ bool get_int(napi_env env, napi_value value, const char *name, int64_t min,
     return false;
   }
   if (d < (double)min || d > (double)max) {
-    snprintf(message, sizeof message, "%s must be >= %lld and <= %lld", name,
-             (long long)min, (long long)max);
+    snprintf(message, sizeof message, "%s must be >= %lld and <= %lld", name, (long long)min, (long long)max);
     throw_range(env, message);
     return false;
   }
@@ -174,16 +171,14 @@ char **get_string_array(napi_env env, napi_value value, const char *name) {
   return strings;
 }
 
-bool get_bytes(napi_env env, napi_value value, const char *name, void **data,
-                      size_t *length) {
+bool get_bytes(napi_env env, napi_value value, const char *name, void **data, size_t *length) {
   char message[160];
   bool is_typedarray = false;
   napi_typedarray_type type;
   napi_value arraybuffer;
   size_t offset;
   if (napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray ||
-      napi_get_typedarray_info(env, value, &type, length, data, &arraybuffer, &offset) !=
-          napi_ok ||
+      napi_get_typedarray_info(env, value, &type, length, data, &arraybuffer, &offset) != napi_ok ||
       type != napi_uint8_array) {
     snprintf(message, sizeof message, "%s must be a Uint8Array or Buffer", name);
     throw_type(env, message);
@@ -205,8 +200,7 @@ napi_value make_null(napi_env env) {
 }
 
 /* Collects exactly `expected` arguments; missing ones read as undefined. */
-bool get_args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv,
-                     napi_value *this_arg) {
+bool get_args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv, napi_value *this_arg) {
   size_t argc = expected;
   if (napi_get_cb_info(env, info, &argc, argv, this_arg, NULL) != napi_ok) {
     throw_napi_failure(env, "napi_get_cb_info");

@@ -15,12 +15,12 @@
 /* spawnZygote's argv and env: a handful of strings, bounded so a bad call cannot ask for much. */
 #define ZYGOTE_MAX_STRINGS 4096u
 
-#define CHECK_NAPI(env, call)                                                  \
-  do {                                                                         \
-    if ((call) != napi_ok) {                                                   \
-      throw_napi_failure((env), #call);                                        \
-      return NULL;                                                             \
-    }                                                                          \
+#define CHECK_NAPI(env, call)           \
+  do {                                  \
+    if ((call) != napi_ok) {            \
+      throw_napi_failure((env), #call); \
+      return NULL;                      \
+    }                                   \
   } while (0)
 
 void throw_napi_failure(napi_env env, const char *what);

@@ -131,8 +131,7 @@ napi_value spawn_zygote(napi_env env, napi_callback_info info) {
     throw_errno(env, "fcntl", errno);
     goto out;
   }
-  stack = mmap(NULL, ZYGOTE_STACK_SIZE, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  stack = mmap(NULL, ZYGOTE_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) {
     throw_errno(env, "mmap", errno);
     goto out;
@@ -152,8 +151,7 @@ napi_value spawn_zygote(napi_env env, napi_callback_info info) {
   int pidfd = -1;
   /* Exit signal 0 (low byte): the kernel never sends SIGCHLD to Node, and
    * waitpid(-1) without __WALL cannot reap it. */
-  pid_t pid = clone(zygote_child, (char *)stack + ZYGOTE_STACK_SIZE,
-                    CLONE_VM | CLONE_VFORK | CLONE_PIDFD, &x, &pidfd);
+  pid_t pid = clone(zygote_child, (char *)stack + ZYGOTE_STACK_SIZE, CLONE_VM | CLONE_VFORK | CLONE_PIDFD, &x, &pidfd);
   int clone_errno = errno;
   raw_sigmask(SIG_SETMASK, &saved, NULL);
 
@@ -163,8 +161,7 @@ napi_value spawn_zygote(napi_env env, napi_callback_info info) {
   }
   if (x.error != 0) {
     siginfo_t status;
-    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &status, WEXITED | __WALL) < 0 &&
-           errno == EINTR) {
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &status, WEXITED | __WALL) < 0 && errno == EINTR) {
     }
     close(pidfd);
     throw_errno(env, x.failed_call ? x.failed_call : "execve", x.error);
@@ -172,8 +169,7 @@ napi_value spawn_zygote(napi_env env, napi_callback_info info) {
   }
 
   napi_value pid_value, pidfd_value, socket_value, object;
-  if (napi_create_object(env, &object) != napi_ok ||
-      napi_create_int32(env, pid, &pid_value) != napi_ok ||
+  if (napi_create_object(env, &object) != napi_ok || napi_create_int32(env, pid, &pid_value) != napi_ok ||
       napi_create_int32(env, pidfd, &pidfd_value) != napi_ok ||
       napi_create_int32(env, sv[0], &socket_value) != napi_ok ||
       napi_set_named_property(env, object, "pid", pid_value) != napi_ok ||
@@ -184,8 +180,7 @@ napi_value spawn_zygote(napi_env env, napi_callback_info info) {
     sv[0] = -1;
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     siginfo_t status;
-    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &status, WEXITED | __WALL) < 0 &&
-           errno == EINTR) {
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &status, WEXITED | __WALL) < 0 && errno == EINTR) {
     }
     close(pidfd);
     throw_napi_failure(env, "spawnZygote result");

@@ -83,23 +83,20 @@ static void watcher_on_poll(uv_poll_t *handle, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value callback, receiver, argv[2], result;
   if (napi_get_reference_value(env, w->callback, &callback) == napi_ok && callback &&
-      napi_get_global(env, &receiver) == napi_ok &&
-      napi_create_int32(env, events, &argv[0]) == napi_ok &&
+      napi_get_global(env, &receiver) == napi_ok && napi_create_int32(env, events, &argv[0]) == napi_ok &&
       napi_create_int32(env, status, &argv[1]) == napi_ok) {
     /* make_callback runs nextTicks and microtasks afterwards and keeps
      * async_hooks context, like any other libuv-driven callback in Node. */
     napi_status s = napi_make_callback(env, w->async_context, receiver, callback, 2, argv, &result);
     if (s == napi_pending_exception) {
       napi_value exception;
-      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok)
-        napi_fatal_exception(env, exception);
+      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
     }
   }
   napi_close_handle_scope(env, scope);
 }
 
-static struct watcher *unwrap_watcher(napi_env env, napi_callback_info info, napi_value *args,
-                                      size_t argc) {
+static struct watcher *unwrap_watcher(napi_env env, napi_callback_info info, napi_value *args, size_t argc) {
   napi_value self;
   if (!get_args(env, info, argc, args, &self)) return NULL;
   bool tagged = false;
@@ -166,8 +163,7 @@ napi_value watch_fd(napi_env env, napi_callback_info info) {
   napi_value object, resource, resource_name;
   CHECK_NAPI(env, napi_create_object(env, &object));
   CHECK_NAPI(env, napi_create_object(env, &resource));
-  CHECK_NAPI(env, napi_create_string_utf8(env, "HatcheryFdWatcher", NAPI_AUTO_LENGTH,
-                                          &resource_name));
+  CHECK_NAPI(env, napi_create_string_utf8(env, "HatcheryFdWatcher", NAPI_AUTO_LENGTH, &resource_name));
   static const struct {
     const char *name;
     napi_callback fn;
@@ -178,8 +174,7 @@ napi_value watch_fd(napi_env env, napi_callback_info info) {
                  {"close", watcher_close_method}};
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
     napi_value fn;
-    CHECK_NAPI(env, napi_create_function(env, methods[i].name, NAPI_AUTO_LENGTH, methods[i].fn,
-                                         NULL, &fn));
+    CHECK_NAPI(env, napi_create_function(env, methods[i].name, NAPI_AUTO_LENGTH, methods[i].fn, NULL, &fn));
     CHECK_NAPI(env, napi_set_named_property(env, object, methods[i].name, fn));
   }
 

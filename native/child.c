@@ -106,9 +106,7 @@ static int install_stdio(const int stdio[3]) {
   return 0;
 }
 
-static int close_range_raw(unsigned lo, unsigned hi) {
-  return syscall(SYS_close_range, lo, hi, 0) == 0 ? 0 : -errno;
-}
+static int close_range_raw(unsigned lo, unsigned hi) { return syscall(SYS_close_range, lo, hi, 0) == 0 ? 0 : -errno; }
 
 /* Everything from 3 up is closed except the error and sync pipes, which are
  * close-on-exec and so vanish at execve anyway. */

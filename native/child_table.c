@@ -73,9 +73,7 @@ void release_child(struct child *c) {
   if (live_children == 0) idle_since_ns = hatch_now_ns();
 }
 
-int pidfd_signal(int pidfd, int signo) {
-  return (int)syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0);
-}
+int pidfd_signal(int pidfd, int signo) { return (int)syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0); }
 
 /*
  * The child leads its own session and group; the pidfd also reaches it if it
@@ -328,8 +326,6 @@ void on_timer(struct child *c) {
   uint64_t ticks;
   (void)read(c->timer_fd, &ticks, sizeof ticks);
   c->timer_armed = 0;
-  if (c->kill_state == KILL_NONE)
-    start_escalation(c, (int)c->term_signal, HATCH_EXIT_TIMED_OUT);
-  else if (c->kill_state == KILL_GRACE)
-    kill_now(c);
+  if (c->kill_state == KILL_NONE) start_escalation(c, (int)c->term_signal, HATCH_EXIT_TIMED_OUT);
+  else if (c->kill_state == KILL_GRACE) kill_now(c);
 }

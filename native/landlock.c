@@ -32,8 +32,7 @@
 #define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
 
 /* The only rights a rule on a non-directory may carry; others are EINVAL. */
-#define LL_FS_FILE_RIGHTS \
-  (LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV)
+#define LL_FS_FILE_RIGHTS (LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV)
 
 struct ll_ruleset_attr {
   uint64_t handled_access_fs;

@@ -100,8 +100,7 @@ static int wants(const struct hatch_plan *plan, uint64_t clone_flag) {
  * parameters plan.h calls outside_uid/outside_gid). The outside ids mapped
  * are decided here from them, as described at the top of this file.
  */
-int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t zygote_euid,
-                               uint32_t zygote_egid) {
+int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t zygote_euid, uint32_t zygote_egid) {
   if (!wants(plan, CLONE_NEWUSER)) return 0;
   if (pid <= 0) return -EINVAL;
   int privileged = zygote_euid == 0;

@@ -131,7 +131,6 @@ int hatch_child_apply_init_seccomp(const struct hatch_plan *plan);
 int hatch_private_tmp_full(const struct hatch_plan *plan);
 
 /* Zygote side of user namespaces: write /proc/<pid>/{setgroups,uid_map,gid_map}. */
-int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid,
-                               uint32_t outside_gid);
+int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid, uint32_t outside_gid);
 
 #endif

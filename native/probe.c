@@ -55,8 +55,8 @@ static void put(const char *name, long value) {
   hatch_utoa((uint64_t)(negative ? -value : value), digits);
   size_t need = strlen(name) + 1 + (size_t)negative + strlen(digits) + 1;
   if (report_len + need >= sizeof report) return;
-  report_len += (size_t)snprintf(report + report_len, sizeof report - report_len, "%s=%s%s\n", name,
-                                 negative ? "-" : "", digits);
+  report_len +=
+      (size_t)snprintf(report + report_len, sizeof report - report_len, "%s=%s%s\n", name, negative ? "-" : "", digits);
 }
 
 /* fork-like: the child returns 0 on the same stack (no CLONE_VM). */

@@ -167,10 +167,12 @@ enum hatch_tag {
   HATCH_TAG_LANDLOCK_PATH = 11,    /* u64 allowed_access, then string path; repeated */
   HATCH_TAG_LANDLOCK_PORT = 12,    /* u64 allowed_access, u64 port; repeated */
   HATCH_TAG_SECCOMP = 13,   /* struct sock_filter[]; length % 8 == 0, at most once */
-  HATCH_TAG_MOUNT_OP = 14,  /* u32 op (enum hatch_mount_op), u32 reserved, then string path; repeated, applied in order */
+  /* u32 op (enum hatch_mount_op), u32 reserved, then string path; repeated, applied in order */
+  HATCH_TAG_MOUNT_OP = 14,
   HATCH_TAG_PRIVATE_TMP = 15, /* struct hatch_private_tmp_value, then string path; at most once; needs CLONE_NEWNS */
   HATCH_TAG_INIT_SECCOMP = 16, /* struct sock_filter[] for the pid-namespace init; at most once */
-  HATCH_TAG_ARGS_FD = 17,   /* u64 length of the args file (the SPAWN's 4th fd); at most once, then no ARG or ENV in the body */
+  /* u64 length of the args file (the SPAWN's 4th fd); at most once, then no ARG or ENV in the body */
+  HATCH_TAG_ARGS_FD = 17,
 };
 
 /*
@@ -242,38 +244,38 @@ struct hatch_trace_entry { /* 16 bytes */
   uint64_t ns;
 };
 
-struct hatch_rlimit_value {   /* 24 bytes */
-  uint32_t resource;          /* RLIMIT_* */
+struct hatch_rlimit_value { /* 24 bytes */
+  uint32_t resource; /* RLIMIT_* */
   uint32_t reserved;
-  uint64_t soft;              /* UINT64_MAX = RLIM_INFINITY */
+  uint64_t soft; /* UINT64_MAX = RLIM_INFINITY */
   uint64_t hard;
 };
 
-struct hatch_timeout_value {  /* 16 bytes */
-  uint32_t timeout_ms;        /* wall time from exec; 0 = none */
-  uint32_t grace_ms;          /* after the term signal, before SIGKILL of the tree */
-  uint32_t term_signal;       /* sent first when the timeout fires */
+struct hatch_timeout_value { /* 16 bytes */
+  uint32_t timeout_ms; /* wall time from exec; 0 = none */
+  uint32_t grace_ms; /* after the term signal, before SIGKILL of the tree */
+  uint32_t term_signal; /* sent first when the timeout fires */
   uint32_t reserved;
 };
 
 struct hatch_namespaces_value { /* 16 bytes */
-  uint32_t clone_flags;       /* CLONE_NEWUSER | CLONE_NEWPID | ... */
-  uint32_t inside_uid;        /* the uid/gid seen inside a new user namespace */
+  uint32_t clone_flags; /* CLONE_NEWUSER | CLONE_NEWPID | ... */
+  uint32_t inside_uid; /* the uid/gid seen inside a new user namespace */
   uint32_t inside_gid;
-  uint32_t options;           /* HATCH_NS_* bits */
+  uint32_t options; /* HATCH_NS_* bits */
 };
-#define HATCH_NS_MOUNT_PROC 1u  /* remount /proc for the new pid namespace */
+#define HATCH_NS_MOUNT_PROC 1u /* remount /proc for the new pid namespace */
 
 struct hatch_private_tmp_value { /* 24 bytes, then the NUL-terminated mount point (/tmp, or /var/tmp) */
   uint64_t size_bytes;
   uint64_t inodes;
-  uint32_t flags;             /* HATCH_PRIVATE_TMP_* */
+  uint32_t flags; /* HATCH_PRIVATE_TMP_* */
   uint32_t reserved;
 };
 #define HATCH_PRIVATE_TMP_SHM 1u /* bind the same tmpfs over /dev/shm too (one quota for both) */
 
 struct hatch_landlock_ruleset_value { /* 32 bytes */
-  uint32_t abi;               /* ABI the plan was built for */
+  uint32_t abi; /* ABI the plan was built for */
   uint32_t reserved;
   uint64_t handled_access_fs;
   uint64_t handled_access_net;

@@ -45,7 +45,9 @@ struct linux_dirent64 {
 static char dents[2][DENTS_BUFFER] __attribute__((aligned(8)));
 static uint64_t moved_count;
 
-static int is_dot(const char *name) { return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')); }
+static int is_dot(const char *name) {
+  return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
 
 /* chmod without following: through an O_PATH fd of the entry itself, never of what a symlink names. */
 static void make_searchable(int dir_fd, const char *name) {

@@ -4,8 +4,8 @@
 #include <string.h>
 #include "util.h"
 
-const uint32_t hatch_allowed_clone_flags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
-                                           CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME;
+const uint32_t hatch_allowed_clone_flags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                                           CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME;
 
 #define HATCH_MAX_SIGNAL 64u
 
@@ -20,12 +20,11 @@ static int fd_count_ok(uint16_t type, unsigned nfds) {
 }
 
 static int is_request_type(uint16_t type) {
-  return type == HATCH_MSG_HELLO || type == HATCH_MSG_SPAWN || type == HATCH_MSG_SIGNAL ||
-         type == HATCH_MSG_PING;
+  return type == HATCH_MSG_HELLO || type == HATCH_MSG_SPAWN || type == HATCH_MSG_SIGNAL || type == HATCH_MSG_PING;
 }
 
-int hatch_check_datagram(const uint8_t *buf, size_t n, int truncated, int fds_truncated,
-                         unsigned nfds, struct hatch_header *hdr, const char **why) {
+int hatch_check_datagram(const uint8_t *buf, size_t n, int truncated, int fds_truncated, unsigned nfds,
+                         struct hatch_header *hdr, const char **why) {
   memset(hdr, 0, sizeof *hdr);
   if (n >= HATCH_HEADER_SIZE) {
     hdr->type = hatch_le16(buf);
@@ -46,8 +45,7 @@ int hatch_check_datagram(const uint8_t *buf, size_t n, int truncated, int fds_tr
   return 0;
 }
 
-int hatch_parse_hello(const uint8_t *body, size_t len, uint32_t *version, uint32_t *idle_timeout_ms,
-                      const char **why) {
+int hatch_parse_hello(const uint8_t *body, size_t len, uint32_t *version, uint32_t *idle_timeout_ms, const char **why) {
   if (len != 8) return refuse(why, HATCH_ERR_MALFORMED, "HELLO body must be 8 bytes");
   *version = hatch_le32(body);
   *idle_timeout_ms = hatch_le32(body + 4);
@@ -126,7 +124,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
   case HATCH_TAG_ARG:
   case HATCH_TAG_ENV:
   case HATCH_TAG_CWD:
-    if (!valid_string(v, len)) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN string is not NUL-terminated or has an inner NUL");
+    if (!valid_string(v, len))
+      return refuse(why, HATCH_ERR_MALFORMED, "SPAWN string is not NUL-terminated or has an inner NUL");
     if (tag == HATCH_TAG_FILE) plan->file = (const char *)v;
     if (tag == HATCH_TAG_CWD) plan->cwd = (const char *)v;
     /* Unreachable for a datagram that fits HATCH_MAX_MESSAGE (see protocol.h); kept as a bound. */
@@ -170,7 +169,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
   case HATCH_TAG_FLAGS:
     if (len != 4) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN flags record");
     plan->flags = hatch_le32(v);
-    if (plan->flags & ~(uint32_t)HATCH_SPAWN_KNOWN_FLAGS) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN flags");
+    if (plan->flags & ~(uint32_t)HATCH_SPAWN_KNOWN_FLAGS)
+      return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN flags");
     return 0;
   case HATCH_TAG_CREDENTIALS:
     if (len != 8) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN credentials record");
@@ -197,7 +197,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     plan->landlock.scoped = hatch_le64(v + 24);
     return 0;
   case HATCH_TAG_LANDLOCK_PATH:
-    if (len < 9 || !valid_string(v + 8, len - 8)) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN Landlock path record");
+    if (len < 9 || !valid_string(v + 8, len - 8))
+      return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN Landlock path record");
     if (plan->landlock_path_count >= HATCH_MAX_LANDLOCK_PATHS)
       return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN Landlock paths");
     plan->landlock_paths[plan->landlock_path_count].allowed_access = hatch_le64(v);
@@ -234,7 +235,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
       return refuse(why, HATCH_ERR_MALFORMED, "SPAWN private tmp needs a size and an inode count");
     if (plan->private_tmp.flags & ~(uint32_t)HATCH_PRIVATE_TMP_SHM)
       return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN private tmp flags");
-    if (plan->private_tmp_path[0] != '/') return refuse(why, HATCH_ERR_MALFORMED, "SPAWN private tmp path is not absolute");
+    if (plan->private_tmp_path[0] != '/')
+      return refuse(why, HATCH_ERR_MALFORMED, "SPAWN private tmp path is not absolute");
     return 0;
   case HATCH_TAG_MOUNT_OP: {
     if (len < 10 || !all_zero(v + 4, 4) || !valid_string(v + 8, len - 8))
@@ -243,7 +245,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     if (op < HATCH_MOUNT_PRESERVE || op > HATCH_MOUNT_BIND_RW)
       return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN mount op");
     if (v[8] != '/') return refuse(why, HATCH_ERR_MALFORMED, "SPAWN mount op path is not absolute");
-    if (plan->mount_op_count >= HATCH_MAX_MOUNT_OPS) return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN mount ops");
+    if (plan->mount_op_count >= HATCH_MAX_MOUNT_OPS)
+      return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN mount ops");
     plan->mount_ops[plan->mount_op_count].op = op;
     plan->mount_ops[plan->mount_op_count++].path = (const char *)(v + 8);
     return 0;
@@ -256,23 +259,27 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
  * The record at *off of a record sequence (a SPAWN body, or an args file when
  * in_file): header, bounds and padding checked; *off moves past it.
  */
-static int next_record(const uint8_t *buf, size_t len, size_t *off, int in_file, uint16_t *tag,
-                       const uint8_t **value, size_t *vlen, const char **why) {
+static int next_record(const uint8_t *buf, size_t len, size_t *off, int in_file, uint16_t *tag, const uint8_t **value,
+                       size_t *vlen, const char **why) {
   size_t at = *off;
   if (len - at < HATCH_TLV_HEADER_SIZE)
-    return refuse(why, HATCH_ERR_MALFORMED, in_file ? "truncated args file record header" : "truncated SPAWN record header");
+    return refuse(why, HATCH_ERR_MALFORMED,
+                  in_file ? "truncated args file record header" : "truncated SPAWN record header");
   *tag = hatch_le16(buf + at);
   uint16_t reserved = hatch_le16(buf + at + 2);
   uint32_t n = hatch_le32(buf + at + 4);
   at += HATCH_TLV_HEADER_SIZE;
   if (reserved != 0)
-    return refuse(why, HATCH_ERR_MALFORMED, in_file ? "nonzero args file record reserved field" : "nonzero SPAWN record reserved field");
+    return refuse(why, HATCH_ERR_MALFORMED,
+                  in_file ? "nonzero args file record reserved field" : "nonzero SPAWN record reserved field");
   /* Compared against the remaining bytes, so no sum can overflow. */
   size_t padded = ((size_t)n + HATCH_TLV_ALIGN - 1) / HATCH_TLV_ALIGN * HATCH_TLV_ALIGN;
   if (padded > len - at)
-    return refuse(why, HATCH_ERR_MALFORMED, in_file ? "args file record runs past the end" : "SPAWN record runs past the end");
+    return refuse(why, HATCH_ERR_MALFORMED,
+                  in_file ? "args file record runs past the end" : "SPAWN record runs past the end");
   if (!all_zero(buf + at + n, padded - n))
-    return refuse(why, HATCH_ERR_MALFORMED, in_file ? "nonzero args file record padding" : "nonzero SPAWN record padding");
+    return refuse(why, HATCH_ERR_MALFORMED,
+                  in_file ? "nonzero args file record padding" : "nonzero SPAWN record padding");
   *value = buf + at;
   *vlen = n;
   *off = at + padded;
@@ -345,7 +352,8 @@ int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *pl
       if (plan->argc >= plan->argv_room) return refuse(why, HATCH_ERR_MALFORMED, "more args file arguments than slots");
       plan->argv[plan->argc++] = (const char *)v;
     } else {
-      if (plan->envc >= plan->envp_room) return refuse(why, HATCH_ERR_MALFORMED, "more args file environment entries than slots");
+      if (plan->envc >= plan->envp_room)
+        return refuse(why, HATCH_ERR_MALFORMED, "more args file environment entries than slots");
       plan->envp[plan->envc++] = (const char *)v;
     }
   }
@@ -363,8 +371,8 @@ static size_t put_header(uint8_t *out, uint16_t type, uint32_t id, uint32_t body
   return HATCH_HEADER_SIZE + body_length;
 }
 
-size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32_t zygote_pid,
-                             uint32_t max_message, uint32_t max_children) {
+size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32_t zygote_pid, uint32_t max_message,
+                             uint32_t max_children) {
   hatch_put32(out + 12, version);
   hatch_put32(out + 16, zygote_pid);
   hatch_put32(out + 20, max_message);

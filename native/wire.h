@@ -27,11 +27,10 @@ extern const uint32_t hatch_allowed_clone_flags;
  * On return *hdr holds the header when n >= HATCH_HEADER_SIZE (id 0 otherwise),
  * even when the datagram is refused, so the ERROR can echo the request id.
  */
-int hatch_check_datagram(const uint8_t *buf, size_t n, int truncated, int fds_truncated,
-                         unsigned nfds, struct hatch_header *hdr, const char **why);
+int hatch_check_datagram(const uint8_t *buf, size_t n, int truncated, int fds_truncated, unsigned nfds,
+                         struct hatch_header *hdr, const char **why);
 
-int hatch_parse_hello(const uint8_t *body, size_t len, uint32_t *version, uint32_t *idle_timeout_ms,
-                      const char **why);
+int hatch_parse_hello(const uint8_t *body, size_t len, uint32_t *version, uint32_t *idle_timeout_ms, const char **why);
 int hatch_parse_signal(const uint8_t *body, size_t len, uint32_t *signo, uint32_t *scope, const char **why);
 int hatch_parse_ping(const uint8_t *body, size_t len, uint64_t *token, const char **why);
 
@@ -60,8 +59,8 @@ int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *pl
                           size_t argv_room, const char **envp_slots, size_t envp_room, const char **why);
 
 /* Encoders write into out (HATCH_REPLY_MAX bytes) and return the datagram length. */
-size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32_t zygote_pid,
-                             uint32_t max_message, uint32_t max_children);
+size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32_t zygote_pid, uint32_t max_message,
+                             uint32_t max_children);
 size_t hatch_encode_spawned(uint8_t *out, uint32_t id, uint32_t pid);
 size_t hatch_encode_spawn_failed(uint8_t *out, uint32_t id, uint32_t stage, int32_t err);
 size_t hatch_encode_exit(uint8_t *out, uint32_t id, const struct hatch_exit_body *exit);

@@ -186,11 +186,21 @@ static void dispatch(unsigned i) {
   /* An earlier event in this round may have released the slot. */
   if (c != NULL && !c->used) return;
   switch (poll_owner[i].kind) {
-  case POLL_CONTROL: on_control(); break;
-  case POLL_SIGNAL: drain_signals(); break;
-  case POLL_ERR_PIPE: if (c->err_fd == poll_fds[i].fd) on_error_pipe(c); break;
-  case POLL_PIDFD: if (c->pidfd == poll_fds[i].fd) on_child_exit(c); break;
-  case POLL_TIMER: if (c->timer_fd == poll_fds[i].fd && c->timer_armed) on_timer(c); break;
+  case POLL_CONTROL:
+    on_control();
+    break;
+  case POLL_SIGNAL:
+    drain_signals();
+    break;
+  case POLL_ERR_PIPE:
+    if (c->err_fd == poll_fds[i].fd) on_error_pipe(c);
+    break;
+  case POLL_PIDFD:
+    if (c->pidfd == poll_fds[i].fd) on_child_exit(c);
+    break;
+  case POLL_TIMER:
+    if (c->timer_fd == poll_fds[i].fd && c->timer_armed) on_timer(c);
+    break;
   }
 }
 

@@ -148,7 +148,8 @@ void on_control(void) {
     char buf[CMSG_SPACE(sizeof(int) * HATCH_MAX_FDS_PER_MESSAGE)];
   } control;
   struct iovec iov = {.iov_base = rx, .iov_len = sizeof rx};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
   ssize_t n = recvmsg(CONTROL_FD, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   received_ns = hatch_now_ns();
   if (n < 0) {

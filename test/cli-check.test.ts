@@ -1,7 +1,6 @@
 // `hatchery check` and `hatchery policy --explain`: reports that follow the kernel (and its simulations).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';

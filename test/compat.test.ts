@@ -16,7 +16,6 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -85,11 +84,6 @@ function fixture(dir: string, name: string): string {
 function missing(...paths: string[]): string | false {
   const absent = paths.filter((p) => !existsSync(p));
   return absent.length === 0 ? false : `not installed here: ${absent.join(', ')} (.ci/run installs it)`;
-}
-
-function onPath(name: string): string | null {
-  for (const dir of PATH.split(':')) if (existsSync(join(dir, name))) return join(dir, name);
-  return null;
 }
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {

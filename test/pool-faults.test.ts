@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn as spawnNode } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { HatcheryError, createPool } from '../src/index.js';

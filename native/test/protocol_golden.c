@@ -61,6 +61,7 @@ static void test_hello(void) {
   check(hatch_parse_hello(hello + 12, 7, &version, &idle, &why) == HATCH_ERR_MALFORMED, "HELLO short body refused");
 }
 
+// clang-format off: one record a row
 static const uint8_t spawn_msg[] = {
     HDR(HATCH_MSG_SPAWN, 0x01020304, 160),
     TLV(HATCH_TAG_FILE, 10), '/', 'b', 'i', 'n', '/', 'e', 'c', 'h', 'o', 0, 0, 0, 0, 0, 0, 0,
@@ -72,6 +73,7 @@ static const uint8_t spawn_msg[] = {
     TLV(HATCH_TAG_TIMEOUT, 16), B32(1000), B32(500), B32(15), B32(0),
     TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_NO_NEW_PRIVS), 0, 0, 0, 0,
 };
+// clang-format on
 
 static void test_spawn(void) {
   struct hatch_header h;
@@ -129,7 +131,8 @@ static void test_bad_headers(void) {
   check(check_datagram(ping, sizeof ping - 1, 0, &h) == HATCH_ERR_MALFORMED, "cut body refused");
   check(check_datagram(flagged, sizeof flagged, 0, &h) == HATCH_ERR_MALFORMED, "nonzero flags refused");
   check(check_datagram(unknown, sizeof unknown, 0, &h) == HATCH_ERR_UNKNOWN_TYPE, "unknown type refused");
-  check(check_datagram(reply_type, sizeof reply_type, 0, &h) == HATCH_ERR_UNKNOWN_TYPE, "reply type as request refused");
+  check(check_datagram(reply_type, sizeof reply_type, 0, &h) == HATCH_ERR_UNKNOWN_TYPE,
+        "reply type as request refused");
   check(hatch_check_datagram(ping, sizeof ping, 1, 0, 0, &h, &why) == HATCH_ERR_OVERSIZED, "MSG_TRUNC refused");
   check(hatch_check_datagram(ping, sizeof ping, 0, 1, 0, &h, &why) == HATCH_ERR_BAD_FDS, "MSG_CTRUNC refused");
   memset(big, 0, sizeof big);
@@ -147,10 +150,10 @@ static size_t spawn_with(const uint8_t *tail, size_t tail_len) {
   return 12 + body;
 }
 
-#define SPAWN_REFUSED(what, ...)                                          \
-  do {                                                                    \
-    static const uint8_t tail_[] = {__VA_ARGS__};                         \
-    size_t n_ = spawn_with(tail_, sizeof tail_);                          \
+#define SPAWN_REFUSED(what, ...)                                                  \
+  do {                                                                            \
+    static const uint8_t tail_[] = {__VA_ARGS__};                                 \
+    size_t n_ = spawn_with(tail_, sizeof tail_);                                  \
     check(parse_spawn(big, n_) == HATCH_ERR_MALFORMED, "SPAWN " what " refused"); \
   } while (0)
 
@@ -221,6 +224,7 @@ static void test_bad_spawns(void) {
 }
 
 /* The same bytes as 'SPAWN mount ops' in test/protocol.test.ts. */
+// clang-format off: one record a row
 static const uint8_t mount_msg[] = {
     HDR(HATCH_MSG_SPAWN, 4, 128),
     TLV(HATCH_TAG_FILE, 10), '/', 'b', 'i', 'n', '/', 't', 'r', 'u', 'e', 0, 0, 0, 0, 0, 0, 0,
@@ -230,6 +234,7 @@ static const uint8_t mount_msg[] = {
     TLV(HATCH_TAG_MOUNT_OP, 13), B32(HATCH_MOUNT_HIDE), B32(0), '/', 't', 'm', 'p', 0, 0, 0, 0,
     TLV(HATCH_TAG_MOUNT_OP, 10), B32(HATCH_MOUNT_READONLY_ALL), B32(0), '/', 0, 0, 0, 0, 0, 0, 0,
 };
+// clang-format on
 
 /* FILE, ARG, FLAGS, then NAMESPACES with CLONE_NEWNS (80 body bytes), then `tail`. */
 static size_t mount_spawn_with(const uint8_t *tail, size_t tail_len) {
@@ -241,10 +246,10 @@ static size_t mount_spawn_with(const uint8_t *tail, size_t tail_len) {
   return 12 + body;
 }
 
-#define MOUNT_REFUSED(what, ...)                                                   \
-  do {                                                                             \
-    static const uint8_t tail_[] = {__VA_ARGS__};                                  \
-    size_t n_ = mount_spawn_with(tail_, sizeof tail_);                             \
+#define MOUNT_REFUSED(what, ...)                                                  \
+  do {                                                                            \
+    static const uint8_t tail_[] = {__VA_ARGS__};                                 \
+    size_t n_ = mount_spawn_with(tail_, sizeof tail_);                            \
     check(parse_spawn(big, n_) == HATCH_ERR_MALFORMED, "SPAWN " what " refused"); \
   } while (0)
 
@@ -260,7 +265,8 @@ static void test_mount_ops(void) {
 
   MOUNT_REFUSED("mount op 0", TLV(HATCH_TAG_MOUNT_OP, 10), B32(0), B32(0), '/', 0, 0, 0, 0, 0, 0, 0);
   MOUNT_REFUSED("mount op 6", TLV(HATCH_TAG_MOUNT_OP, 10), B32(6), B32(0), '/', 0, 0, 0, 0, 0, 0, 0);
-  MOUNT_REFUSED("mount op with nonzero reserved", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(1), '/', 0, 0, 0, 0, 0, 0, 0);
+  MOUNT_REFUSED("mount op with nonzero reserved", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(1), '/', 0, 0, 0, 0, 0, 0,
+                0);
   MOUNT_REFUSED("mount op with a relative path", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(0), 'x', 0, 0, 0, 0, 0, 0, 0);
   MOUNT_REFUSED("mount op with an empty path", TLV(HATCH_TAG_MOUNT_OP, 9), B32(2), B32(0), 0, 0, 0, 0, 0, 0, 0, 0);
   MOUNT_REFUSED("mount op without a NUL", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(0), '/', 'x', 0, 0, 0, 0, 0, 0);
@@ -278,13 +284,15 @@ static void test_mount_ops(void) {
   check(parse_spawn(big, mount_spawn_with(ops, HATCH_MAX_MOUNT_OPS * sizeof op)) == 0 &&
             plan.mount_op_count == HATCH_MAX_MOUNT_OPS,
         "SPAWN with HATCH_MAX_MOUNT_OPS mount ops parses");
-  check(parse_spawn(big, mount_spawn_with(ops, sizeof ops)) == HATCH_ERR_MALFORMED, "SPAWN with too many mount ops refused");
+  check(parse_spawn(big, mount_spawn_with(ops, sizeof ops)) == HATCH_ERR_MALFORMED,
+        "SPAWN with too many mount ops refused");
 }
 
 /*
  * The same bytes as 'SPAWN with an args file' in test/protocol.test.ts: the
  * body names the args file's length; the file holds the ARG and ENV records.
  */
+// clang-format off: one record a row
 static const uint8_t args_fd_msg[] = {
     HDR(HATCH_MSG_SPAWN, 5, 56),
     TLV(HATCH_TAG_FILE, 10), '/', 'b', 'i', 'n', '/', 'e', 'c', 'h', 'o', 0, 0, 0, 0, 0, 0, 0,
@@ -296,6 +304,7 @@ static const uint8_t args_file[] = {
     TLV(HATCH_TAG_ARG, 3), 'h', 'i', 0, 0, 0, 0, 0, 0,
     TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 0, 0,
 };
+// clang-format on
 #define SLOTS (2u * (4096u / 16u + 1u)) /* the most a 4096-byte args file can need */
 static const char *slots[SLOTS];
 
@@ -326,15 +335,15 @@ static int parse_file(const uint8_t *file, size_t len) {
   return parse_args(file, len);
 }
 
-#define FILE_REFUSED(what, ...)                                                            \
-  do {                                                                                     \
-    static const uint8_t file_[] = {__VA_ARGS__};                                          \
+#define FILE_REFUSED(what, ...)                                                                  \
+  do {                                                                                           \
+    static const uint8_t file_[] = {__VA_ARGS__};                                                \
     check(parse_file(file_, sizeof file_) == HATCH_ERR_MALFORMED, "args file " what " refused"); \
   } while (0)
 
-#define ARGS_FD_REFUSED(what, code, length, ...)                                          \
-  do {                                                                                    \
-    static const uint8_t tail_[] = {__VA_ARGS__};                                         \
+#define ARGS_FD_REFUSED(what, code, length, ...)                                             \
+  do {                                                                                       \
+    static const uint8_t tail_[] = {__VA_ARGS__};                                            \
     check(args_fd_spawn((length), tail_, sizeof tail_) == (code), "SPAWN " what " refused"); \
   } while (0)
 
@@ -358,8 +367,10 @@ static void test_args_fd(void) {
   check((const uint8_t *)plan.argv[0] == args_file + 8, "args file strings point into the file");
 
   /* The fd count and the record go together. */
-  check(parse_spawn_fds(args_fd_msg, sizeof args_fd_msg, 3) == HATCH_ERR_BAD_FDS, "SPAWN with ARGS_FD but 3 fds refused");
-  check(parse_spawn_fds(spawn_msg, sizeof spawn_msg, 4) == HATCH_ERR_BAD_FDS, "SPAWN with a 4th fd but no ARGS_FD refused");
+  check(parse_spawn_fds(args_fd_msg, sizeof args_fd_msg, 3) == HATCH_ERR_BAD_FDS,
+        "SPAWN with ARGS_FD but 3 fds refused");
+  check(parse_spawn_fds(spawn_msg, sizeof spawn_msg, 4) == HATCH_ERR_BAD_FDS,
+        "SPAWN with a 4th fd but no ARGS_FD refused");
 
   ARGS_FD_REFUSED("ARGS_FD length 0", HATCH_ERR_MALFORMED, 0);
   ARGS_FD_REFUSED("ARGS_FD length 8 (shorter than a record)", HATCH_ERR_MALFORMED, 8);
@@ -367,25 +378,28 @@ static void test_args_fd(void) {
   ARGS_FD_REFUSED("ARGS_FD length past 16 MiB", HATCH_ERR_MALFORMED, HATCH_MAX_ARGS_FILE + 8u);
   ARGS_FD_REFUSED("ARGS_FD length 2^64 - 8", HATCH_ERR_MALFORMED, UINT64_MAX - 7u);
   ARGS_FD_REFUSED("second ARGS_FD", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ARGS_FD, 8), B64(48));
-  ARGS_FD_REFUSED("ARGS_FD with an inline ARG", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0);
-  ARGS_FD_REFUSED("ARGS_FD with an inline ENV", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0, 0, 0);
+  ARGS_FD_REFUSED("ARGS_FD with an inline ARG", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0,
+                  0);
+  ARGS_FD_REFUSED("ARGS_FD with an inline ENV", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ENV, 4), 'A', '=', '1', 0, 0, 0,
+                  0, 0);
   ARGS_FD_REFUSED("short ARGS_FD record", HATCH_ERR_MALFORMED, 48, TLV(HATCH_TAG_ARGS_FD, 4), B32(48), B32(0));
   check(args_fd_spawn(HATCH_MAX_ARGS_FILE, NULL, 0) == 0, "ARGS_FD length of exactly 16 MiB parses");
 
   check(parse_file(args_file, sizeof args_file) == 0, "args file behind a matching ARGS_FD parses");
   check(args_fd_spawn(56, NULL, 0) == 0 && parse_args(args_file, sizeof args_file) == HATCH_ERR_MALFORMED,
         "args file whose size disagrees with ARGS_FD refused");
-  check(args_fd_spawn(48, NULL, 0) == 0 &&
-            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, 1, slots + 2, 1, &why) == HATCH_ERR_MALFORMED,
+  check(args_fd_spawn(48, NULL, 0) == 0 && hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, 1,
+                                                                 slots + 2, 1, &why) == HATCH_ERR_MALFORMED,
         "args file with fewer argv slots than ARGs refused");
-  check(args_fd_spawn(48, NULL, 0) == 0 &&
-            hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, 2, slots + 3, 0, &why) == HATCH_ERR_MALFORMED,
+  check(args_fd_spawn(48, NULL, 0) == 0 && hatch_parse_args_file(args_file, sizeof args_file, &plan, slots, 2,
+                                                                 slots + 3, 0, &why) == HATCH_ERR_MALFORMED,
         "args file with fewer envp slots than ENVs refused");
   check(parse_spawn(spawn_msg, sizeof spawn_msg) == 0 && parse_args(args_file, sizeof args_file) == HATCH_ERR_MALFORMED,
         "args file for a SPAWN without ARGS_FD refused");
   /* The count is lenient, the parse strict: a file malformed after two ARGs counts 2 and is refused. */
-  static const uint8_t bad_tail[] = {TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0, TLV(HATCH_TAG_ARG, 2), 'y', 0, 0, 0,
-                                     0, 0, 0, 0, TLV(HATCH_TAG_ARG, 64), 'z', 0, 0, 0, 0, 0, 0, 0};
+  static const uint8_t bad_tail[] = {TLV(HATCH_TAG_ARG, 2),  'x', 0, 0, 0, 0, 0, 0, 0,
+                                     TLV(HATCH_TAG_ARG, 2),  'y', 0, 0, 0, 0, 0, 0, 0,
+                                     TLV(HATCH_TAG_ARG, 64), 'z', 0, 0, 0, 0, 0, 0, 0};
   hatch_count_args_file(bad_tail, sizeof bad_tail, &argc, &envc);
   check(argc == 2 && envc == 0, "args file count stops at a malformed record");
 
@@ -432,8 +446,9 @@ static void test_encoders(void) {
   uint8_t out[HATCH_REPLY_MAX];
   size_t n;
 
-  static const uint8_t hello_ok[] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x01, 0x00,
-                                     0x00, 0x00, 0x39, 0x30, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x00, 0x00};
+  static const uint8_t hello_ok[] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00,
+                                     0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x39, 0x30, 0x00, 0x00,
+                                     0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x00, 0x00};
   n = hatch_encode_hello_ok(out, 0, 1, 12345, HATCH_MAX_MESSAGE, HATCH_MAX_CHILDREN);
   expect_bytes(out, n, hello_ok, sizeof hello_ok, "HELLO_OK bytes");
 
@@ -446,10 +461,16 @@ static void test_encoders(void) {
   n = hatch_encode_spawn_failed(out, 7, HATCH_STAGE_EXEC, ENOENT);
   expect_bytes(out, n, spawn_failed, sizeof spawn_failed, "SPAWN_FAILED bytes");
 
-  static const uint8_t exit_msg[] = {HDR(HATCH_MSG_EXIT, 7, 48), B32(0xffffffffu), B32(9), B32(5), B32(0),
-                                     B64(1500), B64(250), B64(4096 * 1024), B64(2000000)};
-  struct hatch_exit_body e = {.exit_code = -1, .term_signal = 9, .reasons = 5, .user_cpu_us = 1500,
-                              .sys_cpu_us = 250, .max_rss_bytes = 4096 * 1024, .wall_us = 2000000};
+  static const uint8_t exit_msg[] = {
+      HDR(HATCH_MSG_EXIT, 7, 48), B32(0xffffffffu), B32(9), B32(5), B32(0), B64(1500), B64(250),
+      B64(4096 * 1024),           B64(2000000)};
+  struct hatch_exit_body e = {.exit_code = -1,
+                              .term_signal = 9,
+                              .reasons = 5,
+                              .user_cpu_us = 1500,
+                              .sys_cpu_us = 250,
+                              .max_rss_bytes = 4096 * 1024,
+                              .wall_us = 2000000};
   n = hatch_encode_exit(out, 7, &e);
   expect_bytes(out, n, exit_msg, sizeof exit_msg, "EXIT bytes");
 

@@ -5,7 +5,7 @@
  * same detection and compiler that run() uses, so the report cannot drift
  * from what a run would do.
  */
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

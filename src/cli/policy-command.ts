@@ -10,7 +10,7 @@ import { validateSandbox, type NormalizedSandbox } from '../options/sandbox.js';
 import { validateLimits } from '../options/limits.js';
 import { compileSandbox, type CompiledSandbox } from '../policy/compile.js';
 import { OPERATION_UID_BASE, detectFeatures } from '../policy/features.js';
-import { fsRightNames, netRightNames, scopeNames } from '../policy/landlock.js';
+import { fsRightNames, netRightNames } from '../policy/landlock.js';
 import { explainSeccomp } from '../policy/seccomp.js';
 import { MountOp } from '../protocol/wire.js';
 import { exampleOperationDir } from '../spawn/tmpdir.js';

@@ -257,6 +257,7 @@ function missingPeer(): string | null {
 /** Producer-chosen text (job ids, reasons) made safe for a terminal or a line-based log: no control characters. */
 export function printable(text: string, max = 500): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
