@@ -50,11 +50,11 @@ static void flush_trace(const struct hatch_plan *plan, int err_fd) {
   }
 }
 
-#define STAGE(stage, expr)                            \
-  do {                                                \
-    int rc_ = (expr);                                 \
-    if (rc_ < 0) fail(args->err_fd, (stage), -rc_);   \
-    trace(plan, HATCH_TRACE_STAGE_BASE + (stage));    \
+#define STAGE(stage, expr)                          \
+  do {                                              \
+    int rc_ = (expr);                               \
+    if (rc_ < 0) fail(args->err_fd, (stage), -rc_); \
+    trace(plan, HATCH_TRACE_STAGE_BASE + (stage));  \
   } while (0)
 
 /* Dispositions before the mask, so a signal that was pending meets SIG_DFL, not the zygote's

@@ -76,12 +76,12 @@ enum hatch_report_kind {
   HATCH_REPORT_FAILURE = 1,     /* a = stage, b = errno */
   HATCH_REPORT_EXEC_OK = 2,
   HATCH_REPORT_EXIT_STATUS = 3, /* a = the program's wait status, b = HATCH_REPORT_* bits below */
-  HATCH_REPORT_TRACE = 4,       /* struct hatch_child_value_report: key = event, value = ns; only with HATCH_SPAWN_TRACE */
-  HATCH_REPORT_USAGE = 5,       /* struct hatch_child_value_report: key = enum hatch_usage, value; before EXIT_STATUS */
+  HATCH_REPORT_TRACE = 4, /* struct hatch_child_value_report: key = event, value = ns; only with HATCH_SPAWN_TRACE */
+  HATCH_REPORT_USAGE = 5, /* struct hatch_child_value_report: key = enum hatch_usage, value; before EXIT_STATUS */
 };
 
 /* EXIT_STATUS b bits */
-#define HATCH_REPORT_TMP_FULL 1u  /* the private tmpfs was full when the program ended */
+#define HATCH_REPORT_TMP_FULL 1u /* the private tmpfs was full when the program ended */
 /*
  * The init killed and reaped every other process of its pid namespace, and
  * sent USAGE: nothing of the operation runs any more, so the zygote reports
@@ -108,7 +108,7 @@ struct hatch_child_report {
 /* A HATCH_REPORT_TRACE or HATCH_REPORT_USAGE, read as one struct hatch_child_report's bytes. */
 struct hatch_child_value_report {
   uint32_t kind;
-  uint32_t key;   /* TRACE: enum hatch_trace_event, below HATCH_TRACE_EVENTS; USAGE: enum hatch_usage */
+  uint32_t key; /* TRACE: enum hatch_trace_event, below HATCH_TRACE_EVENTS; USAGE: enum hatch_usage */
   uint64_t value; /* TRACE: CLOCK_MONOTONIC ns */
 };
 _Static_assert(sizeof(struct hatch_child_value_report) == sizeof(struct hatch_child_report),

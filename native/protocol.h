@@ -223,23 +223,23 @@ enum hatch_mount_op {
  * instruction; HATCH_STAGE_EXEC: the init saw the program's execve succeed).
  */
 enum hatch_trace_event {
-  HATCH_TRACE_RECEIVED = 1,     /* the zygote read the SPAWN datagram */
-  HATCH_TRACE_PARSED = 2,       /* the plan is parsed and checked, the args file mapped */
-  HATCH_TRACE_CLONED = 3,       /* clone3 returned in the zygote */
-  HATCH_TRACE_ID_MAPS = 4,      /* the zygote wrote the child's user-namespace id maps */
-  HATCH_TRACE_EXEC_SEEN = 5,    /* the zygote learned that the program exec'd (EOF or the init's EXEC_OK) */
+  HATCH_TRACE_RECEIVED = 1, /* the zygote read the SPAWN datagram */
+  HATCH_TRACE_PARSED = 2, /* the plan is parsed and checked, the args file mapped */
+  HATCH_TRACE_CLONED = 3, /* clone3 returned in the zygote */
+  HATCH_TRACE_ID_MAPS = 4, /* the zygote wrote the child's user-namespace id maps */
+  HATCH_TRACE_EXEC_SEEN = 5, /* the zygote learned that the program exec'd (EOF or the init's EXEC_OK) */
   HATCH_TRACE_SPAWNED_SENT = 6, /* SPAWNED sent */
-  HATCH_TRACE_EXIT_SEEN = 7,    /* the child's pidfd became readable */
-  HATCH_TRACE_REAPED = 8,       /* wait4 returned and the child's last reports are read */
-  HATCH_TRACE_REARMED = 9,      /* child: the parent-death signal re-armed after the credentials changed */
-  HATCH_TRACE_INIT_READY = 10,  /* init: about to start the program (pid 2) */
+  HATCH_TRACE_EXIT_SEEN = 7, /* the child's pidfd became readable */
+  HATCH_TRACE_REAPED = 8, /* wait4 returned and the child's last reports are read */
+  HATCH_TRACE_REARMED = 9, /* child: the parent-death signal re-armed after the credentials changed */
+  HATCH_TRACE_INIT_READY = 10, /* init: about to start the program (pid 2) */
   HATCH_TRACE_PROGRAM_REAPED = 11, /* init: the program's exit status is in */
   HATCH_TRACE_STAGE_BASE = 32,
-  HATCH_TRACE_EVENTS = 64,      /* every event is below this */
+  HATCH_TRACE_EVENTS = 64, /* every event is below this */
 };
 
 struct hatch_trace_entry { /* 16 bytes */
-  uint32_t event;          /* enum hatch_trace_event */
+  uint32_t event; /* enum hatch_trace_event */
   uint32_t reserved;
   uint64_t ns;
 };

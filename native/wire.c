@@ -417,7 +417,8 @@ size_t hatch_encode_error(uint8_t *out, uint32_t id, uint32_t code, const char *
   return put_header(out, HATCH_MSG_ERROR, id, (uint32_t)(4 + n));
 }
 
-_Static_assert(HATCH_HEADER_SIZE + 8u + 16u * HATCH_TRACE_EVENTS <= HATCH_REPLY_MAX, "a TRACE with every event fits a reply");
+_Static_assert(HATCH_HEADER_SIZE + 8u + 16u * HATCH_TRACE_EVENTS <= HATCH_REPLY_MAX,
+               "a TRACE with every event fits a reply");
 _Static_assert(HATCH_HEADER_SIZE + 4u + HATCH_ERROR_TEXT_MAX <= HATCH_REPLY_MAX, "an ERROR fits a reply");
 
 size_t hatch_encode_trace(uint8_t *out, uint32_t id, const uint64_t ns[HATCH_TRACE_EVENTS]) {
