@@ -15,7 +15,6 @@
 
 /* Largest reply the zygote ever sends (an ERROR with its text cut to fit). */
 #define HATCH_REPLY_MAX 256u
-#define HATCH_EXIT_BODY_SIZE 48u
 
 /* Namespace flags a plan may ask clone3 for; any other bit would change what clone3 does. */
 extern const uint32_t hatch_allowed_clone_flags;
