@@ -121,14 +121,16 @@ int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t 
 }
 
 static int wait_for_id_maps(int sync_fd) {
-  char byte;
+  int32_t status;
   ssize_t n;
   do {
-    n = read(sync_fd, &byte, 1);
+    n = read(sync_fd, &status, sizeof status);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return -errno;
-  /* EOF: the zygote closed the pipe without writing, i.e. it failed to map us. */
-  return n == 1 ? 0 : -EPIPE;
+  /* EOF (or a torn word, which a pipe write this small cannot be): the zygote went away without a word. */
+  if (n != (ssize_t)sizeof status) return -EPIPE;
+  /* The zygote's own errno from writing our maps, so the user sees why (EPERM, EINVAL...), not a closed pipe. */
+  return status == 0 ? 0 : -(status > 0 ? status : EIO);
 }
 
 /*

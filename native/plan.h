@@ -119,8 +119,9 @@ _Static_assert(sizeof(struct hatch_child_value_report) == sizeof(struct hatch_ch
  * 0 or -errno and performs no allocation. Implemented in ns.c, landlock.c and
  * seccomp.c; child.c calls them.
  *
- * sync_fd: read end of a pipe the zygote writes one byte to once it has
- * written the child's uid/gid maps (only meaningful with CLONE_NEWUSER).
+ * sync_fd: read end of a pipe the zygote writes one int32 to once it has
+ * written the child's uid/gid maps: 0, or the errno of the write that failed,
+ * which the child reports at HATCH_STAGE_USERNS (only with CLONE_NEWUSER).
  */
 int hatch_child_enter_userns(const struct hatch_plan *plan, int sync_fd);
 int hatch_child_setup_mounts(const struct hatch_plan *plan);

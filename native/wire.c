@@ -46,14 +46,14 @@ int hatch_check_datagram(const uint8_t *buf, size_t n, int truncated, int fds_tr
 }
 
 int hatch_parse_hello(const uint8_t *body, size_t len, uint32_t *version, uint32_t *idle_timeout_ms, const char **why) {
-  if (len != 8) return refuse(why, HATCH_ERR_MALFORMED, "HELLO body must be 8 bytes");
+  if (len != HATCH_HELLO_BODY_SIZE) return refuse(why, HATCH_ERR_MALFORMED, "HELLO body must be 8 bytes");
   *version = hatch_le32(body);
   *idle_timeout_ms = hatch_le32(body + 4);
   return 0;
 }
 
 int hatch_parse_signal(const uint8_t *body, size_t len, uint32_t *signo, uint32_t *scope, const char **why) {
-  if (len != 8) return refuse(why, HATCH_ERR_MALFORMED, "SIGNAL body must be 8 bytes");
+  if (len != HATCH_SIGNAL_BODY_SIZE) return refuse(why, HATCH_ERR_MALFORMED, "SIGNAL body must be 8 bytes");
   *signo = hatch_le32(body);
   *scope = hatch_le32(body + 4);
   if (*signo > HATCH_MAX_SIGNAL) return refuse(why, HATCH_ERR_MALFORMED, "SIGNAL signo out of range");
@@ -62,7 +62,7 @@ int hatch_parse_signal(const uint8_t *body, size_t len, uint32_t *signo, uint32_
 }
 
 int hatch_parse_ping(const uint8_t *body, size_t len, uint64_t *token, const char **why) {
-  if (len != 8) return refuse(why, HATCH_ERR_MALFORMED, "PING body must be 8 bytes");
+  if (len != HATCH_PING_BODY_SIZE) return refuse(why, HATCH_ERR_MALFORMED, "PING body must be 8 bytes");
   *token = hatch_le64(body);
   return 0;
 }
@@ -148,7 +148,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     return 0;
   }
   case HATCH_TAG_RLIMIT: {
-    if (len != 24 || !all_zero(v + 4, 4)) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN rlimit record");
+    if (len != HATCH_RLIMIT_VALUE_SIZE || !all_zero(v + 4, 4))
+      return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN rlimit record");
     if (plan->rlimit_count >= HATCH_MAX_RLIMITS) return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN rlimits");
     struct hatch_rlimit_value *r = &plan->rlimits[plan->rlimit_count++];
     r->resource = hatch_le32(v);
@@ -158,7 +159,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     return 0;
   }
   case HATCH_TAG_TIMEOUT:
-    if (len != 16 || !all_zero(v + 12, 4)) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN timeout record");
+    if (len != HATCH_TIMEOUT_VALUE_SIZE || !all_zero(v + 12, 4))
+      return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN timeout record");
     plan->has_timeout = 1;
     plan->timeout.timeout_ms = hatch_le32(v);
     plan->timeout.grace_ms = hatch_le32(v + 4);
@@ -173,13 +175,13 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
       return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN flags");
     return 0;
   case HATCH_TAG_CREDENTIALS:
-    if (len != 8) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN credentials record");
+    if (len != HATCH_CREDENTIALS_VALUE_SIZE) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN credentials record");
     plan->has_credentials = 1;
     plan->uid = hatch_le32(v);
     plan->gid = hatch_le32(v + 4);
     return 0;
   case HATCH_TAG_NAMESPACES:
-    if (len != 16) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN namespaces record");
+    if (len != HATCH_NAMESPACES_VALUE_SIZE) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN namespaces record");
     plan->has_namespaces = 1;
     plan->namespaces.clone_flags = hatch_le32(v);
     plan->namespaces.inside_uid = hatch_le32(v + 4);
@@ -189,7 +191,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
       return refuse(why, HATCH_ERR_MALFORMED, "SPAWN namespaces ask for non-namespace clone flags");
     return 0;
   case HATCH_TAG_LANDLOCK_RULESET:
-    if (len != 32 || !all_zero(v + 4, 4)) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN Landlock ruleset record");
+    if (len != HATCH_LANDLOCK_RULESET_VALUE_SIZE || !all_zero(v + 4, 4))
+      return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN Landlock ruleset record");
     plan->has_landlock = 1;
     plan->landlock.abi = hatch_le32(v);
     plan->landlock.handled_access_fs = hatch_le64(v + 8);
@@ -205,7 +208,8 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     plan->landlock_paths[plan->landlock_path_count++].path = (const char *)(v + 8);
     return 0;
   case HATCH_TAG_LANDLOCK_PORT:
-    if (len != 16) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN Landlock port record");
+    if (len != HATCH_LANDLOCK_PORT_VALUE_SIZE)
+      return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN Landlock port record");
     if (plan->landlock_port_count >= HATCH_MAX_LANDLOCK_PORTS)
       return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN Landlock ports");
     plan->landlock_ports[plan->landlock_port_count].allowed_access = hatch_le64(v);
@@ -377,18 +381,18 @@ size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32
   hatch_put32(out + 16, zygote_pid);
   hatch_put32(out + 20, max_message);
   hatch_put32(out + 24, max_children);
-  return put_header(out, HATCH_MSG_HELLO_OK, id, 16);
+  return put_header(out, HATCH_MSG_HELLO_OK, id, HATCH_HELLO_OK_BODY_SIZE);
 }
 
 size_t hatch_encode_spawned(uint8_t *out, uint32_t id, uint32_t pid) {
   hatch_put32(out + 12, pid);
-  return put_header(out, HATCH_MSG_SPAWNED, id, 4);
+  return put_header(out, HATCH_MSG_SPAWNED, id, HATCH_SPAWNED_BODY_SIZE);
 }
 
 size_t hatch_encode_spawn_failed(uint8_t *out, uint32_t id, uint32_t stage, int32_t err) {
   hatch_put32(out + 12, stage);
   hatch_put32(out + 16, (uint32_t)err);
-  return put_header(out, HATCH_MSG_SPAWN_FAILED, id, 8);
+  return put_header(out, HATCH_MSG_SPAWN_FAILED, id, HATCH_SPAWN_FAILED_BODY_SIZE);
 }
 
 size_t hatch_encode_exit(uint8_t *out, uint32_t id, const struct hatch_exit_body *e) {
@@ -406,7 +410,7 @@ size_t hatch_encode_exit(uint8_t *out, uint32_t id, const struct hatch_exit_body
 
 size_t hatch_encode_pong(uint8_t *out, uint32_t id, uint64_t token) {
   hatch_put64(out + 12, token);
-  return put_header(out, HATCH_MSG_PONG, id, 8);
+  return put_header(out, HATCH_MSG_PONG, id, HATCH_PING_BODY_SIZE);
 }
 
 size_t hatch_encode_error(uint8_t *out, uint32_t id, uint32_t code, const char *text) {
@@ -417,7 +421,7 @@ size_t hatch_encode_error(uint8_t *out, uint32_t id, uint32_t code, const char *
   return put_header(out, HATCH_MSG_ERROR, id, (uint32_t)(4 + n));
 }
 
-_Static_assert(HATCH_HEADER_SIZE + 8u + 16u * HATCH_TRACE_EVENTS <= HATCH_REPLY_MAX,
+_Static_assert(HATCH_HEADER_SIZE + 8u + HATCH_TRACE_ENTRY_SIZE * HATCH_TRACE_EVENTS <= HATCH_REPLY_MAX,
                "a TRACE with every event fits a reply");
 _Static_assert(HATCH_HEADER_SIZE + 4u + HATCH_ERROR_TEXT_MAX <= HATCH_REPLY_MAX, "an ERROR fits a reply");
 
@@ -426,12 +430,12 @@ size_t hatch_encode_trace(uint8_t *out, uint32_t id, const uint64_t ns[HATCH_TRA
   uint32_t count = 0;
   for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++) {
     if (ns[event] == 0) continue;
-    uint8_t *e = b + 8 + 16u * count++;
+    uint8_t *e = b + 8 + HATCH_TRACE_ENTRY_SIZE * count++;
     hatch_put32(e, event);
     hatch_put32(e + 4, 0);
     hatch_put64(e + 8, ns[event]);
   }
   hatch_put32(b, count);
   hatch_put32(b + 4, 0);
-  return put_header(out, HATCH_MSG_TRACE, id, 8 + 16u * count);
+  return put_header(out, HATCH_MSG_TRACE, id, 8 + HATCH_TRACE_ENTRY_SIZE * count);
 }

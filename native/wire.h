@@ -16,7 +16,6 @@
 /* Largest reply the zygote ever sends (a TRACE with every event; an ERROR has its text cut to 240 bytes). */
 #define HATCH_REPLY_MAX 1280u
 #define HATCH_ERROR_TEXT_MAX 240u
-#define HATCH_EXIT_BODY_SIZE 48u
 
 /* Namespace flags a plan may ask clone3 for; any other bit would change what clone3 does. */
 extern const uint32_t hatch_allowed_clone_flags;

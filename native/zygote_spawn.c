@@ -125,10 +125,11 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   hatch_closep(&err_write);
   hatch_closep(&sync_read);
   if (new_user_ns) {
-    /* On failure the child reads EOF instead of the byte and reports HATCH_STAGE_USERNS. */
+    /* 0, or the errno of the write that failed: the child reports it at HATCH_STAGE_USERNS. */
     int rc = hatch_parent_write_id_maps(&plan, (int)pid, geteuid(), getegid());
-    if (rc == 0) (void)hatch_write_all(sync_write, "1", 1);
-    else hatch_log("writing id maps for spawn %u failed: %s", id, strerror(-rc));
+    int32_t status = rc == 0 ? 0 : -rc;
+    if (rc != 0) hatch_log("writing id maps for spawn %u failed: %s", id, strerror(-rc));
+    (void)hatch_write_all(sync_write, &status, sizeof status);
     hatch_closep(&sync_write);
   }
   uint64_t id_maps_ns = new_user_ns ? hatch_now_ns() : 0;

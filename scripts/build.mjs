@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { generate as generateProtocol, SPEC as PROTOCOL_SPEC } from './protocol.mjs';
 
 const STAMP = '.hatchery-build-stamp.json';
 
@@ -133,6 +134,10 @@ export function staleReason(root, name) {
 
 /** Build `name` if it is out of date (or forced); returns false when the build failed. `build` replaces the real builder (tests). */
 export function ensureBuilt(root, name, { force = false, log = (line) => process.stderr.write(`${line}\n`), build } = {}) {
+  // The protocol's generated constants first (native/protocol.json): they are inputs of both builds.
+  if (existsSync(join(root, PROTOCOL_SPEC)) && (name === 'native' || existsSync(join(root, 'src', 'protocol')))) {
+    for (const path of generateProtocol(root, { languages: [name === 'native' ? 'c' : 'ts'] })) log(`hatchery build: generated ${path}`);
+  }
   const kind = { ...kinds(root)[name], ...(build ? { build } : {}) };
   const reason = force ? 'forced' : staleReason(root, name);
   if (reason === null) {

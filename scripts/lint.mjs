@@ -44,7 +44,9 @@ function run(name, command, args) {
 }
 
 const clangFormat = findClangFormat();
-const files = cFiles(join(root, 'native')).map((f) => relative(root, f)).sort();
+// protocol_generated.h is written by scripts/protocol.mjs, not by hand.
+const files = cFiles(join(root, 'native'))
+  .filter((f) => !f.endsWith('_generated.h')).map((f) => relative(root, f)).sort();
 if (clangFormat === null) {
   failed = true;
   process.stderr.write(

@@ -1,6 +1,12 @@
-// Golden bytes for the TS side of the wire protocol; native/test/protocol_golden.c pins the same bytes in C.
+// Golden bytes for the TS side of the wire protocol. The golden messages in test/fixtures/protocol/ are the
+// ones native/test/protocol_golden.c checks too: the TS encoder must write the requests byte for byte and
+// decode the replies, the C parser must read the requests and its encoder write the replies.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   HEADER_SIZE,
   MAX_ARGS_FILE,
@@ -22,11 +28,22 @@ import {
   encodeSpawn as encodeSpawnRequest,
   type SpawnPlan,
   SignalScope,
+  SpawnFlag,
+  NamespaceOption,
   Tag,
   stageName,
 } from '../src/protocol/wire.js';
 
 const hex = (b: Buffer): string => b.toString('hex');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** A golden message: hex bytes, '#' comments and whitespace ignored. */
+function fixture(name: string): Buffer {
+  const text = readFileSync(join(root, 'test', 'fixtures', 'protocol', `${name}.hex`), 'utf8');
+  const digits = text.replace(/#[^\n]*/g, '').replace(/\s+/g, '');
+  assert.match(digits, /^(?:[0-9a-f]{2})+$/, `${name}.hex holds hex bytes`);
+  return Buffer.from(digits, 'hex');
+}
 
 /** The datagram of a SPAWN whose argv and env fit inline. */
 function encodeSpawn(id: number, plan: SpawnPlan): Buffer {
@@ -256,4 +273,104 @@ test('malformed replies are refused', () => {
   lying.writeUInt32LE(100, 8);
   assert.throws(() => decodeMessage(lying, 1), /header says 100/);
   assert.throws(() => decodeMessage(Buffer.alloc(MAX_MESSAGE + 1), 0), /exceeds/);
+});
+
+// ---- the shared golden messages (test/fixtures/protocol/), one or more per message type ----
+
+const allowFilter = Buffer.from([0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x7f]); // BPF_RET|BPF_K SECCOMP_RET_ALLOW
+
+test('golden requests: the TS encoder writes every fixture byte for byte', () => {
+  assert.equal(hex(encodeHello(30000)), hex(fixture('hello')));
+  assert.equal(hex(encodeSignal(7, 15, SignalScope.TreeEscalate)), hex(fixture('signal')));
+  assert.equal(hex(encodePing(0x0102030405060708n)), hex(fixture('ping')));
+  const spawn = encodeSpawn(3, {
+    file: '/bin/true',
+    argv: ['true'],
+    env: ['A=b'],
+    cwd: '/',
+    rlimits: [{ resource: 4, soft: 0n, hard: RLIM_INFINITY }],
+    timeout: { timeoutMs: 1000, graceMs: 500, termSignal: 15 },
+    flags: SpawnFlag.NoNewPrivs,
+  });
+  assert.equal(hex(spawn), hex(fixture('spawn')));
+  const mounts = encodeSpawn(4, {
+    file: '/bin/true',
+    argv: ['true'],
+    env: [],
+    rlimits: [],
+    flags: 0,
+    namespaces: { cloneFlags: 0x20000, insideUid: 0, insideGid: 0, options: 0 },
+    mounts: [
+      { op: MountOp.Hide, path: '/tmp' },
+      { op: MountOp.ReadonlyAll, path: '/' },
+    ],
+  });
+  assert.equal(hex(mounts), hex(fixture('spawn_mounts')));
+  const sandbox = encodeSpawn(6, {
+    file: '/bin/sh',
+    argv: ['sh', '-c', 'exit 3'],
+    env: ['PATH=/usr/bin:/bin'],
+    rlimits: [],
+    flags: SpawnFlag.NoNewPrivs | SpawnFlag.PrivateUmask,
+    credentials: { uid: 1000, gid: 1000 },
+    namespaces: { cloneFlags: 0x10000000 | 0x20000000 | 0x00020000, insideUid: 0, insideGid: 0, options: NamespaceOption.MountProc },
+    landlock: {
+      ruleset: { abi: 4, handledAccessFs: 0x7fffn, handledAccessNet: 3n, scoped: 0n },
+      paths: [{ allowedAccess: 0xdn, path: '/usr' }],
+      ports: [{ allowedAccess: 2n, port: 443n }],
+    },
+    seccomp: allowFilter,
+    initSeccomp: allowFilter,
+    privateTmp: { sizeBytes: 1048576, inodes: 1024, path: '/tmp', shm: true },
+    mounts: [{ op: MountOp.Hide, path: '/home' }],
+  });
+  assert.equal(hex(sandbox), hex(fixture('spawn_sandbox')));
+  const { message, argsFile } = encodeSpawnRequest(
+    5,
+    { file: '/bin/echo', argv: ['echo', 'hi'], env: ['A=1'], rlimits: [], flags: SpawnFlag.NoNewPrivs },
+    { args: 'file' },
+  );
+  assert.equal(hex(message), hex(fixture('spawn_args_fd')));
+  assert.ok(argsFile);
+  assert.equal(hex(argsFile), hex(fixture('args_file')));
+});
+
+test('golden replies: every fixture decodes to what its comment says', () => {
+  assert.deepEqual(decodeMessage(fixture('hello_ok'), 0), {
+    type: MessageType.HelloOk, id: 0, version: 1, zygotePid: 12345, maxMessage: MAX_MESSAGE, maxChildren: 256,
+  });
+  assert.deepEqual(decodeMessage(fixture('spawned'), 1), { type: MessageType.Spawned, id: 5, pid: 99 });
+  assert.deepEqual(decodeMessage(fixture('spawn_failed'), 0), { type: MessageType.SpawnFailed, id: 5, stage: Stage.Exec, errno: 2 });
+  assert.deepEqual(decodeMessage(fixture('exit'), 0), {
+    type: MessageType.Exit,
+    id: 7,
+    exit: { exitCode: null, signal: 9, reasons: 5, userCpuUs: 1500n, sysCpuUs: 250n, maxRssBytes: 4194304n, wallUs: 2_000_000n },
+  });
+  assert.deepEqual(decodeMessage(fixture('pong'), 0), { type: MessageType.Pong, id: 0, token: 0x0102030405060708n });
+  assert.deepEqual(decodeMessage(fixture('error'), 0), {
+    type: MessageType.Error, id: 0, code: 3, message: 'unsupported protocol version',
+  });
+  assert.deepEqual(decodeMessage(fixture('trace'), 0), {
+    type: MessageType.Trace,
+    id: 7,
+    events: new Map([[TraceEvent.Received, 1000n], [TraceEvent.Parsed, 1500n], [TRACE_STAGE_BASE + Stage.Signals, 0x0102030405060708n]]),
+  });
+});
+
+test('golden fixtures cover every message type', () => {
+  const names = ['hello', 'hello_ok', 'spawn', 'spawn_mounts', 'spawn_sandbox', 'spawn_args_fd', 'spawned', 'spawn_failed', 'exit', 'signal', 'ping', 'pong', 'error', 'trace'];
+  const types = new Set(names.map((n) => fixture(n).readUInt16LE(0)));
+  assert.deepEqual([...types].sort((a, b) => a - b), Object.values(MessageType).sort((a, b) => a - b));
+  // And every SPAWN record tag appears in some SPAWN fixture (or the args file).
+  const tags = new Set<number>();
+  for (const [name, at] of [['spawn', HEADER_SIZE], ['spawn_mounts', HEADER_SIZE], ['spawn_sandbox', HEADER_SIZE], ['spawn_args_fd', HEADER_SIZE], ['args_file', 0]] as const) {
+    const b = fixture(name);
+    for (let off = at; off < b.length; off += 8 + Math.ceil(b.readUInt32LE(off + 4) / 8) * 8) tags.add(b.readUInt16LE(off));
+  }
+  assert.deepEqual([...tags].sort((a, b) => a - b), Object.values(Tag).sort((a, b) => a - b));
+});
+
+test('the generated protocol constants match native/protocol.json (node scripts/protocol.mjs --check)', () => {
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'protocol.mjs'), '--check'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `stale generated files (run npm run build): ${r.stdout}${r.stderr}`);
 });

@@ -5,6 +5,7 @@ import { HatcheryError, closeDefaultZygote, run, spawn } from '../src/index.js';
 import { defaultZygotePid } from '../src/api/default-zygote.js';
 import { Zygote } from '../src/zygote/zygote.js';
 import { loadBinding } from '../src/native/binding.js';
+import { Stage } from '../src/protocol/wire.js';
 import { isAlive, waitFor, descendants } from './helpers.js';
 
 after(() => closeDefaultZygote());
@@ -80,4 +81,43 @@ test('the zygote is a single-threaded process and not a fork of Node', async () 
   assert.ok(rssKb < 8 * 1024, `zygote RSS ${rssKb} kB`);
   assert.match(readFileSync(`/proc/${zpid}/cmdline`, 'utf8'), /hatchery-zygote/);
   assert.ok(descendants().some((p) => p.pid === zpid));
+});
+
+test('a failed id-map write is reported at the userns stage with its own errno, not as a closed pipe', async (t) => {
+  const native = loadBinding();
+  const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+  try {
+    const devNull = native.openDevNull();
+    // uid (and gid) 4294967295 is no uid: the kernel refuses the map with EINVAL.
+    const outcome = await new Promise<{ stage: number; errno: number } | string>((resolve) => {
+      z.spawn(
+        {
+          file: '/bin/true',
+          argv: ['true'],
+          env: [],
+          rlimits: [],
+          flags: 0,
+          namespaces: { cloneFlags: 0x10000000, insideUid: 0xffffffff, insideGid: 0xffffffff, options: 0 },
+        },
+        [devNull, devNull, devNull],
+        [devNull],
+        {
+          spawned: (_pid, pidfd) => {
+            native.close(pidfd);
+            resolve('spawned');
+          },
+          failed: (stage, errno) => resolve({ stage, errno }),
+          exit: () => {},
+          died: (error) => resolve(error.message),
+        },
+      );
+    });
+    if (typeof outcome === 'object' && outcome.stage === Stage.Clone) {
+      t.skip(`no user namespaces here (clone: errno ${outcome.errno})`);
+      return;
+    }
+    assert.deepEqual(outcome, { stage: Stage.Userns, errno: 22 /* EINVAL */ });
+  } finally {
+    z.close();
+  }
 });

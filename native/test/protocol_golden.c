@@ -1,11 +1,15 @@
 /*
- * Golden bytes for native/wire.c. The byte arrays below are the protocol as
- * written in native/protocol.h; test/protocol.test.ts pins the same bytes on
- * the TypeScript side. Prints "N passed, M failed"; exits nonzero on failure.
+ * Golden bytes for native/wire.c. The golden messages in test/fixtures/protocol/
+ * (read at run time; the directory is argv[1], by default the checkout's) are the ones test/protocol.test.ts checks too: here the
+ * parser must read every request and the encoders write every reply byte for
+ * byte. The byte arrays below pin what no fixture shows (refusals, limits).
+ * Prints "N passed, M failed"; exits nonzero on failure.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../plan.h"
 #include "../protocol.h"
@@ -489,7 +493,197 @@ static void test_encoders(void) {
   check(n == HATCH_REPLY_MAX && out[8] == (uint8_t)(HATCH_REPLY_MAX - 12), "long ERROR text cut to the reply size");
 }
 
-int main(void) {
+/* ---- the shared golden messages ---------------------------------------- */
+
+#define FIXTURE_MAX 4096u
+
+/* argv[1], or test/fixtures/protocol of the checkout this binary was built in (build/Release/protocol-golden). */
+static char fixture_dir[1024] = "test/fixtures/protocol";
+
+static void find_fixture_dir(int argc, char **argv) {
+  if (argc > 1) {
+    snprintf(fixture_dir, sizeof fixture_dir, "%s", argv[1]);
+    return;
+  }
+  char exe[960];
+  ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (k <= 0) return;
+  exe[k] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash != NULL) *slash = '\0';
+  snprintf(fixture_dir, sizeof fixture_dir, "%s/../../test/fixtures/protocol", exe);
+}
+
+/* A golden message: hex bytes; '#' starts a comment to the end of the line; whitespace is ignored. */
+static size_t fixture(const char *name, uint8_t *out) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s.hex", fixture_dir, name);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    printf("FAIL: cannot open %s: %s\n", path, strerror(errno));
+    failed++;
+    return 0;
+  }
+  size_t n = 0;
+  int high = -1, c, comment = 0, bad = 0;
+  while ((c = fgetc(f)) != EOF) {
+    if (comment) {
+      comment = c != '\n';
+      continue;
+    }
+    if (c == '#') comment = 1;
+    if (c == '#' || c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0 || (high < 0 && n >= FIXTURE_MAX)) {
+      bad = 1;
+      break;
+    }
+    if (high < 0) {
+      high = v;
+    } else {
+      out[n++] = (uint8_t)(high << 4 | v);
+      high = -1;
+    }
+  }
+  fclose(f);
+  if (bad || high >= 0) {
+    printf("FAIL: %s is not whole hex bytes\n", path);
+    failed++;
+    return 0;
+  }
+  return n;
+}
+
+static void test_fixture_requests(void) {
+  static uint8_t buf[FIXTURE_MAX] __attribute__((aligned(8)));
+  static uint8_t file[FIXTURE_MAX] __attribute__((aligned(8)));
+  static const char *slots[8];
+  struct hatch_header h;
+  const char *why = NULL;
+  size_t n;
+
+  uint32_t version = 0, idle = 0;
+  n = fixture("hello", buf);
+  check(check_datagram(buf, n, 0, &h) == 0 && h.type == HATCH_MSG_HELLO && h.id == 0, "fixture hello: header");
+  check(hatch_parse_hello(buf + HATCH_HEADER_SIZE, h.body_length, &version, &idle, &why) == 0 && version == 1 &&
+            idle == 30000,
+        "fixture hello: version 1, idle 30000 ms");
+
+  uint32_t signo = 0, scope = 0;
+  n = fixture("signal", buf);
+  check(check_datagram(buf, n, 0, &h) == 0 && h.type == HATCH_MSG_SIGNAL && h.id == 7, "fixture signal: header");
+  check(hatch_parse_signal(buf + HATCH_HEADER_SIZE, h.body_length, &signo, &scope, &why) == 0 && signo == 15 &&
+            scope == HATCH_SCOPE_TREE_ESCALATE,
+        "fixture signal: SIGTERM to the tree, escalating");
+
+  uint64_t token = 0;
+  n = fixture("ping", buf);
+  check(check_datagram(buf, n, 0, &h) == 0 && h.type == HATCH_MSG_PING, "fixture ping: header");
+  check(hatch_parse_ping(buf + HATCH_HEADER_SIZE, h.body_length, &token, &why) == 0 && token == 0x0102030405060708ull,
+        "fixture ping: token");
+
+  n = fixture("spawn", buf);
+  check(check_datagram(buf, n, 3, &h) == 0 && h.type == HATCH_MSG_SPAWN && h.id == 3, "fixture spawn: header");
+  check(parse_spawn(buf, n) == 0, "fixture spawn: parses");
+  check(plan.file && strcmp(plan.file, "/bin/true") == 0 && plan.argc == 1 && strcmp(plan.argv[0], "true") == 0 &&
+            plan.envc == 1 && strcmp(plan.envp[0], "A=b") == 0 && plan.cwd && strcmp(plan.cwd, "/") == 0,
+        "fixture spawn: file, argv, env, cwd");
+  check(plan.rlimit_count == 1 && plan.rlimits[0].resource == 4 && plan.rlimits[0].soft == 0 &&
+            plan.rlimits[0].hard == UINT64_MAX,
+        "fixture spawn: rlimit");
+  check(plan.has_timeout && plan.timeout.timeout_ms == 1000 && plan.timeout.grace_ms == 500 &&
+            plan.timeout.term_signal == 15 && plan.flags == HATCH_SPAWN_NO_NEW_PRIVS,
+        "fixture spawn: timeout, flags");
+
+  n = fixture("spawn_mounts", buf);
+  check(parse_spawn(buf, n) == 0 && plan.has_namespaces && plan.namespaces.clone_flags == CLONE_NEWNS &&
+            plan.mount_op_count == 2 && plan.mount_ops[0].op == HATCH_MOUNT_HIDE &&
+            strcmp(plan.mount_ops[0].path, "/tmp") == 0 && plan.mount_ops[1].op == HATCH_MOUNT_READONLY_ALL &&
+            strcmp(plan.mount_ops[1].path, "/") == 0,
+        "fixture spawn_mounts: hide /tmp, then / read-only");
+
+  n = fixture("spawn_sandbox", buf);
+  check(check_datagram(buf, n, 3, &h) == 0 && h.id == 6 && parse_spawn(buf, n) == 0, "fixture spawn_sandbox: parses");
+  check(plan.argc == 3 && strcmp(plan.argv[2], "exit 3") == 0 && plan.envc == 1 &&
+            strcmp(plan.envp[0], "PATH=/usr/bin:/bin") == 0 &&
+            plan.flags == (HATCH_SPAWN_NO_NEW_PRIVS | HATCH_SPAWN_PRIVATE_UMASK),
+        "fixture spawn_sandbox: argv, env, flags");
+  check(plan.has_credentials && plan.uid == 1000 && plan.gid == 1000, "fixture spawn_sandbox: credentials");
+  check(plan.has_namespaces && plan.namespaces.clone_flags == (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS) &&
+            plan.namespaces.inside_uid == 0 && plan.namespaces.options == HATCH_NS_MOUNT_PROC,
+        "fixture spawn_sandbox: namespaces");
+  check(plan.has_landlock && plan.landlock.abi == 4 && plan.landlock.handled_access_fs == 0x7fff &&
+            plan.landlock.handled_access_net == 3 && plan.landlock.scoped == 0 && plan.landlock_path_count == 1 &&
+            plan.landlock_paths[0].allowed_access == 0xd && strcmp(plan.landlock_paths[0].path, "/usr") == 0 &&
+            plan.landlock_port_count == 1 && plan.landlock_ports[0].allowed_access == 2 &&
+            plan.landlock_ports[0].port == 443,
+        "fixture spawn_sandbox: Landlock");
+  check(plan.seccomp_filter != NULL && plan.seccomp_insn_count == 1 && plan.init_seccomp_filter != NULL &&
+            plan.init_seccomp_insn_count == 1,
+        "fixture spawn_sandbox: seccomp and init seccomp");
+  check(plan.has_private_tmp && plan.private_tmp.size_bytes == 1048576 && plan.private_tmp.inodes == 1024 &&
+            plan.private_tmp.flags == HATCH_PRIVATE_TMP_SHM && strcmp(plan.private_tmp_path, "/tmp") == 0,
+        "fixture spawn_sandbox: private tmp");
+  check(plan.mount_op_count == 1 && plan.mount_ops[0].op == HATCH_MOUNT_HIDE &&
+            strcmp(plan.mount_ops[0].path, "/home") == 0,
+        "fixture spawn_sandbox: mount op");
+
+  n = fixture("spawn_args_fd", buf);
+  check(parse_spawn_fds(buf, n, 4) == 0 && plan.has_args_file && plan.args_file_length == 48,
+        "fixture spawn_args_fd: ARGS_FD of 48 bytes");
+  size_t file_len = fixture("args_file", file);
+  check(file_len == 48 && hatch_parse_args_file(file, file_len, &plan, slots, 2, slots + 3, 1, &why) == 0 &&
+            plan.argc == 2 && strcmp(plan.argv[1], "hi") == 0 && plan.envc == 1 && strcmp(plan.envp[0], "A=1") == 0,
+        "fixture args_file: argv and env");
+}
+
+static void test_fixture_replies(void) {
+  static uint8_t want[FIXTURE_MAX];
+  uint8_t out[HATCH_REPLY_MAX];
+  size_t n, w;
+
+  w = fixture("hello_ok", want);
+  n = hatch_encode_hello_ok(out, 0, HATCH_PROTOCOL_VERSION, 12345, HATCH_MAX_MESSAGE, HATCH_MAX_CHILDREN);
+  expect_bytes(out, n, want, w, "fixture hello_ok: encoded byte for byte");
+
+  w = fixture("spawned", want);
+  n = hatch_encode_spawned(out, 5, 99);
+  expect_bytes(out, n, want, w, "fixture spawned: encoded byte for byte");
+
+  w = fixture("spawn_failed", want);
+  n = hatch_encode_spawn_failed(out, 5, HATCH_STAGE_EXEC, ENOENT);
+  expect_bytes(out, n, want, w, "fixture spawn_failed: encoded byte for byte");
+
+  struct hatch_exit_body e = {.exit_code = -1,
+                              .term_signal = 9,
+                              .reasons = HATCH_EXIT_TIMED_OUT | HATCH_EXIT_ESCALATED,
+                              .user_cpu_us = 1500,
+                              .sys_cpu_us = 250,
+                              .max_rss_bytes = 4194304,
+                              .wall_us = 2000000};
+  w = fixture("exit", want);
+  n = hatch_encode_exit(out, 7, &e);
+  expect_bytes(out, n, want, w, "fixture exit: encoded byte for byte");
+
+  w = fixture("pong", want);
+  n = hatch_encode_pong(out, 0, 0x0102030405060708ull);
+  expect_bytes(out, n, want, w, "fixture pong: encoded byte for byte");
+
+  w = fixture("error", want);
+  n = hatch_encode_error(out, 0, HATCH_ERR_VERSION, "unsupported protocol version");
+  expect_bytes(out, n, want, w, "fixture error: encoded byte for byte");
+
+  uint64_t trace_ns[HATCH_TRACE_EVENTS] = {0};
+  trace_ns[HATCH_TRACE_RECEIVED] = 1000;
+  trace_ns[HATCH_TRACE_PARSED] = 1500;
+  trace_ns[HATCH_TRACE_STAGE_BASE + HATCH_STAGE_SIGNALS] = 0x0102030405060708ull;
+  w = fixture("trace", want);
+  n = hatch_encode_trace(out, 7, trace_ns);
+  expect_bytes(out, n, want, w, "fixture trace: the recorded events, in event order, byte for byte");
+}
+
+int main(int argc, char **argv) {
+  find_fixture_dir(argc, argv);
   test_hello();
   test_spawn();
   test_signal_ping();
@@ -498,6 +692,8 @@ int main(void) {
   test_mount_ops();
   test_args_fd();
   test_encoders();
+  test_fixture_requests();
+  test_fixture_replies();
   printf("%u passed, %u failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

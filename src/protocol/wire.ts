@@ -1,79 +1,52 @@
 /**
- * hatchery wire protocol, Node side. Mirror of native/protocol.h: every
- * constant here has the same name and value there (HATCH_MSG_SPAWN <->
- * MessageType.Spawn). Change both or neither; test/protocol.test.ts and
- * native/test/protocol_golden.c pin the bytes.
+ * hatchery wire protocol, Node side; native/protocol.h and native/wire.c are
+ * the zygote's. The numbers (message types, tags, stages, limits, sizes) are
+ * generated for both from native/protocol.json into constants.generated.ts,
+ * re-exported here (HATCH_MSG_SPAWN <-> MessageType.Spawn). The golden
+ * messages in test/fixtures/protocol/ are checked by test/protocol.test.ts and
+ * native/test/protocol_golden.c alike.
  *
  * argv and env are limited by the kernel, not by the datagram: when a
  * SPAWN's ARG/ENV records would not fit in the zygote's maxMessage, they go
  * to an args file (a sealed memfd passed as a 4th fd, Tag.ArgsFd) instead.
  */
 
-export const PROTOCOL_VERSION = 1;
-export const HEADER_SIZE = 12;
-export const MAX_MESSAGE = 128 * 1024;
-/** SPAWN: stdin, stdout, stderr, and the args file when the body has an ArgsFd record. */
-export const MAX_FDS_PER_MESSAGE = 4;
+import {
+  EXIT_BODY_SIZE,
+  HEADER_SIZE,
+  HELLO_BODY_SIZE,
+  HELLO_OK_BODY_SIZE,
+  LANDLOCK_PORT_VALUE_SIZE,
+  LANDLOCK_RULESET_VALUE_SIZE,
+  MAX_ARGS_FILE,
+  MAX_LANDLOCK_PATHS,
+  MAX_LANDLOCK_PORTS,
+  MAX_MESSAGE,
+  MAX_MOUNT_OPS,
+  MAX_RLIMITS,
+  MAX_SECCOMP_INSNS,
+  MessageType,
+  MountOp,
+  PING_BODY_SIZE,
+  PRIVATE_TMP_SHM,
+  PRIVATE_TMP_VALUE_SIZE,
+  PROTOCOL_VERSION,
+  RLIMIT_VALUE_SIZE,
+  SIGNAL_BODY_SIZE,
+  SPAWNED_BODY_SIZE,
+  SPAWN_FAILED_BODY_SIZE,
+  Stage,
+  TLV_ALIGN,
+  TLV_HEADER_SIZE,
+  Tag,
+  TRACE_ENTRY_SIZE,
+  TRACE_EVENTS,
+  type SignalScope,
+} from './constants.generated.js';
 
-/** The zygote's inline argv/envp arrays: more than any SPAWN that fits MAX_MESSAGE can hold (16 bytes a record at least). */
-export const MAX_INLINE_ARGS = MAX_MESSAGE / 16;
-export const MAX_INLINE_ENV = MAX_MESSAGE / 16;
-/** Largest args file: 16/9 of execve's 6 MiB ceiling, so it refuses nothing the kernel could take (see protocol.h). */
-export const MAX_ARGS_FILE = 16 * 1024 * 1024;
-/** F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE: the seals the zygote requires on an args file. */
-export const ARGS_FILE_SEALS_REQUIRED = 0x000e;
-export const MAX_RLIMITS = 16;
-export const MAX_LANDLOCK_PATHS = 256;
-export const MAX_LANDLOCK_PORTS = 64;
-export const MAX_SECCOMP_INSNS = 4096;
-export const MAX_CHILDREN = 256;
-export const MAX_MOUNT_OPS = 512;
+// Every number of the protocol, generated from native/protocol.json (as native/protocol_generated.h is).
+export * from './constants.generated.js';
 
-export const MessageType = {
-  Hello: 1,
-  HelloOk: 2,
-  Spawn: 3,
-  Spawned: 4,
-  SpawnFailed: 5,
-  Exit: 6,
-  Signal: 7,
-  Ping: 8,
-  Pong: 9,
-  Error: 10,
-  /** For a SPAWN with SpawnFlag.Trace, right before its SpawnFailed or Exit: when each step happened. */
-  Trace: 11,
-} as const;
-export type MessageType = (typeof MessageType)[keyof typeof MessageType];
-
-export const ErrorCode = {
-  Malformed: 1,
-  Oversized: 2,
-  Version: 3,
-  UnknownType: 4,
-  NoSuchChild: 5,
-  TooManyChildren: 6,
-  BadFds: 7,
-  NotReady: 8,
-} as const;
-
-export const Stage = {
-  Clone: 1,
-  Signals: 2,
-  Setsid: 3,
-  Pdeathsig: 4,
-  Stdio: 5,
-  CloseFds: 6,
-  Userns: 7,
-  Mount: 8,
-  Cwd: 9,
-  Rlimits: 10,
-  Credentials: 11,
-  NoNewPrivs: 12,
-  Landlock: 13,
-  Seccomp: 14,
-  Exec: 15,
-  Init: 16,
-} as const;
 export type StageName = Lowercase<keyof typeof Stage> | 'unknown';
 
 const stageNames = new Map<number, StageName>(
@@ -83,90 +56,6 @@ export function stageName(stage: number): StageName {
   return stageNames.get(stage) ?? 'unknown';
 }
 
-export const SignalScope = { Process: 0, Tree: 1, TreeEscalate: 2 } as const;
-export type SignalScope = (typeof SignalScope)[keyof typeof SignalScope];
-
-export const ExitReason = { TimedOut: 1, KillRequested: 2, Escalated: 4, TmpFull: 8 } as const;
-
-export const Tag = {
-  File: 1,
-  Arg: 2,
-  Env: 3,
-  Cwd: 4,
-  Rlimit: 5,
-  Timeout: 6,
-  Flags: 7,
-  Credentials: 8,
-  Namespaces: 9,
-  LandlockRuleset: 10,
-  LandlockPath: 11,
-  LandlockPort: 12,
-  Seccomp: 13,
-  MountOp: 14,
-  PrivateTmp: 15,
-  InitSeccomp: 16,
-  /** u64 length of the args file, the SPAWN's 4th fd; the body then has no Arg or Env records. */
-  ArgsFd: 17,
-} as const;
-
-/** HATCH_MOUNT_*: applied in order by the child after /proc is remounted (needs a mount namespace). */
-export const MountOp = {
-  /** Clone the tree at path before something hides it. */
-  Preserve: 1,
-  /** An empty read-only tmpfs over path. */
-  Hide: 2,
-  /** The n-th preserved tree back at its path, inside what hides it. */
-  Restore: 3,
-  /** Every mount at and below path read-only. */
-  ReadonlyAll: 4,
-  /** path (bound onto itself) writable again. */
-  BindRw: 5,
-} as const;
-export type MountOp = (typeof MountOp)[keyof typeof MountOp];
-
-/** si_value of a signal the zygote sends to a pid-namespace init meaning "the whole namespace". */
-export const TREE_SIGNAL_COOKIE = 0x68746368;
-
-export const TLV_HEADER_SIZE = 8;
-export const TLV_ALIGN = 8;
-export const SpawnFlag = {
-  NoNewPrivs: 1,
-  SearchPath: 2,
-  /** umask 077 before exec. */
-  PrivateUmask: 4,
-  /** Empty the directory at `file` instead of exec (temp dir cleanup, see native/remove.c). */
-  RemoveTree: 8,
-  /** When the child is gone, kill every process of the credentials uid. */
-  KillUid: 16,
-  /** Record when each step happened and send a Trace message (npm run bench -- --stages). */
-  Trace: 32,
-} as const;
-
-/**
- * HATCH_TRACE_*: a Trace message's events, each the CLOCK_MONOTONIC time
- * (process.hrtime.bigint()'s clock) at which a step ended. The child's setup
- * stages are TRACE_STAGE_BASE + a Stage value.
- */
-export const TraceEvent = {
-  Received: 1,
-  Parsed: 2,
-  Cloned: 3,
-  IdMaps: 4,
-  ExecSeen: 5,
-  SpawnedSent: 6,
-  ExitSeen: 7,
-  Reaped: 8,
-  Rearmed: 9,
-  InitReady: 10,
-  ProgramReaped: 11,
-} as const;
-export const TRACE_STAGE_BASE = 32;
-export const TRACE_EVENTS = 64;
-export const TRACE_ENTRY_SIZE = 16;
-export const NamespaceOption = { MountProc: 1 } as const;
-/** HATCH_PRIVATE_TMP_SHM: the private tmpfs is bound over /dev/shm too. */
-export const PRIVATE_TMP_SHM = 1;
-export const EXIT_BODY_SIZE = 48;
 export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
 
 export interface RlimitEntry {
@@ -221,21 +110,21 @@ function frame(type: MessageType, id: number, body: Buffer, maxMessage = MAX_MES
 }
 
 export function encodeHello(idleTimeoutMs: number): Buffer {
-  const body = Buffer.alloc(8);
+  const body = Buffer.alloc(HELLO_BODY_SIZE);
   body.writeUInt32LE(PROTOCOL_VERSION, 0);
   body.writeUInt32LE(idleTimeoutMs >>> 0, 4);
   return frame(MessageType.Hello, 0, body);
 }
 
 export function encodeSignal(id: number, signo: number, scope: SignalScope): Buffer {
-  const body = Buffer.alloc(8);
+  const body = Buffer.alloc(SIGNAL_BODY_SIZE);
   body.writeUInt32LE(signo, 0);
   body.writeUInt32LE(scope, 4);
   return frame(MessageType.Signal, id, body);
 }
 
 export function encodePing(token: bigint): Buffer {
-  const body = Buffer.alloc(8);
+  const body = Buffer.alloc(PING_BODY_SIZE);
   body.writeBigUInt64LE(token, 0);
   return frame(MessageType.Ping, 0, body);
 }
@@ -352,7 +241,7 @@ function encodeOtherRecords(plan: SpawnPlan): Buffer {
   const w = new TlvWriter();
   if (plan.cwd !== undefined) w.string(Tag.Cwd, plan.cwd, 'cwd');
   for (const r of plan.rlimits) {
-    const b = Buffer.alloc(24);
+    const b = Buffer.alloc(RLIMIT_VALUE_SIZE);
     b.writeUInt32LE(r.resource, 0);
     b.writeBigUInt64LE(r.soft, 8);
     b.writeBigUInt64LE(r.hard, 16);
@@ -371,7 +260,7 @@ function encodeOtherRecords(plan: SpawnPlan): Buffer {
     const { ruleset, paths, ports } = plan.landlock;
     if (paths.length > MAX_LANDLOCK_PATHS) throw new ProtocolError(`more than ${MAX_LANDLOCK_PATHS} Landlock paths`);
     if (ports.length > MAX_LANDLOCK_PORTS) throw new ProtocolError(`more than ${MAX_LANDLOCK_PORTS} Landlock ports`);
-    const rs = Buffer.alloc(32);
+    const rs = Buffer.alloc(LANDLOCK_RULESET_VALUE_SIZE);
     rs.writeUInt32LE(ruleset.abi, 0);
     rs.writeBigUInt64LE(ruleset.handledAccessFs, 8);
     rs.writeBigUInt64LE(ruleset.handledAccessNet, 16);
@@ -386,7 +275,7 @@ function encodeOtherRecords(plan: SpawnPlan): Buffer {
       w.record(Tag.LandlockPath, b);
     }
     for (const p of ports) {
-      const b = Buffer.alloc(16);
+      const b = Buffer.alloc(LANDLOCK_PORT_VALUE_SIZE);
       b.writeBigUInt64LE(p.allowedAccess, 0);
       b.writeBigUInt64LE(p.port, 8);
       w.record(Tag.LandlockPort, b);
@@ -412,11 +301,11 @@ function encodeOtherRecords(plan: SpawnPlan): Buffer {
     }
     if (!path.startsWith('/') || path.includes('\0')) throw new ProtocolError('private tmp path must be absolute, without NUL');
     const p = Buffer.from(`${path}\0`, 'utf8');
-    const b = Buffer.alloc(24 + p.length);
+    const b = Buffer.alloc(PRIVATE_TMP_VALUE_SIZE + p.length);
     b.writeBigUInt64LE(BigInt(sizeBytes), 0);
     b.writeBigUInt64LE(BigInt(inodes), 8);
     b.writeUInt32LE(shm ? PRIVATE_TMP_SHM : 0, 16);
-    p.copy(b, 24);
+    p.copy(b, PRIVATE_TMP_VALUE_SIZE);
     w.record(Tag.PrivateTmp, b);
   }
   if (plan.mounts) {
@@ -482,7 +371,7 @@ export function decodeMessage(data: Buffer, fdCount: number): IncomingMessage {
   };
   switch (type) {
     case MessageType.HelloOk:
-      need(16);
+      need(HELLO_OK_BODY_SIZE);
       return {
         type,
         id,
@@ -492,10 +381,10 @@ export function decodeMessage(data: Buffer, fdCount: number): IncomingMessage {
         maxChildren: body.readUInt32LE(12),
       };
     case MessageType.Spawned:
-      need(4);
+      need(SPAWNED_BODY_SIZE);
       return { type, id, pid: body.readUInt32LE(0) };
     case MessageType.SpawnFailed:
-      need(8);
+      need(SPAWN_FAILED_BODY_SIZE);
       return { type, id, stage: body.readUInt32LE(0), errno: body.readInt32LE(4) };
     case MessageType.Exit: {
       need(EXIT_BODY_SIZE);
@@ -516,7 +405,7 @@ export function decodeMessage(data: Buffer, fdCount: number): IncomingMessage {
       };
     }
     case MessageType.Pong:
-      need(8);
+      need(PING_BODY_SIZE);
       return { type, id, token: body.readBigUInt64LE(0) };
     case MessageType.Error:
       if (body.length < 4) throw new ProtocolError('error message body shorter than 4 bytes');
