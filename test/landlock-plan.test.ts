@@ -29,6 +29,7 @@ import {
   planNamespaces,
 } from '../src/policy/namespaces.js';
 import { NamespaceOption, encodeSpawn } from '../src/protocol/wire.js';
+import { MAX_SANDBOX_FS_PATHS, SANDBOX_RESERVED_PATHS } from '../src/options/sandbox.js';
 
 const ALL_FS = (1n << 16n) - 1n;
 const base: LandlockRequest = { abi: 7, read: [], write: [], exec: [], net: 'none', scopes: true };
@@ -260,4 +261,13 @@ test('bad namespace input is refused', () => {
     () => planNamespaces({ user: true } as never, { callerUid: 1000, callerGid: 1000, usernsAvailable: true }),
     TypeError,
   );
+});
+
+test('the paths a sandbox adds fit in what options reserve for them (SANDBOX_RESERVED_PATHS)', () => {
+  // System paths, /proc, the temp dir (/tmp and /dev/shm, or one host dir) and the program itself.
+  const added = DEFAULT_SYSTEM_PATHS.exec.length + DEFAULT_SYSTEM_PATHS.read.length + DEFAULT_SYSTEM_PATHS.write.length + 1 + 2 + 1;
+  assert.ok(added <= SANDBOX_RESERVED_PATHS, `${added} paths added, ${SANDBOX_RESERVED_PATHS} reserved`);
+  const user = Array.from({ length: MAX_SANDBOX_FS_PATHS }, (_, i) => `/p${i}`);
+  const fs = withSystemPaths({ read: user, write: ['/tmp', '/dev/shm'], exec: ['/opt/prog'] }, { net: 'none', privateProc: true });
+  assert.equal(planLandlock({ ...base, ...fs }).paths.length, MAX_SANDBOX_FS_PATHS + added);
 });

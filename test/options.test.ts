@@ -1,7 +1,11 @@
 // Invalid options: each kind is a TypeError/RangeError with code INVALID_OPTION that names the option.
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { InvalidOptionRangeError, InvalidOptionTypeError, closeDefaultZygote, createPool, run, spawn } from '../src/index.js';
+import { MAX_SANDBOX_FS_PATHS } from '../src/options/sandbox.js';
 import { EXEC_MAX_TOTAL, checkArgString, checkExecTotal, maxArgStringBytes } from '../src/options/exec-limits.js';
 
 after(() => closeDefaultZygote());
@@ -80,5 +84,44 @@ test('execve limits hold on a pool too, before a slot or a zygote is taken', asy
     assert.equal(pool.stats().zygotes.length, 0);
   } finally {
     await pool.close();
+  }
+});
+
+test('sandbox limits a caller can reach are INVALID_OPTION naming the option, before any zygote is involved', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hatchery-paths-'));
+  chmodSync(dir, 0o755);
+  try {
+    const files = Array.from({ length: 300 }, (_, i) => {
+      const f = join(dir, `f${i}`);
+      writeFileSync(f, '', { mode: 0o644 });
+      return f;
+    });
+    await assert.rejects(run('/bin/true', [], { sandbox: { fs: { read: files } } }), (e: unknown) => {
+      assert.ok(e instanceof InvalidOptionRangeError, String(e));
+      assert.equal(e.code, 'INVALID_OPTION');
+      assert.equal(e.option, 'sandbox.fs.read');
+      assert.match(e.message, new RegExp(`to 300; at most ${MAX_SANDBOX_FS_PATHS} are supported`));
+      return true;
+    });
+    // read, write and exec count together; one path written two ways is one rule.
+    const half = files.slice(0, 150);
+    const again = half.map((f) => f.replace(dir, `${dir}/.`));
+    await assert.rejects(run('/bin/true', [], { sandbox: { fs: { read: half, exec: [...again, ...files.slice(150)] } } }), {
+      code: 'INVALID_OPTION',
+      option: 'sandbox.fs.exec',
+    });
+    const connectTcp = Array.from({ length: 40 }, (_, i) => 1000 + i);
+    const bindTcp = Array.from({ length: 40 }, (_, i) => 2000 + i);
+    await assert.rejects(run('/bin/true', [], { sandbox: { net: { connectTcp, bindTcp } } }), { code: 'INVALID_OPTION', option: 'sandbox.net', name: 'RangeError' });
+    await assert.rejects(run('/bin/true', [], { sandbox: { seccomp: { deny: ['no_such_syscall'] } } }), {
+      code: 'INVALID_OPTION',
+      option: 'sandbox.seccomp.deny[0]',
+      name: 'TypeError',
+    });
+    // Up to the limit the sandbox runs.
+    const r = await run('/bin/true', [], { sandbox: { fs: { read: half, exec: again } } });
+    assert.equal(r.exitCode, 0, r.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -463,7 +463,9 @@ describe('seccomp: process group lock', () => {
     for (const name of ['setsid', 'setpgid']) {
       assert.throws(() => compileSeccomp({ allow: [name] }, { arch: 'x86_64', net: 'none', lockProcessGroup: true }), {
         name: 'RangeError',
-        message: `sandbox.seccomp: "${name}" cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended`,
+        code: 'INVALID_OPTION',
+        option: 'sandbox.seccomp.allow[0]',
+        message: `options.sandbox.seccomp.allow[0] "${name}" cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended`,
       });
       const unlocked = compile({ allow: [name] }, 'x86_64');
       assert.equal(run(unlocked, name), ALLOW);
@@ -569,11 +571,15 @@ describe('seccomp: custom policy', () => {
   it('unknown names throw a TypeError naming the option and the name', () => {
     assert.throws(() => compileSeccomp({ deny: ['fooo'] }, { arch: 'x86_64', net: 'none' }), {
       name: 'TypeError',
-      message: 'sandbox.seccomp.deny: unknown syscall "fooo" on x86_64',
+      code: 'INVALID_OPTION',
+      option: 'sandbox.seccomp.deny[0]',
+      message: 'options.sandbox.seccomp.deny[0] unknown syscall "fooo" on x86_64',
     });
     assert.throws(() => compileSeccomp({ allow: ['read', 'bar'] }, { arch: 'aarch64', net: 'none' }), {
       name: 'TypeError',
-      message: 'sandbox.seccomp.allow: unknown syscall "bar" on aarch64',
+      code: 'INVALID_OPTION',
+      option: 'sandbox.seccomp.allow[1]',
+      message: 'options.sandbox.seccomp.allow[1] unknown syscall "bar" on aarch64',
     });
     // arm64 has no open(2): a name must exist on the target architecture.
     assert.throws(() => compileSeccomp({ deny: ['open'] }, { arch: 'aarch64', net: 'none' }), /unknown syscall "open" on aarch64/);

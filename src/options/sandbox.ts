@@ -3,8 +3,9 @@
  * ports in range, known keys); compiled to plan fields in src/policy/.
  */
 import { statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, posix } from 'node:path';
 import { InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
+import { MAX_LANDLOCK_PATHS, MAX_LANDLOCK_PORTS } from '../protocol/wire.js';
 import { booleanOption, describe, integerOption, isPlainObject, knownKeys, objectOption, oneOf, stringArray } from './checks.js';
 
 export interface FsPolicy {
@@ -69,6 +70,30 @@ export interface NormalizedSandbox {
 export const DEFAULT_TMPDIR_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_TMPDIR_INODES = 65536;
 
+/**
+ * Landlock rules the sandbox adds to the caller's paths: the system paths of
+ * src/policy/landlock.ts (DEFAULT_SYSTEM_PATHS, 12), /proc, the temp dir
+ * (/tmp and /dev/shm, or a host dir) and the program itself.
+ * test/landlock-plan.test.ts keeps this true.
+ */
+export const SANDBOX_RESERVED_PATHS = 16;
+/** Distinct paths a caller may grant across sandbox.fs.read, write and exec: what a ruleset holds, less the sandbox's own. */
+export const MAX_SANDBOX_FS_PATHS = MAX_LANDLOCK_PATHS - SANDBOX_RESERVED_PATHS;
+
+/** Refuse more distinct paths than a Landlock ruleset can hold, naming the list that went past. */
+function checkPathCount(fs: NormalizedSandbox['fs'], name: string): void {
+  const seen = new Set<string>();
+  for (const key of ['read', 'write', 'exec'] as const) {
+    for (const p of fs[key]) seen.add(posix.normalize(p));
+    if (seen.size > MAX_SANDBOX_FS_PATHS) {
+      throw new InvalidOptionRangeError(
+        `${name}.fs.${key}`,
+        `brings the sandbox's distinct paths (read, write and exec together) to ${seen.size}; at most ${MAX_SANDBOX_FS_PATHS} are supported`,
+      );
+    }
+  }
+}
+
 const sandboxKeys = ['fs', 'net', 'namespaces', 'seccomp', 'mode', 'tmpdir', 'unixSockets'] as const;
 const namespaceKeys = ['user', 'pid', 'net', 'ipc', 'uts', 'mount'] as const;
 
@@ -115,6 +140,7 @@ export function validateSandbox(value: unknown, name = 'sandbox'): NormalizedSan
     write: paths(fsObj.write, `${name}.fs.write`),
     exec: paths(fsObj.exec, `${name}.fs.exec`),
   };
+  checkPathCount(fs, name);
 
   let net: NormalizedSandbox['net'] = 'none';
   if (typeof o.net === 'string' || o.net === undefined) {
@@ -122,6 +148,10 @@ export function validateSandbox(value: unknown, name = 'sandbox'): NormalizedSan
   } else if (isPlainObject(o.net)) {
     knownKeys(o.net, ['connectTcp', 'bindTcp'], `${name}.net`);
     net = { connectTcp: ports(o.net.connectTcp, `${name}.net.connectTcp`), bindTcp: ports(o.net.bindTcp, `${name}.net.bindTcp`) };
+    const distinct = new Set([...net.connectTcp, ...net.bindTcp]).size;
+    if (distinct > MAX_LANDLOCK_PORTS) {
+      throw new InvalidOptionRangeError(`${name}.net`, `lists ${distinct} distinct ports (connectTcp and bindTcp together); at most ${MAX_LANDLOCK_PORTS} are supported`);
+    }
   } else {
     throw new InvalidOptionTypeError(`${name}.net`, `must be 'none', 'host' or { connectTcp, bindTcp }, got ${describe(o.net)}`);
   }

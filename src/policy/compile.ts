@@ -4,7 +4,7 @@
  * will actually be enforced. TS makes every decision here; C only applies.
  */
 import { resolvePath } from './path-cache.js';
-import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
+import { HatcheryError, InvalidOptionRangeError } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
 import type { Limits } from '../options/limits.js';
 import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
@@ -90,14 +90,8 @@ const seccompCache = new Map<string, CompiledSeccomp | null>();
 function seccompFor(policy: NormalizedSandbox['seccomp'], options: SeccompCompileOptions): CompiledSeccomp | null {
   const key = `${JSON.stringify(policy)}|${JSON.stringify(options)}`;
   if (seccompCache.has(key)) return seccompCache.get(key)!;
-  let compiled: CompiledSeccomp | null;
-  try {
-    compiled = compileSeccomp(policy, options);
-  } catch (e) {
-    const message = (e as Error).message.replace(/^sandbox\.seccomp[.:]?\s*/, '');
-    if (e instanceof RangeError) throw new InvalidOptionRangeError('sandbox.seccomp', message);
-    throw new InvalidOptionTypeError('sandbox.seccomp', message);
-  }
+  // What only the architecture's syscall table can tell (an unknown name) is an INVALID_OPTION from compileSeccomp.
+  const compiled = compileSeccomp(policy, options);
   if (seccompCache.size > 64) seccompCache.clear();
   seccompCache.set(key, compiled);
   return compiled;

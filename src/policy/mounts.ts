@@ -13,6 +13,7 @@
  * native/ns.c applies the ops in order (SpawnPlan['mounts']); every decision
  * is made here. /proc is neither hidden nor restored: it stays as mounted.
  */
+import { InvalidOptionRangeError } from '../errors.js';
 import { resolvePath } from './path-cache.js';
 import { posix } from 'node:path';
 import { MAX_MOUNT_OPS, MountOp } from '../protocol/wire.js';
@@ -154,7 +155,11 @@ export function planMounts(req: MountRequest, fs: MountFs = hostFs): MountStep[]
     ...rw.map((path) => ({ op: MountOp.BindRw, path })),
   ];
   if (ops.length > MAX_MOUNT_OPS) {
-    throw new RangeError(`the mount plan has ${ops.length} operations; at most ${MAX_MOUNT_OPS} are supported (too many allowed paths under ${hide.join(', ')})`);
+    // How many depends on where the granted paths lie on this host (under a hidden dir, each costs two), so it is known only here.
+    throw new InvalidOptionRangeError(
+      'sandbox.fs',
+      `needs ${ops.length} mount operations; at most ${MAX_MOUNT_OPS} are supported (too many granted paths under ${hide.join(', ')})`,
+    );
   }
   return ops;
 }

@@ -16,6 +16,7 @@
  * personality, and clone flags which the kernel truncates with
  * lower_32_bits()), so the high word cannot change what the kernel does.
  */
+import { InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
 import {
   BPF_JEQ,
   BPF_JGE,
@@ -453,12 +454,13 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
     const allow = checkNames(policy.allow, 'allow', arch);
     const both = deny.find((name) => allow.includes(name));
     if (both !== undefined) {
-      throw new RangeError(`sandbox.seccomp: syscall "${both}" is in both deny and allow`);
+      throw new InvalidOptionRangeError(`sandbox.seccomp.allow[${allow.indexOf(both)}]`, `syscall "${both}" is in both deny and allow`);
     }
     const locked = opts.lockProcessGroup ? allow.find((name) => PROCESS_GROUP_SYSCALLS.includes(name)) : undefined;
     if (locked !== undefined) {
-      throw new RangeError(
-        `sandbox.seccomp: "${locked}" cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended`,
+      throw new InvalidOptionRangeError(
+        `sandbox.seccomp.allow[${allow.indexOf(locked)}]`,
+        `"${locked}" cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended`,
       );
     }
     for (const name of deny) bodies.set(name, [{ action: EPERM }]);
@@ -475,7 +477,7 @@ function checkNames(list: unknown, key: 'deny' | 'allow', arch: SeccompArch): st
   return list.map((name: unknown, i) => {
     if (typeof name !== 'string') throw new TypeError(`sandbox.seccomp.${key}[${i}] must be a string`);
     if (syscallNumber(name, arch) === undefined) {
-      throw new TypeError(`sandbox.seccomp.${key}: unknown syscall "${name}" on ${arch}`);
+      throw new InvalidOptionTypeError(`sandbox.seccomp.${key}[${i}]`, `unknown syscall "${name}" on ${arch}`);
     }
     return name;
   });

@@ -194,7 +194,6 @@ export class Zygote {
     }
     this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
     this.pending.set(id, trace ? { id, callbacks, holdsLoop, trace } : { id, callbacks, holdsLoop });
-    if (!holdsLoop) this.alwaysHolding++;
     this.updateRef();
     this.enqueue({ data: encoded.message, fds, closeAfter });
     trace?.node.set('sent', process.hrtime.bigint());
@@ -243,18 +242,10 @@ export class Zygote {
     this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was closed`));
   }
 
-  /** Requests in flight without a holdsLoop predicate: each keeps the loop alive. */
-  private alwaysHolding = 0;
-
+  /** A request in flight keeps the loop alive unless its holdsLoop says otherwise (at most maxChildren to ask). */
   private holding(): boolean {
-    if (this.alwaysHolding > 0) return true;
-    for (const p of this.pending.values()) if (p.holdsLoop?.()) return true;
+    for (const p of this.pending.values()) if (!p.holdsLoop || p.holdsLoop()) return true;
     return false;
-  }
-
-  private forget(id: number): void {
-    const p = this.pending.get(id);
-    if (p && this.pending.delete(id) && !p.holdsLoop) this.alwaysHolding--;
   }
 
   /** Re-evaluate whether this zygote keeps the event loop alive. */
@@ -363,7 +354,7 @@ export class Zygote {
       const error = new HatcheryError('PROTOCOL', `zygote ${this.pid} refused request ${message.id}: ${message.message} (code ${message.code})`);
       const p = this.pending.get(message.id);
       if (p && p.pid === undefined) {
-        this.forget(message.id);
+        this.pending.delete(message.id);
         this.updateRef();
         p.callbacks.died(error);
       }
@@ -392,13 +383,13 @@ export class Zygote {
         if (p.trace) p.trace.zygote = message.events;
         return;
       case MessageType.SpawnFailed:
-        this.forget(p.id);
+        this.pending.delete(p.id);
         this.updateRef();
         this.endTrace(p);
         p.callbacks.failed(message.stage, message.errno);
         return;
       case MessageType.Exit:
-        this.forget(p.id);
+        this.pending.delete(p.id);
         this.updateRef();
         this.endTrace(p);
         p.callbacks.exit(message.exit);
@@ -435,7 +426,6 @@ export class Zygote {
     if (wasStarting) this.onHandshake(error);
     const pending = [...this.pending.values()];
     this.pending.clear();
-    this.alwaysHolding = 0;
     for (const p of pending) p.callbacks.died(error);
     for (const done of this.pings.values()) done.reject(error);
     this.pings.clear();
