@@ -174,7 +174,7 @@ napi_value pidfd_send_signal_fn(napi_env env, napi_callback_info info) {
   int pidfd;
   int64_t signo;
   if (!get_fd(env, args[0], "pidfd", &pidfd)) return NULL;
-  if (!get_int(env, args[1], "signo", 0, 64, &signo)) return NULL;
+  if (!get_int(env, args[1], "signo", 0, HATCH_LAST_SIGNAL, &signo)) return NULL;
   long rc = syscall(SYS_pidfd_send_signal, pidfd, (int)signo, NULL, 0);
   return make_int(env, rc < 0 ? -(int64_t)errno : 0);
 }

@@ -18,9 +18,10 @@
 #include "addon.h"
 #include "addon_napi.h"
 #include "kernel_compat.h"
+#include "protocol.h"
 
 #define ZYGOTE_STACK_SIZE (64u * 1024u)
-#define ZYGOTE_CONTROL_FD 3
+#define ZYGOTE_CONTROL_FD HATCH_CONTROL_FD
 /* Kernel signal sets are 64 bits on every Linux ABI that Node supports. */
 #define KERNEL_SIGSET_SIZE 8u
 
@@ -54,7 +55,7 @@ static int zygote_child(void *arg) {
    * ignored signals too (Node ignores SIGPIPE) gives the zygote a known state. */
   unsigned long dfl[8];
   memset(dfl, 0, sizeof dfl);
-  for (int sig = 1; sig <= 64; sig++) {
+  for (int sig = 1; sig <= HATCH_LAST_SIGNAL; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     syscall(SYS_rt_sigaction, sig, dfl, NULL, KERNEL_SIGSET_SIZE);
   }

@@ -15,9 +15,8 @@
 #include <unistd.h>
 #include "limits.h"
 #include "remove.h"
+#include "kernel_compat.h"
 #include "util.h"
-
-#define HATCH_LAST_SIGNAL 64
 
 static void report(int err_fd, uint32_t kind, int32_t a, int32_t b) {
   struct hatch_child_report r = {.kind = kind, .a = a, .b = b};

@@ -31,18 +31,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kernel_compat.h"
+#include "protocol.h"
 #include "util.h"
 
-#define CONTROL_FD 3
+#define CONTROL_FD HATCH_CONTROL_FD
 #define REPORT_MAX 2048
 #define NOBODY 65534u
-
-#ifndef SYS_landlock_create_ruleset
-#define SYS_landlock_create_ruleset 444
-#endif
-#ifndef LANDLOCK_CREATE_RULESET_VERSION
-#define LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
-#endif
 #include "mount_api.h"
 
 static char report[REPORT_MAX];

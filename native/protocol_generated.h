@@ -3,6 +3,8 @@
 #define HATCHERY_PROTOCOL_GENERATED_H
 
 #define HATCH_PROTOCOL_VERSION 1u
+/* The zygote's control socket: spawnZygote (native/addon_spawn.c) puts it on this fd before exec. */
+#define HATCH_CONTROL_FD 3
 /* struct hatch_header: u16 type, u16 flags (0), u32 id, u32 body_length. */
 #define HATCH_HEADER_SIZE 12u
 /* The largest datagram either side sends or takes. */

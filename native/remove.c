@@ -25,12 +25,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kernel_compat.h"
 #include "util.h"
 
 #define DENTS_BUFFER 32768
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE 1
-#endif
 #define MOVED_NAME_MAX 48
 
 struct linux_dirent64 {

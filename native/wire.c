@@ -2,12 +2,11 @@
 
 #include <sched.h>
 #include <string.h>
+#include "kernel_compat.h"
 #include "util.h"
 
 const uint32_t hatch_allowed_clone_flags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                            CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME;
-
-#define HATCH_MAX_SIGNAL 64u
 
 static int refuse(const char **why, int code, const char *reason) {
   *why = reason;
@@ -56,7 +55,7 @@ int hatch_parse_signal(const uint8_t *body, size_t len, uint32_t *signo, uint32_
   if (len != HATCH_SIGNAL_BODY_SIZE) return refuse(why, HATCH_ERR_MALFORMED, "SIGNAL body must be 8 bytes");
   *signo = hatch_le32(body);
   *scope = hatch_le32(body + 4);
-  if (*signo > HATCH_MAX_SIGNAL) return refuse(why, HATCH_ERR_MALFORMED, "SIGNAL signo out of range");
+  if (*signo > (uint32_t)HATCH_LAST_SIGNAL) return refuse(why, HATCH_ERR_MALFORMED, "SIGNAL signo out of range");
   if (*scope > HATCH_SCOPE_TREE_ESCALATE) return refuse(why, HATCH_ERR_MALFORMED, "SIGNAL scope unknown");
   return 0;
 }
@@ -165,7 +164,7 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     plan->timeout.timeout_ms = hatch_le32(v);
     plan->timeout.grace_ms = hatch_le32(v + 4);
     plan->timeout.term_signal = hatch_le32(v + 8);
-    if (plan->timeout.term_signal == 0 || plan->timeout.term_signal > HATCH_MAX_SIGNAL)
+    if (plan->timeout.term_signal == 0 || plan->timeout.term_signal > (uint32_t)HATCH_LAST_SIGNAL)
       return refuse(why, HATCH_ERR_MALFORMED, "SPAWN timeout term_signal out of range");
     return 0;
   case HATCH_TAG_FLAGS:

@@ -14,7 +14,7 @@
 #include "protocol.h"
 #include "wire.h"
 
-#define CONTROL_FD 3
+#define CONTROL_FD HATCH_CONTROL_FD
 #define STDIO_FDS 3u
 #define ARGS_FD_INDEX 3u
 #define DEFAULT_GRACE_MS 2000u
