@@ -15,7 +15,7 @@ import { ErrorCode, HEADER_SIZE, MAX_MESSAGE, MessageType, Tag, encodeSpawn, typ
 import { spawnOn } from '../src/spawn/spawn.js';
 import { defaultZygotePid } from '../src/api/default-zygote.js';
 import { Zygote, type SpawnCallbacks } from '../src/zygote/zygote.js';
-import { descendants, openFds } from './helpers.js';
+import { descendants, openFds, waitFor } from './helpers.js';
 
 after(() => closeDefaultZygote());
 
@@ -97,12 +97,16 @@ describe('argv and env past one datagram', () => {
     await run('/bin/true');
     const zpid = await defaultZygotePid();
     assert.ok(zpid);
+    // The exit is reported before the init's own exit; the zygote holds its pidfd until it has reaped it.
+    const settled = (): Promise<void> => waitFor(() => descendants(zpid).length === 0, 5000, 'the zygote to reap its last init');
+    await settled();
     const zygoteFdsBefore = readdirSync(`/proc/${zpid}/fd`).length;
     const env = { HUGE: 'h'.repeat(120 * 1024) };
     const r = await run('sh', ['-c', 'echo $#', 'sh', ...numbers(50_000)], { env });
     assert.equal(r.stdout, '50000\n');
     assert.equal(await defaultZygotePid(), zpid, 'the same zygote served it');
     assert.deepEqual(openFds().filter((fd) => fd.includes('memfd:')), [], 'the memfd was closed once sent');
+    await settled();
     assert.equal(readdirSync(`/proc/${zpid}/fd`).length, zygoteFdsBefore);
     assert.doesNotMatch(zygoteMaps(zpid), /hatchery-args/);
     const rss = rssKb(zpid);
