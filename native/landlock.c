@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "kernel_compat.h"
 #include "plan.h"
+#include "util.h"
 
 /* Values are the kernel uapi; names are ours so old headers cannot clash. */
 #define LL_RULE_PATH_BENEATH 1
@@ -53,7 +54,7 @@ static size_t ruleset_attr_size(uint32_t abi) {
 }
 
 static int add_path_rule(int ruleset_fd, const struct hatch_landlock_path *p, uint64_t handled_fs) {
-  int fd = open(p->path, O_PATH | O_CLOEXEC);
+  hatch_autoclose int fd = open(p->path, O_PATH | O_CLOEXEC);
   if (fd < 0) {
     /*
      * Absent (system defaults such as /lib64), or out of the child's reach
@@ -64,11 +65,7 @@ static int add_path_rule(int ruleset_fd, const struct hatch_landlock_path *p, ui
     return errno == ENOENT || errno == EACCES || errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
   }
   struct stat st;
-  if (fstat(fd, &st) < 0) {
-    int err = -errno;
-    close(fd);
-    return err;
-  }
+  if (fstat(fd, &st) < 0) return -errno;
   /* Rights outside handled_fs are already allowed everywhere: dropping them grants nothing. */
   uint64_t allowed = p->allowed_access & handled_fs;
   if (!S_ISDIR(st.st_mode)) allowed &= LL_FS_FILE_RIGHTS;
@@ -77,7 +74,6 @@ static int add_path_rule(int ruleset_fd, const struct hatch_landlock_path *p, ui
     struct ll_path_beneath_attr attr = {.allowed_access = allowed, .parent_fd = fd};
     if (syscall(SYS_landlock_add_rule, ruleset_fd, LL_RULE_PATH_BENEATH, &attr, 0) < 0) rc = -errno;
   }
-  close(fd);
   return rc;
 }
 
@@ -109,12 +105,11 @@ int hatch_child_apply_landlock(const struct hatch_plan *plan) {
       .handled_access_net = plan->landlock.handled_access_net,
       .scoped = plan->landlock.scoped,
   };
-  int ruleset_fd = (int)syscall(SYS_landlock_create_ruleset, &attr, ruleset_attr_size(abi), 0);
+  hatch_autoclose int ruleset_fd = (int)syscall(SYS_landlock_create_ruleset, &attr, ruleset_attr_size(abi), 0);
   if (ruleset_fd < 0) return -errno;
 
   int rc = add_rules(ruleset_fd, plan);
   /* no_new_privs was set by the previous stage; flags 0 keeps the kernel's default logging. */
   if (rc == 0 && syscall(SYS_landlock_restrict_self, ruleset_fd, 0) < 0) rc = -errno;
-  close(ruleset_fd);
   return rc;
 }

@@ -71,15 +71,13 @@ static void proc_pid_path(char out[PROC_PATH_MAX], int pid, const char *leaf) {
 static int write_proc_file(int pid, const char *leaf, const char *data, size_t len) {
   char path[PROC_PATH_MAX];
   proc_pid_path(path, pid, leaf);
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  hatch_autoclose int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   ssize_t n;
   do {
     n = write(fd, data, len);
   } while (n < 0 && errno == EINTR);
-  int rc = n < 0 ? -errno : ((size_t)n == len ? 0 : -EIO);
-  close(fd);
-  return rc;
+  return n < 0 ? -errno : ((size_t)n == len ? 0 : -EIO);
 }
 
 static int write_id_map(int pid, const char *leaf, uint32_t inside, uint32_t outside) {
@@ -164,21 +162,19 @@ int hatch_child_enter_userns(const struct hatch_plan *plan, int sync_fd) {
     rc = sync_fd < 0 ? -EBADF : wait_for_id_maps(sync_fd);
     if (rc == 0) rc = take_inside_ids(plan);
   }
-  if (sync_fd >= 0) close(sync_fd);
+  hatch_closep(&sync_fd);
   return rc;
 }
 
 /* A fresh network namespace has only lo, down; up, it lets a program talk to itself. */
 static int bring_loopback_up(void) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  hatch_autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, "lo", 3);
   ifr.ifr_flags = IFF_UP | IFF_RUNNING;
-  int rc = ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
-  close(s);
-  return rc;
+  return ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
 }
 
 /*
