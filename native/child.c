@@ -381,19 +381,27 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
     _exit(127);
   }
   trace(plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_EXEC);
-  flush_trace(plan, err_fd);
-  report(err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
   release_args(args);
   install_forwarding_handlers();
   /* Only the program may hold its stdio, or its readers would wait on us for EOF. */
   (void)close_range_raw(0, (unsigned)err_fd - 1);
   (void)close_range_raw((unsigned)err_fd + 1, ~0u);
-  /* Pid 1 keeps no capability of its user namespace, and a filter of its own bounds what it may ask of the kernel. */
-  if (drop_all_capabilities() != 0 || hatch_child_apply_init_seccomp(plan) != 0) {
+  /*
+   * Pid 1 keeps no capability of its user namespace, and a filter of its own
+   * bounds what it may ask of the kernel: both before EXEC_OK, so that once
+   * the caller hears SPAWNED the init is confined. If either fails, the
+   * program dies unseen and the spawn fails at the init stage.
+   */
+  int rc = drop_all_capabilities();
+  if (rc == 0) rc = hatch_child_apply_init_seccomp(plan);
+  if (rc != 0) {
     (void)kill(pid, SIGKILL);
-    report(err_fd, HATCH_REPORT_EXIT_STATUS, SIGKILL, 0);
-    _exit(128 + SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    fail(err_fd, HATCH_STAGE_INIT, -rc);
   }
+  flush_trace(plan, err_fd);
+  report(err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
   init_loop(err_fd, pid, &all);
 }
 

@@ -124,15 +124,16 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   /* Only the child may hold the write end, or EOF would never report the exec. */
   hatch_closep(&err_write);
   hatch_closep(&sync_read);
+  uint64_t id_maps_ns = 0;
   if (new_user_ns) {
     /* 0, or the errno of the write that failed: the child reports it at HATCH_STAGE_USERNS. */
     int rc = hatch_parent_write_id_maps(&plan, (int)pid, geteuid(), getegid());
+    id_maps_ns = hatch_now_ns(); /* before the child can go on */
     int32_t status = rc == 0 ? 0 : -rc;
     if (rc != 0) hatch_log("writing id maps for spawn %u failed: %s", id, strerror(-rc));
     (void)hatch_write_all(sync_write, &status, sizeof status);
     hatch_closep(&sync_write);
   }
-  uint64_t id_maps_ns = new_user_ns ? hatch_now_ns() : 0;
 
   memset(c, 0, sizeof *c);
   c->used = 1;
