@@ -170,3 +170,128 @@ export function signalNumber(signal: NodeJS.Signals | number): number | undefine
   if (typeof signal === 'number') return signalNames.has(signal) ? signal : undefined;
   return (osConstants.signals as Record<string, number | undefined>)[signal];
 }
+
+// ---- The library's own factories: every HatcheryError hatchery raises is made here ----
+// One function per kind of failure, so the message shape of a code lives in one
+// place. HatcheryError's constructor stays public for users and tests.
+
+/** EXEC_FAILED: the child failed at a setup `stage` (or at exec) with `errno`; fills stage, errno and errnoName. */
+export function execFailed(file: string, stage: string, errno: number): HatcheryError {
+  const name = errnoName(errno);
+  return new HatcheryError('EXEC_FAILED', `${file}: child setup failed at stage '${stage}': ${name}`, { stage, errno, errnoName: name });
+}
+
+/** ZYGOTE_DIED: zygote `pid` ended, e.g. zygoteDied(123, 'exited') -> "zygote 123 exited". */
+export function zygoteDied(pid: number, what: string): HatcheryError {
+  return new HatcheryError('ZYGOTE_DIED', `zygote ${pid} ${what}`);
+}
+
+/** ZYGOTE_DIED: zygote `pid` did not `what` (e.g. 'answer a heartbeat') within `ms`, and was killed for it. */
+export function zygoteUnresponsive(pid: number, what: string, ms: number): HatcheryError {
+  return zygoteDied(pid, `did not ${what} within ${ms} ms; it was killed`);
+}
+
+/** ZYGOTE_DIED: a pool had no zygote to run the operation on (none could be started). */
+export function noZygote(): HatcheryError {
+  return new HatcheryError('ZYGOTE_DIED', 'no zygote could be started for the operation');
+}
+
+/** PROTOCOL: a fault of the wire protocol on this side, e.g. a request that cannot be encoded. */
+export function protocolError(message: string, cause?: unknown): HatcheryError {
+  return new HatcheryError('PROTOCOL', message, { cause });
+}
+
+/** PROTOCOL: zygote `pid` sent something malformed or unexpected, e.g. zygoteProtocolError(123, 'spoke before its handshake'). */
+export function zygoteProtocolError(pid: number, what: string, cause?: unknown): HatcheryError {
+  return protocolError(`zygote ${pid} ${what}`, cause);
+}
+
+/** PROTOCOL: zygote `pid` refused request `requestId` as malformed, with its reason and numeric error code. */
+export function requestRefused(pid: number, requestId: number, reason: string, code: number): HatcheryError {
+  return zygoteProtocolError(pid, `refused request ${requestId}: ${reason} (code ${code})`);
+}
+
+/** SANDBOX_UNAVAILABLE: strict mode and this kernel cannot enforce `missing` (also named in the message, with any simulations in effect). */
+export function sandboxUnavailable(missing: string[], simulated: readonly string[] = []): HatcheryError {
+  const simulations = simulated.length > 0 ? ` — simulations in effect: ${simulated.join('; ')}` : '';
+  return new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}${simulations}`, { missing });
+}
+
+/** ABORTED: the AbortSignal fired before the operation started, or while it waited in a pool's queue; `reason` is the signal's reason, kept as the cause. */
+export function aborted(reason: unknown, when: 'before-start' | 'queued' = 'before-start'): HatcheryError {
+  const message = when === 'queued' ? 'the operation was aborted while it waited in the queue' : 'the operation was aborted before it started';
+  return new HatcheryError('ABORTED', message, { cause: reason });
+}
+
+/** The numbers a pool's QUEUE_FULL reports. */
+export interface QueueFullState {
+  queued: number;
+  maxQueue: number;
+  running: number;
+  maxConcurrency: number;
+}
+
+/** QUEUE_FULL: a pool already had maxQueue calls waiting. */
+export function queueFull(state: QueueFullState): HatcheryError {
+  const { queued, maxQueue, running, maxConcurrency } = state;
+  return new HatcheryError('QUEUE_FULL', `the pool's queue is full (${queued} waiting, maxQueue ${maxQueue}; ${running} running, maxConcurrency ${maxConcurrency})`);
+}
+
+/** QUEUE_FULL: zygote `pid` already holds the `maxChildren` it reported (pools never place more). */
+export function zygoteFull(pid: number, maxChildren: number): HatcheryError {
+  return new HatcheryError('QUEUE_FULL', `zygote ${pid} already has the ${maxChildren} children it said it can hold`);
+}
+
+/** QUEUE_TIMEOUT: a call waited `waitedMs` (the pool's queueTimeoutMs) in the queue. */
+export function queueTimeout(waitedMs: number): HatcheryError {
+  return new HatcheryError('QUEUE_TIMEOUT', `the operation waited ${waitedMs} ms in the pool's queue without a slot`);
+}
+
+/** CLOSED: `what` ('the pool', 'the worker pool') is closed; `was` for calls it ended by closing. */
+export function closed(what: 'the pool' | 'the worker pool', tense: 'is' | 'was' = 'is'): HatcheryError {
+  return new HatcheryError('CLOSED', `${what} ${tense} closed`);
+}
+
+/** WORKER_BOOT_FAILED: workers of `modulePath` keep failing to boot; `lastError` is the last failure, kept as the cause. */
+export function workerBootFailed(modulePath: string, lastError: Error | undefined): HatcheryError {
+  return new HatcheryError(
+    'WORKER_BOOT_FAILED',
+    `workers of ${modulePath} keep failing to boot: ${lastError?.message ?? 'unknown'}`,
+    { cause: lastError },
+  );
+}
+
+/** WORKER_BOOT_FAILED: workers of `modulePath` did not boot within `timeoutMs`. */
+export function workerBootTimeout(modulePath: string, timeoutMs: number): HatcheryError {
+  return new HatcheryError('WORKER_BOOT_FAILED', `workers of ${modulePath} did not boot within ${timeoutMs} ms`);
+}
+
+/** WORKER_BOOT_FAILED: uid `uid` can read neither the installed worker runtime (`problem`) nor a copy (`copyError`, kept as the cause). */
+export function workerRuntimeUnreadable(uid: number, problem: string, copyError: unknown): HatcheryError {
+  const why = copyError instanceof Error ? copyError.message : String(copyError);
+  return new HatcheryError(
+    'WORKER_BOOT_FAILED',
+    `workers running as uid ${uid} can read neither the installed worker runtime (${problem}) nor a copy: ${why}`,
+    { cause: copyError },
+  );
+}
+
+/** UNKNOWN_EXPORT: the worker module `modulePath` exports no function `name`. */
+export function unknownExport(modulePath: string, name: string): HatcheryError {
+  return new HatcheryError('UNKNOWN_EXPORT', `${modulePath} has no exported function ${JSON.stringify(name)}`);
+}
+
+/** NATIVE_UNAVAILABLE: the native build `what` (e.g. 'is missing (... does not exist)'); says how to rebuild it. */
+export function nativeUnavailable(what: string, cause?: unknown): HatcheryError {
+  return new HatcheryError(
+    'NATIVE_UNAVAILABLE',
+    `hatchery's native build ${what}. The install probably skipped its build step (npm install --ignore-scripts): ` +
+      'run `npm rebuild hatchery` (it needs python3, make and a C compiler; in a checkout of hatchery itself: npm run build)',
+    { cause },
+  );
+}
+
+/** NATIVE_UNAVAILABLE: hatchery runs on Linux only; `platform` is process.platform. */
+export function unsupportedPlatform(platform: string): HatcheryError {
+  return new HatcheryError('NATIVE_UNAVAILABLE', `hatchery runs on Linux only (this is ${platform})`);
+}

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HatcheryError } from '../errors.js';
+import { nativeUnavailable, unsupportedPlatform } from '../errors.js';
 
 export interface ZygoteProcess {
   /** pid of the zygote (a CLONE_VFORK child of this process, exit signal 0: no SIGCHLD). */
@@ -130,15 +130,6 @@ export const zygotePath = join(buildDir, 'hatchery-zygote');
 
 let cached: NativeBinding | undefined;
 
-function unavailable(what: string, cause?: unknown): HatcheryError {
-  return new HatcheryError(
-    'NATIVE_UNAVAILABLE',
-    `hatchery's native build ${what}. The install probably skipped its build step (npm install --ignore-scripts): ` +
-      'run `npm rebuild hatchery` (it needs python3, make and a C compiler; in a checkout of hatchery itself: npm run build)',
-    cause === undefined ? {} : { cause },
-  );
-}
-
 /**
  * The addon, loaded on first use (importing hatchery never needs it). A
  * missing or unloadable build is a HatcheryError 'NATIVE_UNAVAILABLE' that
@@ -147,16 +138,16 @@ function unavailable(what: string, cause?: unknown): HatcheryError {
 export function loadBinding(): NativeBinding {
   if (cached) return cached;
   if (process.platform !== 'linux') {
-    throw new HatcheryError('NATIVE_UNAVAILABLE', `hatchery runs on Linux only (this is ${process.platform})`);
+    throw unsupportedPlatform(process.platform);
   }
   for (const file of [addonPath, zygotePath]) {
-    if (!existsSync(file)) throw unavailable(`is missing (${file} does not exist)`);
+    if (!existsSync(file)) throw nativeUnavailable(`is missing (${file} does not exist)`);
   }
   const require = createRequire(import.meta.url);
   try {
     cached = require(addonPath) as NativeBinding;
   } catch (e) {
-    throw unavailable(`did not load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, e);
+    throw nativeUnavailable(`did not load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, e);
   }
   return cached;
 }

@@ -4,7 +4,7 @@
  * will actually be enforced. TS makes every decision here; C only applies.
  */
 import { resolvePath } from './path-cache.js';
-import { HatcheryError, InvalidOptionRangeError } from '../errors.js';
+import { InvalidOptionRangeError, sandboxUnavailable } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
 import type { Limits } from '../options/limits.js';
 import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
@@ -289,7 +289,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   }
 
   if (sandbox.mode === 'strict' && missing.length > 0) {
-    throw new HatcheryError('SANDBOX_UNAVAILABLE', `this kernel cannot enforce: ${missing.join('; ')}${features.simulated.length > 0 ? ` — simulations in effect: ${features.simulated.join('; ')}` : ''}`, { missing });
+    throw sandboxUnavailable(missing, features.simulated);
   }
 
   const limits: Limits = { ...ctx.limits };

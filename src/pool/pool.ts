@@ -25,7 +25,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HatcheryError } from '../errors.js';
+import { HatcheryError, aborted, closed, noZygote, queueFull, queueTimeout, zygoteDied, zygoteUnresponsive } from '../errors.js';
 import { integerOption, isPlainObject } from '../options/checks.js';
 import { narrowLimits } from '../options/limits.js';
 import {
@@ -126,10 +126,6 @@ const ZYGOTE_GONE_WAIT_MS = 5000;
 const KILL_SETTLE_MS = 2000;
 const MAX_RESTART_BACKOFF_MS = 5000;
 
-function closedError(): HatcheryError {
-  return new HatcheryError('CLOSED', 'the pool is closed');
-}
-
 /** True once `pid` has exited and been reaped, or is no longer our child (pid reused). */
 function zygoteGone(pid: number): boolean {
   let stat: string;
@@ -203,7 +199,7 @@ export class Pool extends EventEmitter {
    */
   reconfigure(defaults: PoolDefaults): void {
     const next = normalizeReconfigure(defaults);
-    if (this.#closing) throw closedError();
+    if (this.#closing) throw closed('the pool');
     this.#defaults = next;
     this.#generation++;
     for (const entry of [...this.#entries]) {
@@ -269,7 +265,7 @@ export class Pool extends EventEmitter {
   async #launch<T extends Launchable>(prepare: (normalize: OptionsNormalizer) => T): Promise<{ prepared: T; spawned: InternalSpawn }> {
     if (this.#closing) {
       this.#totals.rejected++;
-      throw closedError();
+      throw closed('the pool');
     }
     let generation = this.#generation;
     let prepared = prepare(this.#normalize);
@@ -357,15 +353,12 @@ export class Pool extends EventEmitter {
     }
     if (signal?.aborted) {
       this.#totals.rejected++;
-      throw new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: signal.reason });
+      throw aborted(signal.reason);
     }
     if (this.#queue.size >= maxQueue) {
       this.#totals.rejected++;
       publishQueue(() => ({ event: 'reject', queued: this.#queue.size }));
-      throw new HatcheryError(
-        'QUEUE_FULL',
-        `the pool's queue is full (${this.#queue.size} waiting, maxQueue ${maxQueue}; ${this.#active} running, maxConcurrency ${maxConcurrency})`,
-      );
+      throw queueFull({ queued: this.#queue.size, maxQueue, running: this.#active, maxConcurrency });
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, timer: undefined, signal, onAbort: undefined };
@@ -373,7 +366,7 @@ export class Pool extends EventEmitter {
         waiter.timer = setTimeout(() => {
           this.#leaveQueue(waiter, 'timeout');
           this.#totals.rejected++;
-          reject(new HatcheryError('QUEUE_TIMEOUT', `the operation waited ${queueTimeoutMs} ms in the pool's queue without a slot`));
+          reject(queueTimeout(queueTimeoutMs));
         }, queueTimeoutMs);
         // Only running children put calls in the queue, and their watchers keep the process alive.
         waiter.timer.unref();
@@ -382,7 +375,7 @@ export class Pool extends EventEmitter {
         waiter.onAbort = () => {
           this.#leaveQueue(waiter, 'abort');
           this.#totals.rejected++;
-          reject(new HatcheryError('ABORTED', 'the operation was aborted while it waited in the queue', { cause: signal.reason }));
+          reject(aborted(signal.reason, 'queued'));
         };
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
@@ -438,7 +431,7 @@ export class Pool extends EventEmitter {
 
   async #zygoteFor(): Promise<ZygoteEntry> {
     for (;;) {
-      if (this.#killing) throw closedError();
+      if (this.#killing) throw closed('the pool');
       const best = this.#leastLoaded();
       const booting = [...this.#starting].find((s) => s.generation === this.#generation);
       // One zygote boots at a time: a burst past the threshold must not start maxZygotes at once.
@@ -449,7 +442,7 @@ export class Pool extends EventEmitter {
         return best;
       }
       const waitFor = booting ?? [...this.#starting].find((s) => s.generation === this.#generation);
-      if (!waitFor) throw new HatcheryError('ZYGOTE_DIED', 'no zygote could be started for the operation');
+      if (!waitFor) throw noZygote();
       // A failed start rejects here and fails the call with the reason.
       await waitFor.promise;
     }
@@ -474,7 +467,7 @@ export class Pool extends EventEmitter {
           publishZygote(() => ({ event: 'start', pid: zygote.pid, generation }));
           if (!zygote.alive) {
             // Died between its handshake and now: its death listeners have already run.
-            this.#onDeath(entry, zygote.deathReason ?? new HatcheryError('ZYGOTE_DIED', `zygote ${zygote.pid} exited`));
+            this.#onDeath(entry, zygote.deathReason ?? zygoteDied(zygote.pid, 'exited'));
             return entry;
           }
           this.#entries.add(entry);
@@ -589,7 +582,7 @@ export class Pool extends EventEmitter {
         setImmediate(() => {
           if (!entry.pinging || !zygote.alive) return;
           publishZygote(() => ({ event: 'unresponsive', pid: zygote.pid, generation: entry.generation }));
-          zygote.kill(new HatcheryError('ZYGOTE_DIED', `zygote ${zygote.pid} did not answer a heartbeat within ${deadlineMs} ms; it was killed`));
+          zygote.kill(zygoteUnresponsive(zygote.pid, 'answer a heartbeat', deadlineMs));
         });
       }, deadlineMs);
       timer.unref();
@@ -622,7 +615,7 @@ export class Pool extends EventEmitter {
     for (const waiter of [...this.#queue]) {
       this.#leaveQueue(waiter, 'closed');
       this.#totals.rejected++;
-      waiter.reject(closedError());
+      waiter.reject(closed('the pool'));
     }
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;

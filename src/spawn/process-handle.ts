@@ -4,7 +4,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { HatcheryError, signalName, signalNumber } from '../errors.js';
+import { protocolError, signalName, signalNumber } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 import { ExitReason, SignalScope, type ExitInfo } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
@@ -117,7 +117,7 @@ export class ProcessHandle {
     const rc = loadBinding().pidfdSendSignal(this.fd, signo);
     if (rc === 0) return true;
     if (rc === -osConstants.errno.ESRCH) return false; // exited, not yet reaped
-    throw new HatcheryError('PROTOCOL', `pidfd_send_signal failed with errno ${-rc}`);
+    throw protocolError(`pidfd_send_signal failed with errno ${-rc}`);
   }
 
   /** Signal the child's whole process tree through the zygote (process group / pid namespace). */

@@ -2,7 +2,7 @@
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { HatcheryError, errnoName } from '../errors.js';
+import { HatcheryError, aborted, execFailed, zygoteUnresponsive } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
 import type { NormalizedStdio } from '../options/stdio.js';
@@ -115,7 +115,7 @@ export async function spawnOn(
   extras: SpawnOnExtras = {},
 ): Promise<InternalSpawn> {
   if (options.signal?.aborted) {
-    throw new HatcheryError('ABORTED', 'the operation was aborted before it started', { cause: options.signal.reason });
+    throw aborted(options.signal.reason);
   }
   let prepared = prepareChecked(zygote, file, args, options);
   try {
@@ -190,7 +190,7 @@ function startChild(
     const armDeadline = (ms: number, what: string): void => {
       if (deadline) clearTimeout(deadline);
       deadline = setTimeout(() => {
-        zygote.kill(new HatcheryError('ZYGOTE_DIED', `zygote ${zygote.pid} did not ${what} within ${ms} ms; it was killed`));
+        zygote.kill(zygoteUnresponsive(zygote.pid, what, ms));
       }, ms);
       deadline.unref();
     };
@@ -238,15 +238,7 @@ function startChild(
           void cleanup();
           closeParentEnds();
           settledSpawn = true;
-          const name = stageName(stage);
-          const errName = errnoName(errno);
-          rejectSpawn(
-            new HatcheryError('EXEC_FAILED', `${file}: child setup failed at stage '${name}': ${errName}`, {
-              stage: name,
-              errno,
-              errnoName: errName,
-            }),
-          );
+          rejectSpawn(execFailed(file, stageName(stage), errno));
         },
         exit(info: ExitInfo) {
           // The exit is reported once a host temp dir is gone too: nothing is left when `exited` resolves.

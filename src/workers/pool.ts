@@ -13,7 +13,7 @@
  * src/workers/options.ts.
  */
 import { existsSync } from 'node:fs';
-import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../errors.js';
+import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError, closed, unknownExport, workerBootFailed, workerBootTimeout } from '../errors.js';
 import { describe } from '../options/checks.js';
 import type { ExitStatus } from '../spawn/process-handle.js';
 import { Zygote } from '../zygote/zygote.js';
@@ -98,9 +98,9 @@ export class WorkerPool implements WorkerHost {
     if (typeof exportName !== 'string' || exportName === '') {
       return Promise.reject(new InvalidOptionTypeError('exportName', `must be a non-empty string, got ${describe(exportName)}`));
     }
-    if (this.closed) return Promise.reject(new HatcheryError('CLOSED', 'the worker pool is closed'));
+    if (this.closed) return Promise.reject(closed('the worker pool'));
     if (this.knownExports && !this.knownExports.has(exportName)) {
-      return Promise.reject(new HatcheryError('UNKNOWN_EXPORT', `${this.modulePath} has no exported function ${JSON.stringify(exportName)}`));
+      return Promise.reject(unknownExport(this.modulePath, exportName));
     }
     const inputs: WorkerInput[] = [];
     const indexes: number[] = [];
@@ -159,11 +159,11 @@ export class WorkerPool implements WorkerHost {
     const hold = setInterval(() => {}, 1000);
     try {
       while (this.stats().idle < this.options.warm) {
-        if (this.closed) throw new HatcheryError('CLOSED', 'the worker pool is closed');
+        if (this.closed) throw closed('the worker pool');
         if (this.bootFailures >= BOOT_FAILURE_STREAK) {
-          throw new HatcheryError('WORKER_BOOT_FAILED', `workers of ${this.modulePath} keep failing to boot: ${this.lastBootError?.message ?? 'unknown'}`, { cause: this.lastBootError });
+          throw workerBootFailed(this.modulePath, this.lastBootError);
         }
-        if (Date.now() > deadline) throw new HatcheryError('WORKER_BOOT_FAILED', `workers did not boot within ${timeoutMs} ms`);
+        if (Date.now() > deadline) throw workerBootTimeout(this.modulePath, timeoutMs);
         await new Promise((r) => setTimeout(r, 2));
       }
     } finally {
@@ -175,7 +175,7 @@ export class WorkerPool implements WorkerHost {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
-    const error = new HatcheryError('CLOSED', 'the worker pool was closed');
+    const error = closed('the worker pool', 'was');
     for (const c of this.queue.splice(0)) this.settle(c, error);
     this.closing = (async () => {
       const hold = setInterval(() => {}, 1000);
@@ -241,7 +241,7 @@ export class WorkerPool implements WorkerHost {
       if (!worker) break;
       const call = this.queue.shift()!;
       if (!worker.exports.has(call.name)) {
-        this.settle(call, new HatcheryError('UNKNOWN_EXPORT', `${this.modulePath} has no exported function ${JSON.stringify(call.name)}`));
+        this.settle(call, unknownExport(this.modulePath, call.name));
         continue;
       }
       this.start(worker, call);
@@ -399,7 +399,7 @@ export class WorkerPool implements WorkerHost {
         });
         if (this.closed) {
           z.close();
-          throw new HatcheryError('CLOSED', 'the worker pool was closed');
+          throw closed('the worker pool', 'was');
         }
         this.zygote = z;
         return z;
@@ -418,7 +418,7 @@ export class WorkerPool implements WorkerHost {
     let worker: Worker | undefined;
     void (async () => {
       const zygote = await this.getZygote();
-      if (this.closed) throw new HatcheryError('CLOSED', 'the worker pool was closed');
+      if (this.closed) throw closed('the worker pool', 'was');
       worker = new Worker(this, started);
       this.workers.add(worker);
       await worker.start(zygote, this.pairer);

@@ -28,7 +28,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HatcheryError } from '../errors.js';
+import { workerRuntimeUnreadable } from '../errors.js';
 import { buildDir, loadBinding } from '../native/binding.js';
 import { staleEntries } from '../spawn/stale-entries.js';
 
@@ -305,11 +305,7 @@ export function acquireRuntime(id: Identity): WorkerRuntime {
       accessProblem(addon, id, 'read') ??
       (pj ? accessProblem(realpathSync(pj), id, 'read') : undefined);
     if (!problem) return installed;
-    throw new HatcheryError(
-      'WORKER_BOOT_FAILED',
-      `workers running as uid ${id.uid} can read neither the installed worker runtime (${describeProblem(problem, id)}) nor a copy: ${(e as Error).message}`,
-      { cause: e },
-    );
+    throw workerRuntimeUnreadable(id.uid, describeProblem(problem, id), e);
   }
   shared = copy;
   copy.refs++;

@@ -3,7 +3,7 @@
  * replies, notice its death. One Zygote serves many concurrent children.
  */
 import { constants as osConstants } from 'node:os';
-import { HatcheryError } from '../errors.js';
+import { HatcheryError, protocolError, requestRefused, zygoteDied, zygoteFull, zygoteProtocolError, zygoteUnresponsive } from '../errors.js';
 import { spawnTracer, type SpawnTrace } from './trace.js';
 import { EAGAIN, WatchEvent, loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
 import {
@@ -113,7 +113,7 @@ export class Zygote {
     this.socketWatcher.start(READABLE);
     this.ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} did not answer the handshake within ${options.startTimeoutMs} ms`));
+        this.fail(zygoteUnresponsive(this.pid, 'answer the handshake', options.startTimeoutMs));
       }, options.startTimeoutMs);
       timer.unref();
       this.onHandshake = (error) => {
@@ -163,10 +163,10 @@ export class Zygote {
       throw error;
     };
     if (this.state !== 'ready') {
-      refuse(this.deathReason ?? new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} is not ready`));
+      refuse(this.deathReason ?? zygoteDied(this.pid, 'is not ready'));
     }
     if (this.pending.size >= this.maxChildren) {
-      refuse(new HatcheryError('QUEUE_FULL', `zygote ${this.pid} already has the ${this.maxChildren} children it said it can hold`));
+      refuse(zygoteFull(this.pid, this.maxChildren));
     }
     const id = this.nextId;
     const tracer = spawnTracer();
@@ -177,7 +177,7 @@ export class Zygote {
     try {
       encoded = encodeSpawn(id, trace ? { ...plan, flags: plan.flags | SpawnFlag.Trace } : plan, { maxMessage: this.maxMessage });
     } catch (e) {
-      return refuse(e instanceof ProtocolError ? new HatcheryError('PROTOCOL', e.message, { cause: e }) : e);
+      return refuse(e instanceof ProtocolError ? protocolError(e.message, e) : e);
     }
     const fds: number[] = [...stdio];
     let closeAfter = closeAfterSend;
@@ -222,7 +222,7 @@ export class Zygote {
     const started = process.hrtime.bigint();
     return new Promise((resolve, reject) => {
       if (this.state !== 'ready') {
-        reject(this.deathReason ?? new HatcheryError('ZYGOTE_DIED', 'zygote is not ready'));
+        reject(this.deathReason ?? zygoteDied(this.pid, 'is not ready'));
         return;
       }
       this.pings.set(token, { resolve: () => resolve(Number(process.hrtime.bigint() - started) / 1e6), reject });
@@ -232,14 +232,14 @@ export class Zygote {
   }
 
   /** SIGKILL the zygote (its children die by PDEATHSIG) and fail everything in flight. */
-  kill(reason: HatcheryError = new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was killed`)): void {
+  kill(reason: HatcheryError = zygoteDied(this.pid, 'was killed')): void {
     if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
     this.fail(reason);
   }
 
   /** Close the control socket: the zygote kills its children and exits. */
   close(): void {
-    this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} was closed`));
+    this.fail(zygoteDied(this.pid, 'was closed'));
   }
 
   /** A request in flight keeps the loop alive unless its holdsLoop says otherwise (at most maxChildren to ask). */
@@ -277,7 +277,7 @@ export class Zygote {
       this.outbox.shift();
       for (const fd of message.closeAfter) this.native.close(fd);
       if (sent < 0) {
-        this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} control socket failed (errno ${-sent})`));
+        this.fail(zygoteDied(this.pid, `control socket failed (errno ${-sent})`));
         return;
       }
     }
@@ -289,7 +289,7 @@ export class Zygote {
 
   private onSocketEvent(events: number, status: number): void {
     if (status < 0) {
-      this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} control socket error (uv status ${status})`));
+      this.fail(zygoteDied(this.pid, `control socket error (uv status ${status})`));
       return;
     }
     if (events & WRITABLE) this.flush();
@@ -301,7 +301,7 @@ export class Zygote {
       const got = this.native.receiveMessage(this.socket, this.receiveBuffer);
       if (got === null) return;
       if (got.eof) {
-        this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} exited`));
+        this.fail(zygoteDied(this.pid, 'exited'));
         return;
       }
       let message: IncomingMessage;
@@ -310,7 +310,7 @@ export class Zygote {
         message = decodeMessage(this.receiveBuffer.subarray(0, got.length), got.fds.length);
       } catch (e) {
         for (const fd of got.fds) this.native.close(fd);
-        const error = new HatcheryError('PROTOCOL', `zygote ${this.pid} sent a malformed message: ${(e as Error).message}`, { cause: e });
+        const error = zygoteProtocolError(this.pid, `sent a malformed message: ${(e as Error).message}`, e);
         this.kill(error);
         return;
       }
@@ -321,11 +321,11 @@ export class Zygote {
   private dispatch(message: IncomingMessage, fds: number[]): void {
     if (message.type === MessageType.HelloOk) {
       if (this.state !== 'starting' || message.version !== PROTOCOL_VERSION) {
-        this.kill(new HatcheryError('PROTOCOL', `unexpected handshake from zygote ${this.pid} (version ${message.version})`));
+        this.kill(zygoteProtocolError(this.pid, `sent an unexpected handshake (version ${message.version})`));
         return;
       }
       if (message.maxMessage < MIN_MAX_MESSAGE || message.maxChildren < 1) {
-        this.kill(new HatcheryError('PROTOCOL', `zygote ${this.pid} reported unusable limits (maxMessage ${message.maxMessage}, maxChildren ${message.maxChildren})`));
+        this.kill(zygoteProtocolError(this.pid, `reported unusable limits (maxMessage ${message.maxMessage}, maxChildren ${message.maxChildren})`));
         return;
       }
       // Its limits, never past this side's own: requests are framed and counted against them.
@@ -338,7 +338,7 @@ export class Zygote {
     }
     if (this.state === 'starting') {
       for (const fd of fds) this.native.close(fd);
-      this.kill(new HatcheryError('PROTOCOL', `zygote ${this.pid} spoke before its handshake`));
+      this.kill(zygoteProtocolError(this.pid, 'spoke before its handshake'));
       return;
     }
     if (message.type === MessageType.Pong) {
@@ -351,7 +351,7 @@ export class Zygote {
     if (message.type === MessageType.Error) {
       // A refused SIGNAL for a child that already finished is harmless.
       if (message.code === ErrorCode.NoSuchChild) return;
-      const error = new HatcheryError('PROTOCOL', `zygote ${this.pid} refused request ${message.id}: ${message.message} (code ${message.code})`);
+      const error = requestRefused(this.pid, message.id, message.message, message.code);
       const p = this.pending.get(message.id);
       if (p && p.pid === undefined) {
         this.pending.delete(message.id);
@@ -364,14 +364,14 @@ export class Zygote {
     const p = this.pending.get(message.id);
     if (!p) {
       for (const fd of fds) this.native.close(fd);
-      this.kill(new HatcheryError('PROTOCOL', `zygote ${this.pid} answered unknown request ${message.id}`));
+      this.kill(zygoteProtocolError(this.pid, `answered unknown request ${message.id}`));
       return;
     }
     switch (message.type) {
       case MessageType.Spawned:
         if (p.pid !== undefined) {
           for (const fd of fds) this.native.close(fd);
-          this.kill(new HatcheryError('PROTOCOL', `zygote ${this.pid} reported request ${p.id} spawned twice`));
+          this.kill(zygoteProtocolError(this.pid, `reported request ${p.id} spawned twice`));
           return;
         }
         p.pid = message.pid;
@@ -409,7 +409,7 @@ export class Zygote {
     this.pidfdWatcher.close();
     this.native.close(this.pidfd);
     this.pidfd = -1;
-    this.fail(new HatcheryError('ZYGOTE_DIED', `zygote ${this.pid} exited`));
+    this.fail(zygoteDied(this.pid, 'exited'));
   }
 
   /** Mark dead once: release OS resources and tell everyone still waiting. */
