@@ -30,8 +30,9 @@
 #include "wire.h"
 #include "zygote.h"
 
-struct child children[HATCH_MAX_CHILDREN];
+struct child children[HATCH_CHILD_SLOTS];
 unsigned live_children;
+unsigned running_children;
 
 /* ---- child table ------------------------------------------------------ */
 
@@ -46,19 +47,21 @@ static void send_trace(const struct child *c) {
 
 /* A running spawn by id; one whose EXIT was sent is no longer one, though its init may still be exiting. */
 struct child *find_child(uint32_t id) {
-  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+  for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++)
     if (children[i].used && !children[i].reported && children[i].id == id) return &children[i];
   return NULL;
 }
 
 int is_tracked_pid(pid_t pid) {
-  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+  for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++)
     if (children[i].used && children[i].pid == pid) return 1;
   return 0;
 }
 
+/* A slot for one more running spawn, or NULL past the HATCH_MAX_CHILDREN that HELLO_OK advertised. */
 struct child *free_slot(void) {
-  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+  if (running_children >= HATCH_MAX_CHILDREN) return NULL;
+  for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++)
     if (!children[i].used) return &children[i];
   return NULL;
 }
@@ -68,6 +71,7 @@ void release_child(struct child *c) {
   hatch_closep(&c->pidfd);
   hatch_closep(&c->err_fd);
   hatch_closep(&c->timer_fd);
+  if (!c->reported) running_children--;
   c->used = 0;
   live_children--;
   if (live_children == 0) idle_since_ns = hatch_now_ns();
@@ -180,6 +184,7 @@ static void report_exit_early(struct child *c) {
   send_trace(c);
   send_datagram(tx, hatch_encode_exit(tx, c->id, &exit), -1);
   c->reported = 1;
+  running_children--;
   c->timer_armed = 0;
   hatch_closep(&c->timer_fd);
 }
@@ -203,7 +208,12 @@ void on_child_exit(struct child *c) {
   }
   /* The init wrote the program's status before it exited; every writer is gone now. */
   if (c->err_fd >= 0) read_reports(c);
-  if (!c->used || c->reported) return; /* that last report was the early exit after all */
+  if (!c->used) return;
+  if (c->reported) { /* that last report was the early exit after all, and the init is reaped already */
+    release_child(c);
+    (void)reap_orphans(0);
+    return;
+  }
   trace(c, HATCH_TRACE_REAPED);
   if (c->has_program_status) status = c->program_status, r = c->pid;
   struct hatch_exit_body exit = exit_body(c, r > 0 ? status : -1, timeval_us(ru.ru_utime), timeval_us(ru.ru_stime),

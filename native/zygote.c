@@ -110,9 +110,9 @@ static void drain_signals(void) {
 
 /* Node is gone (or unreachable): nothing started here may outlive the zygote. */
 void shutdown_zygote(int status) {
-  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++)
+  for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++)
     if (children[i].used) signal_tree(&children[i], SIGKILL);
-  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++) {
+  for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++) {
     if (!children[i].used) continue;
     (void)wait4(children[i].pid, NULL, 0, NULL);
     release_child(&children[i]);
@@ -127,11 +127,11 @@ void shutdown_zygote(int status) {
 enum poll_kind { POLL_CONTROL, POLL_SIGNAL, POLL_ERR_PIPE, POLL_PIDFD, POLL_TIMER };
 
 /* Per child: the error pipe; or the pidfd, a timer, and an init's error pipe. */
-static struct pollfd poll_fds[2 + 3 * HATCH_MAX_CHILDREN];
+static struct pollfd poll_fds[2 + 3 * HATCH_CHILD_SLOTS];
 static struct {
   enum poll_kind kind;
   struct child *child;
-} poll_owner[2 + 3 * HATCH_MAX_CHILDREN];
+} poll_owner[2 + 3 * HATCH_CHILD_SLOTS];
 
 static unsigned add_poll(unsigned n, int fd, enum poll_kind kind, struct child *c) {
   poll_fds[n] = (struct pollfd){.fd = fd, .events = POLLIN};
@@ -144,7 +144,7 @@ static unsigned build_poll_set(void) {
   unsigned n = 0;
   n = add_poll(n, CONTROL_FD, POLL_CONTROL, NULL);
   n = add_poll(n, signal_fd, POLL_SIGNAL, NULL);
-  for (unsigned i = 0; i < HATCH_MAX_CHILDREN; i++) {
+  for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++) {
     struct child *c = &children[i];
     if (!c->used) continue;
     /*

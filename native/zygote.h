@@ -53,8 +53,17 @@ struct child {
 };
 
 /* child_table.c */
-extern struct child children[HATCH_MAX_CHILDREN];
+/*
+ * Slots: HATCH_MAX_CHILDREN running spawns (what HELLO_OK advertises), and as
+ * many again whose EXIT was sent early (HATCH_REPORT_TREE_GONE) and whose
+ * init is still to be reaped, so a full zygote never refuses a SPAWN because
+ * of an init that is only tearing its namespaces down.
+ */
+#define HATCH_CHILD_SLOTS (2u * HATCH_MAX_CHILDREN)
+extern struct child children[HATCH_CHILD_SLOTS];
+/* Slots in use, and of those the spawns whose EXIT is not sent yet. */
 extern unsigned live_children;
+extern unsigned running_children;
 struct child *find_child(uint32_t id);
 int is_tracked_pid(pid_t pid);
 struct child *free_slot(void);

@@ -162,6 +162,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
     c->trace_ns[HATCH_TRACE_ID_MAPS] = id_maps_ns;
   }
   live_children++;
+  running_children++;
   return 0;
 }
 

@@ -490,7 +490,9 @@ static void test_encoders(void) {
   memset(long_text, 'x', sizeof long_text - 1);
   long_text[sizeof long_text - 1] = '\0';
   n = hatch_encode_error(out, 3, HATCH_ERR_MALFORMED, long_text);
-  check(n == HATCH_REPLY_MAX && out[8] == (uint8_t)(HATCH_REPLY_MAX - 12), "long ERROR text cut to the reply size");
+  check(n == HATCH_HEADER_SIZE + 4u + HATCH_ERROR_TEXT_MAX && out[8] == (uint8_t)(4u + HATCH_ERROR_TEXT_MAX) &&
+            out[9] == 0,
+        "long ERROR text cut to HATCH_ERROR_TEXT_MAX bytes");
 }
 
 /* ---- the shared golden messages ---------------------------------------- */

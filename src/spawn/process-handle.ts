@@ -64,7 +64,12 @@ export class ProcessHandle {
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
-  /** Resolves when the child has been reaped; rejects with ZYGOTE_DIED if its zygote died first. */
+  /**
+   * Resolves once the program and every process it started are gone (with a
+   * pid namespace its init may still be tearing the namespaces down, and is
+   * reaped by the zygote a moment later); rejects with ZYGOTE_DIED if its
+   * zygote died first.
+   */
   readonly exited: Promise<ExitStatus>;
   /** What the sandbox actually enforces for this child. */
   readonly enforcement: Enforcement;
