@@ -28,9 +28,11 @@ test('kill() goes through the pidfd; after exit it is a no-op returning false', 
   assert.equal(child.kill(), false);
 });
 
-test('kill() with an unknown signal is a TypeError', async () => {
+test('kill() and killTree() with an unknown signal are a TypeError with code INVALID_OPTION naming signal', async () => {
   const child = await spawn('/bin/true', [], { stdio: 'ignore' });
-  assert.throws(() => child.kill('SIGWHAT' as NodeJS.Signals), TypeError);
+  for (const call of [() => child.kill('SIGWHAT' as NodeJS.Signals), () => child.killTree(999)]) {
+    assert.throws(call, (e: unknown) => e instanceof TypeError && (e as { code?: string }).code === 'INVALID_OPTION' && (e as { option?: string }).option === 'signal');
+  }
   await child.exited;
 });
 

@@ -4,13 +4,21 @@
  */
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { protocolError, signalName, signalNumber } from '../errors.js';
+import { InvalidOptionTypeError, protocolError, signalName, signalNumber } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 import { ExitReason, SignalScope, type ExitInfo } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import type { Enforcement } from '../policy/compile.js';
 
 /** How a child ended, as reported by the zygote's wait4(). */
+
+/** A signal name or number as the kernel knows it; anything else is INVALID_OPTION naming `signal`. */
+function checkedSignal(signal: NodeJS.Signals | number): number {
+  const signo = signalNumber(signal);
+  if (signo === undefined) throw new InvalidOptionTypeError('signal', `must be a signal name or number, got ${JSON.stringify(signal)}`);
+  return signo;
+}
+
 export interface ExitStatus {
   /** Exit code, or null when a signal ended it. */
   exitCode: number | null;
@@ -116,8 +124,7 @@ export class ProcessHandle {
    * has already exited (a no-op: the signal can never reach a recycled pid).
    */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
-    const signo = signalNumber(signal);
-    if (signo === undefined) throw new TypeError(`unknown signal ${String(signal)}`);
+    const signo = checkedSignal(signal);
     if (this.fd < 0) return false;
     const rc = loadBinding().pidfdSendSignal(this.fd, signo);
     if (rc === 0) return true;
@@ -127,8 +134,7 @@ export class ProcessHandle {
 
   /** Signal the child's whole process tree through the zygote (process group / pid namespace). */
   killTree(signal: NodeJS.Signals | number = 'SIGKILL', escalate = false): void {
-    const signo = signalNumber(signal);
-    if (signo === undefined) throw new TypeError(`unknown signal ${String(signal)}`);
+    const signo = checkedSignal(signal);
     this.zygote.signal(this.requestId, signo, escalate ? SignalScope.TreeEscalate : SignalScope.Tree);
   }
 
