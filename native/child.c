@@ -393,6 +393,8 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
    * program dies unseen and the spawn fails at the init stage.
    */
   int rc = drop_all_capabilities();
+  /* Without capabilities a filter needs no_new_privs; the init never execs, so it costs nothing to set here. */
+  if (rc == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) rc = -errno;
   if (rc == 0) rc = hatch_child_apply_init_seccomp(plan);
   if (rc != 0) {
     (void)kill(pid, SIGKILL);

@@ -89,10 +89,15 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   hatch_autoclose int sync_read = -1;
   hatch_autoclose int sync_write = -1;
   int pipe_fds[2];
-  /* Non-blocking: the zygote drains reports until EAGAIN; the child's few 16-byte writes never block. */
-  if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
+  /*
+   * The zygote's end is non-blocking (it drains reports until EAGAIN); the
+   * child's stays blocking, so a report is never dropped if the zygote is
+   * slow to read (a few hundred bytes at most, far below a pipe's capacity).
+   */
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
   err_read = pipe_fds[0];
   err_write = pipe_fds[1];
+  if (fcntl(err_read, F_SETFL, O_NONBLOCK) != 0) return -errno;
   uint32_t ns_flags = plan.has_namespaces ? plan.namespaces.clone_flags : 0;
   int new_user_ns = (ns_flags & CLONE_NEWUSER) != 0;
   if (new_user_ns) {
