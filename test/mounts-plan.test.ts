@@ -19,14 +19,11 @@ function fakeFs(entries: readonly string[], links: Record<string, string> = {}):
     return path;
   };
   return {
-    realpath(path) {
+    resolve(path) {
       const real = resolve(path);
-      return dirs.has(real) || files.has(real) || devices.has(real) ? real : null;
-    },
-    kind(path) {
-      if (dirs.has(path)) return 'dir';
-      if (devices.has(path)) return 'device';
-      return files.has(path) ? 'other' : null;
+      if (dirs.has(real)) return { real, kind: 'dir' };
+      if (devices.has(real)) return { real, kind: 'device' };
+      return files.has(real) ? { real, kind: 'other' } : null;
     },
   };
 }
@@ -139,8 +136,8 @@ test('against the real filesystem: the default hidden dirs that exist, a real te
     const ops = planMounts({ tmpdir: dir, write: [], read: [link], exec: ['/usr'] });
     const hidden = ops.filter((o) => o.op === MountOp.Hide).map((o) => o.path);
     assert.ok(hidden.length > 0);
-    for (const h of hidden) assert.ok(DEFAULT_HIDDEN_DIRS.includes(h) || hostFs.realpath(h) === h, h);
-    const real = hostFs.realpath(dir)!;
+    for (const h of hidden) assert.ok(DEFAULT_HIDDEN_DIRS.includes(h) || hostFs.resolve(h)?.real === h, h);
+    const real = hostFs.resolve(dir)!.real;
     assert.deepEqual(
       ops.filter((o) => o.op !== MountOp.Hide).map((o) => `${name(o.op)} ${o.path}`),
       hidden.some((h) => real.startsWith(`${h}/`))

@@ -14,7 +14,7 @@
  * is made here. /proc is neither hidden nor restored: it stays as mounted.
  */
 import { InvalidOptionRangeError } from '../errors.js';
-import { resolvePath } from './path-cache.js';
+import { resolvePath, type PathKind, type ResolvedPath } from './path-cache.js';
 import { posix } from 'node:path';
 import { MAX_MOUNT_OPS, MountOp } from '../protocol/wire.js';
 
@@ -48,20 +48,12 @@ export interface MountRequest {
 
 /** Filesystem lookups the planner needs; tests replace them. */
 export interface MountFs {
-  /** The path with every symlink resolved, or null when it does not exist or cannot be resolved. */
-  realpath(path: string): string | null;
-  kind(path: string): 'dir' | 'device' | 'other' | null;
+  /** The path with every symlink resolved, and what it is; null when it does not exist or cannot be resolved. */
+  resolve(path: string): ResolvedPath | null;
 }
 
 /** The host's file system, through the validated resolution cache (path-cache.ts). */
-export const hostFs: MountFs = {
-  realpath(path) {
-    return resolvePath(path)?.real ?? null;
-  },
-  kind(path) {
-    return resolvePath(path)?.kind ?? null;
-  },
-};
+export const hostFs: MountFs = { resolve: resolvePath };
 
 /** open_tree (5.2) and mount_setattr (5.12). */
 export function mountOpsSupported(kernelRelease: string): boolean {
@@ -111,29 +103,20 @@ function absolute(path: string, what: string): string {
  * caller asked for it.
  */
 export function planMounts(req: MountRequest, fs: MountFs = hostFs): MountStep[] {
-  // One stat per path per plan: what a resolution learned of the real path's kind is kept for kind() below.
-  const kinds = new Map<string, ReturnType<MountFs['kind']>>();
-  const kindOf = (real: string): ReturnType<MountFs['kind']> => {
-    if (!kinds.has(real)) kinds.set(real, fs.kind(real));
-    return kinds.get(real)!;
-  };
+  // One lookup per path per plan: every real path's kind comes with its resolution.
+  const kinds = new Map<string, PathKind>();
   const resolve = (list: readonly string[], what: string): string[] => {
     if (!Array.isArray(list)) throw new TypeError(`${what} must be an array of paths`);
     const out: string[] = [];
     for (const raw of list) {
-      const path = absolute(raw, `a ${what} path`);
-      let real: string | null;
-      if (fs === hostFs) {
-        const resolved = resolvePath(path);
-        real = resolved?.real ?? null;
-        if (resolved) kinds.set(resolved.real, resolved.kind);
-      } else {
-        real = fs.realpath(path);
-      }
-      if (real !== null && !out.includes(real)) out.push(real);
+      const resolved = fs.resolve(absolute(raw, `a ${what} path`));
+      if (resolved === null) continue;
+      kinds.set(resolved.real, resolved.kind);
+      if (!out.includes(resolved.real)) out.push(resolved.real);
     }
     return out;
   };
+  const kindOf = (real: string): PathKind | undefined => kinds.get(real);
   const writable = resolve(req.tmpdir === null ? req.write : [req.tmpdir, ...req.write], 'write');
   const allowed = [...writable];
   for (const p of [...resolve(req.read, 'read'), ...resolve(req.exec, 'exec')]) if (!allowed.includes(p)) allowed.push(p);
