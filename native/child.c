@@ -295,14 +295,12 @@ static void report_value(int err_fd, uint32_t kind, uint32_t key, uint64_t value
   (void)hatch_write_all(err_fd, &r, sizeof r);
 }
 
-static uint64_t timeval_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
-
 /* What every process of the namespace used, all of them reaped by now (the init's own few calls aside). */
 static void report_usage(int err_fd) {
   struct rusage ru;
   if (getrusage(RUSAGE_CHILDREN, &ru) != 0) return;
-  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, timeval_us(ru.ru_utime));
-  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, timeval_us(ru.ru_stime));
+  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, hatch_timeval_us(ru.ru_utime));
+  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, hatch_timeval_us(ru.ru_stime));
   report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
 }
 

@@ -130,8 +130,6 @@ void start_escalation(struct child *c, int signo, uint32_t reason) {
 
 /* ---- child lifecycle -------------------------------------------------- */
 
-static uint64_t timeval_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
-
 static void read_reports(struct child *c);
 
 /*
@@ -190,8 +188,7 @@ static void report_exit_early(struct child *c) {
 }
 
 void on_child_exit(struct child *c) {
-  int reported = c->reported;
-  if (!reported) trace(c, HATCH_TRACE_EXIT_SEEN);
+  if (!c->reported) trace(c, HATCH_TRACE_EXIT_SEEN);
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
@@ -201,23 +198,18 @@ void on_child_exit(struct child *c) {
   pid_t r;
   do r = wait4(c->pid, &status, 0, &ru);
   while (r < 0 && errno == EINTR);
-  if (reported) {
-    release_child(c);
-    (void)reap_orphans(0);
-    return;
-  }
-  /* The init wrote the program's status before it exited; every writer is gone now. */
+  /* The init wrote its last reports before it exited; every writer is gone now. */
   if (c->err_fd >= 0) read_reports(c);
   if (!c->used) return;
-  if (c->reported) { /* that last report was the early exit after all, and the init is reaped already */
+  if (c->reported) { /* EXIT went with the init's early report (before, or just now): only the reaping was left */
     release_child(c);
     (void)reap_orphans(0);
     return;
   }
   trace(c, HATCH_TRACE_REAPED);
   if (c->has_program_status) status = c->program_status, r = c->pid;
-  struct hatch_exit_body exit = exit_body(c, r > 0 ? status : -1, timeval_us(ru.ru_utime), timeval_us(ru.ru_stime),
-                                          (uint64_t)ru.ru_maxrss * 1024u);
+  struct hatch_exit_body exit = exit_body(c, r > 0 ? status : -1, hatch_timeval_us(ru.ru_utime),
+                                          hatch_timeval_us(ru.ru_stime), (uint64_t)ru.ru_maxrss * 1024u);
   if (c->tmp_fd >= 0) {
     struct statfs st;
     if (fstatfs(c->tmp_fd, &st) == 0 && (st.f_bavail == 0 || st.f_ffree == 0)) exit.reasons |= HATCH_EXIT_TMP_FULL;

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #define HATCH_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -20,6 +21,11 @@ static inline void hatch_closep(int *fd) {
 #define hatch_autoclose __attribute__((cleanup(hatch_closep)))
 
 uint64_t hatch_now_ns(void);
+
+/* A struct timeval (rusage times) in microseconds. */
+static inline uint64_t hatch_timeval_us(struct timeval tv) {
+  return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
 
 /* Decimal digits of v into buf (at least 21 bytes), NUL-terminated; returns the length. */
 size_t hatch_utoa(uint64_t v, char *buf);
