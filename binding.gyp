@@ -30,6 +30,7 @@
         "native/limits.c",
         "native/util.c",
         "native/ns.c",
+        "native/ns_stock.c",
         "native/landlock.c",
         "native/seccomp.c",
         "native/probe.c",

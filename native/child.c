@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "limits.h"
+#include "raw_syscall.h"
 #include "remove.h"
 #include "kernel_compat.h"
 #include "util.h"
@@ -145,13 +146,6 @@ static void set_umask(const struct hatch_plan *plan) {
   if (plan->flags & HATCH_SPAWN_PRIVATE_UMASK) umask(077);
 }
 
-int hatch_private_tmp_full(const struct hatch_plan *plan) {
-  if (!plan->has_private_tmp) return 0;
-  struct statfs st;
-  if (statfs(plan->private_tmp_path, &st) != 0) return 0;
-  return st.f_bavail == 0 || st.f_ffree == 0;
-}
-
 static int set_no_new_privs(const struct hatch_plan *plan) {
   if (!(plan->flags & HATCH_SPAWN_NO_NEW_PRIVS)) return 0;
   return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : -errno;
@@ -257,8 +251,71 @@ static int run_program(void *unused) {
   _exit(127);
 }
 
+/*
+ * ---- the init past its release --------------------------------------------
+ *
+ * Once the program runs, an init made with CLONE_VM (zygote_spawn.c) lets
+ * the zygote go on, and from then on the two run side by side in one
+ * memory. So everything below makes its calls through init_call (no errno,
+ * no libc state: raw_syscall.h) and reads only its own struct init_state,
+ * copied onto its own stack: the plan, the args and child.c's statics are
+ * the zygote's again. An init with a memory of its own (fork) runs the same code.
+ */
+struct init_state {
+  int err_fd;
+  pid_t program;
+  int tracing;
+  int has_private_tmp;
+  char private_tmp_path[HATCH_PATH_BUFFER]; /* "" if the plan's did not fit: then never reported full */
+};
+
+static long init_call(long nr, long a, long b, long c, long d) {
+#if HATCH_HAVE_RAW_SYSCALL
+  return hatch_raw_syscall4(nr, a, b, c, d);
+#else
+  long r = syscall(nr, a, b, c, d);
+  return r < 0 ? -errno : r;
+#endif
+}
+
+/* The kernel's sigset is 64 bits on every architecture this builds for; glibc's sigset_t starts with it. */
+#define KERNEL_SIGSET_BYTES 8
+
+static void init_write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    long k = init_call(SYS_write, fd, (long)p, (long)len, 0);
+    if (k == -EINTR) continue;
+    if (k <= 0) return;
+    p += k;
+    len -= (size_t)k;
+  }
+}
+
+static void init_report(const struct init_state *st, uint32_t kind, int32_t a, int32_t b) {
+  struct hatch_child_report r = {.kind = kind, .a = a, .b = b};
+  init_write_all(st->err_fd, &r, sizeof r);
+}
+
+static void init_report_value(const struct init_state *st, uint32_t kind, uint32_t key, uint64_t value) {
+  struct hatch_child_value_report r = {.kind = kind, .key = key, .value = value};
+  init_write_all(st->err_fd, &r, sizeof r);
+}
+
+static _Noreturn void init_exit(int code) {
+  for (;;) init_call(SYS_exit_group, code, 0, 0, 0);
+}
+
 static int exit_code_of(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* 1 when the private tmpfs has no free blocks or inodes left. */
+static int private_tmp_full(const struct init_state *st) {
+  if (!st->has_private_tmp || st->private_tmp_path[0] == '\0') return 0;
+  struct statfs fs;
+  if (init_call(SYS_statfs, (long)st->private_tmp_path, (long)&fs, 0, 0) != 0) return 0;
+  return fs.f_bavail == 0 || fs.f_ffree == 0;
 }
 
 /*
@@ -278,58 +335,53 @@ static int end_namespace_tree(void) {
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   for (int round = 0; round < END_TREE_ROUNDS; round++) {
-    (void)kill(-1, SIGKILL);
+    (void)init_call(SYS_kill, -1, SIGKILL, 0, 0);
     for (;;) {
-      pid_t pid = waitpid(-1, NULL, WNOHANG | __WALL);
-      if (pid < 0 && errno == ECHILD) return 1;
+      long pid = init_call(SYS_wait4, -1, 0, WNOHANG | __WALL, 0);
+      if (pid == -ECHILD) return 1;
       if (pid <= 0) break;
     }
     struct timespec wait = {.tv_sec = 0, .tv_nsec = END_TREE_WAIT_NS};
-    (void)sigtimedwait(&chld, NULL, &wait);
+    (void)init_call(SYS_rt_sigtimedwait, (long)&chld, 0, (long)&wait, KERNEL_SIGSET_BYTES);
   }
   return 0;
 }
 
-static void report_value(int err_fd, uint32_t kind, uint32_t key, uint64_t value) {
-  struct hatch_child_value_report r = {.kind = kind, .key = key, .value = value};
-  (void)hatch_write_all(err_fd, &r, sizeof r);
-}
-
 /* What every process of the namespace used, all of them reaped by now (the init's own few calls aside). */
-static void report_usage(int err_fd) {
+static void report_usage(const struct init_state *st) {
   struct rusage ru;
-  if (getrusage(RUSAGE_CHILDREN, &ru) != 0) return;
-  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, hatch_timeval_us(ru.ru_utime));
-  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, hatch_timeval_us(ru.ru_stime));
-  report_value(err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
+  if (init_call(SYS_getrusage, RUSAGE_CHILDREN, (long)&ru, 0, 0) != 0) return;
+  init_report_value(st, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, hatch_timeval_us(ru.ru_utime));
+  init_report_value(st, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, hatch_timeval_us(ru.ru_stime));
+  init_report_value(st, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
 }
 
-static _Noreturn void init_loop(int err_fd, pid_t program, const sigset_t *all) {
+static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all) {
   for (;;) {
     siginfo_t info;
-    int sig = sigwaitinfo(all, &info);
+    long sig = init_call(SYS_rt_sigtimedwait, (long)all, (long)&info, 0, KERNEL_SIGSET_BYTES);
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
       int tree = info.si_code == SI_QUEUE && info.si_value.sival_int == HATCH_TREE_SIGNAL_COOKIE;
-      (void)kill(tree ? -1 : program, sig);
+      (void)init_call(SYS_kill, tree ? -1 : st->program, sig, 0, 0);
       continue;
     }
     /* Orphans of the namespace are reparented to us: reap everything, watch for the program. */
     int status, program_status = 0, program_done = 0;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (pid == program) program_done = 1, program_status = status;
+    long pid;
+    while ((pid = init_call(SYS_wait4, -1, (long)&status, WNOHANG, 0)) > 0) {
+      if (pid == st->program) program_done = 1, program_status = status;
     }
     if (program_done) {
-      trace(program_plan, HATCH_TRACE_PROGRAM_REAPED);
-      uint32_t bits = hatch_private_tmp_full(program_plan) ? HATCH_REPORT_TMP_FULL : 0;
+      uint64_t reaped_ns = hatch_now_ns();
+      uint32_t bits = private_tmp_full(st) ? HATCH_REPORT_TMP_FULL : 0;
       if (end_namespace_tree()) {
-        report_usage(err_fd);
+        report_usage(st);
         bits |= HATCH_REPORT_TREE_GONE;
       }
-      flush_trace(program_plan, err_fd);
-      report(err_fd, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
-      _exit(exit_code_of(program_status));
+      if (st->tracing) init_report_value(st, HATCH_REPORT_TRACE, HATCH_TRACE_PROGRAM_REAPED, reaped_ns);
+      init_report(st, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
+      init_exit(exit_code_of(program_status));
     }
   }
 }
@@ -353,10 +405,46 @@ static int drop_all_capabilities(void) {
   return syscall(SYS_capset, &header, data) == 0 ? 0 : -errno;
 }
 
-/* The init past the program's exec: argv and env are the program's now, and plan->argv/envp dangle. */
+/* The init past the program's exec: argv and env are the program's now, and plan->argv/envp dangle.
+ * An init in the zygote's memory leaves them: the zygote unmaps them once it goes on. */
 static void release_args(const struct hatch_child_args *args) {
+  if (args->shares_zygote_memory) return;
   if (args->args_file != NULL) (void)munmap(args->args_file, args->args_file_len);
   if (args->args_slots != NULL) (void)munmap(args->args_slots, args->args_slots_len);
+}
+
+/* Everything from 0 up is closed except the three fds the init keeps (-1: none). */
+static void close_all_but(int a, int b, int c) {
+  int keep[3] = {a, b, c};
+  for (int i = 0; i < 3; i++) /* sort three */
+    for (int j = i + 1; j < 3; j++)
+      if (keep[j] < keep[i]) {
+        int t = keep[i];
+        keep[i] = keep[j];
+        keep[j] = t;
+      }
+  unsigned lo = 0;
+  for (int i = 0; i < 3; i++) {
+    if (keep[i] < 0 || (unsigned)keep[i] < lo) continue;
+    if ((unsigned)keep[i] > lo) (void)close_range_raw(lo, (unsigned)keep[i] - 1);
+    lo = (unsigned)keep[i] + 1;
+  }
+  (void)close_range_raw(lo, ~0u);
+}
+
+static void copy_init_state(struct init_state *st, const struct hatch_plan *plan, int err_fd, pid_t program) {
+  st->err_fd = err_fd;
+  st->program = program;
+  st->tracing = (plan->flags & HATCH_SPAWN_TRACE) != 0;
+  st->has_private_tmp = plan->has_private_tmp;
+  st->private_tmp_path[0] = '\0';
+  if (plan->has_private_tmp) {
+    size_t n = 0;
+    while (plan->private_tmp_path[n] != '\0' && n < sizeof st->private_tmp_path) n++;
+    if (n < sizeof st->private_tmp_path) {
+      for (size_t i = 0; i <= n; i++) st->private_tmp_path[i] = plan->private_tmp_path[i];
+    }
+  }
 }
 
 static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct hatch_child_args *args) {
@@ -382,8 +470,7 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
   release_args(args);
   install_forwarding_handlers();
   /* Only the program may hold its stdio, or its readers would wait on us for EOF. */
-  (void)close_range_raw(0, (unsigned)err_fd - 1);
-  (void)close_range_raw((unsigned)err_fd + 1, ~0u);
+  close_all_but(err_fd, args->release_fd, -1);
   /*
    * Pid 1 keeps no capability of its user namespace, and a filter of its own
    * bounds what it may ask of the kernel: both before EXEC_OK, so that once
@@ -402,18 +489,24 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
   }
   flush_trace(plan, err_fd);
   report(err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
-  init_loop(err_fd, pid, &all);
+  struct init_state st;
+  copy_init_state(&st, plan, err_fd, pid);
+  /* The zygote goes on from here (its read end sees EOF); past this line only init_call. */
+  if (args->release_fd >= 0) (void)init_call(SYS_close, args->release_fd, 0, 0, 0);
+  init_loop(&st, &all);
 }
 
 void hatch_child_run(const struct hatch_child_args *args) {
   const struct hatch_plan *plan = args->plan;
   trace(plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_CLONE);
+  int sync_fd = args->sync_fd;
+  int awaited = hatch_child_await_id_maps(plan, &sync_fd);
   STAGE(HATCH_STAGE_SIGNALS, reset_signals());
   STAGE(HATCH_STAGE_SETSID, new_session());
   STAGE(HATCH_STAGE_PDEATHSIG, die_with_zygote(plan, args->zygote_pid));
   STAGE(HATCH_STAGE_STDIO, install_stdio(args->stdio));
-  STAGE(HATCH_STAGE_CLOSE_FDS, close_other_fds(args->err_fd, args->sync_fd));
-  STAGE(HATCH_STAGE_USERNS, hatch_child_enter_userns(plan, args->sync_fd));
+  STAGE(HATCH_STAGE_CLOSE_FDS, close_other_fds(args->err_fd, args->release_fd));
+  STAGE(HATCH_STAGE_USERNS, awaited < 0 ? awaited : hatch_child_enter_userns(plan));
   STAGE(HATCH_STAGE_MOUNT, hatch_child_setup_mounts(plan));
   STAGE(HATCH_STAGE_CWD, change_dir(plan));
   STAGE(HATCH_STAGE_RLIMITS, hatch_apply_rlimits(plan));

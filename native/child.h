@@ -1,4 +1,4 @@
-/* The child between clone3 and execve: applies a plan, in docs/ARCHITECTURE.md order. */
+/* The child between clone and execve: applies a plan, in docs/ARCHITECTURE.md order. */
 #ifndef HATCHERY_CHILD_H
 #define HATCHERY_CHILD_H
 
@@ -10,6 +10,14 @@ struct hatch_child_args {
   int stdio[3];     /* received from Node; become 0, 1, 2 */
   int err_fd;       /* write end of the close-on-exec error pipe */
   int sync_fd;      /* read end of the user-namespace sync pipe, or -1 */
+  /*
+   * Write end of the release pipe, or -1: a child that shares the zygote's
+   * memory (CLONE_VM) holds it while the zygote waits; execve (close-on-exec),
+   * _exit, or an init's explicit close once it runs only raw system calls
+   * lets the zygote go on.
+   */
+  int release_fd;
+  int shares_zygote_memory;
   pid_t zygote_pid; /* getpid() of the zygote, saved before clone3 */
   /*
    * The args file's mapping and its pointer array (HATCH_TAG_ARGS_FD), or

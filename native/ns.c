@@ -156,18 +156,24 @@ static int take_inside_ids(const struct hatch_plan *plan) {
   return 0;
 }
 
-int hatch_child_enter_userns(const struct hatch_plan *plan, int sync_fd) {
+/*
+ * The child's first act when the zygote writes its maps: until the zygote's
+ * word arrives the two run side by side (a child that shares the zygote's
+ * memory must not touch errno meanwhile), so it waits before anything else.
+ */
+int hatch_child_await_id_maps(const struct hatch_plan *plan, int *sync_fd) {
   int rc = 0;
-  if (wants(plan, CLONE_NEWUSER)) {
-    rc = sync_fd < 0 ? -EBADF : wait_for_id_maps(sync_fd);
-    if (rc == 0) rc = take_inside_ids(plan);
-  }
-  hatch_closep(&sync_fd);
+  if (wants(plan, CLONE_NEWUSER)) rc = *sync_fd < 0 ? -EBADF : wait_for_id_maps(*sync_fd);
+  hatch_closep(sync_fd);
   return rc;
 }
 
+int hatch_child_enter_userns(const struct hatch_plan *plan) {
+  return wants(plan, CLONE_NEWUSER) ? take_inside_ids(plan) : 0;
+}
+
 /* A fresh network namespace has only lo, down; up, it lets a program talk to itself. */
-static int bring_loopback_up(void) {
+int hatch_bring_loopback_up(void) {
   hatch_autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;
   struct ifreq ifr;
@@ -384,6 +390,7 @@ int hatch_child_setup_mounts(const struct hatch_plan *plan) {
     int rc = mount_private_tmp(plan);
     if (rc < 0) return rc;
   }
-  if (wants(plan, CLONE_NEWNET)) return bring_loopback_up();
+  /* A network namespace from the zygote's stock (ns_stock.c) came with lo up, and is not ours to change. */
+  if (wants(plan, CLONE_NEWNET) && !plan->loopback_ready) return hatch_bring_loopback_up();
   return 0;
 }

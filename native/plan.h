@@ -47,6 +47,8 @@ struct hatch_plan {
   uint32_t uid, gid;
   int has_namespaces;
   struct hatch_namespaces_value namespaces;
+  /* Not on the wire: set by the zygote when the child enters a stocked network namespace (ns_stock.c). */
+  int loopback_ready;
   int has_landlock;
   struct hatch_landlock_ruleset_value landlock;
   struct hatch_landlock_path landlock_paths[HATCH_MAX_LANDLOCK_PATHS];
@@ -123,13 +125,14 @@ _Static_assert(sizeof(struct hatch_child_value_report) == sizeof(struct hatch_ch
  * written the child's uid/gid maps: 0, or the errno of the write that failed,
  * which the child reports at HATCH_STAGE_USERNS (only with CLONE_NEWUSER).
  */
-int hatch_child_enter_userns(const struct hatch_plan *plan, int sync_fd);
+int hatch_child_await_id_maps(const struct hatch_plan *plan, int *sync_fd);
+int hatch_child_enter_userns(const struct hatch_plan *plan);
 int hatch_child_setup_mounts(const struct hatch_plan *plan);
+/* ioctl(SIOCSIFFLAGS) on lo in the caller's network namespace: 0 or -errno. */
+int hatch_bring_loopback_up(void);
 int hatch_child_apply_landlock(const struct hatch_plan *plan);
 int hatch_child_apply_seccomp(const struct hatch_plan *plan);
 int hatch_child_apply_init_seccomp(const struct hatch_plan *plan);
-/* 1 when the private tmpfs has no free blocks or inodes left (read by the init before it exits). */
-int hatch_private_tmp_full(const struct hatch_plan *plan);
 
 /* Zygote side of user namespaces: write /proc/<pid>/{setgroups,uid_map,gid_map}. */
 int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid, uint32_t outside_gid);

@@ -96,6 +96,7 @@ static void reset_plan(struct hatch_plan *plan) {
   plan->uid = plan->gid = 0;
   plan->has_namespaces = 0;
   memset(&plan->namespaces, 0, sizeof plan->namespaces);
+  plan->loopback_ready = 0;
   plan->has_landlock = 0;
   memset(&plan->landlock, 0, sizeof plan->landlock);
   plan->landlock_path_count = 0;

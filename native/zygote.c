@@ -247,8 +247,11 @@ int main(int argc, char **argv) {
   setup_process();
   for (;;) {
     unsigned n = build_poll_set();
-    int timeout = poll_timeout_ms();
+    /* Nothing to do right now: a good moment to make the next spawn's namespaces (ns_stock.c). */
+    int stocking = ns_stock_wants_more();
+    int timeout = stocking ? 0 : poll_timeout_ms();
     int ready = poll(poll_fds, n, timeout);
+    if (ready == 0 && stocking) ns_stock_fill_one();
     if (ready < 0) {
       if (errno == EINTR) continue;
       hatch_log("poll: %s", strerror(errno));

@@ -90,6 +90,14 @@ extern uint64_t received_ns;
 void learn_pipefs(void);
 void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds);
 
+/* ns_stock.c: fresh network, IPC and UTS namespaces made ahead (root only) */
+struct hatch_plan;
+int ns_stock_wants_more(void);
+void ns_stock_fill_one(void);
+/* Enters a stocked set for the namespaces *clone_flags asks for and clears
+ * those flags; returns what was entered (0: nothing), for ns_stock_leave right after clone. */
+int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags);
+void ns_stock_leave(int entered);
 /* zygote.c */
 extern int signal_fd;
 extern pid_t zygote_pid;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "plan.h"
 #include "probe.h"
 #include "protocol.h"
+#include "raw_syscall.h"
 #include "util.h"
 #include "wire.h"
 #include "zygote.h"
@@ -36,14 +38,92 @@ _Static_assert(HATCH_ARGS_FILE_SEALS_REQUIRED == (F_SEAL_SHRINK | F_SEAL_GROW | 
 static struct hatch_plan plan;
 
 /*
- * clone3 where it works; clone(CLONE_PIDFD) where a container's seccomp
- * profile answers clone3 with ENOSYS (Docker, containerd, Podman do, so that
- * their filter can inspect clone's flags) or EPERM. Both return the pidfd and
- * run the child on the zygote's stack copy (no CLONE_VM): fork semantics.
+ * How a child gets its memory. Copying the zygote's (fork) costs a new
+ * address space and then a copy-on-write fault for every page either side
+ * writes: about 1 ms on a VM where a CLONE_VM clone takes 80 µs
+ * (docs/performance.md). So a child runs in the zygote's own memory, on a
+ * stack of its own, while the zygote waits:
+ *
+ *   SHARED_VFORK    no pid namespace and no user namespace: nothing for the
+ *                   zygote to do while the child sets up, so CLONE_VFORK
+ *                   (the kernel holds the zygote until the exec or _exit),
+ *                   as posix_spawn does.
+ *   SHARED_RELEASE  a pid-namespace init, or id maps to write: the zygote
+ *                   writes the maps (the child waits for them before doing
+ *                   anything), then waits for EOF on a release pipe. The
+ *                   child's end closes at its exec or exit, or, for an
+ *                   init, once the program runs and the init is confined;
+ *                   past that point the init makes only raw system calls
+ *                   (child.c), so the two never share errno or libc state.
+ *   COPIED          a tree removal (it may run long, and the zygote must not
+ *                   wait on it), or an architecture without raw_syscall.h.
+ *
+ * While the zygote waits it serves nothing else; a child still setting up
+ * after RELEASE_WAIT_MS is killed, and the zygote goes on once it is dead (or
+ * a second later: a killed task never returns to user space).
+ */
+enum child_memory { SHARED_VFORK, SHARED_RELEASE, COPIED };
+#define RELEASE_WAIT_MS 10000
+#define KILLED_WAIT_MS 1000
+#define CHILD_STACK_BYTES (256u * 1024u)
+#define STACK_GUARD_BYTES 4096u
+
+static enum child_memory memory_for(uint32_t ns_flags) {
+  if (plan.flags & HATCH_SPAWN_REMOVE_TREE) return COPIED;
+  if (!(ns_flags & (CLONE_NEWUSER | CLONE_NEWPID))) return SHARED_VFORK;
+  return HATCH_HAVE_RAW_SYSCALL ? SHARED_RELEASE : COPIED;
+}
+
+/* One stack per slot, made on first use and kept: a slot is free only once its child is reaped. */
+static void *child_stacks[HATCH_CHILD_SLOTS];
+
+static void *stack_top_for(const struct child *c) {
+  size_t slot = (size_t)(c - children);
+  if (child_stacks[slot] == NULL) {
+    size_t len = STACK_GUARD_BYTES + CHILD_STACK_BYTES;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    if (mprotect(m, STACK_GUARD_BYTES, PROT_NONE) != 0) { /* overflow faults instead of writing below */
+      (void)munmap(m, len);
+      return NULL;
+    }
+    child_stacks[slot] = m;
+  }
+  return (char *)child_stacks[slot] + STACK_GUARD_BYTES + CHILD_STACK_BYTES;
+}
+
+/* The child's first act: its own copy of its arguments, on its own stack (the zygote's frame is the zygote's). */
+static int shared_child_main(void *arg) {
+  struct hatch_child_args own = *(const struct hatch_child_args *)arg;
+  hatch_child_run(&own);
+}
+
+static long clone_shared(enum child_memory memory, uint32_t ns_flags, void *stack_top, struct hatch_child_args *args,
+                         int *pidfd) {
+  int flags = (int)(CLONE_VM | CLONE_PIDFD | ns_flags | SIGCHLD);
+  if (memory == SHARED_VFORK) flags |= CLONE_VFORK;
+  return clone(shared_child_main, stack_top, flags, args, (pid_t *)pidfd);
+}
+
+/* EOF on the release pipe; see enum child_memory. */
+static void await_release(int release_fd, int pidfd) {
+  struct pollfd p = {.fd = release_fd, .events = POLLIN};
+  if (poll(&p, 1, RELEASE_WAIT_MS) > 0) return;
+  hatch_log("a child still set up after %d ms: killed", RELEASE_WAIT_MS);
+  (void)pidfd_signal(pidfd, SIGKILL);
+  struct pollfd dead = {.fd = pidfd, .events = POLLIN};
+  (void)poll(&dead, 1, KILLED_WAIT_MS);
+}
+
+/*
+ * COPIED: clone3 where it works; clone(CLONE_PIDFD) where a container's
+ * seccomp profile answers clone3 with ENOSYS (Docker, containerd, Podman do,
+ * so that their filter can inspect clone's flags) or EPERM. Both return the
+ * pidfd and run the child on the zygote's stack copy: fork semantics.
  */
 static int clone3_refused;
 
-static long clone_child(uint32_t ns_flags, int *pidfd) {
+static long clone_copied(uint32_t ns_flags, int *pidfd) {
   if (!clone3_refused) {
     struct clone_args args;
     memset(&args, 0, sizeof args);
@@ -88,6 +168,8 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   hatch_autoclose int err_write = -1;
   hatch_autoclose int sync_read = -1;
   hatch_autoclose int sync_write = -1;
+  hatch_autoclose int release_read = -1;
+  hatch_autoclose int release_write = -1;
   int pipe_fds[2];
   /*
    * The zygote's end is non-blocking (it drains reports until EAGAIN); the
@@ -105,30 +187,46 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
     sync_read = pipe_fds[0];
     sync_write = pipe_fds[1];
   }
+  enum child_memory memory = memory_for(ns_flags);
+  void *stack_top = NULL;
+  if (memory != COPIED) {
+    if ((stack_top = stack_top_for(c)) == NULL) return -errno;
+  }
+  if (memory == SHARED_RELEASE) {
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
+    release_read = pipe_fds[0];
+    release_write = pipe_fds[1];
+  }
+  struct hatch_child_args child = {
+      .plan = &plan,
+      .stdio = {stdio[0], stdio[1], stdio[2]},
+      .err_fd = err_write,
+      .sync_fd = sync_read,
+      .release_fd = release_write,
+      .shares_zygote_memory = memory != COPIED,
+      .zygote_pid = zygote_pid,
+      .args_file = args->file,
+      .args_file_len = args->file_len,
+      .args_slots = args->slots,
+      .args_slots_len = args->slots_len,
+  };
 
   int pidfd = -1;
   uint64_t parsed_ns = hatch_now_ns();
-  long pid = clone_child(ns_flags, &pidfd);
-  if (pid < 0) return -errno;
+  uint32_t clone_ns = ns_flags;
+  int stocked = ns_stock_enter(&plan, &clone_ns);
+  long pid =
+      memory == COPIED ? clone_copied(clone_ns, &pidfd) : clone_shared(memory, clone_ns, stack_top, &child, &pidfd);
+  int clone_errno = errno;
+  if (pid == 0) hatch_child_run(&child); /* COPIED only: a shared child starts in shared_child_main */
+  ns_stock_leave(stocked);
+  if (pid < 0) return -clone_errno;
   uint64_t cloned_ns = hatch_now_ns();
-  if (pid == 0) {
-    struct hatch_child_args child = {
-        .plan = &plan,
-        .stdio = {stdio[0], stdio[1], stdio[2]},
-        .err_fd = err_write,
-        .sync_fd = sync_read,
-        .zygote_pid = zygote_pid,
-        .args_file = args->file,
-        .args_file_len = args->file_len,
-        .args_slots = args->slots,
-        .args_slots_len = args->slots_len,
-    };
-    hatch_child_run(&child);
-  }
 
-  /* Only the child may hold the write end, or EOF would never report the exec. */
+  /* Only the child may hold the write ends, or EOF would never report the exec (or the release). */
   hatch_closep(&err_write);
   hatch_closep(&sync_read);
+  hatch_closep(&release_write);
   uint64_t id_maps_ns = 0;
   if (new_user_ns) {
     /* 0, or the errno of the write that failed: the child reports it at HATCH_STAGE_USERNS. */
@@ -139,6 +237,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
     (void)hatch_write_all(sync_write, &status, sizeof status);
     hatch_closep(&sync_write);
   }
+  if (memory == SHARED_RELEASE) await_release(release_read, pidfd);
 
   memset(c, 0, sizeof *c);
   c->used = 1;

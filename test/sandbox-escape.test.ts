@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { spawn as spawnHost, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, chmodSync, chownSync, constants as fsConstants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants as fsConstants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -403,6 +403,35 @@ describe('sandbox escape probes: the default profile', () => {
   });
 
   describe('network', () => {
+    test('each operation has network, IPC and UTS namespaces of its own (made ahead by a root zygote, or by clone): none is the host\'s or another\'s, lo is up, and the program cannot reconfigure it', async () => {
+      const idsOf = async (hold: number): Promise<string> => {
+        const r = await run('/bin/sh', ['-c', `readlink /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts | tr '\\n' ' '; sleep ${hold}`], { encoding: 'utf8' });
+        assert.equal(r.exitCode, 0, describeRun(r));
+        return r.stdout.trim();
+      };
+      const host = ['net', 'ipc', 'uts'].map((k) => readlinkSync(`/proc/self/ns/${k}`));
+      // One after another (a root zygote serves these from its stock once it has one), then four at once.
+      const seen: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        seen.push(await idsOf(0));
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const together = await Promise.all([0, 1, 2, 3].map(() => idsOf(0.4)));
+      for (const line of [...seen, ...together]) {
+        const ids = line.split(' ');
+        assert.equal(ids.length, 3, line);
+        for (const id of ids) assert.ok(!host.includes(id), `an operation is in a host namespace: ${line}`);
+      }
+      for (let k = 0; k < 3; k++) {
+        const live = together.map((line) => line.split(' ')[k]);
+        assert.equal(new Set(live).size, live.length, `two concurrent operations share a namespace: ${together.join(' | ')}`);
+      }
+      // Loopback works where a policy allows inet sockets; taking lo down is refused.
+      const sockets = { sandbox: { seccomp: { allow: ['socket', 'ioctl'] } } } as AttemptOptions;
+      for (let i = 0; i < 3; i++) await expectOutcome(['loopback-echo'], 'allowed', sockets);
+      await expectOutcome(['loopback-down'], 'denied EPERM', sockets);
+    });
+
     test('TCP connect and bind, UDP, raw and packet sockets: no socket but AF_UNIX (seccomp EAFNOSUPPORT)', async () => {
       await expectOutcome(['tcp-connect', String(tcpPort)], 'denied EAFNOSUPPORT');
       await expectOutcome(['tcp-bind', String(closedPort)], 'denied EAFNOSUPPORT');
@@ -637,6 +666,17 @@ describe('sandbox escape probes: the default profile', () => {
       // pid 1 is the sandbox's init, which is not dumpable.
       await expectOutcome(['proc-environ', '1'], 'denied EACCES');
       await expectOutcome(['proc-list'], 'visible 2');
+    });
+
+    test('the init shares the zygote\'s memory, and no way into it is open: /proc/1/mem, process_vm_writev and ptrace are refused even where the policy allows the calls', async () => {
+      // The default profile refuses the calls themselves.
+      await expectOutcome(['write-memory', '1'], 'mem:EACCES vm:EPERM ptrace:EPERM');
+      // Allowed by the policy, the kernel still refuses: the init is not dumpable and its memory belongs to the host's user namespace.
+      const open = { sandbox: { seccomp: { allow: ['ptrace', 'process_vm_writev'] } } } as AttemptOptions;
+      await expectOutcome(['write-memory', '1'], 'mem:EACCES vm:EPERM ptrace:EPERM', open);
+      // Control: the same probe reaches a process of its own (itself, pid 2) where the policy allows it.
+      const self = await attempt(['write-memory', '2'], open);
+      assert.match(outcome(self), /^mem:allowed vm:allowed /, describeRun(self));
     });
   });
 

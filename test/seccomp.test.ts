@@ -707,8 +707,8 @@ describe('seccomp: the pid-namespace init\'s filter', () => {
     assert.match(lines[0]!, /^seccomp init filter for x86_64: 15 rules, \d+ BPF instructions$/);
     assert.ok(lines.includes('arch != x86_64 -> kill process'));
     assert.ok(lines.includes('x32 syscall (nr >= 0x40000000) -> kill process'));
-    assert.ok(lines.includes('allow rt_sigtimedwait  # sigwaitinfo() in init_loop'));
-    assert.ok(lines.includes('allow wait4  # waitpid() reaping in init_loop, and the exec-failure path'));
+    assert.ok(lines.includes('allow rt_sigtimedwait  # waiting for signals in init_loop, and end_namespace_tree\'s bounded waits'));
+    assert.ok(lines.includes('allow wait4  # reaping in init_loop and end_namespace_tree, and the exec-failure path'));
     assert.equal(lines[lines.length - 1], 'default: kill process');
     assert.ok(!explainInitSeccomp(compileInitSeccomp('aarch64')).includes('x32'));
   });

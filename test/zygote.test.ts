@@ -29,10 +29,10 @@ test('a zygote stopped with SIGSTOP: the caller deadline fires, it is killed and
   const zpid = await defaultZygotePid();
   assert.ok(zpid);
   const started = Date.now();
-  const pending = run('/bin/sleep', ['30'], { timeoutMs: 200, killGraceMs: 100 });
-  await new Promise((r) => setTimeout(r, 50));
+  // Stopped once the program runs (SPAWNED): from then on only the caller deadline (timeout + grace + 2 s) applies.
+  const child = await spawn('/bin/sleep', ['30'], { stdio: 'ignore', timeoutMs: 200, killGraceMs: 100 });
   process.kill(zpid, 'SIGSTOP');
-  await assert.rejects(pending, (e: unknown) => e instanceof HatcheryError && e.code === 'ZYGOTE_DIED' && /did not/.test(e.message));
+  await assert.rejects(child.exited, (e: unknown) => e instanceof HatcheryError && e.code === 'ZYGOTE_DIED' && /did not/.test(e.message));
   const elapsed = Date.now() - started;
   assert.ok(elapsed < 200 + 100 + 2000 + 1500, `deadline took ${elapsed} ms`);
   await waitFor(() => !isAlive(zpid), 2000, 'the stopped zygote to be killed');

@@ -704,25 +704,25 @@ export function explainSeccomp(c: CompiledSeccomp): string {
 /**
  * What the sandbox's init (native/child.c run_as_init / init_loop) calls once
  * the program (pid 2) has been cloned and has exec'd, in the order it calls
- * them, with the libc function that makes each call. Install the filter right
+ * them (past its release it makes them as raw system calls: native/raw_syscall.h). Install the filter right
  * after clone() returns in the init, never before: a filter is inherited by
  * clone, and pid 2 must still be able to install its own and exec.
  */
 const INIT_ALLOW: ReadonlyArray<readonly [string, string]> = [
   // hot: the loop
-  ['rt_sigtimedwait', 'sigwaitinfo() in init_loop'],
-  ['wait4', 'waitpid() reaping in init_loop, and the exec-failure path'],
+  ['rt_sigtimedwait', 'waiting for signals in init_loop, and end_namespace_tree\'s bounded waits'],
+  ['wait4', 'reaping in init_loop and end_namespace_tree, and the exec-failure path'],
   ['kill', 'forwarding a signal to the program, or to the whole namespace (-1)'],
   ['write', 'report(): EXEC_OK, the exit status, a failure'],
-  ['statfs', 'hatch_private_tmp_full(): is the private tmpfs full when the program ends (result.limit \'tmpdir\')'],
+  ['statfs', 'private_tmp_full(): is the private tmpfs full when the program ends (result.limit \'tmpdir\')'],
   ['getrusage', 'report_usage(): what the reaped namespace used, sent before the early exit report'],
   // once, between clone() and the loop
   ['rt_sigaction', 'install_forwarding_handlers()'],
-  ['close_range', 'dropping every fd but the report pipe'],
-  ['exit_group', '_exit()'],
+  ['close_range', 'dropping every fd but the report and release pipes'],
+  ['close', 'closing the release pipe, which lets the zygote go on (native/zygote_spawn.c)'],
+  ['exit_group', 'the init\'s exit'],
   // not called today, and harmless: only the init's own state
   ['exit', '_exit() falls back to it if exit_group returns'],
-  ['close', 'a plain close() of the init\'s own fds'],
   ['rt_sigprocmask', 'its own signal mask'],
   ['rt_sigreturn', 'return from a signal handler (every signal stays blocked, so none runs)'],
   ['restart_syscall', 'the kernel restarting an interrupted call'],

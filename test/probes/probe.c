@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -573,6 +574,67 @@ static int attempt_ptrace_pid(int argc, char **argv) {
   if (syscall(SYS_ptrace, 0x4206L, (long)pid, 0L, 0L) != 0) return denied(errno);
   syscall(SYS_ptrace, 17L /* PTRACE_DETACH */, (long)pid, 0L, 0L);
   return allowed(NULL);
+}
+
+/*
+ * Reach into another process's memory three ways: /proc/PID/mem opened (for
+ * reading: /proc is read-only in the sandbox, and opening it at all takes
+ * ptrace access), process_vm_writev and PTRACE_SEIZE. Prints one word per way
+ * ("mem:EACCES vm:EPERM ptrace:EPERM"), "allowed" for a way that worked.
+ * The sandbox's init shares the zygote's memory, so every way must fail.
+ */
+static int attempt_write_memory(int argc, char **argv) {
+  pid_t pid;
+  if (argc != 1 || parse_pid(argv[0], &pid) != 0) return -1;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int mem_err = fd < 0 ? errno : 0;
+  if (fd >= 0) close(fd);
+  char byte = 0;
+  struct iovec local = {.iov_base = &byte, .iov_len = 1};
+  /* An address that is mapped in every process of this kind: our own stack's page is not theirs, so use none: EFAULT still proves access. */
+  struct iovec remote = {.iov_base = (void *)0x10000, .iov_len = 1};
+  long vm = syscall(SYS_process_vm_writev, (long)pid, &local, 1L, &remote, 1L, 0L);
+  int vm_err = vm < 0 && errno != EFAULT ? errno : 0;
+  int ptrace_err = 0;
+  if (syscall(SYS_ptrace, 0x4206L, (long)pid, 0L, 0L) != 0) ptrace_err = errno;
+  else syscall(SYS_ptrace, 17L /* PTRACE_DETACH */, (long)pid, 0L, 0L);
+  printf("mem:%s vm:%s ptrace:%s\n", mem_err ? errno_name(mem_err) : "allowed", vm_err ? errno_name(vm_err) : "allowed",
+         ptrace_err ? errno_name(ptrace_err) : "allowed");
+  return 0;
+}
+
+/* A UDP datagram to ourselves over 127.0.0.1: works only where lo is up. */
+static int attempt_loopback_echo(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return denied(errno);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  char got = 0;
+  int err = 0;
+  if (bind(s, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(s, (struct sockaddr *)&a, &len) != 0 ||
+      sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a) != 1 || recv(s, &got, 1, MSG_DONTWAIT) != 1)
+    err = errno;
+  close(s);
+  return err ? denied(err) : allowed(NULL);
+}
+
+/* SIOCSIFFLAGS on lo: taking the loopback interface down. */
+static int attempt_loopback_down(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return denied(errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  int rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+  int err = errno;
+  close(s);
+  return rc != 0 ? denied(err) : allowed(NULL);
 }
 
 /* On success prints the environment (NULs as spaces) so a test can tell whose it was. */
@@ -1252,6 +1314,9 @@ static const struct {
     {"unix-connect", "PATH", attempt_unix_connect},
     {"kill-pid", "PID", attempt_kill_pid},
     {"ptrace-pid", "PID", attempt_ptrace_pid},
+    {"write-memory", "PID", attempt_write_memory},
+    {"loopback-echo", "", attempt_loopback_echo},
+    {"loopback-down", "", attempt_loopback_down},
     {"proc-environ", "PID", attempt_proc_environ},
     {"proc-list", "", attempt_proc_list},
     {"io-uring", "", attempt_io_uring},

@@ -1,0 +1,112 @@
+/*
+ * A stock of fresh network, IPC and UTS namespaces, made while the zygote
+ * has nothing else to do (a root zygote only).
+ *
+ * Creating a network namespace is the dearest part of a sandboxed clone
+ * (docs/performance.md: about 0.6 ms here, IPC and UTS 0.1 ms more). A root
+ * zygote can make them ahead: it unshares them itself, brings lo up, keeps
+ * an fd of each and returns to its own namespaces. A spawn then enters one
+ * stocked set just for its clone (setns; the child is born in it) and the
+ * zygote goes straight back. Each set serves exactly one spawn and is
+ * closed right after: operations share nothing, as with namespaces made by
+ * clone. The stocked namespaces belong to the host's user namespace, so the
+ * child, in a user namespace of its own, has no capability over them (it
+ * cannot reconfigure its network; lo is already up).
+ *
+ * Nothing is stocked until a spawn asks for these namespaces, nor when the
+ * zygote is not root (setns into a network namespace needs CAP_SYS_ADMIN in
+ * the zygote's own user namespace), nor after the first failure (a
+ * container's seccomp profile may refuse unshare): spawns then create their
+ * namespaces in clone, as before.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plan.h"
+#include "util.h"
+#include "zygote.h"
+
+#define STOCK_FLAGS (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+#define STOCK_TARGET 2
+
+enum { NS_NET, NS_IPC, NS_UTS, NS_KINDS };
+static const int kind_flag[NS_KINDS] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
+static const char *const kind_path[NS_KINDS] = {"/proc/thread-self/ns/net", "/proc/thread-self/ns/ipc",
+                                                "/proc/thread-self/ns/uts"};
+
+static int own_ns[NS_KINDS] = {-1, -1, -1}; /* the zygote's own, to return to */
+static int stock[STOCK_TARGET][NS_KINDS];
+static unsigned stocked;
+static int wanted;   /* a spawn asked for these namespaces */
+static int disabled; /* not root, or a step failed once */
+
+static void close_set(int set[NS_KINDS]) {
+  for (int k = 0; k < NS_KINDS; k++) hatch_closep(&set[k]);
+}
+
+/* Back to the zygote's own namespaces; a zygote that cannot return must not go on. */
+static void return_home(int kinds) {
+  for (int k = 0; k < NS_KINDS; k++)
+    if ((kinds & kind_flag[k]) && setns(own_ns[k], kind_flag[k]) != 0)
+      hatch_die(1, "setns back to the zygote's own namespace: %s", strerror(errno));
+}
+
+static void disable(const char *step, int err) {
+  if (!disabled) hatch_log("namespace stock off (%s: %s); spawns create their namespaces", step, strerror(err));
+  disabled = 1;
+}
+
+int ns_stock_wants_more(void) { return wanted && !disabled && stocked < STOCK_TARGET; }
+
+void ns_stock_fill_one(void) {
+  if (!ns_stock_wants_more()) return;
+  if (own_ns[NS_NET] < 0) {
+    for (int k = 0; k < NS_KINDS; k++) {
+      own_ns[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
+      if (own_ns[k] < 0) return disable("open own namespace", errno);
+    }
+  }
+  if (unshare(STOCK_FLAGS) != 0) return disable("unshare", errno);
+  int set[NS_KINDS] = {-1, -1, -1};
+  int err = 0;
+  for (int k = 0; k < NS_KINDS && err == 0; k++) {
+    set[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
+    if (set[k] < 0) err = errno;
+  }
+  int lo = err == 0 ? hatch_bring_loopback_up() : 0;
+  return_home(STOCK_FLAGS);
+  if (err != 0 || lo != 0) {
+    close_set(set);
+    return disable(err != 0 ? "open stocked namespace" : "lo up", err != 0 ? err : -lo);
+  }
+  memcpy(stock[stocked++], set, sizeof set);
+}
+
+int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags) {
+  uint32_t asked = *clone_flags & STOCK_FLAGS;
+  if (asked == 0) return 0;
+  if (!wanted) wanted = geteuid() == 0;
+  if (disabled || !wanted || stocked == 0) return 0;
+  int *set = stock[--stocked];
+  int entered = 0;
+  for (int k = 0; k < NS_KINDS; k++) {
+    if (!(asked & (uint32_t)kind_flag[k])) continue;
+    if (setns(set[k], kind_flag[k]) != 0) {
+      int err = errno;
+      return_home(entered);
+      close_set(set);
+      disable("setns into stocked namespace", err);
+      return 0;
+    }
+    entered |= kind_flag[k];
+  }
+  close_set(set);
+  *clone_flags &= ~(uint32_t)entered;
+  plan->loopback_ready = (entered & CLONE_NEWNET) != 0;
+  return entered;
+}
+
+void ns_stock_leave(int entered) { return_home(entered); }
