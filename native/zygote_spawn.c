@@ -238,6 +238,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
     hatch_closep(&sync_write);
   }
   if (memory == SHARED_RELEASE) await_release(release_read, pidfd);
+  uint64_t released_ns = memory == COPIED ? 0 : hatch_now_ns();
 
   memset(c, 0, sizeof *c);
   c->used = 1;
@@ -264,6 +265,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
     c->trace_ns[HATCH_TRACE_PARSED] = parsed_ns;
     c->trace_ns[HATCH_TRACE_CLONED] = cloned_ns;
     c->trace_ns[HATCH_TRACE_ID_MAPS] = id_maps_ns;
+    c->trace_ns[HATCH_TRACE_RELEASED] = released_ns;
   }
   live_children++;
   running_children++;
@@ -366,5 +368,10 @@ void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds) {
   int rc = start_child(c, h->id, fds, &args);
   unmap_args(&args);
   close_fds(fds, STDIO_FDS);
-  if (rc != 0) send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
+  if (rc != 0) {
+    send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
+    return;
+  }
+  /* A child that shared our memory has exec'd, failed or (an init) reported EXEC_OK by now: answer without another poll round. */
+  on_error_pipe(c);
 }
