@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <string.h>
 #include <unistd.h>
 #include "limits.h"
 #include "raw_syscall.h"
@@ -107,6 +110,29 @@ static int install_stdio(const int stdio[3]) {
 }
 
 static int close_range_raw(unsigned lo, unsigned hi) { return syscall(SYS_close_range, lo, hi, 0) == 0 ? 0 : -errno; }
+
+/*
+ * The zygote's word: 0, or the errno its write of our id maps failed with
+ * (then reported at the userns stage). A child that shares the zygote's
+ * memory waits for it before anything else, and the zygote sends it as its
+ * last act before it waits for the release, so the two never run side by
+ * side until the release (errno and libc's state are one for both).
+ * Without a sync pipe (a child with memory of its own): 0.
+ */
+static int await_zygote(int sync_fd) {
+  if (sync_fd < 0) return 0;
+  int32_t status;
+  ssize_t n;
+  do {
+    n = read(sync_fd, &status, sizeof status);
+  } while (n < 0 && errno == EINTR);
+  int rc = n < 0 ? -errno : 0;
+  /* EOF (or a torn word, which a pipe write this small cannot be): the zygote went away without a word. */
+  if (rc == 0 && n != (ssize_t)sizeof status) rc = -EPIPE;
+  if (rc == 0 && status != 0) rc = -(status > 0 ? status : EIO);
+  hatch_close(sync_fd);
+  return rc;
+}
 
 /* Everything from 3 up is closed except the error and sync pipes, which are
  * close-on-exec and so vanish at execve anyway. */
@@ -387,22 +413,50 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
 }
 
 /*
- * Clears the effective, permitted and inheritable sets (always allowed: it
- * only gives up). The bounding set matters only for an execve, which the init
- * never does; it is emptied where the init may (in its own user namespace).
+ * Past the release: clears the bounding and ambient sets and the effective,
+ * permitted and inheritable ones (always allowed: it only gives up). An init
+ * in the zygote's memory keeps one capability, CAP_WAKE_ALARM, in its
+ * permitted set and never uses it: the kernel's ptrace check refuses a task
+ * of the same user namespace whose permitted set lacks one the target holds,
+ * and the program (which execs with none) must never reach that memory,
+ * whatever the mm's dumpable flag says (a credential change of a later
+ * child resets it, and the zygote sets it back).
  */
-static int drop_all_capabilities(void) {
-  for (int cap = 0; cap <= 63; cap++)
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) break;
-  (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+#define KEPT_CAPABILITY 35 /* CAP_WAKE_ALARM */
+
+static long init_drop_capabilities(int keep_one) {
+  for (long cap = 0; cap <= 63; cap++)
+    if (init_call(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0) != 0) break;
+  (void)init_call(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0);
   struct {
     uint32_t version;
     int pid;
   } header = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
   struct {
     uint32_t effective, permitted, inheritable;
-  } data[2] = {{0, 0, 0}, {0, 0, 0}};
-  return syscall(SYS_capset, &header, data) == 0 ? 0 : -errno;
+  } data[2] = {{0, 0, 0}, {0, keep_one ? 1u << (KEPT_CAPABILITY - 32) : 0u, 0}};
+  return init_call(SYS_capset, (long)&header, (long)data, 0, 0);
+}
+
+/* The init's own filter, copied onto its stack before the release (the plan is the zygote's). */
+#define INIT_FILTER_MAX 256
+
+struct init_confinement {
+  uint64_t filter[INIT_FILTER_MAX]; /* struct sock_filter, 8 bytes each */
+  size_t filter_len;
+  uint64_t trace[HATCH_TRACE_EVENTS];
+};
+
+static long init_confine(const struct init_confinement *conf, int keep_capability) {
+  long rc = init_drop_capabilities(keep_capability);
+  /* Without capabilities a filter needs no_new_privs; the init never execs, so it costs nothing to set here. */
+  if (rc == 0) rc = init_call(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
+  if (rc == 0 && conf->filter_len > 0) {
+    struct sock_fprog prog = {.len = (unsigned short)conf->filter_len,
+                              .filter = (struct sock_filter *)(uintptr_t)conf->filter};
+    rc = init_call(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0);
+  }
+  return rc;
 }
 
 /* The init past the program's exec: argv and env are the program's now, and plan->argv/envp dangle.
@@ -413,23 +467,10 @@ static void release_args(const struct hatch_child_args *args) {
   if (args->args_slots != NULL) (void)munmap(args->args_slots, args->args_slots_len);
 }
 
-/* Everything from 0 up is closed except the three fds the init keeps (-1: none). */
-static void close_all_but(int a, int b, int c) {
-  int keep[3] = {a, b, c};
-  for (int i = 0; i < 3; i++) /* sort three */
-    for (int j = i + 1; j < 3; j++)
-      if (keep[j] < keep[i]) {
-        int t = keep[i];
-        keep[i] = keep[j];
-        keep[j] = t;
-      }
-  unsigned lo = 0;
-  for (int i = 0; i < 3; i++) {
-    if (keep[i] < 0 || (unsigned)keep[i] < lo) continue;
-    if ((unsigned)keep[i] > lo) (void)close_range_raw(lo, (unsigned)keep[i] - 1);
-    lo = (unsigned)keep[i] + 1;
-  }
-  (void)close_range_raw(lo, ~0u);
+/* Everything from 0 up is closed except one fd. */
+static void init_close_all_but(int keep) {
+  if (keep > 0) (void)init_call(SYS_close_range, 0, keep - 1, 0, 0);
+  (void)init_call(SYS_close_range, keep + 1, ~0u, 0, 0);
 }
 
 static void copy_init_state(struct init_state *st, const struct hatch_plan *plan, int err_fd, pid_t program) {
@@ -440,21 +481,44 @@ static void copy_init_state(struct init_state *st, const struct hatch_plan *plan
   st->private_tmp_path[0] = '\0';
   if (plan->has_private_tmp) {
     size_t n = 0;
-    while (plan->private_tmp_path[n] != '\0' && n < sizeof st->private_tmp_path) n++;
+    while (n < sizeof st->private_tmp_path && plan->private_tmp_path[n] != '\0') n++;
     if (n < sizeof st->private_tmp_path) {
       for (size_t i = 0; i <= n; i++) st->private_tmp_path[i] = plan->private_tmp_path[i];
     }
   }
 }
 
+/* A failure once the zygote may be running beside us: raw calls only. */
+static _Noreturn void init_fail(const struct init_state *st, uint32_t stage, long err) {
+  (void)init_call(SYS_kill, st->program, SIGKILL, 0, 0);
+  while (init_call(SYS_wait4, st->program, 0, 0, 0) == -EINTR) {
+  }
+  init_report(st, HATCH_REPORT_FAILURE, (int32_t)stage, (int32_t)err);
+  init_exit(127);
+}
+
+/*
+ * The init's part of the release (see zygote_spawn.c): it holds the release
+ * pipe until the program has exec'd, and closes it right then. Everything it
+ * reads afterwards was copied onto its stack before: the plan, the trace
+ * array and the other statics of this file belong to the next spawn from
+ * that moment on.
+ */
 static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct hatch_child_args *args) {
   int err_fd = args->err_fd;
-  /* The program's /proc/1 must not expose us (fds, memory, environment). */
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
+  int shared = args->shares_zygote_memory;
+  /* The program's /proc/1 must not expose us (fds, memory, environment). In the zygote's memory
+   * the flag is the zygote's: the kept capability does this instead (init_drop_capabilities). */
+  if (!shared && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
   /* Blocked before the fork: a signal that comes before the handlers waits instead of being dropped. */
   sigset_t all;
   sigfillset(&all);
   if (sigprocmask(SIG_BLOCK, &all, NULL) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
+  install_forwarding_handlers(); /* inherited by pid 2 until its exec, where they do nothing */
+  struct init_confinement conf;
+  conf.filter_len = plan->init_seccomp_filter != NULL ? plan->init_seccomp_insn_count : 0;
+  if (conf.filter_len > INIT_FILTER_MAX) fail(err_fd, HATCH_STAGE_INIT, E2BIG);
+  memcpy(conf.filter, plan->init_seccomp_filter != NULL ? plan->init_seccomp_filter : conf.filter, conf.filter_len * 8);
   program_plan = plan;
   program_err_fd = err_fd;
   program_exec_error = 0;
@@ -467,45 +531,42 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
     _exit(127);
   }
   trace(plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_EXEC);
-  release_args(args);
-  install_forwarding_handlers();
-  /* Only the program may hold its stdio, or its readers would wait on us for EOF. */
-  close_all_but(err_fd, args->release_fd, -1);
-  /*
-   * Pid 1 keeps no capability of its user namespace, and a filter of its own
-   * bounds what it may ask of the kernel: both before EXEC_OK, so that once
-   * the caller hears SPAWNED the init is confined. If either fails, the
-   * program dies unseen and the spawn fails at the init stage.
-   */
-  int rc = drop_all_capabilities();
-  /* Without capabilities a filter needs no_new_privs; the init never execs, so it costs nothing to set here. */
-  if (rc == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) rc = -errno;
-  if (rc == 0) rc = hatch_child_apply_init_seccomp(plan);
-  if (rc != 0) {
-    (void)kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-    }
-    fail(err_fd, HATCH_STAGE_INIT, -rc);
-  }
-  flush_trace(plan, err_fd);
-  report(err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
+  memcpy(conf.trace, trace_ns, sizeof conf.trace);
   struct init_state st;
   copy_init_state(&st, plan, err_fd, pid);
-  /* The zygote goes on from here (its read end sees EOF); past this line only init_call. */
+  release_args(args);
+  /* The zygote goes on from here (the program's copy closed at its exec); past this line only init_call. */
   if (args->release_fd >= 0) (void)init_call(SYS_close, args->release_fd, 0, 0, 0);
+  /* Only the program may hold its stdio, or its readers would wait on us for EOF. */
+  init_close_all_but(err_fd);
+  /*
+   * Pid 1 keeps no usable capability of its user namespace, and a filter of
+   * its own bounds what it may ask of the kernel: both before EXEC_OK, so
+   * that once the caller hears SPAWNED the init is confined. If either
+   * fails, the program dies unseen and the spawn fails at the init stage.
+   */
+  long rc = init_confine(&conf, shared);
+  if (rc != 0) init_fail(&st, HATCH_STAGE_INIT, -rc);
+  if (st.tracing) {
+    for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++)
+      if (conf.trace[event] != 0) init_report_value(&st, HATCH_REPORT_TRACE, event, conf.trace[event]);
+  }
+  init_report(&st, HATCH_REPORT_EXEC_OK, 0, 0);
   init_loop(&st, &all);
 }
 
 void hatch_child_run(const struct hatch_child_args *args) {
   const struct hatch_plan *plan = args->plan;
+  int awaited = await_zygote(args->sync_fd);
+  /* The zygote's static: a spawn's stages start from nothing, whatever an earlier child left. */
+  for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++) trace_ns[event] = 0;
   trace(plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_CLONE);
-  int sync_fd = args->sync_fd;
-  int awaited = hatch_child_await_id_maps(plan, &sync_fd);
   STAGE(HATCH_STAGE_SIGNALS, reset_signals());
   STAGE(HATCH_STAGE_SETSID, new_session());
   STAGE(HATCH_STAGE_PDEATHSIG, die_with_zygote(plan, args->zygote_pid));
   STAGE(HATCH_STAGE_STDIO, install_stdio(args->stdio));
   STAGE(HATCH_STAGE_CLOSE_FDS, close_other_fds(args->err_fd, args->release_fd));
+  /* The zygote's errno from writing our id maps, so the user sees why (EPERM, EINVAL...), at the userns stage. */
   STAGE(HATCH_STAGE_USERNS, awaited < 0 ? awaited : hatch_child_enter_userns(plan));
   STAGE(HATCH_STAGE_MOUNT, hatch_child_setup_mounts(plan));
   STAGE(HATCH_STAGE_CWD, change_dir(plan));

@@ -275,7 +275,8 @@ static int read_report(struct child *c) {
     hatch_closep(&c->err_fd);
     if (c->spawned) return 1;
     /* Without an init, EOF is the successful execve; an init always says so first. */
-    if (!c->has_init) spawn_succeeded(c);
+    if (c->setup_killed) spawn_failed(c, HATCH_STAGE_CLONE, ETIMEDOUT, 1);
+    else if (!c->has_init) spawn_succeeded(c);
     else spawn_failed(c, HATCH_STAGE_INIT, EIO, 1);
     return 1;
   }

@@ -118,19 +118,6 @@ int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t 
   return write_id_map(pid, "gid_map", inside_gid, outside_gid);
 }
 
-static int wait_for_id_maps(int sync_fd) {
-  int32_t status;
-  ssize_t n;
-  do {
-    n = read(sync_fd, &status, sizeof status);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return -errno;
-  /* EOF (or a torn word, which a pipe write this small cannot be): the zygote went away without a word. */
-  if (n != (ssize_t)sizeof status) return -EPIPE;
-  /* The zygote's own errno from writing our maps, so the user sees why (EPERM, EINVAL...), not a closed pipe. */
-  return status == 0 ? 0 : -(status > 0 ? status : EIO);
-}
-
 /*
  * Raw syscalls rather than glibc's set*id: those broadcast to every thread
  * glibc believes exists, and this child was made by a raw clone3.
@@ -154,18 +141,6 @@ static int take_inside_ids(const struct hatch_plan *plan) {
    */
   if (syscall(SYS_setresuid, uid, uid, uid) < 0) return -errno;
   return 0;
-}
-
-/*
- * The child's first act when the zygote writes its maps: until the zygote's
- * word arrives the two run side by side (a child that shares the zygote's
- * memory must not touch errno meanwhile), so it waits before anything else.
- */
-int hatch_child_await_id_maps(const struct hatch_plan *plan, int *sync_fd) {
-  int rc = 0;
-  if (wants(plan, CLONE_NEWUSER)) rc = *sync_fd < 0 ? -EBADF : wait_for_id_maps(*sync_fd);
-  hatch_closep(sync_fd);
-  return rc;
 }
 
 int hatch_child_enter_userns(const struct hatch_plan *plan) {

@@ -54,9 +54,12 @@ static void return_home(int kinds) {
       hatch_die(1, "setns back to the zygote's own namespace: %s", strerror(errno));
 }
 
+/* Off for good: what is stocked is closed (it keeps namespaces alive), and so are the zygote's own. */
 static void disable(const char *step, int err) {
   if (!disabled) hatch_log("namespace stock off (%s: %s); spawns create their namespaces", step, strerror(err));
   disabled = 1;
+  while (stocked > 0) close_set(stock[--stocked]);
+  close_set(own_ns);
 }
 
 int ns_stock_wants_more(void) { return wanted && !disabled && stocked < STOCK_TARGET; }

@@ -119,20 +119,15 @@ _Static_assert(sizeof(struct hatch_child_value_report) == sizeof(struct hatch_ch
 /*
  * Sandbox verbs applied by the child, in docs/ARCHITECTURE.md order. Each returns
  * 0 or -errno and performs no allocation. Implemented in ns.c, landlock.c and
- * seccomp.c; child.c calls them.
- *
- * sync_fd: read end of a pipe the zygote writes one int32 to once it has
- * written the child's uid/gid maps: 0, or the errno of the write that failed,
- * which the child reports at HATCH_STAGE_USERNS (only with CLONE_NEWUSER).
+ * seccomp.c; child.c calls them. hatch_child_enter_userns takes the inside
+ * ids once the zygote has written the maps (child.c awaits its word first).
  */
-int hatch_child_await_id_maps(const struct hatch_plan *plan, int *sync_fd);
 int hatch_child_enter_userns(const struct hatch_plan *plan);
 int hatch_child_setup_mounts(const struct hatch_plan *plan);
 /* ioctl(SIOCSIFFLAGS) on lo in the caller's network namespace: 0 or -errno. */
 int hatch_bring_loopback_up(void);
 int hatch_child_apply_landlock(const struct hatch_plan *plan);
 int hatch_child_apply_seccomp(const struct hatch_plan *plan);
-int hatch_child_apply_init_seccomp(const struct hatch_plan *plan);
 
 /* Zygote side of user namespaces: write /proc/<pid>/{setgroups,uid_map,gid_map}. */
 int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid, uint32_t outside_gid);

@@ -223,7 +223,7 @@ enum hatch_trace_event {
   HATCH_TRACE_RECEIVED = 1,
   /* the plan is parsed and checked, the args file mapped */
   HATCH_TRACE_PARSED = 2,
-  /* clone3 returned in the zygote */
+  /* clone returned in the zygote */
   HATCH_TRACE_CLONED = 3,
   /* the zygote wrote the child's user-namespace id maps */
   HATCH_TRACE_ID_MAPS = 4,
@@ -241,6 +241,8 @@ enum hatch_trace_event {
   HATCH_TRACE_INIT_READY = 10,
   /* init: the program's exit status is in */
   HATCH_TRACE_PROGRAM_REAPED = 11,
+  /* the zygote went on after a child that shares its memory: the child exec'd or exited (CLONE_VFORK), or closed its release pipe (an init, once confined) */
+  HATCH_TRACE_RELEASED = 12,
 };
 
 /* struct hatch_namespaces_value options bits. */

@@ -26,8 +26,3 @@ static int install(const void *filter, size_t insn_count) {
 int hatch_child_apply_seccomp(const struct hatch_plan *plan) {
   return install(plan->seccomp_filter, plan->seccomp_insn_count);
 }
-
-/* The init's allowlist: it runs no untrusted code, but it is pid 1 of the sandbox and should need nothing else. */
-int hatch_child_apply_init_seccomp(const struct hatch_plan *plan) {
-  return install(plan->init_seccomp_filter, plan->init_seccomp_insn_count);
-}

@@ -37,6 +37,7 @@ struct child {
   uint64_t exec_ns;
   int has_init;       /* CLONE_NEWPID: pid is our init, the program is its pid 2 */
   int spawned;        /* SPAWNED was sent */
+  int setup_killed;   /* still setting up after RELEASE_WAIT_MS, so killed: the spawn fails (ETIMEDOUT) */
   int has_program_status;
   int program_status; /* the program's wait status, reported by the init */
   uint32_t kill_uid;  /* with HATCH_SPAWN_KILL_UID: every process of this uid dies with the child */

@@ -44,34 +44,38 @@ static struct hatch_plan plan;
  * (docs/performance.md). So a child runs in the zygote's own memory, on a
  * stack of its own, while the zygote waits:
  *
- *   SHARED_VFORK    no pid namespace and no user namespace: nothing for the
- *                   zygote to do while the child sets up, so CLONE_VFORK
- *                   (the kernel holds the zygote until the exec or _exit),
- *                   as posix_spawn does.
- *   SHARED_RELEASE  a pid-namespace init, or id maps to write: the zygote
- *                   writes the maps (the child waits for them before doing
- *                   anything), then waits for EOF on a release pipe. The
- *                   child's end closes at its exec or exit, or, for an
- *                   init, once the program runs and the init is confined;
- *                   past that point the init makes only raw system calls
- *                   (child.c), so the two never share errno or libc state.
- *   COPIED          a tree removal (it may run long, and the zygote must not
- *                   wait on it), or an architecture without raw_syscall.h.
+ *   SHARED  clone(CLONE_VM). The child's first act is to wait for the
+ *           zygote's word (the sync pipe: 0, or the errno of its id-map
+ *           write); the zygote writes the maps, sends the word as its last
+ *           act, and waits for EOF on the release pipe. The child's end of
+ *           that pipe closes at the program's exec (close-on-exec) or the
+ *           child's exit; a pid-namespace init closes its own copy as soon
+ *           as its program has exec'd, and from then on makes only raw
+ *           system calls and reads only its own stack (child.c), so the two
+ *           never share errno or libc state while both run.
+ *   COPIED  fork semantics, for a tree removal (it may run long, and the
+ *           zygote must not wait on it), for an init without a user
+ *           namespace (it holds no capability that would set it apart from
+ *           its program, so it needs memory of its own, made not dumpable),
+ *           and for an init on an architecture without raw_syscall.h.
  *
- * While the zygote waits it serves nothing else; a child still setting up
- * after RELEASE_WAIT_MS is killed, and the zygote goes on once it is dead (or
- * a second later: a killed task never returns to user space).
+ * While it waits the zygote serves nothing else. A child still setting up
+ * after RELEASE_WAIT_MS (well below the heartbeat and the callers'
+ * deadlines) is killed, its spawn fails at the clone stage with ETIMEDOUT,
+ * and the zygote goes on once it is dead (or a second later: a killed task
+ * never returns to user space).
  */
-enum child_memory { SHARED_VFORK, SHARED_RELEASE, COPIED };
-#define RELEASE_WAIT_MS 10000
+enum child_memory { SHARED, COPIED };
+#define RELEASE_WAIT_MS 2000
 #define KILLED_WAIT_MS 1000
 #define CHILD_STACK_BYTES (256u * 1024u)
-#define STACK_GUARD_BYTES 4096u
+#define STACK_GUARD_BYTES (64u * 1024u)
 
 static enum child_memory memory_for(uint32_t ns_flags) {
   if (plan.flags & HATCH_SPAWN_REMOVE_TREE) return COPIED;
-  if (!(ns_flags & (CLONE_NEWUSER | CLONE_NEWPID))) return SHARED_VFORK;
-  return HATCH_HAVE_RAW_SYSCALL ? SHARED_RELEASE : COPIED;
+  if (!(ns_flags & CLONE_NEWPID)) return SHARED;
+  if (!(ns_flags & CLONE_NEWUSER)) return COPIED;
+  return HATCH_HAVE_RAW_SYSCALL ? SHARED : COPIED;
 }
 
 /* One stack per slot, made on first use and kept: a slot is free only once its child is reaped. */
@@ -98,21 +102,28 @@ static int shared_child_main(void *arg) {
   hatch_child_run(&own);
 }
 
-static long clone_shared(enum child_memory memory, uint32_t ns_flags, void *stack_top, struct hatch_child_args *args,
-                         int *pidfd) {
-  int flags = (int)(CLONE_VM | CLONE_PIDFD | ns_flags | SIGCHLD);
-  if (memory == SHARED_VFORK) flags |= CLONE_VFORK;
-  return clone(shared_child_main, stack_top, flags, args, (pid_t *)pidfd);
+static long clone_shared(uint32_t ns_flags, void *stack_top, struct hatch_child_args *args, int *pidfd) {
+  return clone(shared_child_main, stack_top, (int)(CLONE_VM | CLONE_PIDFD | ns_flags | SIGCHLD), args, (pid_t *)pidfd);
 }
 
-/* EOF on the release pipe; see enum child_memory. */
-static void await_release(int release_fd, int pidfd) {
+/* EOF on the release pipe; see enum child_memory. Returns 0, or ETIMEDOUT when the child was killed. */
+static int await_release(int release_fd, int pidfd) {
   struct pollfd p = {.fd = release_fd, .events = POLLIN};
-  if (poll(&p, 1, RELEASE_WAIT_MS) > 0) return;
-  hatch_log("a child still set up after %d ms: killed", RELEASE_WAIT_MS);
+  if (poll(&p, 1, RELEASE_WAIT_MS) > 0) return 0;
   (void)pidfd_signal(pidfd, SIGKILL);
   struct pollfd dead = {.fd = pidfd, .events = POLLIN};
   (void)poll(&dead, 1, KILLED_WAIT_MS);
+  hatch_log("a child still set up after %d ms: killed", RELEASE_WAIT_MS);
+  return ETIMEDOUT;
+}
+
+/*
+ * A credential change of a child in our memory (a root zygote's operation
+ * uid) resets the memory's dumpable flag to fs.suid_dumpable; the zygote was
+ * dumpable before, and stays so (its inits are set apart by a capability).
+ */
+static void keep_dumpable(void) {
+  if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1) (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
 /*
@@ -144,8 +155,9 @@ static long clone_copied(uint32_t ns_flags, int *pidfd) {
 
 /*
  * The args file of a SPAWN (HATCH_TAG_ARGS_FD), mapped read-only with a
- * pointer array beside it for argv and envp. Both are unmapped once clone3
- * has returned in the parent: the child has its own copy of every mapping.
+ * pointer array beside it for argv and envp. Both are unmapped once the
+ * child no longer reads them: after the release for a child in our memory,
+ * right after clone for one with its own copy of every mapping.
  * The file's pages are shared with Node's memfd; the pointer array holds
  * exactly one pointer per string and the two NULLs.
  */
@@ -189,10 +201,13 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   }
   enum child_memory memory = memory_for(ns_flags);
   void *stack_top = NULL;
-  if (memory != COPIED) {
+  if (memory == SHARED) {
     if ((stack_top = stack_top_for(c)) == NULL) return -errno;
-  }
-  if (memory == SHARED_RELEASE) {
+    if (sync_write < 0) {
+      if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
+      sync_read = pipe_fds[0];
+      sync_write = pipe_fds[1];
+    }
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
     release_read = pipe_fds[0];
     release_write = pipe_fds[1];
@@ -203,7 +218,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
       .err_fd = err_write,
       .sync_fd = sync_read,
       .release_fd = release_write,
-      .shares_zygote_memory = memory != COPIED,
+      .shares_zygote_memory = memory == SHARED,
       .zygote_pid = zygote_pid,
       .args_file = args->file,
       .args_file_len = args->file_len,
@@ -215,8 +230,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   uint64_t parsed_ns = hatch_now_ns();
   uint32_t clone_ns = ns_flags;
   int stocked = ns_stock_enter(&plan, &clone_ns);
-  long pid =
-      memory == COPIED ? clone_copied(clone_ns, &pidfd) : clone_shared(memory, clone_ns, stack_top, &child, &pidfd);
+  long pid = memory == COPIED ? clone_copied(clone_ns, &pidfd) : clone_shared(clone_ns, stack_top, &child, &pidfd);
   int clone_errno = errno;
   if (pid == 0) hatch_child_run(&child); /* COPIED only: a shared child starts in shared_child_main */
   ns_stock_leave(stocked);
@@ -228,16 +242,22 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   hatch_closep(&sync_read);
   hatch_closep(&release_write);
   uint64_t id_maps_ns = 0;
+  int32_t word = 0;
   if (new_user_ns) {
     /* 0, or the errno of the write that failed: the child reports it at HATCH_STAGE_USERNS. */
     int rc = hatch_parent_write_id_maps(&plan, (int)pid, geteuid(), getegid());
     id_maps_ns = hatch_now_ns(); /* before the child can go on */
-    int32_t status = rc == 0 ? 0 : -rc;
+    word = rc == 0 ? 0 : -rc;
     if (rc != 0) hatch_log("writing id maps for spawn %u failed: %s", id, strerror(-rc));
-    (void)hatch_write_all(sync_write, &status, sizeof status);
-    hatch_closep(&sync_write);
   }
-  if (memory == SHARED_RELEASE) await_release(release_read, pidfd);
+  /* The last act before the wait: the child goes on from here (see enum child_memory). */
+  if (sync_write >= 0) (void)hatch_write_all(sync_write, &word, sizeof word);
+  int setup_killed = 0;
+  if (memory == SHARED) {
+    setup_killed = await_release(release_read, pidfd);
+    keep_dumpable();
+  }
+  hatch_closep(&sync_write);
   uint64_t released_ns = memory == COPIED ? 0 : hatch_now_ns();
 
   memset(c, 0, sizeof *c);
@@ -257,6 +277,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   c->has_kill_uid = (plan.flags & HATCH_SPAWN_KILL_UID) && plan.has_credentials && plan.uid != 0 && geteuid() == 0;
   c->kill_uid = plan.uid;
   c->tmp_fd = -1;
+  c->setup_killed = setup_killed;
   if (plan.has_private_tmp && strlen(plan.private_tmp_path) < sizeof c->tmp_path)
     memcpy(c->tmp_path, plan.private_tmp_path, strlen(plan.private_tmp_path) + 1);
   if (plan.flags & HATCH_SPAWN_TRACE) {

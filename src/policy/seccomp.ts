@@ -726,7 +726,7 @@ const INIT_ALLOW: ReadonlyArray<readonly [string, string]> = [
   ['rt_sigprocmask', 'its own signal mask'],
   ['rt_sigreturn', 'return from a signal handler (every signal stays blocked, so none runs)'],
   ['restart_syscall', 'the kernel restarting an interrupted call'],
-  ['clock_gettime', 'a traced spawn\'s timestamps (the vDSO answers without a system call where it can)'],
+  ['clock_gettime', 'the time the program was reaped, for a traced spawn (the vDSO answers without a system call where it can)'],
 ];
 
 export interface CompiledInitSeccomp {

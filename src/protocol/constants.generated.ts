@@ -227,7 +227,7 @@ export const TraceEvent = {
   Received: 1,
   /** the plan is parsed and checked, the args file mapped */
   Parsed: 2,
-  /** clone3 returned in the zygote */
+  /** clone returned in the zygote */
   Cloned: 3,
   /** the zygote wrote the child's user-namespace id maps */
   IdMaps: 4,
@@ -245,6 +245,8 @@ export const TraceEvent = {
   InitReady: 10,
   /** init: the program's exit status is in */
   ProgramReaped: 11,
+  /** the zygote went on after a child that shares its memory: the child exec'd or exited (CLONE_VFORK), or closed its release pipe (an init, once confined) */
+  Released: 12,
 } as const;
 
 /** struct hatch_namespaces_value options bits. */
