@@ -211,12 +211,22 @@ export function extraTargets(extras: ReadonlyArray<{ name: string; rows: Row[] }
           },
     );
   }
-  const warm = rows.find((r) => typeof r.name === 'string' && r.name.startsWith('hatchery warm worker call') && r.reuse === 1);
-  const warmP50 = num(warm?.p50Ms);
+  // Back-to-back, and (where measured: older results have no such row) with the calls spaced apart.
+  const warmRows = rows.filter((r) => typeof r.name === 'string' && r.name.startsWith('hatchery warm worker call') && r.reuse === 1);
+  const warmP50 = num(warmRows.find((r) => !String(r.name).includes(' apart'))?.p50Ms);
+  const spacedRow = warmRows.find((r) => String(r.name).includes(' apart'));
+  const spacedP50 = num(spacedRow?.p50Ms);
+  const spacing = /calls (\d+ ms) apart/.exec(String(spacedRow?.name))?.[1] ?? 'spaced';
+  const worst = Math.max(warmP50 ?? 0, spacedP50 ?? 0);
   out.push(
     warmP50 === undefined
       ? { issue: 4, target: 'warm worker call p50 <= 2 ms', verdict: 'N/A', detail: 'not measured' }
-      : { issue: 4, target: 'warm worker call p50 <= 2 ms', verdict: warmP50 <= 2 ? 'PASS' : 'FAIL', detail: `${warmP50.toFixed(3)} ms (reuse 1)` },
+      : {
+          issue: 4,
+          target: 'warm worker call p50 <= 2 ms',
+          verdict: worst <= 2 ? 'PASS' : 'FAIL',
+          detail: `${warmP50.toFixed(3)} ms (reuse 1)${spacedP50 === undefined ? '' : `; ${spacedP50.toFixed(3)} ms with the calls ${spacing} apart`}`,
+        },
   );
   const rss = num(rows.find((r) => r.metric === 'idleZygoteRss')?.rssBytes);
   out.push(

@@ -4,9 +4,12 @@
  * (child_process.spawn of process.execPath) and child_process.fork + one IPC
  * round trip per call. Every contender runs the same trivial function.
  *
- * Warm samples wait (untimed) until the pool has its warm workers idle, so
- * they measure the call itself: frame out, run, frame back. The replacement
- * boot that follows each reuse-1 call is reported separately (boot to ready).
+ * Back-to-back warm samples wait (untimed) until the pool has its warm
+ * workers idle, so they measure the call itself: frame out, run, frame back.
+ * The replacement boot that follows each reuse-1 call is reported separately
+ * (boot to ready). Spaced samples are what a service sees: calls
+ * SPACED_GAP_MS apart with no wait for ready(), so a call meets whatever the
+ * refill of the one before it still does to the parent and the CPUs.
  */
 import { fork, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +24,11 @@ export interface WorkerBenchOptions {
 }
 
 export type WorkerBenchRow = Record<string, string | number>;
+
+/** The gap between spaced calls: longer than a worker's boot, so each call finds a warm worker. */
+export const SPACED_GAP_MS = 150;
+/** Spaced samples per round, at most (each costs SPACED_GAP_MS). */
+const SPACED_MAX_SAMPLES = 40;
 
 const MODULE_SOURCE = `
 export function noop(x) { return x; }
@@ -69,14 +77,16 @@ async function forkIpc(modulePath: string, samples: number): Promise<number[]> {
   return out;
 }
 
-async function warmCalls(modulePath: string, calls: number, reuse: number): Promise<{ call: number[]; bootMs: number }> {
+/** `calls` timed calls on a warm-1 pool: back-to-back after ready(), or `gapMs` apart without it. */
+async function warmCalls(modulePath: string, calls: number, reuse: number, gapMs = 0): Promise<{ call: number[]; bootMs: number }> {
   const pool = createWorkerPool({ module: modulePath, warm: 1, maxWorkers: 1, reuse, output: 'ignore' });
   const out: number[] = [];
   try {
     await pool.ready();
     await pool.call('noop', 0); // first call pays one-time costs in this process
     for (let i = 0; i < calls; i++) {
-      await pool.ready();
+      if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+      else await pool.ready();
       const t = now();
       const value = await pool.call('noop', i);
       out.push(Number(now() - t));
@@ -103,11 +113,13 @@ export async function benchWorkers(options: WorkerBenchOptions): Promise<WorkerB
   };
   try {
     const single = await warmCalls(modulePath, calls, 1);
+    const spaced = await warmCalls(modulePath, Math.min(calls, SPACED_MAX_SAMPLES), 1, SPACED_GAP_MS);
     const reused = await warmCalls(modulePath, calls, calls + 1);
     const boot = await coldBoot(cold);
     const forked = await forkIpc(modulePath, cold);
     return [
       row('hatchery warm worker call (reuse 1, fresh sandboxed process per call)', single.call, { reuse: 1, bootToReadyMeanMs: single.bootMs }),
+      row(`hatchery warm worker call (reuse 1, calls ${SPACED_GAP_MS} ms apart)`, spaced.call, { reuse: 1, bootToReadyMeanMs: spaced.bootMs }),
       row('hatchery warm worker call (reuse n, same process)', reused.call, { reuse: calls + 1 }),
       row('cold node -e boot per call (child_process.spawn)', boot),
       row('child_process.fork + IPC per call', forked),

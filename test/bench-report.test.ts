@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { renderChartSvg } from '../bench/chart.js';
-import { mergeRounds, renderRows } from '../bench/extras.js';
+import { extraTargets, mergeRounds, renderRows } from '../bench/extras.js';
 import { benchSection, currentSection, replaceSection, type BenchReport } from '../bench/readme.js';
 
 test('mergeRounds: key fields group rows, numbers become the median over rounds, pids are dropped', () => {
@@ -59,4 +59,22 @@ test('the README section lists every contender with its numbers, or n/a with the
   const readme = replaceSection('# x\n<!-- bench:start -->\nold\n<!-- bench:end -->\nrest\n', section);
   assert.equal(currentSection(readme), section);
   assert.ok(readme.endsWith('<!-- bench:end -->\nrest\n'));
+});
+
+test('the warm-call target judges back-to-back and, where measured, spaced calls; older results keep their line', () => {
+  const rows = (spacedP50?: number): Array<{ name: string; rows: Array<Record<string, unknown>> }> => [
+    {
+      name: 'hatchery warm worker call',
+      rows: [
+        { name: 'hatchery warm worker call (reuse 1, fresh sandboxed process per call)', p50Ms: 1.2, reuse: 1 },
+        ...(spacedP50 === undefined ? [] : [{ name: 'hatchery warm worker call (reuse 1, calls 150 ms apart)', p50Ms: spacedP50, reuse: 1 }]),
+        { name: 'hatchery warm worker call (reuse n, same process)', p50Ms: 0.2, reuse: 41 },
+      ],
+    },
+  ];
+  const warm = (spacedP50?: number) => extraTargets(rows(spacedP50)).find((t) => t.target === 'warm worker call p50 <= 2 ms');
+  assert.deepEqual(warm(), { issue: 4, target: 'warm worker call p50 <= 2 ms', verdict: 'PASS', detail: '1.200 ms (reuse 1)' });
+  assert.equal(warm(1.7)?.detail, '1.200 ms (reuse 1); 1.700 ms with the calls 150 ms apart');
+  assert.equal(warm(1.7)?.verdict, 'PASS');
+  assert.equal(warm(3.5)?.verdict, 'FAIL', 'both must pass');
 });

@@ -316,7 +316,7 @@ test('a reply over maxReplyBytes: REPLY_TOO_LARGE, smaller ones pass', async () 
   });
 });
 
-test('several workers together over the pool budget: the one that crosses it gets REPLY_TOO_LARGE, the others finish', async () => {
+test('several workers together over the pool budget: the one that crosses it gets REPLY_TOO_LARGE, the others finish', { timeout: 60_000 }, async () => {
   const MiB = 1 << 20;
   // Three replies of 3.5 MiB, each held at 3 MiB until released: 9 MiB would be buffered at once, the budget is 8.
   await withPool({ warm: 3, maxWorkers: 3, maxReplyBytes: 4 * MiB, replyBudgetBytes: 8 * MiB }, async (p, dir) => {
@@ -332,6 +332,10 @@ test('several workers together over the pool budget: the one that crosses it get
     assert.ok('error' in first, 'the first call to settle is the rejected one');
     assert.ok(first.error instanceof HatcheryError && first.error.code === 'REPLY_TOO_LARGE', String(first.error));
     assert.match(first.error.message, /more than replyBudgetBytes \(8388608\)/);
+    // The call rejects before its worker is dead, and that worker still polls the gate: a token written now
+    // could be taken by it, and one of the other two would wait forever. Release them once it is gone
+    // (all three renamed themselves on entering slowReply; no other worker runs it).
+    await waitFor(() => forgersAlive().length === 2, 10_000, 'the rejected worker to be gone (two forgers left)');
     writeSync(gate, Buffer.alloc(2, 1)); // release the other two
     const rest = (await Promise.all(calls)).filter((r) => r.i !== first.i);
     for (const r of rest) {

@@ -188,6 +188,50 @@ test('maxWorkers caps concurrent calls; the rest wait in order', async () => {
   assert.ok(maxBusy <= 2, `busy peaked at ${maxBusy}`);
 });
 
+test('a refill waits for the call in flight, not longer than its bound; a call that queues never waits for it', async () => {
+  const p = pool({ warm: 1, maxWorkers: 2 });
+  await p.ready();
+  let replied = false;
+  const slow = p.call('later', 'a', 3000).then((r) => {
+    replied = true;
+    return r;
+  });
+  // The call took the warm worker; its replacement does not boot beside it at once...
+  assert.equal(p.stats().booting, 0, 'no boot started beside the call');
+  // ...but does long before the call replies (the wait is bounded: REFILL_DEFER_MS, 20 ms).
+  await waitFor(() => p.stats().booting + p.stats().idle > 0, 2500, 'the deferred refill to start');
+  assert.equal(replied, false, 'the refill started while the call was still in flight');
+  await slow;
+
+  const q = pool({ warm: 1, maxWorkers: 2 });
+  await q.ready();
+  const first = q.call('later', 'b', 500);
+  // No idle worker for this one: it queues, and every boot starts now (the refill and its worker).
+  const second = q.call('later', 'c', 1);
+  assert.equal(q.stats().queued, 1);
+  assert.equal(q.stats().booting, 2, 'a queued call does not wait for a deferred refill');
+  assert.deepEqual(await Promise.all([first, second]).then((rs) => rs.map((r) => (r as { value: string }).value)), ['b', 'c']);
+});
+
+test('a deferred refill keeps no process alive: after its call, or when the pool is closed during it', () => {
+  const script = `
+    import { createWorkerPool } from ${JSON.stringify(join(here, '..', 'src', 'index.js'))};
+    const p = createWorkerPool({ module: ${JSON.stringify(fixture)}, warm: 1, maxWorkers: 2, output: 'ignore' });
+    await p.ready();
+    console.log((await p.call('later', 42, 100)).value);
+    const q = createWorkerPool({ module: ${JSON.stringify(fixture)}, warm: 1, maxWorkers: 2, output: 'ignore' });
+    await q.ready();
+    const call = q.call('later', 1, 60000).catch((e) => console.log(e.code));
+    await q.close();
+    await call;
+  `;
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.deepEqual(r.stdout.trim().split('\n'), ['42', 'CLOSED'], r.stderr);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(Date.now() - started < 15_000, 'the process exited by itself');
+});
+
 test('an idle pool with warm workers does not keep the process alive', () => {
   const script = `
     import { createWorkerPool } from ${JSON.stringify(join(here, '..', 'src', 'index.js'))};

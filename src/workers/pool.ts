@@ -27,6 +27,15 @@ export { MIN_WORKER_MEMORY_BYTES, MIN_WORKER_PROCESSES, DEFAULT_MAX_REPLY_BYTES,
 export { STALL_MS, EOF_GRACE_MS, WorkerError } from './worker.js';
 
 const BOOT_FAILURE_STREAK = 3;
+/**
+ * How long a boot that only refills `warm` waits for the calls in flight to
+ * reply, at most, counted from when the pool fell short. Preparing a boot
+ * costs the parent a few ms of synchronous work (the sandbox plan, the spawn
+ * request) and the new node's boot takes a CPU; started beside a call, it
+ * lands where the call's reply arrives and delays it. While calls are queued
+ * nothing waits: they need the workers now.
+ */
+export const REFILL_DEFER_MS = 20;
 /** The frame adds the name and a few dozen bytes of framing to a call's arguments; this much is kept free for them. */
 const CALL_FRAME_OVERHEAD = 4096;
 
@@ -78,6 +87,10 @@ export class WorkerPool implements WorkerHost {
   private bootMsLast = 0;
   private lastBootError: Error | undefined;
   private bootMsSum = 0;
+  /** Since when (performance.now()) the pool has been short of spare workers; a refill waits at most REFILL_DEFER_MS from then. */
+  private shortSince: number | undefined;
+  /** Runs ensureWarm() when a deferred refill may wait no longer (unref'd: it never holds the process). */
+  private refillTimer: NodeJS.Timeout | undefined;
 
   /** @internal use createWorkerPool() */
   constructor(options: WorkerPoolOptions) {
@@ -175,6 +188,7 @@ export class WorkerPool implements WorkerHost {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
+    this.clearRefillTimer();
     const error = closed('the worker pool', 'was');
     for (const c of this.queue.splice(0)) this.settle(c, error);
     this.closing = (async () => {
@@ -262,14 +276,43 @@ export class WorkerPool implements WorkerHost {
       if (!w.gone) live++;
     }
     const waiting = Math.min(this.queue.length, Math.max(0, this.options.maxWorkers - busy));
-    const want = this.options.warm + waiting;
     let spare = idle + this.booting;
+    const want = (this.deferRefill(spare < this.options.warm + waiting, busy) ? 0 : this.options.warm) + waiting;
     live += this.booting - [...this.workers].filter((w) => w.state === 'booting').length;
     while (spare < want && live < this.options.maxWorkers + this.options.warm) {
       spare++;
       live++;
       this.boot();
     }
+  }
+
+  /**
+   * Whether refilling `warm` waits now: only while calls are in flight and
+   * none is queued, and at most REFILL_DEFER_MS from when the pool fell short
+   * (a timer then calls ensureWarm() again). Once no call is in flight any
+   * more, the refill starts at once.
+   */
+  private deferRefill(short: boolean, busy: number): boolean {
+    if (!short) this.shortSince = undefined;
+    else this.shortSince ??= performance.now();
+    const wait = short && busy > 0 && this.queue.length === 0 ? this.shortSince! + REFILL_DEFER_MS - performance.now() : 0;
+    if (wait <= 0) {
+      this.clearRefillTimer();
+      return false;
+    }
+    if (!this.refillTimer) {
+      this.refillTimer = setTimeout(() => {
+        this.refillTimer = undefined;
+        this.ensureWarm();
+      }, Math.ceil(wait));
+      this.refillTimer.unref();
+    }
+    return true;
+  }
+
+  private clearRefillTimer(): void {
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.refillTimer = undefined;
   }
 
   private start(worker: Worker, call: PendingCall): void {
