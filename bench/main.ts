@@ -274,6 +274,14 @@ function evaluateTargets(find: (name: string, heap: Heap | null) => ContenderRes
       `${ms(b!)} vs ${ms(d!)} (${fmtRatio(b! / d!)})`,
     ]);
   }
+  check(12, `${NAMES.hatcheryDefault} p50 <= 1.6x C floor`, [[NAMES.hatcheryDefault, 'default'], [NAMES.floor, null]], ([h, f]) => [
+    h! <= 1.6 * f!,
+    `${ms(h!)} vs ${ms(f!)} (${fmtRatio(h! / f!)})`,
+  ]);
+  check(12, `${NAMES.hatcheryDefault} >= 3x faster than bwrap (p50)`, [[NAMES.hatcheryDefault, 'default'], [NAMES.bwrap, null]], ([h, b]) => [
+    b! >= 3 * h!,
+    `${ms(h!)} vs ${ms(b!)} (${fmtRatio(b! / h!)} faster)`,
+  ]);
   check(3, `${NAMES.hatcheryDefault} >= 5x faster than bwrap (p50)`, [[NAMES.hatcheryDefault, 'default'], [NAMES.bwrap, null]], ([h, b]) => [
     b! >= 5 * h!,
     `${ms(h!)} vs ${ms(b!)} (${fmtRatio(b! / h!)} faster)`,
