@@ -401,12 +401,12 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
     if (program_done) {
       uint64_t reaped_ns = hatch_now_ns();
       uint32_t bits = private_tmp_full(st) ? HATCH_REPORT_TMP_FULL : 0;
-      if (end_namespace_tree()) {
-        report_usage(st);
-        bits |= HATCH_REPORT_TREE_GONE;
-      }
       if (st->tracing) init_report_value(st, HATCH_REPORT_TRACE, HATCH_TRACE_PROGRAM_REAPED, reaped_ns);
       init_report(st, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
+      if (end_namespace_tree()) {
+        report_usage(st);
+        init_report(st, HATCH_REPORT_TREE_GONE, 0, 0);
+      }
       init_exit(exit_code_of(program_status));
     }
   }

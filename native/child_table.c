@@ -305,7 +305,10 @@ static int read_report(struct child *c) {
     c->has_program_status = 1;
     c->program_status = r.a;
     if ((uint32_t)r.b & HATCH_REPORT_TMP_FULL) c->reasons |= HATCH_EXIT_TMP_FULL;
-    if (((uint32_t)r.b & HATCH_REPORT_TREE_GONE) && c->has_usage && !c->reported) report_exit_early(c);
+    return 0;
+  }
+  if (whole && c->has_program_status && r.kind == HATCH_REPORT_TREE_GONE) {
+    if (c->has_usage && !c->reported) report_exit_early(c);
     return 0;
   }
   if (!c->spawned) {

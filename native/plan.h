@@ -72,26 +72,28 @@ struct hatch_plan {
  * What the child writes on its close-on-exec error pipe (C only, not on the
  * Node wire). Without an init: one FAILURE, or EOF once execve succeeded.
  * With a pid-namespace init: FAILURE (from either process), or EXEC_OK, then
- * EXIT_STATUS when the program ends; EOF when the init is gone.
+ * EXIT_STATUS as soon as the program is reaped (so a kill of the init while it
+ * ends the rest of the namespace still reports the program's own status),
+ * then USAGE and TREE_GONE; EOF when the init is gone.
  */
 enum hatch_report_kind {
   HATCH_REPORT_FAILURE = 1,     /* a = stage, b = errno */
   HATCH_REPORT_EXEC_OK = 2,
   HATCH_REPORT_EXIT_STATUS = 3, /* a = the program's wait status, b = HATCH_REPORT_* bits below */
   HATCH_REPORT_TRACE = 4, /* struct hatch_child_value_report: key = event, value = ns; only with HATCH_SPAWN_TRACE */
-  HATCH_REPORT_USAGE = 5, /* struct hatch_child_value_report: key = enum hatch_usage, value; before EXIT_STATUS */
+  HATCH_REPORT_USAGE = 5, /* struct hatch_child_value_report: key = enum hatch_usage, value; before TREE_GONE */
+  /*
+   * After EXIT_STATUS and USAGE: the init killed and reaped every other
+   * process of its pid namespace, so nothing of the operation runs any more,
+   * and the zygote reports the exit now instead of after the init's own
+   * exit, which tears the namespaces down (the mount namespace's unmount
+   * waits for an RCU grace period) before its pidfd becomes readable.
+   */
+  HATCH_REPORT_TREE_GONE = 6,
 };
 
 /* EXIT_STATUS b bits */
 #define HATCH_REPORT_TMP_FULL 1u /* the private tmpfs was full when the program ended */
-/*
- * The init killed and reaped every other process of its pid namespace, and
- * sent USAGE: nothing of the operation runs any more, so the zygote reports
- * the exit now instead of after the init's own exit, which tears the
- * namespaces down (the mount namespace's unmount waits for an RCU grace
- * period) before its pidfd becomes readable.
- */
-#define HATCH_REPORT_TREE_GONE 2u
 
 /* USAGE keys: the init's getrusage(RUSAGE_CHILDREN) once every process of the namespace is reaped. */
 enum hatch_usage {

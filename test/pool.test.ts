@@ -107,7 +107,12 @@ test('growth past busyThreshold up to maxZygotes, shrink back to minZygotes when
   const pool = createPool({ minZygotes: 1, maxZygotes: 3, busyThreshold: 2, idleTimeoutMs: 200, maxConcurrency: 16 });
   const handles: ProcessHandle[] = [];
   try {
-    for (let i = 0; i < 7; i++) handles.push(await pool.spawn('/bin/sleep', ['30'], { stdio: 'ignore' }));
+    // One at a time, each once any zygote being grown is up: how many calls land before a new zygote
+    // answers its handshake depends on the machine's speed, and the growth rule is what is tested here.
+    for (let i = 0; i < 7; i++) {
+      handles.push(await pool.spawn('/bin/sleep', ['30'], { stdio: 'ignore' }));
+      await waitFor(() => pool.stats().starting === 0, 5000, 'a growing zygote to start');
+    }
     await waitFor(() => pool.stats().zygotes.length === 3, 5000, 'three zygotes');
     const s = pool.stats();
     assert.equal(s.childrenAlive, 7);
