@@ -2,8 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,9 +20,29 @@
 #include "kernel_compat.h"
 #include "util.h"
 
+/*
+ * Reports go out through raw_syscall.h's hatch_sys, like every call an init
+ * makes beside the zygote (below), so one writer serves every stage.
+ */
+static void write_report(int err_fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    long k = hatch_sys(SYS_write, err_fd, (long)p, (long)len, 0);
+    if (k == -EINTR) continue;
+    if (k <= 0) return;
+    p += k;
+    len -= (size_t)k;
+  }
+}
+
 static void report(int err_fd, uint32_t kind, int32_t a, int32_t b) {
   struct hatch_child_report r = {.kind = kind, .a = a, .b = b};
-  (void)hatch_write_all(err_fd, &r, sizeof r);
+  write_report(err_fd, &r, sizeof r);
+}
+
+static void report_value(int err_fd, uint32_t kind, uint32_t key, uint64_t value) {
+  struct hatch_child_value_report r = {.kind = kind, .key = key, .value = value};
+  write_report(err_fd, &r, sizeof r);
 }
 
 static _Noreturn void fail(int err_fd, uint32_t stage, int err) {
@@ -34,8 +52,9 @@ static _Noreturn void fail(int err_fd, uint32_t stage, int err) {
 
 /*
  * HATCH_SPAWN_TRACE: when each stage ended, kept here (a pid-namespace init
- * shares this memory with the program until its exec) and written to the
- * error pipe as HATCH_REPORT_TRACE records just before the exec is known.
+ * shares this memory with the program until its exec, and every child the
+ * zygote's until its release: cleared when a child starts) and written to
+ * the error pipe as HATCH_REPORT_TRACE records just before the exec is known.
  */
 static uint64_t trace_ns[HATCH_TRACE_EVENTS];
 
@@ -43,14 +62,10 @@ static void trace(const struct hatch_plan *plan, uint32_t event) {
   if ((plan->flags & HATCH_SPAWN_TRACE) && event < HATCH_TRACE_EVENTS) trace_ns[event] = hatch_now_ns();
 }
 
-static void flush_trace(const struct hatch_plan *plan, int err_fd) {
-  if (!(plan->flags & HATCH_SPAWN_TRACE)) return;
-  for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++) {
-    if (trace_ns[event] == 0) continue;
-    struct hatch_child_value_report r = {.kind = HATCH_REPORT_TRACE, .key = event, .value = trace_ns[event]};
-    (void)hatch_write_all(err_fd, &r, sizeof r);
-    trace_ns[event] = 0;
-  }
+/* trace_ns, or an init's copy of it. */
+static void flush_trace(const uint64_t events[HATCH_TRACE_EVENTS], int err_fd) {
+  for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++)
+    if (events[event] != 0) report_value(err_fd, HATCH_REPORT_TRACE, event, events[event]);
 }
 
 #define STAGE(stage, expr)                          \
@@ -282,7 +297,7 @@ static int run_program(void *unused) {
  *
  * Once the program runs, an init made with CLONE_VM (zygote_spawn.c) lets
  * the zygote go on, and from then on the two run side by side in one
- * memory. So everything below makes its calls through init_call (no errno,
+ * memory. So everything below makes its calls through hatch_sys (no errno,
  * no libc state: raw_syscall.h) and reads only its own struct init_state,
  * copied onto its own stack: the plan, the args and child.c's statics are
  * the zygote's again. An init with a memory of its own (fork) runs the same code.
@@ -295,41 +310,11 @@ struct init_state {
   char private_tmp_path[HATCH_PATH_BUFFER]; /* "" if the plan's did not fit: then never reported full */
 };
 
-static long init_call(long nr, long a, long b, long c, long d) {
-#if HATCH_HAVE_RAW_SYSCALL
-  return hatch_raw_syscall4(nr, a, b, c, d);
-#else
-  long r = syscall(nr, a, b, c, d);
-  return r < 0 ? -errno : r;
-#endif
-}
-
 /* The kernel's sigset is 64 bits on every architecture this builds for; glibc's sigset_t starts with it. */
 #define KERNEL_SIGSET_BYTES 8
 
-static void init_write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    long k = init_call(SYS_write, fd, (long)p, (long)len, 0);
-    if (k == -EINTR) continue;
-    if (k <= 0) return;
-    p += k;
-    len -= (size_t)k;
-  }
-}
-
-static void init_report(const struct init_state *st, uint32_t kind, int32_t a, int32_t b) {
-  struct hatch_child_report r = {.kind = kind, .a = a, .b = b};
-  init_write_all(st->err_fd, &r, sizeof r);
-}
-
-static void init_report_value(const struct init_state *st, uint32_t kind, uint32_t key, uint64_t value) {
-  struct hatch_child_value_report r = {.kind = kind, .key = key, .value = value};
-  init_write_all(st->err_fd, &r, sizeof r);
-}
-
 static _Noreturn void init_exit(int code) {
-  for (;;) init_call(SYS_exit_group, code, 0, 0, 0);
+  for (;;) hatch_sys(SYS_exit_group, code, 0, 0, 0);
 }
 
 static int exit_code_of(int status) {
@@ -340,7 +325,7 @@ static int exit_code_of(int status) {
 static int private_tmp_full(const struct init_state *st) {
   if (!st->has_private_tmp || st->private_tmp_path[0] == '\0') return 0;
   struct statfs fs;
-  if (init_call(SYS_statfs, (long)st->private_tmp_path, (long)&fs, 0, 0) != 0) return 0;
+  if (hatch_sys(SYS_statfs, (long)st->private_tmp_path, (long)&fs, 0, 0) != 0) return 0;
   return fs.f_bavail == 0 || fs.f_ffree == 0;
 }
 
@@ -361,14 +346,14 @@ static int end_namespace_tree(void) {
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   for (int round = 0; round < END_TREE_ROUNDS; round++) {
-    (void)init_call(SYS_kill, -1, SIGKILL, 0, 0);
+    (void)hatch_sys(SYS_kill, -1, SIGKILL, 0, 0);
     for (;;) {
-      long pid = init_call(SYS_wait4, -1, 0, WNOHANG | __WALL, 0);
+      long pid = hatch_sys(SYS_wait4, -1, 0, WNOHANG | __WALL, 0);
       if (pid == -ECHILD) return 1;
       if (pid <= 0) break;
     }
     struct timespec wait = {.tv_sec = 0, .tv_nsec = END_TREE_WAIT_NS};
-    (void)init_call(SYS_rt_sigtimedwait, (long)&chld, 0, (long)&wait, KERNEL_SIGSET_BYTES);
+    (void)hatch_sys(SYS_rt_sigtimedwait, (long)&chld, 0, (long)&wait, KERNEL_SIGSET_BYTES);
   }
   return 0;
 }
@@ -376,36 +361,36 @@ static int end_namespace_tree(void) {
 /* What every process of the namespace used, all of them reaped by now (the init's own few calls aside). */
 static void report_usage(const struct init_state *st) {
   struct rusage ru;
-  if (init_call(SYS_getrusage, RUSAGE_CHILDREN, (long)&ru, 0, 0) != 0) return;
-  init_report_value(st, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, hatch_timeval_us(ru.ru_utime));
-  init_report_value(st, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, hatch_timeval_us(ru.ru_stime));
-  init_report_value(st, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
+  if (hatch_sys(SYS_getrusage, RUSAGE_CHILDREN, (long)&ru, 0, 0) != 0) return;
+  report_value(st->err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, hatch_timeval_us(ru.ru_utime));
+  report_value(st->err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, hatch_timeval_us(ru.ru_stime));
+  report_value(st->err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
 }
 
 static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all) {
   for (;;) {
     siginfo_t info;
-    long sig = init_call(SYS_rt_sigtimedwait, (long)all, (long)&info, 0, KERNEL_SIGSET_BYTES);
+    long sig = hatch_sys(SYS_rt_sigtimedwait, (long)all, (long)&info, 0, KERNEL_SIGSET_BYTES);
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
       int tree = info.si_code == SI_QUEUE && info.si_value.sival_int == HATCH_TREE_SIGNAL_COOKIE;
-      (void)init_call(SYS_kill, tree ? -1 : st->program, sig, 0, 0);
+      (void)hatch_sys(SYS_kill, tree ? -1 : st->program, sig, 0, 0);
       continue;
     }
     /* Orphans of the namespace are reparented to us: reap everything, watch for the program. */
     int status, program_status = 0, program_done = 0;
     long pid;
-    while ((pid = init_call(SYS_wait4, -1, (long)&status, WNOHANG, 0)) > 0) {
+    while ((pid = hatch_sys(SYS_wait4, -1, (long)&status, WNOHANG, 0)) > 0) {
       if (pid == st->program) program_done = 1, program_status = status;
     }
     if (program_done) {
       uint64_t reaped_ns = hatch_now_ns();
       uint32_t bits = private_tmp_full(st) ? HATCH_REPORT_TMP_FULL : 0;
-      if (st->tracing) init_report_value(st, HATCH_REPORT_TRACE, HATCH_TRACE_PROGRAM_REAPED, reaped_ns);
-      init_report(st, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
+      if (st->tracing) report_value(st->err_fd, HATCH_REPORT_TRACE, HATCH_TRACE_PROGRAM_REAPED, reaped_ns);
+      report(st->err_fd, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
       if (end_namespace_tree()) {
         report_usage(st);
-        init_report(st, HATCH_REPORT_TREE_GONE, 0, 0);
+        report(st->err_fd, HATCH_REPORT_TREE_GONE, 0, 0);
       }
       init_exit(exit_code_of(program_status));
     }
@@ -427,7 +412,7 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
 #define KEPT_CAPABILITY 35 /* CAP_WAKE_ALARM */
 
 static long init_drop_capabilities(int keep_one) {
-  (void)init_call(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0);
+  (void)hatch_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0);
   struct {
     uint32_t version;
     int pid;
@@ -435,7 +420,7 @@ static long init_drop_capabilities(int keep_one) {
   struct {
     uint32_t effective, permitted, inheritable;
   } data[2] = {{0, 0, 0}, {0, keep_one ? 1u << (KEPT_CAPABILITY - 32) : 0u, 0}};
-  return init_call(SYS_capset, (long)&header, (long)data, 0, 0);
+  return hatch_sys(SYS_capset, (long)&header, (long)data, 0, 0);
 }
 
 /* The init's own filter, copied onto its stack before the release (the plan is the zygote's). */
@@ -450,12 +435,8 @@ struct init_confinement {
 static long init_confine(const struct init_confinement *conf, int keep_capability) {
   long rc = init_drop_capabilities(keep_capability);
   /* Without capabilities a filter needs no_new_privs; the init never execs, so it costs nothing to set here. */
-  if (rc == 0) rc = init_call(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
-  if (rc == 0 && conf->filter_len > 0) {
-    struct sock_fprog prog = {.len = (unsigned short)conf->filter_len,
-                              .filter = (struct sock_filter *)(uintptr_t)conf->filter};
-    rc = init_call(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0);
-  }
+  if (rc == 0) rc = hatch_sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
+  if (rc == 0 && conf->filter_len > 0) rc = hatch_install_filter(conf->filter, conf->filter_len);
   return rc;
 }
 
@@ -469,8 +450,8 @@ static void release_args(const struct hatch_child_args *args) {
 
 /* Everything from 0 up is closed except one fd. */
 static void init_close_all_but(int keep) {
-  if (keep > 0) (void)init_call(SYS_close_range, 0, keep - 1, 0, 0);
-  (void)init_call(SYS_close_range, keep + 1, ~0u, 0, 0);
+  if (keep > 0) (void)hatch_sys(SYS_close_range, 0, keep - 1, 0, 0);
+  (void)hatch_sys(SYS_close_range, keep + 1, ~0u, 0, 0);
 }
 
 static void copy_init_state(struct init_state *st, const struct hatch_plan *plan, int err_fd, pid_t program) {
@@ -490,10 +471,10 @@ static void copy_init_state(struct init_state *st, const struct hatch_plan *plan
 
 /* A failure once the zygote may be running beside us: raw calls only. */
 static _Noreturn void init_fail(const struct init_state *st, uint32_t stage, long err) {
-  (void)init_call(SYS_kill, st->program, SIGKILL, 0, 0);
-  while (init_call(SYS_wait4, st->program, 0, 0, 0) == -EINTR) {
+  (void)hatch_sys(SYS_kill, st->program, SIGKILL, 0, 0);
+  while (hatch_sys(SYS_wait4, st->program, 0, 0, 0) == -EINTR) {
   }
-  init_report(st, HATCH_REPORT_FAILURE, (int32_t)stage, (int32_t)err);
+  report(st->err_fd, HATCH_REPORT_FAILURE, (int32_t)stage, (int32_t)err);
   init_exit(127);
 }
 
@@ -518,7 +499,7 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
   struct init_confinement conf;
   conf.filter_len = plan->init_seccomp_filter != NULL ? plan->init_seccomp_insn_count : 0;
   if (conf.filter_len > INIT_FILTER_MAX) fail(err_fd, HATCH_STAGE_INIT, E2BIG);
-  memcpy(conf.filter, plan->init_seccomp_filter != NULL ? plan->init_seccomp_filter : conf.filter, conf.filter_len * 8);
+  if (conf.filter_len > 0) memcpy(conf.filter, plan->init_seccomp_filter, conf.filter_len * 8);
   program_plan = plan;
   program_err_fd = err_fd;
   program_exec_error = 0;
@@ -535,8 +516,8 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
   struct init_state st;
   copy_init_state(&st, plan, err_fd, pid);
   release_args(args);
-  /* The zygote goes on from here (the program's copy closed at its exec); past this line only init_call. */
-  if (args->release_fd >= 0) (void)init_call(SYS_close, args->release_fd, 0, 0, 0);
+  /* The zygote goes on from here (the program's copy closed at its exec); past this line only hatch_sys. */
+  if (args->release_fd >= 0) (void)hatch_sys(SYS_close, args->release_fd, 0, 0, 0);
   /* Only the program may hold its stdio, or its readers would wait on us for EOF. */
   init_close_all_but(err_fd);
   /*
@@ -547,19 +528,15 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
    */
   long rc = init_confine(&conf, shared);
   if (rc != 0) init_fail(&st, HATCH_STAGE_INIT, -rc);
-  if (st.tracing) {
-    for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++)
-      if (conf.trace[event] != 0) init_report_value(&st, HATCH_REPORT_TRACE, event, conf.trace[event]);
-  }
-  init_report(&st, HATCH_REPORT_EXEC_OK, 0, 0);
+  if (st.tracing) flush_trace(conf.trace, err_fd);
+  report(st.err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
   init_loop(&st, &all);
 }
 
 void hatch_child_run(const struct hatch_child_args *args) {
   const struct hatch_plan *plan = args->plan;
   int awaited = await_zygote(args->sync_fd);
-  /* The zygote's static: a spawn's stages start from nothing, whatever an earlier child left. */
-  for (uint32_t event = 0; event < HATCH_TRACE_EVENTS; event++) trace_ns[event] = 0;
+  memset(trace_ns, 0, sizeof trace_ns);
   trace(plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_CLONE);
   STAGE(HATCH_STAGE_SIGNALS, reset_signals());
   STAGE(HATCH_STAGE_SETSID, new_session());
@@ -585,6 +562,6 @@ void hatch_child_run(const struct hatch_child_args *args) {
   }
   if (wants_init(plan)) run_as_init(plan, args);
   STAGE(HATCH_STAGE_SECCOMP, hatch_child_apply_seccomp(plan));
-  flush_trace(plan, args->err_fd);
+  if (plan->flags & HATCH_SPAWN_TRACE) flush_trace(trace_ns, args->err_fd);
   fail(args->err_fd, HATCH_STAGE_EXEC, exec_program(plan));
 }

@@ -91,8 +91,11 @@ void ns_stock_fill_one(void) {
 int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags) {
   uint32_t asked = *clone_flags & STOCK_FLAGS;
   if (asked == 0) return 0;
-  if (!wanted) wanted = geteuid() == 0;
-  if (disabled || !wanted || stocked == 0) return 0;
+  if (!wanted && !disabled) {
+    wanted = 1;
+    disabled = geteuid() != 0; /* decided once: setns needs CAP_SYS_ADMIN in our own user namespace */
+  }
+  if (disabled || stocked == 0) return 0;
   int *set = stock[--stocked];
   int entered = 0;
   for (int k = 0; k < NS_KINDS; k++) {

@@ -130,6 +130,8 @@ int hatch_child_setup_mounts(const struct hatch_plan *plan);
 int hatch_bring_loopback_up(void);
 int hatch_child_apply_landlock(const struct hatch_plan *plan);
 int hatch_child_apply_seccomp(const struct hatch_plan *plan);
+/* A filter of insn_count instructions (NULL: none), through raw_syscall.h: safe for an init beside the zygote. */
+int hatch_install_filter(const void *filter, size_t insn_count);
 
 /* Zygote side of user namespaces: write /proc/<pid>/{setgroups,uid_map,gid_map}. */
 int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid, uint32_t outside_gid);

@@ -9,8 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "plan.h"
+#include "raw_syscall.h"
 
-static int install(const void *filter, size_t insn_count) {
+int hatch_install_filter(const void *filter, size_t insn_count) {
   if (filter == NULL) return 0;
   if (insn_count == 0 || insn_count > HATCH_MAX_SECCOMP_INSNS) return -EINVAL;
   struct sock_fprog prog = {
@@ -19,10 +20,9 @@ static int install(const void *filter, size_t insn_count) {
       .filter = (struct sock_filter *)(uintptr_t)filter,
   };
   /* No TSYNC: the child has exactly one thread. Needs no_new_privs (or CAP_SYS_ADMIN). */
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) return -errno;
-  return 0;
+  return (int)hatch_sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0);
 }
 
 int hatch_child_apply_seccomp(const struct hatch_plan *plan) {
-  return install(plan->seccomp_filter, plan->seccomp_insn_count);
+  return hatch_install_filter(plan->seccomp_filter, plan->seccomp_insn_count);
 }

@@ -194,20 +194,16 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   if (fcntl(err_read, F_SETFL, O_NONBLOCK) != 0) return -errno;
   uint32_t ns_flags = plan.has_namespaces ? plan.namespaces.clone_flags : 0;
   int new_user_ns = (ns_flags & CLONE_NEWUSER) != 0;
-  if (new_user_ns) {
+  enum child_memory memory = memory_for(ns_flags);
+  /* The zygote's word (enum child_memory): the id-map result, and for a shared child the go-ahead. */
+  if (new_user_ns || memory == SHARED) {
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
     sync_read = pipe_fds[0];
     sync_write = pipe_fds[1];
   }
-  enum child_memory memory = memory_for(ns_flags);
   void *stack_top = NULL;
   if (memory == SHARED) {
     if ((stack_top = stack_top_for(c)) == NULL) return -errno;
-    if (sync_write < 0) {
-      if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
-      sync_read = pipe_fds[0];
-      sync_write = pipe_fds[1];
-    }
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
     release_read = pipe_fds[0];
     release_write = pipe_fds[1];
@@ -393,6 +389,10 @@ void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds) {
     send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
     return;
   }
-  /* A child that shared our memory has exec'd, failed or (an init) reported EXEC_OK by now: answer without another poll round. */
+  /*
+   * A child that shared our memory has exec'd or failed by now: answer
+   * without another poll round (an init may still be confining itself; its
+   * EXEC_OK then comes with a later one).
+   */
   on_error_pipe(c);
 }

@@ -91,20 +91,23 @@ test('SPAWN is a TLV sequence padded to 8 bytes', () => {
   assert.equal(msg.readUInt32LE(8), msg.length - HEADER_SIZE);
 });
 
+/** Two mount ops in plan order: the bytes of mount_msg in native/test/protocol_golden.c and of fixture spawn_mounts. */
+const MOUNT_OPS_PLAN: Parameters<typeof encodeSpawn>[1] = {
+  file: '/bin/true',
+  argv: ['true'],
+  env: [],
+  rlimits: [],
+  flags: 0,
+  namespaces: { cloneFlags: 0x20000, insideUid: 0, insideGid: 0, options: 0 },
+  mounts: [
+    { op: MountOp.Hide, path: '/tmp' },
+    { op: MountOp.ReadonlyAll, path: '/' },
+  ],
+};
+
 test('SPAWN mount ops: u32 op, u32 reserved, NUL-terminated path, in plan order', () => {
   // The same bytes as mount_msg in native/test/protocol_golden.c.
-  const msg = encodeSpawn(4, {
-    file: '/bin/true',
-    argv: ['true'],
-    env: [],
-    rlimits: [],
-    flags: 0,
-    namespaces: { cloneFlags: 0x20000, insideUid: 0, insideGid: 0, options: 0 },
-    mounts: [
-      { op: MountOp.Hide, path: '/tmp' },
-      { op: MountOp.ReadonlyAll, path: '/' },
-    ],
-  });
+  const msg = encodeSpawn(4, MOUNT_OPS_PLAN);
   const expected =
     '0300' + '0000' + '04000000' + '80000000' + // body: 24+16+16+24+24+24 = 128
     '0100' + '0000' + '0a000000' + Buffer.from('/bin/true\0').toString('hex') + '000000000000' +
@@ -293,18 +296,7 @@ test('golden requests: the TS encoder writes every fixture byte for byte', () =>
     flags: SpawnFlag.NoNewPrivs,
   });
   assert.equal(hex(spawn), hex(fixture('spawn')));
-  const mounts = encodeSpawn(4, {
-    file: '/bin/true',
-    argv: ['true'],
-    env: [],
-    rlimits: [],
-    flags: 0,
-    namespaces: { cloneFlags: 0x20000, insideUid: 0, insideGid: 0, options: 0 },
-    mounts: [
-      { op: MountOp.Hide, path: '/tmp' },
-      { op: MountOp.ReadonlyAll, path: '/' },
-    ],
-  });
+  const mounts = encodeSpawn(4, MOUNT_OPS_PLAN);
   assert.equal(hex(mounts), hex(fixture('spawn_mounts')));
   const sandbox = encodeSpawn(6, {
     file: '/bin/sh',
