@@ -30,6 +30,7 @@ NAPI_MODULE_INIT() {
       {"pidfdSendSignal", pidfd_send_signal_fn},
       {"reapPidfd", reap_pidfd},
       {"pipe", pipe_fn},
+      {"readInto", read_into},
       {"openDevNull", open_dev_null},
       {"close", close_fn},
       {"waitAnyNoHang", wait_any_no_hang},

@@ -13,6 +13,7 @@ napi_value receive_message(napi_env env, napi_callback_info info);
 napi_value pidfd_send_signal_fn(napi_env env, napi_callback_info info);
 napi_value reap_pidfd(napi_env env, napi_callback_info info);
 napi_value pipe_fn(napi_env env, napi_callback_info info);
+napi_value read_into(napi_env env, napi_callback_info info);
 napi_value open_dev_null(napi_env env, napi_callback_info info);
 napi_value close_fn(napi_env env, napi_callback_info info);
 napi_value wait_any_no_hang(napi_env env, napi_callback_info info);

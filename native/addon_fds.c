@@ -225,6 +225,29 @@ napi_value pipe_fn(napi_env env, napi_callback_info info) {
   return array;
 }
 
+/* read(2) into buf from offset on, for pipes Node reads without a stream
+ * (run()'s output). Never blocks the loop: the fd is O_NONBLOCK once
+ * watched. Bytes read, 0 at end of file, or -errno (-EAGAIN: nothing yet). */
+napi_value read_into(napi_env env, napi_callback_info info) {
+  napi_value args[3];
+  if (!get_args(env, info, 3, args, NULL)) return NULL;
+  int fd;
+  void *data;
+  size_t length;
+  int64_t offset;
+  if (!get_fd(env, args[0], "fd", &fd)) return NULL;
+  if (!get_bytes(env, args[1], "buf", &data, &length)) return NULL;
+  if (napi_get_value_int64(env, args[2], &offset) != napi_ok || offset < 0 || (uint64_t)offset > length) {
+    throw_type(env, "offset must be an integer within buf");
+    return NULL;
+  }
+  ssize_t n;
+  do {
+    n = read(fd, (char *)data + offset, length - (size_t)offset);
+  } while (n < 0 && errno == EINTR);
+  return make_int(env, n < 0 ? -(int64_t)errno : (int64_t)n);
+}
+
 napi_value open_dev_null(napi_env env, napi_callback_info info) {
   (void)info;
   int fd;

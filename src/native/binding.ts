@@ -92,6 +92,11 @@ export interface NativeBinding {
   reapPidfd(pidfd: number): WaitStatus | null;
   /** pipe2(O_CLOEXEC). [readEnd, writeEnd]. */
   pipe(): [number, number];
+  /**
+   * read(2) into buf[offset..]: bytes read, 0 at end of file, or -errno
+   * (-EAGAIN when nothing is there yet; a watched fd is O_NONBLOCK).
+   */
+  readInto(fd: number, buf: Uint8Array, offset: number): number;
   /** open("/dev/null", O_RDWR|O_CLOEXEC). */
   openDevNull(): number;
   close(fd: number): void;

@@ -38,7 +38,7 @@ import {
 } from '../options/spawn-options.js';
 import type { ProcessHandle } from '../spawn/process-handle.js';
 import { collectRun, prepareRun, type Result, type RunBufferOptions, type RunOptions } from '../spawn/run.js';
-import { spawnOn, type InternalSpawn } from '../spawn/spawn.js';
+import { spawnOn, type InternalSpawn, type SpawnOnExtras } from '../spawn/spawn.js';
 import { Zygote } from '../zygote/zygote.js';
 import { publishExit, publishQueue, publishSpawn, publishZygote } from './events.js';
 import { narrowSandbox } from './narrow.js';
@@ -187,7 +187,7 @@ export class Pool extends EventEmitter {
   run(file: string, args?: readonly string[], options?: RunOptions | RunBufferOptions): Promise<Result<string | Buffer>>;
   /** Like the top-level run(), on this pool, within its sandbox and limits. */
   async run(file: string, args: readonly string[] = [], options: RunOptions | RunBufferOptions = {}): Promise<Result<string | Buffer>> {
-    const { prepared, spawned } = await this.#launch((normalize) => prepareRun(file, args, options, normalize));
+    const { prepared, spawned } = await this.#launch((normalize) => prepareRun(file, args, options, normalize), { rawOutput: true });
     return collectRun(spawned, prepared);
   }
 
@@ -262,7 +262,10 @@ export class Pool extends EventEmitter {
     return normalized;
   };
 
-  async #launch<T extends Launchable>(prepare: (normalize: OptionsNormalizer) => T): Promise<{ prepared: T; spawned: InternalSpawn }> {
+  async #launch<T extends Launchable>(
+    prepare: (normalize: OptionsNormalizer) => T,
+    extras: SpawnOnExtras = {},
+  ): Promise<{ prepared: T; spawned: InternalSpawn }> {
     if (this.#closing) {
       this.#totals.rejected++;
       throw closed('the pool');
@@ -302,7 +305,7 @@ export class Pool extends EventEmitter {
         generation = this.#generation;
         prepared = prepare(this.#normalize);
       }
-      spawned = await spawnOn(entry.zygote, prepared.cmd.file, prepared.cmd.args, prepared.normalized);
+      spawned = await spawnOn(entry.zygote, prepared.cmd.file, prepared.cmd.args, prepared.normalized, extras);
     } catch (e) {
       this.#totals.failed++;
       op.finish();

@@ -4,7 +4,6 @@
  * src/api/run.ts; Pool.run (src/pool/pool.ts) calls prepareRun and collectRun.
  */
 import { constants as osConstants } from 'node:os';
-import type { Readable } from 'node:stream';
 import { InvalidOptionTypeError, signalNumber } from '../errors.js';
 import { integerOption } from '../options/checks.js';
 import {
@@ -18,6 +17,7 @@ import type { Limits } from '../options/limits.js';
 import type { ExitStatus } from './process-handle.js';
 import type { Enforcement } from '../policy/compile.js';
 import type { InternalSpawn } from './spawn.js';
+import { OutputCollector } from './output-collector.js';
 
 /** Options of run(): spawn()'s plus input, an output cap and the text encoding. Results have string output. */
 export interface RunOptions extends SpawnOptions {
@@ -60,34 +60,14 @@ export interface Result<T extends string | Buffer = string> extends ExitStatus {
 export const runOnlyKeys = ['input', 'maxOutputBytes', 'encoding'] as const;
 const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
 
+/** What a stream's collection kept: OutputCollector, or nothing for a stream that is not a pipe. */
 interface Collected {
   chunks: Buffer[];
   bytes: number;
   truncated: boolean;
 }
 
-function collect(stream: Readable | null, cap: number, onOverflow: () => void): { out: Collected; done: Promise<void> } {
-  const out: Collected = { chunks: [], bytes: 0, truncated: false };
-  if (!stream) return { out, done: Promise.resolve() };
-  const done = new Promise<void>((resolve) => {
-    stream.on('data', (chunk: Buffer) => {
-      if (out.truncated) return;
-      const room = cap - out.bytes;
-      if (chunk.length > room) {
-        if (room > 0) out.chunks.push(chunk.subarray(0, room));
-        out.bytes = cap;
-        out.truncated = true;
-        onOverflow();
-        return;
-      }
-      out.chunks.push(chunk);
-      out.bytes += chunk.length;
-    });
-    stream.on('error', () => resolve());
-    stream.on('close', () => resolve());
-  });
-  return { out, done };
-}
+const NOTHING_COLLECTED: Collected = Object.freeze({ chunks: [], bytes: 0, truncated: false }) as Collected;
 
 /**
  * What programs print when an allocation fails: V8, glibc/C (strerror of
@@ -203,8 +183,9 @@ export async function collectRun(spawned: InternalSpawn, prepared: PreparedRun):
     outputCapped = true;
     handle.killTree('SIGKILL');
   };
-  const stdout = collect(handle.stdout, cap, overflow);
-  const stderr = collect(handle.stderr, cap, overflow);
+  const [outFd, errFd] = spawned.output;
+  const stdout = outFd >= 0 ? new OutputCollector(outFd, cap, overflow) : null;
+  const stderr = errFd >= 0 ? new OutputCollector(errFd, cap, overflow) : null;
   if (handle.stdin) {
     handle.stdin.on('error', () => {}); // EPIPE when the child does not read its input
     handle.stdin.end(input === undefined ? undefined : Buffer.from(input as Uint8Array | string));
@@ -213,12 +194,16 @@ export async function collectRun(spawned: InternalSpawn, prepared: PreparedRun):
   try {
     status = await handle.exited;
   } catch (e) {
-    handle.stdout?.destroy();
-    handle.stderr?.destroy();
+    stdout?.destroy();
+    stderr?.destroy();
     handle.stdin?.destroy();
     throw e;
   }
-  await Promise.all([stdout.done, stderr.done]);
+  // Both pipes are read to their end of file, which comes once the last process holding a write end is gone.
+  if (stdout) await stdout.done;
+  if (stderr) await stderr.done;
+  const out: Collected = stdout ?? NOTHING_COLLECTED;
+  const err: Collected = stderr ?? NOTHING_COLLECTED;
   const decode = (c: Collected): string | Buffer => {
     const buf = Buffer.concat(c.chunks, c.bytes);
     return encoding === 'buffer' ? buf : buf.toString(encoding);
@@ -227,11 +212,11 @@ export async function collectRun(spawned: InternalSpawn, prepared: PreparedRun):
     ...status,
     command: [cmd.file, ...cmd.args],
     pid: handle.pid,
-    stdout: decode(stdout.out),
-    stderr: decode(stderr.out),
+    stdout: decode(out),
+    stderr: decode(err),
     aborted: aborted(),
-    truncated: { stdout: stdout.out.truncated, stderr: stderr.out.truncated },
-    limit: whichLimit(status, normalized.limits, outputCapped, handle.stderr ? tail(stderr.out, OOM_TAIL_BYTES) : null),
+    truncated: { stdout: out.truncated, stderr: err.truncated },
+    limit: whichLimit(status, normalized.limits, outputCapped, stderr ? tail(err, OOM_TAIL_BYTES) : null),
     enforcement: handle.enforcement,
   };
 }

@@ -68,6 +68,12 @@ export interface InternalSpawn {
   handle: ProcessHandle;
   /** True once a kill of the tree was requested because of abort. */
   aborted: () => boolean;
+  /**
+   * With `rawOutput`: this process's read ends of the stdout and stderr
+   * pipes (-1 where the stream is not a pipe), now the caller's to read and
+   * close; the handle then has no stdout/stderr streams.
+   */
+  output: [number, number];
 }
 
 const { EACCES, EINVAL, ENOSPC, ENOSYS, EPERM } = osConstants.errno;
@@ -98,6 +104,8 @@ export interface SpawnOnExtras {
    * that idle for good: only their pool knows when one must hold the loop.
    */
   holdsLoop?: () => boolean;
+  /** Hand stdout/stderr over as fds (InternalSpawn.output) instead of streams: run() reads them itself. */
+  rawOutput?: boolean;
 }
 
 /**
@@ -219,20 +227,21 @@ function startChild(
             deadline = undefined;
           }
           const [inFd, outFd, errFd] = stdio.parentEnds;
+          const raw = extras.rawOutput === true;
           const handle = new ProcessHandle({
             zygote,
             requestId,
             pid,
             pidfd,
             stdin: inFd >= 0 ? (streamFor(inFd, 'write') as Writable) : null,
-            stdout: outFd >= 0 ? (streamFor(outFd, 'read') as Readable) : null,
-            stderr: errFd >= 0 ? (streamFor(errFd, 'read') as Readable) : null,
+            stdout: outFd >= 0 && !raw ? (streamFor(outFd, 'read') as Readable) : null,
+            stderr: errFd >= 0 && !raw ? (streamFor(errFd, 'read') as Readable) : null,
             exited,
             enforcement: prepared.enforcement,
           });
           settledSpawn = true;
           if (aborted) zygote.signal(requestId, options.killSignal, SignalScope.TreeEscalate);
-          resolveSpawn({ handle, aborted: () => aborted, enforcement: prepared.enforcement });
+          resolveSpawn({ handle, aborted: () => aborted, enforcement: prepared.enforcement, output: raw ? [outFd, errFd] : [-1, -1] });
         },
         failed(stage, errno) {
           void cleanup();

@@ -1,0 +1,90 @@
+/**
+ * run()'s output, read straight off the pipe: a watcher on Node's loop and
+ * read(2) into one scratch buffer, with no stream in between. A run() needs
+ * the bytes, not a Readable, and a net.Socket per stream (made, wired,
+ * ended, destroyed) cost more Node time per run than the rest of the output
+ * path together.
+ *
+ * The pipe's bytes are hostile input: at most `cap` are kept (the rest is
+ * read and dropped so the writer never blocks, and `onOverflow` is told
+ * once); a read error ends collection like an end of file; nothing here
+ * throws into the caller.
+ */
+import { EAGAIN, loadBinding, WatchEvent, type FdWatcher } from '../native/binding.js';
+
+/** One read(2) at most this size; the kept bytes are copied out of it. */
+const SCRATCH_BYTES = 64 * 1024;
+let scratch: Buffer | undefined;
+
+export class OutputCollector {
+  readonly chunks: Buffer[] = [];
+  bytes = 0;
+  truncated = false;
+  /** Resolves at end of file, a read error, or destroy(); never rejects. */
+  readonly done: Promise<void>;
+  private fd: number;
+  private watcher: FdWatcher | undefined;
+  private finish!: () => void;
+
+  constructor(
+    fd: number,
+    private readonly cap: number,
+    private readonly onOverflow: () => void,
+  ) {
+    this.fd = fd;
+    this.done = new Promise<void>((resolve) => {
+      this.finish = resolve;
+    });
+    const native = loadBinding();
+    try {
+      this.watcher = native.watch(fd, (_events, status) => (status < 0 ? this.destroy() : this.drain()));
+      this.watcher.ref();
+      this.watcher.start(WatchEvent.Readable);
+    } catch {
+      this.destroy();
+    }
+  }
+
+  /** Stop reading and close the pipe (idempotent). */
+  destroy(): void {
+    if (this.fd < 0) return;
+    this.watcher?.close();
+    this.watcher = undefined;
+    try {
+      loadBinding().close(this.fd);
+    } catch {
+      // already gone: nothing of ours to release
+    }
+    this.fd = -1;
+    this.finish();
+  }
+
+  private drain(): void {
+    const native = loadBinding();
+    scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES);
+    for (;;) {
+      if (this.fd < 0) return;
+      const n = native.readInto(this.fd, scratch, 0);
+      if (n === -EAGAIN) return;
+      if (n <= 0) {
+        this.destroy(); // end of file, or an error that ends it the same way
+        return;
+      }
+      this.keep(scratch, n);
+    }
+  }
+
+  private keep(buf: Buffer, n: number): void {
+    if (this.truncated) return;
+    const room = this.cap - this.bytes;
+    const kept = Math.min(n, room);
+    if (kept > 0) {
+      this.chunks.push(Buffer.from(buf.subarray(0, kept)));
+      this.bytes += kept;
+    }
+    if (n > room) {
+      this.truncated = true;
+      this.onOverflow();
+    }
+  }
+}
