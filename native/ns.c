@@ -189,13 +189,31 @@ static int restore_follows(const struct hatch_plan *plan, size_t hide_index) {
   return 0;
 }
 
+/*
+ * Every read-only HIDE shows the same empty tmpfs: the first one mounts it,
+ * the others bind that mount (a new superblock per hidden dir cost more to
+ * make and, at the namespace's end, to tear down). A HIDE with a RESTORE
+ * beneath gets a tmpfs of its own, since the restore's mount point is made
+ * inside it and must not appear in the other hidden dirs. Index of the
+ * shared one's op, or -1.
+ */
+static int shared_hide = -1;
+
 static int hide_path(const struct hatch_plan *plan, size_t index) {
+  const char *path = plan->mount_ops[index].path;
   int writable = restore_follows(plan, index);
-  unsigned long flags = HIDE_TMPFS_FLAGS | (writable ? 0 : MS_RDONLY);
-  if (mount("tmpfs", plan->mount_ops[index].path, "tmpfs", flags, HIDE_TMPFS_OPTIONS) < 0) {
+  int rc;
+  if (!writable && shared_hide >= 0) {
+    rc = mount(plan->mount_ops[shared_hide].path, path, NULL, MS_BIND, NULL);
+  } else {
+    unsigned long flags = HIDE_TMPFS_FLAGS | (writable ? 0 : MS_RDONLY);
+    rc = mount("tmpfs", path, "tmpfs", flags, HIDE_TMPFS_OPTIONS);
+  }
+  if (rc < 0) {
     /* ENOTDIR here may mean "not a directory": refuse rather than leave it visible. */
     return errno == ENOENT || errno == EACCES || errno == ELOOP ? 0 : -errno;
   }
+  if (!writable && shared_hide < 0) shared_hide = (int)index;
   hide_unsealed[index] = (uint8_t)writable;
   return 0;
 }
@@ -295,6 +313,7 @@ static int apply_mount_ops(const struct hatch_plan *plan) {
   size_t preserves = 0, restores = 0;
   int rc = 0;
   for (size_t i = 0; i < plan->mount_op_count; i++) hide_unsealed[i] = 0;
+  shared_hide = -1;
   for (size_t i = 0; i < plan->mount_op_count && rc == 0; i++) rc = apply_mount_op(plan, i, &preserves, &restores);
   for (size_t i = 0; i < plan->mount_op_count && rc == 0; i++)
     if (plan->mount_ops[i].op == HATCH_MOUNT_HIDE) rc = seal_hidden(plan, i);

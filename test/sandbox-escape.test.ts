@@ -307,6 +307,40 @@ describe('sandbox escape probes: the default profile', () => {
       }
     });
 
+    test('the hidden dirs show one empty read-only tmpfs; a grant restored under one appears in no other', async () => {
+      const grantDir = mkdtempSync(join(tmpdir(), 'hatchery-restore-'));
+      chmodSync(grantDir, 0o755); // the sandbox's uid must be able to enter it
+      const name = grantDir.slice(tmpdir().length + 1);
+      writeFileSync(join(grantDir, 'granted.txt'), 'granted');
+      try {
+        const hidden = ['/home', '/root', '/mnt', '/srv', '/media', '/run'].filter((d) => existsSync(d));
+        const script = [
+          `cat ${grantDir}/granted.txt; echo`,
+          ...hidden.map((d) => `if [ -e ${d}/${name} ]; then echo "leaked into ${d}"; fi`),
+          // mountinfo: mount point, then the superblock's device number (field 3).
+          `awk '{print $5, $3, $6}' /proc/self/mountinfo`,
+          `touch ${hidden[0] ?? '/home'}/planted 2>&1 || true`,
+        ].join('\n');
+        const r = await run('/bin/sh', ['-c', script], { sandbox: { fs: { read: [grantDir] } } });
+        assert.equal(r.exitCode, 0, r.stderr);
+        const lines = r.stdout.split('\n');
+        assert.equal(lines[0], 'granted');
+        assert.deepEqual(lines.filter((l) => l.startsWith('leaked')), [], 'the restore mount point stays in its own hidden dir');
+        const devices = new Set<string>();
+        for (const l of lines) {
+          const [mountPoint, dev, opts] = l.split(' ');
+          if (mountPoint && hidden.includes(mountPoint)) {
+            assert.match(opts ?? '', /^ro,/, `${mountPoint} is read-only`);
+            devices.add(dev!);
+          }
+        }
+        assert.equal(devices.size, hidden.length > 0 ? 1 : 0, `one superblock for ${hidden.join(', ')}: ${[...devices].join(', ')}`);
+        assert.match(r.stdout, /Read-only file system/);
+      } finally {
+        rmSync(grantDir, { recursive: true, force: true });
+      }
+    });
+
     test('reading outside the allowlist (Landlock): a host temp file, /etc/shadow, the project dir', async () => {
       await expectOutcome(['read-file', secretFile], 'denied EACCES', LANDLOCK_ONLY);
       await expectOutcome(['list-dir', secretDir], 'denied EACCES', LANDLOCK_ONLY);
