@@ -13,6 +13,16 @@
  * child, in a user namespace of its own, has no capability over them (it
  * cannot reconfigure its network; lo is already up).
  *
+ * A used set is not closed at once: its fds wait in a short queue and are
+ * closed together, RELEASE_BATCH at a time, or once the oldest has waited
+ * RELEASE_MAX_WAIT_MS. The kernel tears down network and IPC namespaces in
+ * batches (cleanup_net, free_ipc), each batch with a few RCU grace periods,
+ * and where RCU is expedited (many VMs) each of those interrupts every CPU,
+ * the next operation's program included. One namespace at a time paid them
+ * per operation. What waits is nobody's: the operation's processes are gone
+ * (its sockets with them), no fd of it is anywhere but here, and no spawn
+ * ever enters a used set again.
+ *
  * Nothing is stocked until a spawn asks for these namespaces, nor when the
  * zygote is not root (setns into a network namespace needs CAP_SYS_ADMIN in
  * the zygote's own user namespace), nor after the first failure (a
@@ -31,6 +41,8 @@
 
 #define STOCK_FLAGS (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 #define STOCK_TARGET 2
+#define RELEASE_BATCH 8
+#define RELEASE_MAX_WAIT_MS 200
 
 enum { NS_NET, NS_IPC, NS_UTS, NS_KINDS };
 static const int kind_flag[NS_KINDS] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
@@ -40,6 +52,9 @@ static const char *const kind_path[NS_KINDS] = {"/proc/thread-self/ns/net", "/pr
 static int own_ns[NS_KINDS] = {-1, -1, -1}; /* the zygote's own, to return to */
 static int stock[STOCK_TARGET][NS_KINDS];
 static unsigned stocked;
+static int used[RELEASE_BATCH][NS_KINDS]; /* sets whose spawn is done with them, to close together */
+static unsigned used_count;
+static uint64_t oldest_used_ns;
 static int wanted;   /* a spawn asked for these namespaces */
 static int disabled; /* not root, or a step failed once */
 
@@ -54,11 +69,30 @@ static void return_home(int kinds) {
       hatch_die(1, "setns back to the zygote's own namespace: %s", strerror(errno));
 }
 
+void ns_stock_release_used(void) {
+  while (used_count > 0) close_set(used[--used_count]);
+}
+
+/* A set its spawn entered: closed with the next batch (see the top of this file). */
+static void retire(int set[NS_KINDS]) {
+  if (used_count == RELEASE_BATCH) ns_stock_release_used();
+  if (used_count == 0) oldest_used_ns = hatch_now_ns();
+  memcpy(used[used_count++], set, sizeof used[0]);
+}
+
+int ns_stock_release_due_ms(void) {
+  if (used_count == 0) return -1;
+  uint64_t due = oldest_used_ns + (uint64_t)RELEASE_MAX_WAIT_MS * 1000000u;
+  uint64_t now = hatch_now_ns();
+  return now >= due ? 0 : (int)((due - now + 999999u) / 1000000u);
+}
+
 /* Off for good: what is stocked is closed (it keeps namespaces alive), and so are the zygote's own. */
 static void disable(const char *step, int err) {
   if (!disabled) hatch_log("namespace stock off (%s: %s); spawns create their namespaces", step, strerror(err));
   disabled = 1;
   while (stocked > 0) close_set(stock[--stocked]);
+  ns_stock_release_used();
   close_set(own_ns);
 }
 
@@ -109,7 +143,7 @@ int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags) {
     }
     entered |= kind_flag[k];
   }
-  close_set(set);
+  retire(set);
   *clone_flags &= ~(uint32_t)entered;
   plan->loopback_ready = (entered & CLONE_NEWNET) != 0;
   return entered;

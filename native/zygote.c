@@ -175,7 +175,11 @@ static int poll_timeout_ms(void) {
   return now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
 }
 
+/* The sooner of two poll timeouts (-1: none). */
+static int sooner(int a, int b) { return a < 0 ? b : b < 0 ? a : a < b ? a : b; }
+
 static void run_due_timers(void) {
+  if (ns_stock_release_due_ms() == 0) ns_stock_release_used();
   if (poll_timeout_ms() != 0) return;
   if (live_children > 0) (void)reap_orphans(0);
   else shutdown_zygote(0);
@@ -249,7 +253,7 @@ int main(int argc, char **argv) {
     unsigned n = build_poll_set();
     /* Nothing to do right now: a good moment to make the next spawn's namespaces (ns_stock.c). */
     int stocking = ns_stock_wants_more();
-    int timeout = stocking ? 0 : poll_timeout_ms();
+    int timeout = stocking ? 0 : sooner(poll_timeout_ms(), ns_stock_release_due_ms());
     int ready = poll(poll_fds, n, timeout);
     if (ready == 0 && stocking) ns_stock_fill_one();
     if (ready < 0) {

@@ -99,6 +99,9 @@ void ns_stock_fill_one(void);
  * those flags; returns what was entered (0: nothing), for ns_stock_leave right after clone. */
 int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags);
 void ns_stock_leave(int entered);
+/* Used sets are closed in batches: ms until the oldest is due (0: now, -1: none waits), and the release. */
+int ns_stock_release_due_ms(void);
+void ns_stock_release_used(void);
 /* zygote.c */
 extern int signal_fd;
 extern pid_t zygote_pid;

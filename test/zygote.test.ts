@@ -83,6 +83,31 @@ test('the zygote is a single-threaded process and not a fork of Node', async () 
   assert.ok(descendants().some((p) => p.pid === zpid));
 });
 
+test('a root zygote closes the namespaces of finished operations in batches, and soon when idle', { skip: process.getuid?.() !== 0 ? 'only a root zygote stocks namespaces' : false }, async () => {
+  const { readdirSync, readlinkSync } = await import('node:fs');
+  await run('/bin/true');
+  const zpid = await defaultZygotePid();
+  assert.ok(zpid);
+  const nsFds = (): number =>
+    readdirSync(`/proc/${zpid}/fd`).filter((fd) => {
+      try {
+        return /^(net|ipc|uts):\[/.test(readlinkSync(`/proc/${zpid}/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    }).length;
+  // Its own three, at most two stocked sets and at most eight used ones (native/ns_stock.c).
+  const OWN = 3, STOCKED = 2 * 3, USED_MAX = 8 * 3;
+  let most = 0;
+  for (let i = 0; i < 12; i++) {
+    await run('/bin/true');
+    most = Math.max(most, nsFds());
+  }
+  assert.ok(most <= OWN + STOCKED + USED_MAX, `${most} namespace fds held`);
+  assert.ok(most > OWN + STOCKED, `used sets wait for a batch (${most} namespace fds)`);
+  await waitFor(() => nsFds() <= OWN + STOCKED, 2000, 'the used sets to be closed once idle');
+});
+
 test('a failed id-map write is reported at the userns stage with its own errno, not as a closed pipe', async (t) => {
   const native = loadBinding();
   const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
