@@ -341,33 +341,64 @@ static int private_tmp_full(const struct init_state *st) {
 #define END_TREE_ROUNDS 100
 #define END_TREE_WAIT_NS 10000000L /* 10 ms a round: at most a second */
 
+/* One round: SIGKILL the rest of the namespace, reap what is dead. 1 once nothing is left. */
+static int end_tree_round(void) {
+  (void)hatch_sys(SYS_kill, -1, SIGKILL, 0, 0);
+  for (;;) {
+    long pid = hatch_sys(SYS_wait4, -1, 0, WNOHANG | __WALL, 0);
+    if (pid == -ECHILD) return 1;
+    if (pid <= 0) return 0;
+  }
+}
+
 static int end_namespace_tree(void) {
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   for (int round = 0; round < END_TREE_ROUNDS; round++) {
-    (void)hatch_sys(SYS_kill, -1, SIGKILL, 0, 0);
-    for (;;) {
-      long pid = hatch_sys(SYS_wait4, -1, 0, WNOHANG | __WALL, 0);
-      if (pid == -ECHILD) return 1;
-      if (pid <= 0) break;
-    }
+    if (end_tree_round()) return 1;
     struct timespec wait = {.tv_sec = 0, .tv_nsec = END_TREE_WAIT_NS};
     (void)hatch_sys(SYS_rt_sigtimedwait, (long)&chld, 0, (long)&wait, KERNEL_SIGSET_BYTES);
   }
   return 0;
 }
 
+/*
+ * The init's last reports, written together: one write, so the zygote wakes
+ * once for them. On the init's stack (it shares the zygote's memory).
+ */
+#define LAST_REPORTS 8
+struct report_batch {
+  struct hatch_child_report records[LAST_REPORTS];
+  unsigned count;
+};
+
+static void batch_report(struct report_batch *b, uint32_t kind, int32_t a, int32_t b32) {
+  if (b->count < LAST_REPORTS) b->records[b->count++] = (struct hatch_child_report){.kind = kind, .a = a, .b = b32};
+}
+
+static void batch_value(struct report_batch *b, uint32_t kind, uint32_t key, uint64_t value) {
+  struct hatch_child_value_report v = {.kind = kind, .key = key, .value = value};
+  _Static_assert(sizeof v == sizeof b->records[0], "a value report is one report's size");
+  if (b->count < LAST_REPORTS) memcpy(&b->records[b->count++], &v, sizeof v);
+}
+
+static void batch_flush(int err_fd, struct report_batch *b) {
+  if (b->count > 0) write_report(err_fd, b->records, b->count * sizeof b->records[0]);
+  b->count = 0;
+}
+
 /* What every process of the namespace used, all of them reaped by now (the init's own few calls aside). */
-static void report_usage(const struct init_state *st) {
+static void batch_usage(struct report_batch *b) {
   struct rusage ru;
   if (hatch_sys(SYS_getrusage, RUSAGE_CHILDREN, (long)&ru, 0, 0) != 0) return;
-  report_value(st->err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, hatch_timeval_us(ru.ru_utime));
-  report_value(st->err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, hatch_timeval_us(ru.ru_stime));
-  report_value(st->err_fd, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
+  batch_value(b, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, hatch_timeval_us(ru.ru_utime));
+  batch_value(b, HATCH_REPORT_USAGE, HATCH_USAGE_SYS_US, hatch_timeval_us(ru.ru_stime));
+  batch_value(b, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
 }
 
 static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all) {
+  int signalled = 0; /* a kill is under way: the zygote may SIGKILL this init after its grace period */
   for (;;) {
     siginfo_t info;
     long sig = hatch_sys(SYS_rt_sigtimedwait, (long)all, (long)&info, 0, KERNEL_SIGSET_BYTES);
@@ -375,6 +406,7 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
     if (sig != SIGCHLD) {
       int tree = info.si_code == SI_QUEUE && info.si_value.sival_int == HATCH_TREE_SIGNAL_COOKIE;
       (void)hatch_sys(SYS_kill, tree ? -1 : st->program, sig, 0, 0);
+      signalled = 1;
       continue;
     }
     /* Orphans of the namespace are reparented to us: reap everything, watch for the program. */
@@ -386,12 +418,25 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
     if (program_done) {
       uint64_t reaped_ns = hatch_now_ns();
       uint32_t bits = private_tmp_full(st) ? HATCH_REPORT_TMP_FULL : 0;
-      if (st->tracing) report_value(st->err_fd, HATCH_REPORT_TRACE, HATCH_TRACE_PROGRAM_REAPED, reaped_ns);
-      report(st->err_fd, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
-      if (end_namespace_tree()) {
-        report_usage(st);
-        report(st->err_fd, HATCH_REPORT_TREE_GONE, 0, 0);
+      struct report_batch last = {.count = 0};
+      if (st->tracing) batch_value(&last, HATCH_REPORT_TRACE, HATCH_TRACE_PROGRAM_REAPED, reaped_ns);
+      batch_report(&last, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
+      /*
+       * The status goes first, on its own, when a kill of this init may come
+       * before the rest (a kill under way, or others still to end): then it
+       * cannot replace the program's own status. Else all goes in one write.
+       */
+      if (signalled) batch_flush(st->err_fd, &last);
+      int gone = end_tree_round();
+      if (!gone) {
+        batch_flush(st->err_fd, &last);
+        gone = end_namespace_tree();
       }
+      if (gone) {
+        batch_usage(&last);
+        batch_report(&last, HATCH_REPORT_TREE_GONE, 0, 0);
+      }
+      batch_flush(st->err_fd, &last);
       init_exit(exit_code_of(program_status));
     }
   }
