@@ -36,6 +36,7 @@ import {
   type SeccompArgCondition,
   type SeccompNet,
   type SeccompPolicy,
+  type SeccompRule,
   actionValue,
   assembleSeccomp,
   compileInitSeccomp,
@@ -228,6 +229,126 @@ describe('seccomp: program structure', () => {
       }
     }
   });
+});
+
+// ---- every syscall number against the rules' own meaning ----
+
+/** The filter's meaning computed from its readable rules alone: guards, then a syscall's first matching rule, else the default. */
+interface RuleSet {
+  readonly arch: SeccompArch;
+  readonly rules: readonly SeccompRule[];
+  readonly defaultAction: SeccompAction;
+}
+
+function referenceAction(a: SeccompAction): number {
+  if (a.type === 'allow') return ALLOW;
+  if (a.type === 'kill') return KILL;
+  return err(a.errno);
+}
+
+function reference(set: RuleSet, nr: number, archValue: number, args: ReadonlyArray<bigint>): number {
+  if (archValue >>> 0 !== AUDIT_ARCH[set.arch]) return KILL;
+  if (set.arch === 'x86_64' && nr >>> 0 >= 0x40000000) return KILL;
+  const low = (i: number): number => Number(BigInt.asUintN(32, args[i] ?? 0n));
+  const holds = (cond: SeccompArgCondition): boolean => {
+    const v = cond.mask === undefined ? low(cond.arg) : (low(cond.arg) & cond.mask) >>> 0;
+    if (cond.op === 'anyBits') return cond.values.some((bit) => (v & bit) !== 0);
+    return cond.values.includes(v) === (cond.op === 'in');
+  };
+  const rule = set.rules.find((r) => r.nr === nr >>> 0 && (r.when ?? []).every(holds));
+  return referenceAction(rule ? rule.action : set.defaultAction);
+}
+
+/** Argument vectors for a syscall's conditions: each tested value, its neighbours, other bits under and over the mask, a high word. */
+function argVectors(rules: readonly SeccompRule[]): bigint[][] {
+  const perArg = new Map<number, Set<bigint>>();
+  for (const c of rules.flatMap((r) => r.when ?? [])) {
+    const set = perArg.get(c.arg) ?? new Set<bigint>([0n, 1n, 0xffffffffn, 0x1_0000_0000n]);
+    perArg.set(c.arg, set);
+    for (const v of c.values) {
+      for (const x of [v, v + 1, v | 0o4000 | 0o2000000]) set.add(BigInt(x >>> 0));
+      set.add(0xffff_ffff_0000_0000n | BigInt(v));
+      if (c.op === 'anyBits') for (let bit = 1; bit !== 0 && bit <= v; bit = (bit << 1) >>> 0) if (v & bit) set.add(BigInt(bit) | 0x11n);
+    }
+  }
+  let vectors: bigint[][] = [[]];
+  for (let arg = 0; arg < 6; arg++) {
+    const values = perArg.get(arg);
+    if (!values) {
+      vectors = vectors.map((v) => [...v, 0n]);
+      continue;
+    }
+    vectors = vectors.flatMap((v) => [...values].map((x) => [...v, x]));
+  }
+  return vectors;
+}
+
+/** Checks a program against reference() for every number up to the tables' highest + 16, the x32 range and other archs. */
+const tableMax = (arch: SeccompArch): number => Math.max(...Object.values(arch === 'x86_64' ? X86_64_SYSCALLS : AARCH64_SYSCALLS));
+
+function checkEveryNumber(insns: readonly BpfInsn[], set: RuleSet, label: string, max = tableMax(set.arch)): void {
+  const native = AUDIT_ARCH[set.arch];
+  const others = [0x40000003 /* i386 */, 0x40000028 /* arm */, AUDIT_ARCH[set.arch === 'x86_64' ? 'aarch64' : 'x86_64'], 0, native ^ 1];
+  const nrs: number[] = [];
+  for (let nr = 0; nr <= max + 16; nr++) nrs.push(nr);
+  nrs.push(1023, 1024, 0xffff, 0x3fffffff, 0x40000000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff);
+  const filtered = new Map<number, SeccompRule[]>();
+  for (const r of set.rules) if (r.when) filtered.set(r.nr, set.rules.filter((x) => x.nr === r.nr));
+  for (const nr of nrs) {
+    const vectors = filtered.has(nr) ? argVectors(filtered.get(nr)!) : [[], [0xffff_ffff_ffff_ffffn, 1n, 2n, 3n, 4n, 5n]];
+    vectors.forEach((args, i) => {
+      const expect = (n: number, arch: number): void => {
+        assert.equal(runProgram(insns, { nr: n, arch, args }), reference(set, n, arch, args), `${label}: nr=${n} arch=0x${arch.toString(16)} args=${args}`);
+      };
+      expect(nr, native);
+      // The guards come before any argument: a few vectors are enough for them.
+      if (nr <= max + 16 && i < 4) {
+        expect((nr | 0x40000000) >>> 0, native); // x32 on x86_64; an ordinary unknown number on aarch64
+        for (const other of others) expect(nr, other);
+      }
+    });
+  }
+}
+
+/** The compile options each profile is checked under: every net mode and boolean option. */
+const VARIANTS: Array<{ net: SeccompNet; extra: Extra }> = NETS.flatMap((net) => EXTRAS.map((extra) => ({ net, extra })));
+
+/** Policies for the every-number checks: the two profiles, custom lists, an allowed filtered call, and long deny lists. */
+function everyNumberPolicies(arch: SeccompArch): Array<readonly [string, Exclude<SeccompPolicy, 'off'>]> {
+  const names = knownSyscalls(arch);
+  const byNumber = [...names].sort((a, b) => syscallNumber(a, arch)! - syscallNumber(b, arch)!);
+  const lock = ['setsid', 'setpgid'];
+  return [
+    ['default', 'default'],
+    ['strict', 'strict'],
+    ['custom deny/allow', { deny: ['fchmodat', 'kcmp'], allow: ['ptrace'] }],
+    ['custom: filtered calls allowed or denied outright', { allow: ['ioctl', 'clone', 'personality'], deny: ['socket', 'read'] }],
+    // No two neighbours share an action.
+    ['every other number denied', { deny: byNumber.filter((n, i) => i % 2 === 0 && !lock.includes(n)) }],
+    ['everything denied but four', { deny: names.filter((n) => !['read', 'write', 'exit_group', 'execve', ...lock].includes(n)) }],
+  ];
+}
+
+describe('seccomp: every syscall number agrees with the readable rules', () => {
+  for (const arch of ARCHES) {
+    for (const [name, policy] of everyNumberPolicies(arch)) {
+      it(`${arch} ${name}, every net mode and option`, () => {
+        for (const { net, extra } of VARIANTS) {
+          const c = compile(policy, arch, net, extra);
+          const insns = decodeProgram(c.program);
+          assert.deepEqual(validateProgram(insns), []);
+          checkJumps(insns);
+          checkEveryNumber(insns, c, `${arch} ${name} net=${net} ${extraName(extra)}`);
+        }
+      });
+    }
+
+    it(`${arch}: the init's filter`, () => {
+      const c = compileInitSeccomp(arch);
+      checkEveryNumber(decodeProgram(c.program), c, `${arch} init`);
+    });
+
+  }
 });
 
 describe('seccomp: arch and ABI guards', () => {
@@ -946,4 +1067,5 @@ describe('bpf: encoder, validator and interpreter', () => {
     asm.ret(0);
     assert.throws(() => asm.resolve(), /max 255/);
   });
+
 });
