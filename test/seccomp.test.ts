@@ -10,6 +10,7 @@ import {
   BPF_AND,
   BPF_JA,
   BPF_JEQ,
+  BPF_JGE,
   BPF_JMP,
   BPF_K,
   BPF_LD,
@@ -1066,6 +1067,99 @@ describe('bpf: encoder, validator and interpreter', () => {
     asm.bind(far);
     asm.ret(0);
     assert.throws(() => asm.resolve(), /max 255/);
+  });
+
+  /** ld nr; one far conditional jump; `gap` RETs of their index; then RET 1000 at the far label and RET 2000 after. */
+  const farProgram = (gap: number, jt: 'far' | 'next' | 'after', jf: 'far' | 'next' | 'after'): BpfInsn[] => {
+    const asm = new BpfAssembler();
+    const far = asm.label();
+    const after = asm.label();
+    const pick = (side: 'far' | 'next' | 'after') => (side === 'far' ? far : side === 'after' ? after : 'next');
+    asm.loadWord(0);
+    asm.jumpIfFar(BPF_JEQ, 1, pick(jt), pick(jf));
+    for (let i = 0; i < gap; i++) asm.ret(i);
+    asm.bind(far);
+    asm.ret(1000);
+    asm.bind(after);
+    asm.ret(2000);
+    return asm.resolve();
+  };
+
+  it('jumpIfFar: a near target stays a plain jump', () => {
+    const insns = farProgram(255, 'far', 'next');
+    assert.equal(insns.length, 259);
+    assert.equal(insns[1]!.jt, 255);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 1000);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 0);
+  });
+
+  it('jumpIfFar: each side out of u8 reach goes through its own BPF_JA, one shared when both sides go to the same place', () => {
+    const ja = (insn: BpfInsn | undefined): number => {
+      assert.equal(insn?.code, BPF_JMP | BPF_JA);
+      return insn.k;
+    };
+    // True side far: jeq +0/+1; ja far.
+    let insns = farProgram(300, 'far', 'next');
+    assert.deepEqual(validateProgram(insns), []);
+    assert.deepEqual([insns[1]!.jt, insns[1]!.jf], [0, 1]);
+    assert.equal(ja(insns[2]), 300);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 1000);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 0);
+    // False side far.
+    insns = farProgram(300, 'next', 'after');
+    assert.deepEqual(validateProgram(insns), []);
+    assert.deepEqual([insns[1]!.jt, insns[1]!.jf], [1, 0]);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 0);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 2000);
+    // Both far, to different places: jeq +0/+1; ja far; ja after.
+    insns = farProgram(300, 'far', 'after');
+    assert.deepEqual(validateProgram(insns), []);
+    assert.deepEqual([insns[1]!.jt, insns[1]!.jf], [0, 1]);
+    assert.equal(ja(insns[2]), 300 + 1);
+    assert.equal(ja(insns[3]), 300 + 1);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 1000);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 2000);
+    // Both far, to one place: one trampoline.
+    insns = farProgram(300, 'after', 'after');
+    assert.deepEqual(validateProgram(insns), []);
+    assert.deepEqual([insns[1]!.jt, insns[1]!.jf], [0, 0]);
+    assert.equal(ja(insns[2]), 301);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 2000);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 2000);
+  });
+
+  it('jumpIfFar: a trampoline that pushes another far jump\'s target out of reach gives that one a trampoline too', () => {
+    const asm = new BpfAssembler();
+    const outer = asm.label();
+    const inner = asm.label();
+    asm.loadWord(0);
+    asm.jumpIfFar(BPF_JGE, 10, outer, 'next'); // 255 away until the inner jump grows
+    asm.jumpIfFar(BPF_JEQ, 5, inner, 'next'); // 300 away
+    for (let i = 0; i < 254; i++) asm.ret(i);
+    asm.bind(outer);
+    asm.ret(1000);
+    for (let i = 0; i < 46; i++) asm.ret(i + 254);
+    asm.bind(inner);
+    asm.ret(2000);
+    const insns = asm.resolve();
+    assert.deepEqual(validateProgram(insns), []);
+    assert.equal(insns.filter((insn) => insn.code === (BPF_JMP | BPF_JA)).length, 2);
+    assert.equal(runProgram(insns, { nr: 10, arch: 0 }), 1000);
+    assert.equal(runProgram(insns, { nr: 5, arch: 0 }), 2000);
+    assert.equal(runProgram(insns, { nr: 4, arch: 0 }), 0);
+  });
+
+  it('jumpIfFar still refuses a backward or unbound target', () => {
+    const asm = new BpfAssembler();
+    const back = asm.here();
+    asm.loadWord(0);
+    asm.jumpIfFar(BPF_JEQ, 1, back, 'next');
+    asm.ret(0);
+    assert.throws(() => asm.resolve(), /backwards/);
+    const unbound = new BpfAssembler();
+    unbound.jumpIfFar(BPF_JEQ, 1, unbound.label(), 'next');
+    unbound.ret(0);
+    assert.throws(() => unbound.resolve(), /unbound/);
   });
 
 });
