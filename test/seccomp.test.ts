@@ -11,7 +11,9 @@ import {
   BPF_JA,
   BPF_JEQ,
   BPF_JGE,
+  BPF_JGT,
   BPF_JMP,
+  BPF_JSET,
   BPF_K,
   BPF_LD,
   BPF_RET,
@@ -311,6 +313,55 @@ function checkEveryNumber(insns: readonly BpfInsn[], set: RuleSet, label: string
   }
 }
 
+/**
+ * The kernel's seccomp_is_const_allow() (kernel/seccomp.c): when a filter is attached, seccomp_cache_prepare()
+ * emulates it for every syscall number of the arch, and gives up at the first load of anything but nr or arch.
+ * Returns how many instructions it executes for one number.
+ */
+function cacheWalk(insns: readonly BpfInsn[], nr: number, arch: number): number {
+  let a = 0;
+  let steps = 0;
+  for (let pc = 0; pc < insns.length; pc++) {
+    steps++;
+    const { code, k, jt, jf } = insns[pc]!;
+    if (code === (BPF_LD | BPF_W | BPF_ABS)) {
+      if (k === 0) a = nr >>> 0;
+      else if (k === 4) a = arch >>> 0;
+      else return steps;
+    } else if (code === (BPF_RET | BPF_K)) {
+      return steps;
+    } else if (code === (BPF_JMP | BPF_JA)) {
+      pc += k;
+    } else if (code === (BPF_JMP | BPF_JEQ | BPF_K)) pc += a === k ? jt : jf;
+    else if (code === (BPF_JMP | BPF_JGE | BPF_K)) pc += a >= k ? jt : jf;
+    else if (code === (BPF_JMP | BPF_JGT | BPF_K)) pc += a > k ? jt : jf;
+    else if (code === (BPF_JMP | BPF_JSET | BPF_K)) pc += (a & k) !== 0 ? jt : jf;
+    else if (code === (BPF_ALU | BPF_AND | BPF_K)) a = (a & k) >>> 0;
+    else return steps;
+  }
+  throw new Error('ran off the end');
+}
+
+/**
+ * Every number's walk is at most the guards, a balanced search over the runs of numbers that share what they
+ * lead to (counted here from the rules), and the RET or first argument load; `slack` for BPF_JA trampolines.
+ */
+function checkWalk(insns: readonly BpfInsn[], set: RuleSet, label: string, max: number, slack = 0): void {
+  const outcome = (nr: number): string => {
+    const rules = set.rules.filter((r) => r.nr === nr);
+    if (rules.length === 1 && rules[0]!.when === undefined) return String(referenceAction(rules[0]!.action));
+    return rules.length === 0 ? String(referenceAction(set.defaultAction)) : `block ${nr}`;
+  };
+  let runs = 1;
+  for (let nr = 1; nr <= max + 1; nr++) if (outcome(nr) !== outcome(nr - 1)) runs++;
+  const guards = set.arch === 'x86_64' ? 4 : 3;
+  const bound = guards + Math.ceil(Math.log2(runs)) + 1 + slack;
+  for (let nr = 0; nr <= max + 16; nr++) {
+    const steps = cacheWalk(insns, nr, AUDIT_ARCH[set.arch]);
+    assert.ok(steps <= bound, `${label}: nr ${nr} takes ${steps} steps (${runs} runs: at most ${bound})`);
+  }
+}
+
 /** The compile options each profile is checked under: every net mode and boolean option. */
 const VARIANTS: Array<{ net: SeccompNet; extra: Extra }> = NETS.flatMap((net) => EXTRAS.map((extra) => ({ net, extra })));
 
@@ -324,13 +375,13 @@ function everyNumberPolicies(arch: SeccompArch): Array<readonly [string, Exclude
     ['strict', 'strict'],
     ['custom deny/allow', { deny: ['fchmodat', 'kcmp'], allow: ['ptrace'] }],
     ['custom: filtered calls allowed or denied outright', { allow: ['ioctl', 'clone', 'personality'], deny: ['socket', 'read'] }],
-    // No two neighbours share an action.
+    // No two neighbours share an action: more ranges than one window of u8 jumps holds.
     ['every other number denied', { deny: byNumber.filter((n, i) => i % 2 === 0 && !lock.includes(n)) }],
     ['everything denied but four', { deny: names.filter((n) => !['read', 'write', 'exit_group', 'execve', ...lock].includes(n)) }],
   ];
 }
 
-describe('seccomp: every syscall number agrees with the readable rules', () => {
+describe('seccomp: every syscall number agrees with the readable rules, in about log2(ranges) steps', () => {
   for (const arch of ARCHES) {
     for (const [name, policy] of everyNumberPolicies(arch)) {
       it(`${arch} ${name}, every net mode and option`, () => {
@@ -340,6 +391,7 @@ describe('seccomp: every syscall number agrees with the readable rules', () => {
           assert.deepEqual(validateProgram(insns), []);
           checkJumps(insns);
           checkEveryNumber(insns, c, `${arch} ${name} net=${net} ${extraName(extra)}`);
+          checkWalk(insns, c, `${arch} ${name} net=${net} ${extraName(extra)}`, tableMax(arch));
         }
       });
     }
@@ -347,8 +399,31 @@ describe('seccomp: every syscall number agrees with the readable rules', () => {
     it(`${arch}: the init's filter`, () => {
       const c = compileInitSeccomp(arch);
       checkEveryNumber(decodeProgram(c.program), c, `${arch} init`);
+      checkWalk(decodeProgram(c.program), c, `${arch} init`, tableMax(arch));
     });
 
+    it(`${arch}: a program too long for u8 jumps reaches its far subtrees through BPF_JA`, () => {
+      // 1500 numbers cycling through four actions, with an argument-filtered one every 97: no table is this long.
+      const actions: SeccompAction[] = [{ type: 'allow' }, { type: 'errno', errno: 'EPERM' }, { type: 'errno', errno: 'ENOSYS' },
+        { type: 'errno', errno: 'EACCES' }];
+      const rules: SeccompRule[] = [];
+      for (let nr = 0; nr < 1500; nr++) {
+        if (nr % 97 === 0) {
+          rules.push({ syscall: `nr${nr}`, nr, when: [{ arg: 1, argName: 'x', op: 'in', values: [nr, 7], valueNames: ['nr', '7'] }],
+            action: actions[1]! });
+          rules.push({ syscall: `nr${nr}`, nr, when: [{ arg: 0, argName: 'y', op: 'anyBits', mask: 0xff, values: [0x80], valueNames: ['0x80'] }],
+            action: actions[3]! });
+        } else if (nr % 5 !== 0) rules.push({ syscall: `nr${nr}`, nr, action: actions[nr % 4]! });
+      }
+      const set: RuleSet = { arch, rules, defaultAction: { type: 'kill' } };
+      const insns = assembleSeccomp(arch, rules, set.defaultAction);
+      assert.deepEqual(validateProgram(insns), []);
+      checkJumps(insns);
+      assert.ok(insns.length > 1024 && insns.length <= 4096, `${insns.length} instructions`);
+      assert.ok(insns.some((insn) => insn.code === (BPF_JMP | BPF_JA)), 'uses BPF_JA');
+      checkEveryNumber(insns, set, `${arch} synthetic`, 1500);
+      checkWalk(insns, set, `${arch} synthetic`, 1500, 2);
+    });
   }
 });
 
@@ -980,9 +1055,10 @@ describe('seccomp: golden bytes', () => {
       '2000000000000000', // ld [0]                  nr
       '3500000100000040', // jge #0x40000000, +0, +1
       '0600000000000080', // ret #KILL_PROCESS
-      '1500000165000000', // jeq #101, +0, +1
+      '3500000165000000', // jge #101, +0, +1       ranges [0,100] allow | [101] EPERM, [102,...] allow
+      '3500000166000000', // jge #102, +0, +1
+      '060000000000ff7f', // ret #ALLOW              (shared by both allow ranges)
       '0600000001000500', // ret #ERRNO(EPERM)
-      '060000000000ff7f', // ret #ALLOW
     ].join(''));
   });
 
@@ -994,10 +1070,12 @@ describe('seccomp: golden bytes', () => {
       '15000100b70000c0', // jeq #0xc00000b7, +1, +0
       '0600000000000080', // ret #KILL_PROCESS
       '2000000000000000', // ld [0]
-      '1500010075000000', // jeq #117, +1, +0
-      '1500000118010000', // jeq #280, +0, +1
-      '0600000001000500', // ret #ERRNO(EPERM)
+      '3500010076000000', // jge #118, +1, +0       [0,116] [117] | [118,279] [280] [281,...]
+      '3500030275000000', // jge #117, +3, +2
+      '3500000118010000', // jge #280, +0, +1
+      '3500000119010000', // jge #281, +0, +1
       '0600000026000500', // ret #ERRNO(ENOSYS)
+      '0600000001000500', // ret #ERRNO(EPERM)
     ].join(''));
   });
 
@@ -1011,12 +1089,13 @@ describe('seccomp: golden bytes', () => {
     assert.equal(hex(encodeProgram(insns)), [
       '2000000004000000', '150001003e0000c0', '0600000000000080', '2000000000000000', '3500000100000040',
       '0600000000000080',
-      '1500000429000000', // jeq #41, +0, +4        (skip the block)
+      '3500000529000000', // jge #41, +0, +5        below socket: the default
+      '350004002a000000', // jge #42, +4, +0        above socket: the default; socket: its block
       '2000000010000000', // ld [16]                args[0] low word
       '1500010001000000', // jeq #AF_UNIX, +1, +0   (in the set: rule does not apply)
       '0600000061000500', // ret #ERRNO(EAFNOSUPPORT)
       '060000000000ff7f', // ret #ALLOW             (socket's fall-through: the default)
-      '060000000000ff7f', // ret #ALLOW             (default)
+      '060000000000ff7f', // ret #ALLOW             (the default ranges' shared RET)
     ].join(''));
   });
 });
@@ -1161,5 +1240,4 @@ describe('bpf: encoder, validator and interpreter', () => {
     unbound.ret(0);
     assert.throws(() => unbound.resolve(), /unbound/);
   });
-
 });
