@@ -10,7 +10,10 @@ import {
   BPF_AND,
   BPF_JA,
   BPF_JEQ,
+  BPF_JGE,
+  BPF_JGT,
   BPF_JMP,
+  BPF_JSET,
   BPF_K,
   BPF_LD,
   BPF_RET,
@@ -36,6 +39,7 @@ import {
   type SeccompArgCondition,
   type SeccompNet,
   type SeccompPolicy,
+  type SeccompRule,
   actionValue,
   assembleSeccomp,
   compileInitSeccomp,
@@ -228,6 +232,199 @@ describe('seccomp: program structure', () => {
       }
     }
   });
+});
+
+// ---- every syscall number against the rules' own meaning ----
+
+/** The filter's meaning computed from its readable rules alone: guards, then a syscall's first matching rule, else the default. */
+interface RuleSet {
+  readonly arch: SeccompArch;
+  readonly rules: readonly SeccompRule[];
+  readonly defaultAction: SeccompAction;
+}
+
+function referenceAction(a: SeccompAction): number {
+  if (a.type === 'allow') return ALLOW;
+  if (a.type === 'kill') return KILL;
+  return err(a.errno);
+}
+
+function reference(set: RuleSet, nr: number, archValue: number, args: ReadonlyArray<bigint>): number {
+  if (archValue >>> 0 !== AUDIT_ARCH[set.arch]) return KILL;
+  if (set.arch === 'x86_64' && nr >>> 0 >= 0x40000000) return KILL;
+  const low = (i: number): number => Number(BigInt.asUintN(32, args[i] ?? 0n));
+  const holds = (cond: SeccompArgCondition): boolean => {
+    const v = cond.mask === undefined ? low(cond.arg) : (low(cond.arg) & cond.mask) >>> 0;
+    if (cond.op === 'anyBits') return cond.values.some((bit) => (v & bit) !== 0);
+    return cond.values.includes(v) === (cond.op === 'in');
+  };
+  const rule = set.rules.find((r) => r.nr === nr >>> 0 && (r.when ?? []).every(holds));
+  return referenceAction(rule ? rule.action : set.defaultAction);
+}
+
+/** Argument vectors for a syscall's conditions: each tested value, its neighbours, other bits under and over the mask, a high word. */
+function argVectors(rules: readonly SeccompRule[]): bigint[][] {
+  const perArg = new Map<number, Set<bigint>>();
+  for (const c of rules.flatMap((r) => r.when ?? [])) {
+    const set = perArg.get(c.arg) ?? new Set<bigint>([0n, 1n, 0xffffffffn, 0x1_0000_0000n]);
+    perArg.set(c.arg, set);
+    for (const v of c.values) {
+      for (const x of [v, v + 1, v | 0o4000 | 0o2000000]) set.add(BigInt(x >>> 0));
+      set.add(0xffff_ffff_0000_0000n | BigInt(v));
+      if (c.op === 'anyBits') for (let bit = 1; bit !== 0 && bit <= v; bit = (bit << 1) >>> 0) if (v & bit) set.add(BigInt(bit) | 0x11n);
+    }
+  }
+  let vectors: bigint[][] = [[]];
+  for (let arg = 0; arg < 6; arg++) {
+    const values = perArg.get(arg);
+    if (!values) {
+      vectors = vectors.map((v) => [...v, 0n]);
+      continue;
+    }
+    vectors = vectors.flatMap((v) => [...values].map((x) => [...v, x]));
+  }
+  return vectors;
+}
+
+/** Checks a program against reference() for every number up to the tables' highest + 16, the x32 range and other archs. */
+const tableMax = (arch: SeccompArch): number => Math.max(...Object.values(arch === 'x86_64' ? X86_64_SYSCALLS : AARCH64_SYSCALLS));
+
+function checkEveryNumber(insns: readonly BpfInsn[], set: RuleSet, label: string, max = tableMax(set.arch)): void {
+  const native = AUDIT_ARCH[set.arch];
+  const others = [0x40000003 /* i386 */, 0x40000028 /* arm */, AUDIT_ARCH[set.arch === 'x86_64' ? 'aarch64' : 'x86_64'], 0, native ^ 1];
+  const nrs: number[] = [];
+  for (let nr = 0; nr <= max + 16; nr++) nrs.push(nr);
+  nrs.push(1023, 1024, 0xffff, 0x3fffffff, 0x40000000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff);
+  const filtered = new Map<number, SeccompRule[]>();
+  for (const r of set.rules) if (r.when) filtered.set(r.nr, set.rules.filter((x) => x.nr === r.nr));
+  for (const nr of nrs) {
+    const vectors = filtered.has(nr) ? argVectors(filtered.get(nr)!) : [[], [0xffff_ffff_ffff_ffffn, 1n, 2n, 3n, 4n, 5n]];
+    vectors.forEach((args, i) => {
+      const expect = (n: number, arch: number): void => {
+        assert.equal(runProgram(insns, { nr: n, arch, args }), reference(set, n, arch, args), `${label}: nr=${n} arch=0x${arch.toString(16)} args=${args}`);
+      };
+      expect(nr, native);
+      // The guards come before any argument: a few vectors are enough for them.
+      if (nr <= max + 16 && i < 4) {
+        expect((nr | 0x40000000) >>> 0, native); // x32 on x86_64; an ordinary unknown number on aarch64
+        for (const other of others) expect(nr, other);
+      }
+    });
+  }
+}
+
+/**
+ * The kernel's seccomp_is_const_allow() (kernel/seccomp.c): when a filter is attached, seccomp_cache_prepare()
+ * emulates it for every syscall number of the arch, and gives up at the first load of anything but nr or arch.
+ * Returns how many instructions it executes for one number.
+ */
+function cacheWalk(insns: readonly BpfInsn[], nr: number, arch: number): number {
+  let a = 0;
+  let steps = 0;
+  for (let pc = 0; pc < insns.length; pc++) {
+    steps++;
+    const { code, k, jt, jf } = insns[pc]!;
+    if (code === (BPF_LD | BPF_W | BPF_ABS)) {
+      if (k === 0) a = nr >>> 0;
+      else if (k === 4) a = arch >>> 0;
+      else return steps;
+    } else if (code === (BPF_RET | BPF_K)) {
+      return steps;
+    } else if (code === (BPF_JMP | BPF_JA)) {
+      pc += k;
+    } else if (code === (BPF_JMP | BPF_JEQ | BPF_K)) pc += a === k ? jt : jf;
+    else if (code === (BPF_JMP | BPF_JGE | BPF_K)) pc += a >= k ? jt : jf;
+    else if (code === (BPF_JMP | BPF_JGT | BPF_K)) pc += a > k ? jt : jf;
+    else if (code === (BPF_JMP | BPF_JSET | BPF_K)) pc += (a & k) !== 0 ? jt : jf;
+    else if (code === (BPF_ALU | BPF_AND | BPF_K)) a = (a & k) >>> 0;
+    else return steps;
+  }
+  throw new Error('ran off the end');
+}
+
+/**
+ * Every number's walk is at most the guards, a balanced search over the runs of numbers that share what they
+ * lead to (counted here from the rules), and the RET or first argument load; `slack` for BPF_JA trampolines.
+ */
+function checkWalk(insns: readonly BpfInsn[], set: RuleSet, label: string, max: number, slack = 0): void {
+  const outcome = (nr: number): string => {
+    const rules = set.rules.filter((r) => r.nr === nr);
+    if (rules.length === 1 && rules[0]!.when === undefined) return String(referenceAction(rules[0]!.action));
+    return rules.length === 0 ? String(referenceAction(set.defaultAction)) : `block ${nr}`;
+  };
+  let runs = 1;
+  for (let nr = 1; nr <= max + 1; nr++) if (outcome(nr) !== outcome(nr - 1)) runs++;
+  const guards = set.arch === 'x86_64' ? 4 : 3;
+  const bound = guards + Math.ceil(Math.log2(runs)) + 1 + slack;
+  for (let nr = 0; nr <= max + 16; nr++) {
+    const steps = cacheWalk(insns, nr, AUDIT_ARCH[set.arch]);
+    assert.ok(steps <= bound, `${label}: nr ${nr} takes ${steps} steps (${runs} runs: at most ${bound})`);
+  }
+}
+
+/** The compile options each profile is checked under: every net mode and boolean option. */
+const VARIANTS: Array<{ net: SeccompNet; extra: Extra }> = NETS.flatMap((net) => EXTRAS.map((extra) => ({ net, extra })));
+
+/** Policies for the every-number checks: the two profiles, custom lists, an allowed filtered call, and long deny lists. */
+function everyNumberPolicies(arch: SeccompArch): Array<readonly [string, Exclude<SeccompPolicy, 'off'>]> {
+  const names = knownSyscalls(arch);
+  const byNumber = [...names].sort((a, b) => syscallNumber(a, arch)! - syscallNumber(b, arch)!);
+  const lock = ['setsid', 'setpgid'];
+  return [
+    ['default', 'default'],
+    ['strict', 'strict'],
+    ['custom deny/allow', { deny: ['fchmodat', 'kcmp'], allow: ['ptrace'] }],
+    ['custom: filtered calls allowed or denied outright', { allow: ['ioctl', 'clone', 'personality'], deny: ['socket', 'read'] }],
+    // No two neighbours share an action: more ranges than one window of u8 jumps holds.
+    ['every other number denied', { deny: byNumber.filter((n, i) => i % 2 === 0 && !lock.includes(n)) }],
+    ['everything denied but four', { deny: names.filter((n) => !['read', 'write', 'exit_group', 'execve', ...lock].includes(n)) }],
+  ];
+}
+
+describe('seccomp: every syscall number agrees with the readable rules, in about log2(ranges) steps', () => {
+  for (const arch of ARCHES) {
+    for (const [name, policy] of everyNumberPolicies(arch)) {
+      it(`${arch} ${name}, every net mode and option`, () => {
+        for (const { net, extra } of VARIANTS) {
+          const c = compile(policy, arch, net, extra);
+          const insns = decodeProgram(c.program);
+          assert.deepEqual(validateProgram(insns), []);
+          checkJumps(insns);
+          checkEveryNumber(insns, c, `${arch} ${name} net=${net} ${extraName(extra)}`);
+          checkWalk(insns, c, `${arch} ${name} net=${net} ${extraName(extra)}`, tableMax(arch));
+        }
+      });
+    }
+
+    it(`${arch}: the init's filter`, () => {
+      const c = compileInitSeccomp(arch);
+      checkEveryNumber(decodeProgram(c.program), c, `${arch} init`);
+      checkWalk(decodeProgram(c.program), c, `${arch} init`, tableMax(arch));
+    });
+
+    it(`${arch}: a program too long for u8 jumps reaches its far subtrees through BPF_JA`, () => {
+      // 1500 numbers cycling through four actions, with an argument-filtered one every 97: no table is this long.
+      const actions: SeccompAction[] = [{ type: 'allow' }, { type: 'errno', errno: 'EPERM' }, { type: 'errno', errno: 'ENOSYS' },
+        { type: 'errno', errno: 'EACCES' }];
+      const rules: SeccompRule[] = [];
+      for (let nr = 0; nr < 1500; nr++) {
+        if (nr % 97 === 0) {
+          rules.push({ syscall: `nr${nr}`, nr, when: [{ arg: 1, argName: 'x', op: 'in', values: [nr, 7], valueNames: ['nr', '7'] }],
+            action: actions[1]! });
+          rules.push({ syscall: `nr${nr}`, nr, when: [{ arg: 0, argName: 'y', op: 'anyBits', mask: 0xff, values: [0x80], valueNames: ['0x80'] }],
+            action: actions[3]! });
+        } else if (nr % 5 !== 0) rules.push({ syscall: `nr${nr}`, nr, action: actions[nr % 4]! });
+      }
+      const set: RuleSet = { arch, rules, defaultAction: { type: 'kill' } };
+      const insns = assembleSeccomp(arch, rules, set.defaultAction);
+      assert.deepEqual(validateProgram(insns), []);
+      checkJumps(insns);
+      assert.ok(insns.length > 1024 && insns.length <= 4096, `${insns.length} instructions`);
+      assert.ok(insns.some((insn) => insn.code === (BPF_JMP | BPF_JA)), 'uses BPF_JA');
+      checkEveryNumber(insns, set, `${arch} synthetic`, 1500);
+      checkWalk(insns, set, `${arch} synthetic`, 1500, 2);
+    });
+  }
 });
 
 describe('seccomp: arch and ABI guards', () => {
@@ -858,9 +1055,10 @@ describe('seccomp: golden bytes', () => {
       '2000000000000000', // ld [0]                  nr
       '3500000100000040', // jge #0x40000000, +0, +1
       '0600000000000080', // ret #KILL_PROCESS
-      '1500000165000000', // jeq #101, +0, +1
+      '3500000165000000', // jge #101, +0, +1       ranges [0,100] allow | [101] EPERM, [102,...] allow
+      '3500000166000000', // jge #102, +0, +1
+      '060000000000ff7f', // ret #ALLOW              (shared by both allow ranges)
       '0600000001000500', // ret #ERRNO(EPERM)
-      '060000000000ff7f', // ret #ALLOW
     ].join(''));
   });
 
@@ -872,10 +1070,12 @@ describe('seccomp: golden bytes', () => {
       '15000100b70000c0', // jeq #0xc00000b7, +1, +0
       '0600000000000080', // ret #KILL_PROCESS
       '2000000000000000', // ld [0]
-      '1500010075000000', // jeq #117, +1, +0
-      '1500000118010000', // jeq #280, +0, +1
-      '0600000001000500', // ret #ERRNO(EPERM)
+      '3500010076000000', // jge #118, +1, +0       [0,116] [117] | [118,279] [280] [281,...]
+      '3500030275000000', // jge #117, +3, +2
+      '3500000118010000', // jge #280, +0, +1
+      '3500000119010000', // jge #281, +0, +1
       '0600000026000500', // ret #ERRNO(ENOSYS)
+      '0600000001000500', // ret #ERRNO(EPERM)
     ].join(''));
   });
 
@@ -889,12 +1089,13 @@ describe('seccomp: golden bytes', () => {
     assert.equal(hex(encodeProgram(insns)), [
       '2000000004000000', '150001003e0000c0', '0600000000000080', '2000000000000000', '3500000100000040',
       '0600000000000080',
-      '1500000429000000', // jeq #41, +0, +4        (skip the block)
+      '3500000529000000', // jge #41, +0, +5        below socket: the default
+      '350004002a000000', // jge #42, +4, +0        above socket: the default; socket: its block
       '2000000010000000', // ld [16]                args[0] low word
       '1500010001000000', // jeq #AF_UNIX, +1, +0   (in the set: rule does not apply)
       '0600000061000500', // ret #ERRNO(EAFNOSUPPORT)
       '060000000000ff7f', // ret #ALLOW             (socket's fall-through: the default)
-      '060000000000ff7f', // ret #ALLOW             (default)
+      '060000000000ff7f', // ret #ALLOW             (the default ranges' shared RET)
     ].join(''));
   });
 });
@@ -945,5 +1146,98 @@ describe('bpf: encoder, validator and interpreter', () => {
     asm.bind(far);
     asm.ret(0);
     assert.throws(() => asm.resolve(), /max 255/);
+  });
+
+  /** ld nr; one far conditional jump; `gap` RETs of their index; then RET 1000 at the far label and RET 2000 after. */
+  const farProgram = (gap: number, jt: 'far' | 'next' | 'after', jf: 'far' | 'next' | 'after'): BpfInsn[] => {
+    const asm = new BpfAssembler();
+    const far = asm.label();
+    const after = asm.label();
+    const pick = (side: 'far' | 'next' | 'after') => (side === 'far' ? far : side === 'after' ? after : 'next');
+    asm.loadWord(0);
+    asm.jumpIfFar(BPF_JEQ, 1, pick(jt), pick(jf));
+    for (let i = 0; i < gap; i++) asm.ret(i);
+    asm.bind(far);
+    asm.ret(1000);
+    asm.bind(after);
+    asm.ret(2000);
+    return asm.resolve();
+  };
+
+  it('jumpIfFar: a near target stays a plain jump', () => {
+    const insns = farProgram(255, 'far', 'next');
+    assert.equal(insns.length, 259);
+    assert.equal(insns[1]!.jt, 255);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 1000);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 0);
+  });
+
+  it('jumpIfFar: each side out of u8 reach goes through its own BPF_JA, one shared when both sides go to the same place', () => {
+    const ja = (insn: BpfInsn | undefined): number => {
+      assert.equal(insn?.code, BPF_JMP | BPF_JA);
+      return insn.k;
+    };
+    // True side far: jeq +0/+1; ja far.
+    let insns = farProgram(300, 'far', 'next');
+    assert.deepEqual(validateProgram(insns), []);
+    assert.deepEqual([insns[1]!.jt, insns[1]!.jf], [0, 1]);
+    assert.equal(ja(insns[2]), 300);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 1000);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 0);
+    // False side far.
+    insns = farProgram(300, 'next', 'after');
+    assert.deepEqual(validateProgram(insns), []);
+    assert.deepEqual([insns[1]!.jt, insns[1]!.jf], [1, 0]);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 0);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 2000);
+    // Both far, to different places: jeq +0/+1; ja far; ja after.
+    insns = farProgram(300, 'far', 'after');
+    assert.deepEqual(validateProgram(insns), []);
+    assert.deepEqual([insns[1]!.jt, insns[1]!.jf], [0, 1]);
+    assert.equal(ja(insns[2]), 300 + 1);
+    assert.equal(ja(insns[3]), 300 + 1);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 1000);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 2000);
+    // Both far, to one place: one trampoline.
+    insns = farProgram(300, 'after', 'after');
+    assert.deepEqual(validateProgram(insns), []);
+    assert.deepEqual([insns[1]!.jt, insns[1]!.jf], [0, 0]);
+    assert.equal(ja(insns[2]), 301);
+    assert.equal(runProgram(insns, { nr: 1, arch: 0 }), 2000);
+    assert.equal(runProgram(insns, { nr: 2, arch: 0 }), 2000);
+  });
+
+  it('jumpIfFar: a trampoline that pushes another far jump\'s target out of reach gives that one a trampoline too', () => {
+    const asm = new BpfAssembler();
+    const outer = asm.label();
+    const inner = asm.label();
+    asm.loadWord(0);
+    asm.jumpIfFar(BPF_JGE, 10, outer, 'next'); // 255 away until the inner jump grows
+    asm.jumpIfFar(BPF_JEQ, 5, inner, 'next'); // 300 away
+    for (let i = 0; i < 254; i++) asm.ret(i);
+    asm.bind(outer);
+    asm.ret(1000);
+    for (let i = 0; i < 46; i++) asm.ret(i + 254);
+    asm.bind(inner);
+    asm.ret(2000);
+    const insns = asm.resolve();
+    assert.deepEqual(validateProgram(insns), []);
+    assert.equal(insns.filter((insn) => insn.code === (BPF_JMP | BPF_JA)).length, 2);
+    assert.equal(runProgram(insns, { nr: 10, arch: 0 }), 1000);
+    assert.equal(runProgram(insns, { nr: 5, arch: 0 }), 2000);
+    assert.equal(runProgram(insns, { nr: 4, arch: 0 }), 0);
+  });
+
+  it('jumpIfFar still refuses a backward or unbound target', () => {
+    const asm = new BpfAssembler();
+    const back = asm.here();
+    asm.loadWord(0);
+    asm.jumpIfFar(BPF_JEQ, 1, back, 'next');
+    asm.ret(0);
+    assert.throws(() => asm.resolve(), /backwards/);
+    const unbound = new BpfAssembler();
+    unbound.jumpIfFar(BPF_JEQ, 1, unbound.label(), 'next');
+    unbound.ret(0);
+    assert.throws(() => unbound.resolve(), /unbound/);
   });
 });

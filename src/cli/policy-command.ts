@@ -2,7 +2,8 @@
  * `hatchery policy --explain [run flags]`: the policy a run with these flags
  * would get on this machine, compiled by the same code run() uses: the
  * namespaces, every Landlock rule (path and rights, ports, scopes), and the
- * seccomp filter as readable rules in the order the filter checks them.
+ * seccomp filter as readable rules (a syscall's rules in the order the filter
+ * tries them).
  */
 import { parseArgs } from 'node:util';
 import { HatcheryError } from '../errors.js';

@@ -363,20 +363,30 @@ function alu(op: number, a: number, b: number, pc: number): number {
   }
 }
 
+type ConditionalOp = typeof BPF_JEQ | typeof BPF_JGT | typeof BPF_JGE | typeof BPF_JSET;
+
+type AsmItem =
+  | { kind: 'insn'; insn: BpfInsn }
+  | { kind: 'jump'; code: number; k: number; jt: Label; jf: Label; far: boolean }
+  | { kind: 'ja'; target: Label };
+
 /**
  * Forward-only assembler with symbolic labels. Conditional jumps in classic
- * BPF carry 8-bit offsets; resolve() throws if a target ends up further than
- * 255 instructions away, so a generator bug can never emit a wrong jump.
+ * BPF carry 8-bit offsets; resolve() throws if a jumpIf() target ends up
+ * further than 255 instructions away, so a generator bug can never emit a
+ * wrong jump. jumpIfFar() is the same jump for targets that may be further:
+ * resolve() gives each side whose target is out of reach a BPF_JA (32-bit
+ * offset) trampoline placed right after the jump, and lays the program out
+ * again until every offset fits (trampolines only ever add instructions, so
+ * this ends).
  */
 export class BpfAssembler {
-  private readonly items: Array<
-    | { kind: 'insn'; insn: BpfInsn }
-    | { kind: 'jump'; code: number; k: number; jt: Label; jf: Label }
-    | { kind: 'ja'; target: Label }
-  > = [];
+  private readonly items: AsmItem[] = [];
+  /** Label -> index of the item it is bound before (items.length: the end). */
   private readonly labels = new Map<Label, number>();
   private nextLabel = 0;
 
+  /** Items emitted so far: the instruction count before resolve() adds any trampolines. */
   get length(): number {
     return this.items.length;
   }
@@ -413,40 +423,95 @@ export class BpfAssembler {
     this.emit(stmt(BPF_RET | BPF_K, value));
   }
 
-  /** Conditional jump on A against constant k; `next` means fall through. */
-  jumpIf(op: typeof BPF_JEQ | typeof BPF_JGT | typeof BPF_JGE | typeof BPF_JSET, k: number, jt: Label | 'next',
-    jf: Label | 'next'): void {
-    const code = BPF_JMP | op | BPF_K;
-    const t = jt === 'next' ? this.nextInsnLabel() : jt;
-    const f = jf === 'next' ? (jt === 'next' ? t : this.nextInsnLabel()) : jf;
-    this.items.push({ kind: 'jump', code, k: k >>> 0, jt: t, jf: f });
+  /** Conditional jump on A against constant k; `next` means fall through. Targets must be within 255. */
+  jumpIf(op: ConditionalOp, k: number, jt: Label | 'next', jf: Label | 'next'): void {
+    this.conditional(op, k, jt, jf, false);
+  }
+
+  /** jumpIf whose targets may be any distance ahead: a side out of u8 reach goes through a BPF_JA trampoline. */
+  jumpIfFar(op: ConditionalOp, k: number, jt: Label | 'next', jf: Label | 'next'): void {
+    this.conditional(op, k, jt, jf, true);
   }
 
   ja(target: Label): void {
     this.items.push({ kind: 'ja', target });
   }
 
+  private conditional(op: ConditionalOp, k: number, jt: Label | 'next', jf: Label | 'next', far: boolean): void {
+    const code = BPF_JMP | op | BPF_K;
+    const t = jt === 'next' ? this.nextInsnLabel() : jt;
+    const f = jf === 'next' ? (jt === 'next' ? t : this.nextInsnLabel()) : jf;
+    this.items.push({ kind: 'jump', code, k: k >>> 0, jt: t, jf: f, far });
+  }
+
   private nextInsnLabel(): Label {
-    // Bound lazily: the instruction after the jump that is about to be pushed.
+    // Bound lazily: the item after the jump that is about to be pushed (after its trampolines, if any).
     const l = this.label();
     this.labels.set(l, this.items.length + 1);
     return l;
   }
 
   resolve(): BpfInsn[] {
-    return this.items.map((item, pc) => {
-      if (item.kind === 'insn') return item.insn;
-      if (item.kind === 'ja') {
-        return stmt(BPF_JMP | BPF_JA, this.offset(item.target, pc, 0xffffffff));
+    // Trampolines per item: none, on the true side, the false side, or one shared by both (jt === jf).
+    const tramp = this.items.map(() => ({ t: false, f: false }));
+    const size = (i: number): number => {
+      const { t, f } = tramp[i]!;
+      const item = this.items[i]!;
+      return 1 + (t ? 1 : 0) + (f && !(t && item.kind === 'jump' && item.jt === item.jf) ? 1 : 0);
+    };
+    let pcs: number[];
+    for (;;) {
+      pcs = [0];
+      this.items.forEach((_, i) => pcs.push(pcs[i]! + size(i)));
+      let grew = false;
+      this.items.forEach((item, i) => {
+        if (item.kind !== 'jump' || !item.far) return;
+        const reach = (label: Label): boolean => this.target(label, i, pcs) - pcs[i]! - 1 <= 255;
+        const tr = tramp[i]!;
+        if (!tr.t && !reach(item.jt)) {
+          tr.t = true;
+          if (item.jt === item.jf) tr.f = true;
+          grew = true;
+        }
+        if (!tr.f && !reach(item.jf)) {
+          tr.f = true;
+          grew = true;
+        }
+      });
+      if (!grew) break;
+    }
+    const out: BpfInsn[] = [];
+    this.items.forEach((item, i) => {
+      const pc = pcs[i]!;
+      if (item.kind === 'insn') {
+        out.push(item.insn);
+      } else if (item.kind === 'ja') {
+        out.push(stmt(BPF_JMP | BPF_JA, this.offset(item.target, i, pc, pcs, 0xffffffff)));
+      } else {
+        const { t, f } = tramp[i]!;
+        const shared = t && f && item.jt === item.jf;
+        // Trampolines follow the jump: true side first, then false side.
+        const tPc = pc + 1;
+        const fPc = t && !shared ? pc + 2 : pc + 1;
+        const jt = t ? tPc - pc - 1 : this.offset(item.jt, i, pc, pcs, 255);
+        const jf = f ? fPc - pc - 1 : this.offset(item.jf, i, pc, pcs, 255);
+        out.push(jump(item.code, item.k, jt, jf));
+        if (t) out.push(stmt(BPF_JMP | BPF_JA, this.offset(item.jt, i, tPc, pcs, 0xffffffff)));
+        if (f && !shared) out.push(stmt(BPF_JMP | BPF_JA, this.offset(item.jf, i, fPc, pcs, 0xffffffff)));
       }
-      return jump(item.code, item.k, this.offset(item.jt, pc, 255), this.offset(item.jf, pc, 255));
     });
+    return out;
   }
 
-  private offset(label: Label, pc: number, max: number): number {
-    const target = this.labels.get(label);
-    if (target === undefined) throw new Error(`bpf: instruction ${pc} jumps to an unbound label`);
-    const off = target - pc - 1;
+  private target(label: Label, item: number, pcs: readonly number[]): number {
+    const index = this.labels.get(label);
+    if (index === undefined) throw new Error(`bpf: instruction ${pcs[item]} jumps to an unbound label`);
+    return pcs[index]!;
+  }
+
+  /** Offset from the instruction at `pc` (emitted for item `item`) to `label`. */
+  private offset(label: Label, item: number, pc: number, pcs: readonly number[], max: number): number {
+    const off = this.target(label, item, pcs) - pc - 1;
     if (off < 0) throw new Error(`bpf: instruction ${pc} jumps backwards`);
     if (off > max) throw new RangeError(`bpf: instruction ${pc} jumps ${off} instructions ahead (max ${max})`);
     return off;

@@ -7,9 +7,22 @@
  * Program shape:
  *   1. arch != native audit arch            -> KILL_PROCESS (no i386 int 0x80 bypass)
  *   2. x86_64 only: nr has __X32_SYSCALL_BIT -> KILL_PROCESS (no x32 bypass)
- *   3. blocks of "JEQ nr" sharing one RET per action, then small per-syscall
- *      blocks for argument filters; every jump is forward and short (< 256)
- *   4. RET default action
+ *   3. a balanced binary search on nr ("JGE lo" splits) over sorted ranges of
+ *      syscall numbers: neighbours with the same unconditional action are one
+ *      range, numbers without rules take the default action, and a syscall
+ *      with argument filters is a range of its own whose leaf is its block of
+ *      argument checks (its rules in order, then the default action). Other
+ *      leaves jump straight to a RET shared per action.
+ *   Every jump is forward. A subtree of at most 256 instructions keeps its
+ *   jumps within the u8 jt/jf; above that, the top splits reach a far subtree
+ *   through a BPF_JA trampoline (BpfAssembler.jumpIfFar).
+ *
+ * Why a tree rather than a list of "JEQ nr": when a filter is attached, the
+ * kernel's seccomp_cache_prepare() emulates it once for every syscall number
+ * of the arch (up to the first argument load) to find the always-allowed
+ * ones; with a list that walk is as long as the list, with the tree it is
+ * the guards plus about log2(ranges) jumps. The same tree serves a syscall
+ * the cache does not answer.
  *
  * Only the low 32 bits of arguments are compared: every filtered argument is a
  * C int / unsigned int in the kernel (socket domain/type/protocol, ioctl cmd,
@@ -209,7 +222,8 @@ const DENY_ENOSYS: readonly string[] = ['clone3', 'io_uring_setup', 'io_uring_en
 
 /**
  * The strict allowlist: enough for coreutils, sh/bash, python3 and node to run
- * ordinary programs. Hot syscalls first: the filter is a linear scan.
+ * ordinary programs. Grouped for reading; the order changes nothing, since the
+ * filter dispatches on the syscall number.
  */
 const STRICT_ALLOW: readonly string[] = [
   // hottest
@@ -508,14 +522,34 @@ export function actionValue(action: SeccompAction): number {
   }
 }
 
-const actionKey = (action: SeccompAction): string => (action.type === 'errno' ? action.errno : action.type);
+/**
+ * What one syscall number leads to: a RET of one action, or the argument
+ * checks of a syscall with conditional rules.
+ */
+type Leaf = { readonly kind: 'ret'; readonly value: number } | { readonly kind: 'block'; readonly rules: readonly SeccompRule[] };
 
-/** At most this many JEQs share one RET, keeping every jt well under 255. */
-const GROUP_LIMIT = 200;
+/** Syscall numbers lo..hi (u32, inclusive) and what they lead to. */
+interface NrRange {
+  readonly lo: number;
+  readonly hi: number;
+  readonly leaf: Leaf;
+}
+
+const U32_MAX = 0xffffffff;
+
+/**
+ * A subtree whose code (dispatch jumps, argument blocks and its own RETs)
+ * is at most this long has every jump inside it within a u8 offset: it
+ * shares one RET per action. Larger trees split on their top jumps, which
+ * may reach their subtrees through BPF_JA trampolines.
+ */
+const WINDOW = 256;
 
 /**
  * Assemble rules into a program. Exposed for tests (golden bytes); the rules
- * must hold at most one entry list per syscall, in emission order.
+ * must hold each syscall's entries together, in the order they are tried.
+ * The order across syscalls changes nothing: the program dispatches on the
+ * number.
  */
 export function assembleSeccomp(arch: SeccompArch, rules: readonly SeccompRule[], defaultAction: SeccompAction): BpfInsn[] {
   const asm = new BpfAssembler();
@@ -533,62 +567,157 @@ export function assembleSeccomp(arch: SeccompArch, rules: readonly SeccompRule[]
     asm.ret(SECCOMP_RET_KILL_PROCESS);
     asm.bind(native);
   }
+  emitDispatch(asm, numberRanges(rules, defaultAction), defaultAction);
+  return asm.resolve();
+}
 
-  // Group consecutive rules by syscall; a syscall with one unconditional rule
-  // joins the current run of same-action syscalls.
-  const bySyscall: SeccompRule[][] = [];
+/**
+ * The rules as sorted, gap-free ranges of syscall numbers covering 0..2^32-1:
+ * numbers without rules take the default action, and neighbours with the same
+ * unconditional action are one range.
+ */
+function numberRanges(rules: readonly SeccompRule[], defaultAction: SeccompAction): NrRange[] {
+  const bySyscall = new Map<number, SeccompRule[]>();
+  let previous: number | undefined;
   for (const rule of rules) {
-    const last = bySyscall[bySyscall.length - 1];
-    if (last && last[0]!.nr === rule.nr) last.push(rule);
-    else {
-      if (bySyscall.some((g) => g[0]!.nr === rule.nr)) throw new Error(`seccomp: rules for ${rule.syscall} are split`);
-      bySyscall.push([rule]);
+    if (!Number.isInteger(rule.nr) || rule.nr < 0 || rule.nr > U32_MAX) {
+      throw new RangeError(`seccomp: syscall number ${rule.nr} of ${rule.syscall} is not a u32`);
     }
+    const group = bySyscall.get(rule.nr);
+    if (group && previous !== rule.nr) throw new Error(`seccomp: rules for ${rule.syscall} are split`);
+    if (group) {
+      if (group[group.length - 1]!.when === undefined) {
+        throw new Error(`seccomp: unreachable rule after an unconditional one for ${rule.syscall}`);
+      }
+      group.push(rule);
+    } else bySyscall.set(rule.nr, [rule]);
+    previous = rule.nr;
   }
 
-  let run: number[] = [];
-  let runAction: SeccompAction | undefined;
-  const flushRun = (): void => {
-    if (!runAction || run.length === 0) return;
-    const ret = asm.label();
-    const skip = asm.label();
-    run.forEach((nr, i) => {
-      if (i < run.length - 1) asm.jumpIf(BPF_JEQ, nr, ret, 'next');
-      else asm.jumpIf(BPF_JEQ, nr, 'next', skip);
-    });
-    asm.bind(ret);
-    asm.ret(actionValue(runAction));
-    asm.bind(skip);
-    run = [];
-    runAction = undefined;
+  const fallback: Leaf = { kind: 'ret', value: actionValue(defaultAction) };
+  const ranges: NrRange[] = [];
+  const add = (lo: number, hi: number, leaf: Leaf): void => {
+    const last = ranges[ranges.length - 1];
+    if (last && last.leaf.kind === 'ret' && leaf.kind === 'ret' && last.leaf.value === leaf.value) {
+      ranges[ranges.length - 1] = { lo: last.lo, hi, leaf: last.leaf };
+    } else ranges.push({ lo, hi, leaf });
+  };
+  let next = 0;
+  for (const nr of [...bySyscall.keys()].sort((a, b) => a - b)) {
+    const group = bySyscall.get(nr)!;
+    if (nr > next) add(next, nr - 1, fallback);
+    const only = group.length === 1 && group[0]!.when === undefined;
+    add(nr, nr, only ? { kind: 'ret', value: actionValue(group[0]!.action) } : { kind: 'block', rules: group });
+    next = nr + 1;
+  }
+  if (next <= U32_MAX) add(next, U32_MAX, fallback);
+  return ranges;
+}
+
+/**
+ * A balanced binary search over the ranges on A (the syscall number): each
+ * inner node is one "jge lo" splitting its ranges in half, so a number meets
+ * about log2(ranges) jumps before its RET or its argument block. The
+ * kernel's seccomp_cache_prepare() emulates the program for every syscall
+ * number when the filter is attached; this keeps that walk short.
+ */
+function emitDispatch(asm: BpfAssembler, ranges: readonly NrRange[], defaultAction: SeccompAction): void {
+  const blockSize = new Map<Leaf, number>();
+  for (const r of ranges) {
+    if (r.leaf.kind !== 'block') continue;
+    const probe = new BpfAssembler();
+    emitBlock(probe, r.leaf.rules, defaultAction);
+    blockSize.set(r.leaf, probe.length);
+  }
+  const split = (a: number, b: number): number => a + Math.floor((b - a + 1) / 2);
+  // Code size of ranges a..b laid out with shared RETs: one jump per inner node, the blocks, one RET per action.
+  const pooledSize = (a: number, b: number): number => {
+    const values = new Set<number>();
+    let size = b - a;
+    for (let i = a; i <= b; i++) {
+      const leaf = ranges[i]!.leaf;
+      if (leaf.kind === 'ret') values.add(leaf.value);
+      else size += blockSize.get(leaf)!;
+    }
+    return size + values.size;
   };
 
-  for (const group of bySyscall) {
-    const first = group[0]!;
-    if (group.length === 1 && first.when === undefined) {
-      if (runAction && (actionKey(runAction) !== actionKey(first.action) || run.length >= GROUP_LIMIT)) flushRun();
-      runAction = first.action;
-      run.push(first.nr);
-      continue;
+  const emit = (a: number, b: number): void => {
+    const only = ranges[a]!.leaf;
+    if (a === b) {
+      if (only.kind === 'ret') asm.ret(only.value);
+      else emitBlock(asm, only.rules, defaultAction);
+      return;
     }
-    flushRun();
-    const skip = asm.label();
-    asm.jumpIf(BPF_JEQ, first.nr, 'next', skip);
-    let decided = false;
-    for (const rule of group) {
-      if (decided) throw new Error(`seccomp: unreachable rule after an unconditional one for ${rule.syscall}`);
-      const fail = asm.label();
-      for (const c of rule.when ?? []) emitCondition(asm, c, fail);
-      asm.ret(actionValue(rule.action));
-      asm.bind(fail);
-      decided = rule.when === undefined;
+    if (pooledSize(a, b) <= WINDOW) {
+      emitPooled(a, b);
+      return;
     }
-    if (!decided) asm.ret(actionValue(defaultAction));
-    asm.bind(skip);
+    const m = split(a, b);
+    const right = asm.label();
+    asm.jumpIfFar(BPF_JGE, ranges[m]!.lo, right, 'next');
+    emit(a, m - 1);
+    asm.bind(right);
+    emit(m, b);
+  };
+
+  // Ranges a..b (a < b) with every unconditional leaf a jump straight to a RET shared after the subtree.
+  const emitPooled = (a: number, b: number): void => {
+    const pool = new Map<number, Label>();
+    const retLabel = (i: number, j: number): Label | undefined => {
+      const leaf = ranges[i]!.leaf;
+      if (i !== j || leaf.kind !== 'ret') return undefined;
+      let l = pool.get(leaf.value);
+      if (!l) pool.set(leaf.value, (l = asm.label()));
+      return l;
+    };
+    const walk = (i: number, j: number): void => {
+      if (i === j) {
+        const leaf = ranges[i]!.leaf;
+        if (leaf.kind !== 'block') throw new Error('seccomp: a RET leaf reached the tree walk');
+        emitBlock(asm, leaf.rules, defaultAction);
+        return;
+      }
+      const m = split(i, j);
+      const lo = ranges[m]!.lo;
+      const left = retLabel(i, m - 1);
+      const right = retLabel(m, j);
+      if (left && right) asm.jumpIf(BPF_JGE, lo, right, left);
+      else if (left) {
+        asm.jumpIf(BPF_JGE, lo, 'next', left);
+        walk(m, j);
+      } else if (right) {
+        asm.jumpIf(BPF_JGE, lo, right, 'next');
+        walk(i, m - 1);
+      } else {
+        const r = asm.label();
+        asm.jumpIf(BPF_JGE, lo, r, 'next');
+        walk(i, m - 1);
+        asm.bind(r);
+        walk(m, j);
+      }
+    };
+    walk(a, b);
+    for (const [value, label] of pool) {
+      asm.bind(label);
+      asm.ret(value);
+    }
+  };
+
+  emit(0, ranges.length - 1);
+}
+
+/** One syscall's conditional rules, tried in order; the default action when none applies. */
+function emitBlock(asm: BpfAssembler, rules: readonly SeccompRule[], defaultAction: SeccompAction): void {
+  let decided = false;
+  for (const rule of rules) {
+    const fail = asm.label();
+    for (const c of rule.when ?? []) emitCondition(asm, c, fail);
+    asm.ret(actionValue(rule.action));
+    asm.bind(fail);
+    decided = rule.when === undefined;
   }
-  flushRun();
-  asm.ret(actionValue(defaultAction));
-  return asm.resolve();
+  if (!decided) asm.ret(actionValue(defaultAction));
 }
 
 function emitCondition(asm: BpfAssembler, c: SeccompArgCondition, fail: Label): void {
@@ -633,8 +762,9 @@ export function compileSeccomp(policy: SeccompPolicy, options: SeccompCompileOpt
   if (typeof lockProcessGroup !== 'boolean') throw new TypeError('sandbox.seccomp: lockProcessGroup must be a boolean');
   const profile = buildProfile(policy, arch, { net, unixSockets, lockProcessGroup });
 
-  // Emission order: unconditional allows (strict; hot first), argument
-  // filters, then denies grouped by action so each group shares one RET.
+  // Listing order (explain, `rules`): unconditional allows (strict), argument
+  // filters, then denies grouped by action. The program dispatches on the
+  // number, so only each syscall's own rules keep an order that matters.
   const entries = [...profile.bodies.entries()];
   const rank = (body: RuleBody[]): number => {
     if (body.length > 1 || body[0]!.when !== undefined) return 1;
@@ -682,7 +812,7 @@ export function describeRule(rule: SeccompRule): string {
   return rule.action.type === 'allow' ? `allow ${call}` : `deny ${call} -> ${describeAction(rule.action)}`;
 }
 
-/** Readable text, one rule per line, in the order the filter checks them. */
+/** Readable text, one rule per line: a syscall's rules in the order the filter tries them. */
 export function explainSeccomp(c: CompiledSeccomp): string {
   const lines = [
     `seccomp ${c.mode} profile for ${c.arch}, net ${c.net}: ${c.ruleCount} rules, ${c.instructionCount} BPF instructions`,
@@ -709,7 +839,7 @@ export function explainSeccomp(c: CompiledSeccomp): string {
  * clone, and pid 2 must still be able to install its own and exec.
  */
 const INIT_ALLOW: ReadonlyArray<readonly [string, string]> = [
-  // hot: the loop
+  // the loop
   ['rt_sigtimedwait', 'waiting for signals in init_loop, and end_namespace_tree\'s bounded waits'],
   ['wait4', 'reaping in init_loop and end_namespace_tree, and the exec-failure path'],
   ['kill', 'forwarding a signal to the program, or to the whole namespace (-1)'],
@@ -786,7 +916,7 @@ export function compileInitSeccomp(arch: SeccompArch = hostSeccompArch()): Compi
   return { ...compiled, program: compiled.program.slice() };
 }
 
-/** Readable text for the init's filter, one rule per line, in the order the filter checks them. */
+/** Readable text for the init's filter, one rule per line. */
 export function explainInitSeccomp(c: CompiledInitSeccomp): string {
   const why = new Map(INIT_ALLOW);
   const lines = [
