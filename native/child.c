@@ -75,14 +75,26 @@ static void flush_trace(const uint64_t events[HATCH_TRACE_EVENTS], int err_fd) {
     trace(plan, HATCH_TRACE_STAGE_BASE + (stage));  \
   } while (0)
 
-/* Dispositions before the mask, so a signal that was pending meets SIG_DFL, not the zygote's
- * SIG_IGN. glibc refuses its two internal signals with EINVAL; they are not ours to reset. */
+static const int zygote_ignored_signals[] = HATCH_ZYGOTE_IGNORED_SIGNALS;
+
+void hatch_zygote_signal_dispositions(void) {
+  struct sigaction dfl = {.sa_handler = SIG_DFL};
+  for (int sig = 1; sig <= HATCH_LAST_SIGNAL; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) (void)sigaction(sig, &dfl, NULL); /* glibc's own two: EINVAL */
+  for (size_t i = 0; i < sizeof zygote_ignored_signals / sizeof zygote_ignored_signals[0]; i++)
+    signal(zygote_ignored_signals[i], SIG_IGN);
+}
+
+/*
+ * Dispositions before the mask, so a signal that was pending meets SIG_DFL,
+ * not the zygote's SIG_IGN. The zygote keeps every other one at SIG_DFL, and
+ * the handlers glibc may install for itself go at exec: only the zygote's
+ * ignored signals would survive it.
+ */
 static int reset_signals(void) {
   struct sigaction dfl = {.sa_handler = SIG_DFL};
-  for (int sig = 1; sig <= HATCH_LAST_SIGNAL; sig++) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    if (sigaction(sig, &dfl, NULL) != 0 && errno != EINVAL) return -errno;
-  }
+  for (size_t i = 0; i < sizeof zygote_ignored_signals / sizeof zygote_ignored_signals[0]; i++)
+    if (sigaction(zygote_ignored_signals[i], &dfl, NULL) != 0) return -errno;
   sigset_t none;
   sigemptyset(&none);
   return sigprocmask(SIG_SETMASK, &none, NULL) == 0 ? 0 : -errno;
@@ -244,22 +256,16 @@ static int exec_program(const struct hatch_plan *plan) {
  * the program's wait status. When it exits, the kernel kills the namespace.
  */
 
-static void on_signal(int sig) { (void)sig; }
-
 static int wants_init(const struct hatch_plan *plan) {
   return plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWPID) != 0;
 }
 
-/* A handler, never run (every signal stays blocked), is what lets signals reach a namespace init at all. */
-static void install_forwarding_handlers(void) {
-  struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-  sigfillset(&sa.sa_mask);
-  for (int sig = 1; sig <= HATCH_LAST_SIGNAL; sig++) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    sa.sa_flags = sig == SIGCHLD ? SA_RESTART | SA_NOCLDSTOP : SA_RESTART;
-    (void)sigaction(sig, &sa, NULL); /* glibc's two internal signals: EINVAL, left alone */
-  }
-}
+/*
+ * No handlers: every signal stays blocked in the init, and the kernel never
+ * counts a blocked signal as ignored (sig_ignored()), not even for a
+ * namespace init's SIG_DFL, so each one waits in the queue for
+ * rt_sigtimedwait (init_loop). The program inherits SIG_DFL everywhere.
+ */
 
 /*
  * pid 2 shares the init's memory until its execve (CLONE_VM | CLONE_VFORK):
@@ -540,7 +546,6 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
   sigset_t all;
   sigfillset(&all);
   if (sigprocmask(SIG_BLOCK, &all, NULL) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
-  install_forwarding_handlers(); /* inherited by pid 2 until its exec, where they do nothing */
   struct init_confinement conf;
   conf.filter_len = plan->init_seccomp_filter != NULL ? plan->init_seccomp_insn_count : 0;
   if (conf.filter_len > INIT_FILTER_MAX) fail(err_fd, HATCH_STAGE_INIT, E2BIG);

@@ -2,8 +2,19 @@
 #ifndef HATCHERY_CHILD_H
 #define HATCHERY_CHILD_H
 
+#include <signal.h>
 #include <sys/types.h>
 #include "plan.h"
+
+/*
+ * The signals whose disposition the zygote changes (it ignores SIGPIPE):
+ * every other one it keeps at SIG_DFL (hatch_zygote_signal_dispositions), so
+ * these are all a child has to reset before its exec, where ignored signals
+ * would stay ignored.
+ */
+#define HATCH_ZYGOTE_IGNORED_SIGNALS {SIGPIPE}
+/* At the zygote's start: every disposition SIG_DFL but HATCH_ZYGOTE_IGNORED_SIGNALS, SIG_IGN. */
+void hatch_zygote_signal_dispositions(void);
 
 struct hatch_child_args {
   const struct hatch_plan *plan;

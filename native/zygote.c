@@ -223,7 +223,7 @@ static void setup_process(void) {
   /* A catchable parent-death signal: dying by SIGKILL would skip the shutdown that kills every child tree. */
   if (prctl(PR_SET_PDEATHSIG, SIGHUP, 0, 0, 0) != 0) hatch_die(1, "PR_SET_PDEATHSIG: %s", strerror(errno));
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) hatch_die(1, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
-  signal(SIGPIPE, SIG_IGN);
+  hatch_zygote_signal_dispositions();
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);

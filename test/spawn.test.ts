@@ -28,6 +28,38 @@ test('kill() goes through the pidfd; after exit it is a no-op returning false', 
   assert.equal(child.kill(), false);
 });
 
+test('catchable signals reach the program through its pid-namespace init: kill() to it, killTree() to the whole tree', async () => {
+  for (const sandbox of [undefined, false] as const) {
+    const child = await spawn('/bin/sh', ['-c', 'trap "echo usr1; exit 7" USR1; echo ready; while :; do sleep 0.01; done'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      ...(sandbox === false ? { sandbox } : {}),
+    });
+    let out = '';
+    const ready = new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => ((out += d), out.includes('ready') && resolve())));
+    await ready;
+    assert.equal(child.kill('SIGUSR1'), true);
+    const status = await child.exited;
+    assert.equal(status.exitCode, 7, `sandbox ${String(sandbox)}: ${out}`);
+    assert.match(out, /usr1/);
+    const tree = await spawn('/bin/sh', ['-c', 'trap "exit 9" USR2; echo ready; while :; do sleep 0.01; done'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      ...(sandbox === false ? { sandbox } : {}),
+    });
+    await new Promise<void>((resolve) => tree.stdout!.once('data', () => resolve()));
+    tree.killTree('SIGUSR2');
+    assert.equal((await tree.exited).exitCode, 9);
+  }
+});
+
+test('the program starts with every signal at SIG_DFL and none blocked', async () => {
+  for (const sandbox of [undefined, false] as const) {
+    const child = await spawn('/bin/cat', ['/proc/self/status'], { stdio: ['ignore', 'pipe', 'inherit'], ...(sandbox === false ? { sandbox } : {}) });
+    const status = await text(child.stdout!);
+    await child.exited;
+    for (const field of ['SigBlk', 'SigIgn', 'SigCgt']) assert.match(status, new RegExp(`^${field}:\\s+0{16}$`, 'm'), `${field} with sandbox ${String(sandbox)}`);
+  }
+});
+
 test('kill() and killTree() with an unknown signal are a TypeError with code INVALID_OPTION naming signal', async () => {
   const child = await spawn('/bin/true', [], { stdio: 'ignore' });
   for (const call of [() => child.kill('SIGWHAT' as NodeJS.Signals), () => child.killTree(999)]) {
