@@ -14,7 +14,8 @@
         "native/addon_spawn.c",
         "native/addon_fds.c",
         "native/addon_watch.c",
-        "native/addon_system.c"
+        "native/addon_system.c",
+        "native/addon_stat.c"
       ]
     },
     {

@@ -11,7 +11,7 @@
  * Files: addon.c registers the functions; addon_napi.c has the N-API helpers;
  * addon_spawn.c spawns zygotes; addon_fds.c moves fds (datagrams, pidfds,
  * pipes, memfds); addon_watch.c watches fds on Node's loop; addon_system.c
- * answers what the system is.
+ * answers what the system is; addon_stat.c stats many paths at once.
  */
 #include <stddef.h>
 
@@ -39,6 +39,7 @@ NAPI_MODULE_INIT() {
       {"lockFile", lock_file},
       {"memfdFromBuffer", memfd_from_buffer},
       {"pageSize", page_size},
+      {"statPaths", stat_paths},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

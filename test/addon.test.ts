@@ -6,11 +6,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { constants } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 
-import { buildDir, loadBinding, type NativeBinding, type ZygoteProcess } from '../src/native/binding.js';
+import { buildDir, loadBinding, STAT_WORDS, StatWord, type NativeBinding, type ZygoteProcess } from '../src/native/binding.js';
 
 const native: NativeBinding = loadBinding();
 const PYTHON = '/usr/bin/python3';
@@ -170,6 +188,51 @@ test('memfdFromBuffer: exactly the bytes, sealed against any change, close-on-ex
   assert.equal(fstatSync(empty).size, 0);
   native.close(empty);
   assert.deepEqual(openFds(), before);
+});
+
+test('statPaths: device, inode and type of each path exactly as stat(2) says, or its errno', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hatchery-stat-'));
+  try {
+    const file = join(dir, 'file');
+    writeFileSync(file, 'x');
+    mkdirSync(join(dir, 'sub'));
+    symlinkSync(file, join(dir, 'link'));
+    symlinkSync(join(dir, 'gone'), join(dir, 'dangling'));
+    const paths = [dir, file, join(dir, 'link'), '/dev/null', join(dir, 'missing'), join(dir, 'dangling'), join(file, 'below'), `/${'a'.repeat(5000)}`];
+    const s = native.statPaths(paths);
+    assert.ok(s instanceof Uint32Array);
+    assert.equal(s.length, paths.length * STAT_WORDS);
+    const at = (i: number, word: number): number => s[i * STAT_WORDS + word]!;
+    const big = (i: number, hi: number, lo: number): bigint => (BigInt(at(i, hi)) << 32n) | BigInt(at(i, lo));
+    const expectFile = (i: number, path: string, type: number): void => {
+      const st = statSync(path, { bigint: true }); // exact 64-bit dev and ino
+      assert.equal(at(i, StatWord.Errno), 0, path);
+      assert.equal(at(i, StatWord.Type), type, path);
+      assert.equal(big(i, StatWord.DevHi, StatWord.DevLo), st.dev, path);
+      assert.equal(big(i, StatWord.InoHi, StatWord.InoLo), st.ino, path);
+    };
+    expectFile(0, dir, fsConstants.S_IFDIR);
+    expectFile(1, file, fsConstants.S_IFREG);
+    expectFile(2, file, fsConstants.S_IFREG); // a symlink is followed: the file's own device and inode
+    expectFile(3, '/dev/null', fsConstants.S_IFCHR);
+    const failed = (i: number, errno: number): void => {
+      assert.deepEqual([...s.subarray(i * STAT_WORDS, (i + 1) * STAT_WORDS)], [errno, 0, 0, 0, 0, 0], paths[i]);
+    };
+    failed(4, E.ENOENT);
+    failed(5, E.ENOENT); // a dangling symlink
+    failed(6, E.ENOTDIR);
+    failed(7, E.ENAMETOOLONG);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(native.statPaths([]), new Uint32Array(0));
+  const bad = { name: 'TypeError' };
+  assert.throws(() => native.statPaths(['/tmp', '/t\0mp']), { name: 'TypeError', message: /paths\[1\] must not contain NUL/ });
+  assert.throws(() => native.statPaths([`/${'a'.repeat(5000)}\0`]), { name: 'TypeError', message: /NUL/ });
+  assert.throws(() => (native.statPaths as (p: unknown) => unknown)('/tmp'), bad);
+  assert.throws(() => (native.statPaths as (p: unknown) => unknown)(['/tmp', 1]), bad);
+  assert.throws(() => native.statPaths(new Array<string>(4097).fill('/')), { name: 'RangeError' });
+  assert.equal(native.statPaths(new Array<string>(4096).fill('/')).length, 4096 * STAT_WORDS);
 });
 
 test('pageSize is the kernel page size', () => {

@@ -26,6 +26,7 @@ import {
   encodePing,
   encodeSignal,
   encodeSpawn as encodeSpawnRequest,
+  markConstant,
   type SpawnPlan,
   SignalScope,
   SpawnFlag,
@@ -325,6 +326,46 @@ test('golden requests: the TS encoder writes every fixture byte for byte', () =>
   assert.equal(hex(message), hex(fixture('spawn_args_fd')));
   assert.ok(argsFile);
   assert.equal(hex(argsFile), hex(fixture('args_file')));
+});
+
+test('plan fields marked constant are encoded once: the bytes equal a fresh encode, the golden fixture included', () => {
+  const fields = (): Pick<SpawnPlan, 'landlock' | 'seccomp' | 'initSeccomp' | 'mounts'> => ({
+    landlock: {
+      ruleset: { abi: 4, handledAccessFs: 0x7fffn, handledAccessNet: 3n, scoped: 0n },
+      paths: [{ allowedAccess: 0xdn, path: '/usr' }],
+      ports: [{ allowedAccess: 2n, port: 443n }],
+    },
+    seccomp: Buffer.from(allowFilter),
+    initSeccomp: Buffer.from(allowFilter),
+    mounts: [{ op: MountOp.Hide, path: '/home' }],
+  });
+  const plan = (shared: ReturnType<typeof fields>, uid: number): SpawnPlan => ({
+    file: '/bin/sh',
+    argv: ['sh', '-c', 'exit 3'],
+    env: ['PATH=/usr/bin:/bin'],
+    rlimits: [],
+    flags: SpawnFlag.NoNewPrivs | SpawnFlag.PrivateUmask,
+    credentials: { uid, gid: uid },
+    namespaces: { cloneFlags: 0x10000000 | 0x20000000 | 0x00020000, insideUid: 0, insideGid: 0, options: NamespaceOption.MountProc },
+    ...shared,
+    privateTmp: { sizeBytes: 1048576, inodes: 1024, path: '/tmp', shm: true },
+  });
+  const kept = fields();
+  for (const field of [kept.landlock!, kept.seccomp!, kept.initSeccomp!, kept.mounts!]) markConstant(field);
+  for (const uid of [1000, 1000, 1001, 1000]) {
+    // The first encode of a constant field fills the cache; the later ones use it; the fresh fields are encoded anew each time.
+    assert.equal(hex(encodeSpawn(6, plan(kept, uid))), hex(encodeSpawn(6, plan(fields(), uid))));
+  }
+  assert.equal(hex(encodeSpawn(6, plan(kept, 1000))), hex(fixture('spawn_sandbox')));
+  // An unmarked field is encoded every time: a change to it is sent.
+  const unmarked = fields();
+  const before = encodeSpawn(6, plan(unmarked, 1000));
+  (unmarked.mounts as { op: number; path: string }[])[0]!.path = '/root';
+  assert.notEqual(hex(encodeSpawn(6, plan(unmarked, 1000))), hex(before));
+  // A constant field that is refused is refused every time (nothing is kept for it).
+  const bad = [{ op: 9, path: '/' }];
+  markConstant(bad);
+  for (let i = 0; i < 2; i++) assert.throws(() => encodeSpawn(1, { ...plan(fields(), 1000), mounts: bad }), /unknown mount operation 9/);
 });
 
 test('golden replies: every fixture decodes to what its comment says', () => {

@@ -121,7 +121,20 @@ export interface NativeBinding {
   memfdFromBuffer(name: string, data: Uint8Array): number;
   /** sysconf(_SC_PAGESIZE): execve's per-string limit is 32 pages (MAX_ARG_STRLEN). */
   pageSize(): number;
+  /**
+   * stat(2) (following symlinks) of each path, in one call: STAT_WORDS
+   * Uint32 words per path, at STAT_WORDS * i: errno (0 on success),
+   * st_mode & S_IFMT, st_dev high and low words, st_ino high and low words
+   * (exact: both are 64-bit). The words after a non-zero errno are 0. At most
+   * 4096 paths (RangeError); a path that is not a string or contains a NUL
+   * is a TypeError.
+   */
+  statPaths(paths: readonly string[]): Uint32Array;
 }
+
+/** Words per path in statPaths()'s result, and what each holds. */
+export const STAT_WORDS = 6;
+export const StatWord = { Errno: 0, Type: 1, DevHi: 2, DevLo: 3, InoHi: 4, InoLo: 5 } as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The package root: dist/src/native -> ../../.. ; src/native (ts-node) -> ../.. */

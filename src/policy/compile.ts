@@ -3,15 +3,15 @@
  * supports becomes the plan fields the child applies, and a report of what
  * will actually be enforced. TS makes every decision here; C only applies.
  */
-import { resolvePath } from './path-cache.js';
+import { resolvePath, stillResolves, type Resolution, type ResolvedPath } from './path-cache.js';
 import { InvalidOptionRangeError, sandboxUnavailable } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
 import type { Limits } from '../options/limits.js';
-import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
+import { markConstant, SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
 import type { KernelFeatures } from './features.js';
 import { landlockWirePlan, planLandlock, withSystemPaths } from './landlock.js';
 import { planMounts } from './mounts.js';
-import { NOBODY_ID, namespacesWirePlan, planNamespaces, type NamespaceName } from './namespaces.js';
+import { NOBODY_ID, childIds, namespacesWirePlan, planNamespaces, type NamespaceName } from './namespaces.js';
 import { compileInitSeccomp, compileSeccomp, type CompiledSeccomp, type SeccompCompileOptions, type SeccompNet } from './seccomp.js';
 
 /** What a Result reports was enforced for its operation. */
@@ -141,17 +141,23 @@ export function unsandboxedEnforcement(limits: Limits): Enforcement {
  */
 const PRIVATE_TMP_MOUNTS = ['/tmp', '/var/tmp'];
 
+type Resolve = (path: string) => ResolvedPath | null;
+
 /** A grant at, under or above `dir`, as given or once its symlinks are resolved. */
-function touches(paths: readonly string[], dir: string): boolean {
+function touches(paths: readonly string[], dir: string, resolve: Resolve): boolean {
   const near = (p: string): boolean => p === dir || p.startsWith(`${dir}/`) || dir.startsWith(`${p === '/' ? '' : p}/`);
   return paths.some((p) => {
     if (near(p)) return true;
-    const resolved = resolvePath(p);
+    const resolved = resolve(p);
     return resolved !== null && near(resolved.real);
   });
 }
 
-export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
+/** The init's filter: the same bytes every time for this architecture, made once (like seccompFor's programs, never changed). */
+let initSeccompProgram: Uint8Array | undefined;
+
+/** Every file system lookup is `resolve` (resolvePath, or the memo's recorder of it). */
+function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: Resolve): CompiledSandbox {
   const { features } = ctx;
   const missing: string[] = [];
   const fallbacks: string[] = [];
@@ -207,9 +213,9 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   let hostTmpdir: string | null = null;
   if (sandbox.tmpdir) {
     const granted = [...sandbox.fs.read, ...sandbox.fs.write, ...sandbox.fs.exec, ...(ctx.extraExec ?? [])];
-    const mountPoint = mountNs ? PRIVATE_TMP_MOUNTS.find((dir) => !touches(granted, dir)) : undefined;
+    const mountPoint = mountNs ? PRIVATE_TMP_MOUNTS.find((dir) => !touches(granted, dir, resolve)) : undefined;
     if (mountPoint !== undefined) {
-      const shm = !touches(granted, '/dev/shm');
+      const shm = !touches(granted, '/dev/shm', resolve);
       privateTmp = { sizeBytes: sandbox.tmpdir.sizeBytes, inodes: sandbox.tmpdir.inodes, path: mountPoint, shm };
     } else {
       const reason = mountNs ? 'the policy grants paths under both /tmp and /var/tmp' : 'no mount namespace here';
@@ -234,7 +240,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   if (ns.created.includes('mount')) {
     if (features.mountApi) {
       const mountFs = privateTmp ? withSystemPaths(granted, { net: sandbox.net, privateProc }) : fs;
-      mounts = planMounts({ tmpdir: hostTmpdir, ...mountFs, write: mountFs.write.filter((p) => p !== hostTmpdir) });
+      mounts = planMounts({ tmpdir: hostTmpdir, ...mountFs, write: mountFs.write.filter((p) => p !== hostTmpdir) }, { resolve });
     } else {
       missing.push(`read-only host filesystem and hidden /tmp, /run, /home (the mount API is refused here or needs Linux 5.12, have ${features.kernelRelease})`);
     }
@@ -259,7 +265,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     if (features.seccomp) seccomp = compiled;
     else missing.push(`seccomp (${features.seccompReason ?? 'the kernel has no seccomp filter support'})`);
   }
-  const initSeccomp = ns.created.includes('pid') && features.seccomp ? compileInitSeccomp() : undefined;
+  const initSeccomp = ns.created.includes('pid') && features.seccomp ? (initSeccompProgram ??= compileInitSeccomp().program) : undefined;
 
   // What the network policy needs, by whichever layer can carry it.
   if (typeof sandbox.net === 'object' && !netIsolatedByLandlock) {
@@ -304,7 +310,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   if (ns.credentials) plan.credentials = ns.credentials;
   if (landlock) plan.landlock = landlockWirePlan(landlock);
   if (seccomp) plan.seccomp = seccomp.program;
-  if (initSeccomp) plan.initSeccomp = initSeccomp.program;
+  if (initSeccomp) plan.initSeccomp = initSeccomp;
   if (mounts) plan.mounts = mounts;
   if (privateTmp) plan.privateTmp = privateTmp;
 
@@ -343,7 +349,178 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
       guarantees,
       missing,
       fallbacks,
-      simulated: features.simulated,
+      simulated: [...features.simulated],
     },
   };
+}
+
+// ---------------------------------------------------------------------------
+// The memo. A compile reads its arguments, the caller's uid/gid, the features
+// object and the file system, through resolvePath only; for the same key and
+// the same answers from resolvePath it makes the same result. So a result is
+// kept with every path it resolved and what came back, and handed out again
+// only while stillResolves (path-cache.ts) finds each answer still true, by
+// fresh stats, by the same rule as resolvePath's own cache: a path swapped
+// for a symlink, a granted directory removed or made, a reused inode all
+// make the next call compile afresh. Never kept: a compile that threw, one
+// that made a host temp dir (one per operation), one that got two answers
+// for one path.
+//
+// A root caller's operation uid is one of a rotating range, different nearly
+// every run: the key holds only whether one is given (and whether it is 0),
+// and the uid lands where the compile puts it (plan.credentials, owner,
+// enforcement.uid/gid: the child's ids, namespaces.ts childIds), nowhere else.
+
+/** Compiled plans kept; least recently used dropped first. */
+export const PLAN_MEMO_ENTRIES = 64;
+/** A compile that resolved more paths is not kept (its check would be one batch of up to twice as many stats). */
+const MEMO_MAX_PATHS = 1024;
+
+interface MemoEntry {
+  resolutions: readonly Resolution[];
+  /** Never handed out: each call gets a copy (instantiate). Its plan fields are frozen and shared. */
+  compiled: CompiledSandbox;
+}
+
+const memo = new Map<string, MemoEntry>();
+const featureIds = new WeakMap<KernelFeatures, number>();
+let nextFeatureId = 0;
+const memoCounts = { hits: 0, compiles: 0 };
+
+/** How often compileSandbox reused a compiled plan and how often it compiled one (tests, benchmarks). */
+export function planMemoStats(): { hits: number; compiles: number; entries: number } {
+  return { ...memoCounts, entries: memo.size };
+}
+
+/** Forget every compiled plan (tests). */
+export function clearPlanMemo(): void {
+  memo.clear();
+}
+
+function memoKey(sandbox: NormalizedSandbox, ctx: CompileContext, callerUid: number, callerGid: number): string | null {
+  const op = ctx.operationUid;
+  let opClass: string;
+  if (op === undefined) opClass = '-';
+  else if (!Number.isInteger(op) || op < 0 || op > 0xffff_fffe) return null; // planNamespaces throws for it
+  else opClass = op === 0 ? '0' : '+';
+  let fid = featureIds.get(ctx.features);
+  if (fid === undefined) featureIds.set(ctx.features, (fid = nextFeatureId++));
+  return `${fid}|${callerUid}|${callerGid}|${opClass}|${JSON.stringify([sandbox, ctx.limits, ctx.extraExec ?? []])}`;
+}
+
+/** Freeze the kept plan's fields, and tell the encoder (wire.ts) their records may be encoded once. */
+function freezePlan(plan: CompiledSandbox['plan']): void {
+  // The Uint8Array programs cannot be frozen; like seccompFor's, they are never written to.
+  for (const field of [plan.landlock, plan.seccomp, plan.initSeccomp, plan.mounts]) if (field) markConstant(field);
+  if (plan.namespaces) Object.freeze(plan.namespaces);
+  if (plan.credentials) Object.freeze(plan.credentials);
+  if (plan.privateTmp) Object.freeze(plan.privateTmp);
+  if (plan.landlock) {
+    Object.freeze(plan.landlock.ruleset);
+    for (const p of plan.landlock.paths) Object.freeze(p);
+    for (const p of plan.landlock.ports) Object.freeze(p);
+    Object.freeze(plan.landlock.paths);
+    Object.freeze(plan.landlock.ports);
+    Object.freeze(plan.landlock);
+  }
+  if (plan.mounts) {
+    for (const m of plan.mounts) Object.freeze(m);
+    Object.freeze(plan.mounts);
+  }
+}
+
+/** A copy sharing nothing with `e`, with the child's ids. */
+function copyEnforcement(e: Enforcement, limits: Limits, ids: { uid: number; gid: number }): Enforcement {
+  return {
+    ...e,
+    landlock: e.landlock && { ...e.landlock, fs: [...e.landlock.fs], net: [...e.landlock.net], scopes: [...e.landlock.scopes] },
+    seccomp: e.seccomp && { ...e.seccomp },
+    namespaces: [...e.namespaces],
+    uid: ids.uid,
+    gid: ids.gid,
+    limits,
+    tmpdirLimit: e.tmpdirLimit && { ...e.tmpdirLimit },
+    guarantees: { ...e.guarantees },
+    missing: [...e.missing],
+    fallbacks: [...e.fallbacks],
+    simulated: [...e.simulated],
+  };
+}
+
+/** What a caller gets: fresh objects wherever it could write, the kept plan fields (frozen) shared. */
+function instantiate(c: CompiledSandbox, ids: { uid: number; gid: number }): CompiledSandbox {
+  const limits = { ...c.limits };
+  const plan = { ...c.plan };
+  if (plan.credentials) plan.credentials = { uid: ids.uid, gid: ids.gid };
+  return {
+    plan,
+    limits,
+    appliedLimits: c.appliedLimits === c.limits ? limits : { ...c.appliedLimits },
+    enforcement: copyEnforcement(c.enforcement, limits, ids),
+    owner: { uid: ids.uid, gid: ids.gid },
+    tmpdir: c.tmpdir,
+    hostTmpdir: c.hostTmpdir,
+    seccomp: c.seccomp,
+  };
+}
+
+/** Whether every place the child's ids land holds exactly `ids` (what instantiate replaces). */
+function idsOnlyWhereExpected(c: CompiledSandbox, ids: { uid: number; gid: number }): boolean {
+  const same = (x: { uid: number; gid: number }): boolean => x.uid === ids.uid && x.gid === ids.gid;
+  return same(c.owner) && same(c.enforcement) && (c.plan.credentials === undefined || same(c.plan.credentials));
+}
+
+/**
+ * Compile a sandbox policy: see compileFresh. Memoized per policy (above):
+ * the same policy, limits, operation-uid presence, extra paths, caller ids
+ * and features object give a copy of the kept result while every path it
+ * resolved still resolves the same.
+ */
+export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
+  const callerUid = process.getuid?.() ?? 0;
+  const callerGid = process.getgid?.() ?? 0;
+  const key = memoKey(sandbox, ctx, callerUid, callerGid);
+  if (key !== null) {
+    const entry = memo.get(key);
+    if (entry !== undefined) {
+      if (stillResolves(entry.resolutions)) {
+        memo.delete(key);
+        memo.set(key, entry);
+        memoCounts.hits++;
+        return instantiate(entry.compiled, childIds(callerUid, callerGid, ctx.operationUid));
+      }
+      memo.delete(key);
+    }
+  }
+  memoCounts.compiles++;
+  if (key === null) return compileFresh(sandbox, ctx, resolvePath);
+
+  const answers = new Map<string, ResolvedPath | null>();
+  let consistent = true;
+  const record: Resolve = (path) => {
+    const resolved = resolvePath(path);
+    if (!answers.has(path)) answers.set(path, resolved);
+    else if (!sameResolution(answers.get(path)!, resolved)) consistent = false;
+    return resolved;
+  };
+  let madeHostDir = false;
+  const recordingCtx: CompileContext = { ...ctx };
+  const { hostTmpdir } = ctx;
+  if (hostTmpdir) {
+    recordingCtx.hostTmpdir = (owner) => {
+      madeHostDir = true;
+      return hostTmpdir(owner);
+    };
+  }
+  const compiled = compileFresh(sandbox, recordingCtx, record);
+  const ids = childIds(callerUid, callerGid, ctx.operationUid);
+  if (!consistent || answers.size > MEMO_MAX_PATHS || madeHostDir || compiled.hostTmpdir !== null || !idsOnlyWhereExpected(compiled, ids)) return compiled;
+  freezePlan(compiled.plan);
+  memo.set(key, { resolutions: [...answers], compiled });
+  if (memo.size > PLAN_MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+  return instantiate(compiled, ids);
+}
+
+function sameResolution(a: ResolvedPath | null, b: ResolvedPath | null): boolean {
+  return a === null || b === null ? a === b : a.real === b.real && a.kind === b.kind;
 }

@@ -162,7 +162,8 @@ export function detectFeatures(): KernelFeatures {
   let mountApi = probe.mounts === 0 && namespaces.has('mount');
   if (!userns && !root) mountApi = false;
 
-  cached = {
+  // Frozen: compile.ts memoizes per features object, so none may change in place.
+  cached = Object.freeze({
     kernelRelease: native.kernelRelease(),
     landlockAbi,
     landlockReason,
@@ -175,18 +176,35 @@ export function detectFeatures(): KernelFeatures {
     clone3: probe.clone3 === 0,
     operationUids: root && probe.setuid_range === 0,
     environment: recogniseEnvironment(probe),
-    simulated,
-    probe,
-  };
+    simulated: Object.freeze(simulated) as string[],
+    probe: Object.freeze(probe),
+  });
   return withRuntimeFindings(cached);
 }
 
+/** The last object withRuntimeFindings made, and from what: one object per state, so compile.ts's memo can key on it. */
+let adjusted: { from: KernelFeatures; reason: string; features: KernelFeatures } | undefined;
+
+/**
+ * The detected features with what was learnt since. The same object while
+ * nothing changes (compile.ts memoizes compiled plans per features object);
+ * a new one once markUsernsRefused or resetFeatureCache changes them.
+ */
 function withRuntimeFindings(f: KernelFeatures): KernelFeatures {
   if (usernsRefusedAtRuntime === null || !f.userns) return f;
+  if (adjusted?.from === f && adjusted.reason === usernsRefusedAtRuntime) return adjusted.features;
   const namespaces = new Set(f.namespaces);
   namespaces.delete('user');
   if (process.getuid?.() !== 0) namespaces.clear();
-  return { ...f, userns: false, usernsReason: usernsRefusedAtRuntime, namespaces, mountApi: f.mountApi && namespaces.has('mount') };
+  const features = Object.freeze({
+    ...f,
+    userns: false,
+    usernsReason: usernsRefusedAtRuntime,
+    namespaces,
+    mountApi: f.mountApi && namespaces.has('mount'),
+  });
+  adjusted = { from: f, reason: usernsRefusedAtRuntime, features };
+  return features;
 }
 
 /** Remember that the kernel refused a user namespace although the probe said yes. */
@@ -198,4 +216,5 @@ export function markUsernsRefused(reason: string): void {
 export function resetFeatureCache(): void {
   cached = undefined;
   usernsRefusedAtRuntime = null;
+  adjusted = undefined;
 }

@@ -135,8 +135,7 @@ export function planNamespaces(request: NamespaceRequest | 'auto', env: Namespac
   if (created.has('pid') && created.has('mount')) options |= NamespaceOption.MountProc;
 
   if (env.operationUid !== undefined) checkId(env.operationUid, 'operationUid');
-  const uid = root ? (env.operationUid ?? NOBODY_ID) : env.callerUid;
-  const gid = uid === env.callerUid ? env.callerGid : uid;
+  const { uid, gid } = childIds(env.callerUid, env.callerGid, env.operationUid);
   const plan: NamespacePlan = {
     cloneFlags,
     // Inside its own user namespace a root caller's child is nobody, whatever its uid outside.
@@ -151,6 +150,12 @@ export function planNamespaces(request: NamespaceRequest | 'auto', env: Namespac
   };
   if (root) plan.credentials = { uid, gid };
   return plan;
+}
+
+/** The uid/gid the child runs as, as the host sees them (NamespacePlan.uid/gid): a root caller's operation uid (else 65534), or the caller's own. */
+export function childIds(callerUid: number, callerGid: number, operationUid: number | undefined): { uid: number; gid: number } {
+  const uid = callerUid === 0 ? (operationUid ?? NOBODY_ID) : callerUid;
+  return { uid, gid: uid === callerUid ? callerGid : uid };
 }
 
 /** SpawnPlan.namespaces for this plan; undefined when no namespace is created. */

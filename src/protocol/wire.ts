@@ -149,6 +149,12 @@ class TlvWriter {
     this.record(tag, Buffer.from(`${s}\0`, 'utf8'));
   }
 
+  /** Records already encoded (by another TlvWriter). */
+  raw(records: Buffer): void {
+    this.parts.push(records);
+    this.size += records.length;
+  }
+
   u32s(tag: number, values: readonly number[]): void {
     const b = Buffer.alloc(values.length * 4);
     values.forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
@@ -236,6 +242,90 @@ export function encodeSpawn(id: number, plan: SpawnPlan, options: EncodeSpawnOpt
   return { message: frame(MessageType.Spawn, id, Buffer.concat([head, argsFd.done(), rest]), maxMessage), argsFile: strings };
 }
 
+/**
+ * Plan fields that never change once made: compile.ts's memo hands the same
+ * landlock, seccomp, initSeccomp and mounts objects to run after run (frozen
+ * where JS can freeze them). Their records are encoded once, at the first
+ * SPAWN that carries them, and the bytes reused. Unmarked fields are encoded
+ * every time, as before.
+ */
+const constantFields = new WeakSet<object>();
+const landlockRecords = new WeakMap<object, Buffer>();
+const seccompRecords = new WeakMap<object, Buffer>();
+const initSeccompRecords = new WeakMap<object, Buffer>();
+const mountRecords = new WeakMap<object, Buffer>();
+
+/** Promise that `field` (a SpawnPlan's landlock, seccomp, initSeccomp or mounts) is never changed again, so its records may be encoded once. */
+export function markConstant(field: object): void {
+  constantFields.add(field);
+}
+
+function records<T extends object>(cache: WeakMap<object, Buffer>, field: T, encode: (w: TlvWriter, field: T) => void): Buffer {
+  let out = cache.get(field);
+  if (out !== undefined) return out;
+  const w = new TlvWriter();
+  encode(w, field);
+  out = w.done();
+  if (constantFields.has(field)) cache.set(field, out);
+  return out;
+}
+
+function landlockRecordsOf(w: TlvWriter, landlock: NonNullable<SpawnPlan['landlock']>): void {
+  const { ruleset, paths, ports } = landlock;
+  if (paths.length > MAX_LANDLOCK_PATHS) throw new ProtocolError(`more than ${MAX_LANDLOCK_PATHS} Landlock paths`);
+  if (ports.length > MAX_LANDLOCK_PORTS) throw new ProtocolError(`more than ${MAX_LANDLOCK_PORTS} Landlock ports`);
+  const rs = Buffer.alloc(LANDLOCK_RULESET_VALUE_SIZE);
+  rs.writeUInt32LE(ruleset.abi, 0);
+  rs.writeBigUInt64LE(ruleset.handledAccessFs, 8);
+  rs.writeBigUInt64LE(ruleset.handledAccessNet, 16);
+  rs.writeBigUInt64LE(ruleset.scoped, 24);
+  w.record(Tag.LandlockRuleset, rs);
+  for (const p of paths) {
+    if (p.path.includes('\0')) throw new ProtocolError('a Landlock path contains a NUL byte');
+    const s = Buffer.from(`${p.path}\0`, 'utf8');
+    const b = Buffer.alloc(8 + s.length);
+    b.writeBigUInt64LE(p.allowedAccess, 0);
+    s.copy(b, 8);
+    w.record(Tag.LandlockPath, b);
+  }
+  for (const p of ports) {
+    const b = Buffer.alloc(LANDLOCK_PORT_VALUE_SIZE);
+    b.writeBigUInt64LE(p.allowedAccess, 0);
+    b.writeBigUInt64LE(p.port, 8);
+    w.record(Tag.LandlockPort, b);
+  }
+}
+
+function seccompRecordOf(w: TlvWriter, program: Uint8Array): void {
+  if (program.length % 8 !== 0 || program.length / 8 > MAX_SECCOMP_INSNS || program.length === 0) {
+    throw new ProtocolError('seccomp program must be 1..4096 sock_filter instructions');
+  }
+  w.record(Tag.Seccomp, Buffer.from(program.buffer, program.byteOffset, program.byteLength));
+}
+
+function initSeccompRecordOf(w: TlvWriter, f: Uint8Array): void {
+  if (f.length % 8 !== 0 || f.length / 8 > MAX_SECCOMP_INSNS || f.length === 0) {
+    throw new ProtocolError('init seccomp program must be 1..4096 sock_filter instructions');
+  }
+  w.record(Tag.InitSeccomp, Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+}
+
+function mountRecordsOf(w: TlvWriter, mounts: NonNullable<SpawnPlan['mounts']>): void {
+  if (mounts.length > MAX_MOUNT_OPS) throw new ProtocolError(`more than ${MAX_MOUNT_OPS} mount operations`);
+  for (const m of mounts) {
+    if (!Number.isInteger(m.op) || m.op < MountOp.Preserve || m.op > MountOp.BindRw) {
+      throw new ProtocolError(`unknown mount operation ${String(m.op)}`);
+    }
+    if (!m.path.startsWith('/')) throw new ProtocolError('a mount path is not absolute');
+    if (m.path.includes('\0')) throw new ProtocolError('a mount path contains a NUL byte');
+    const s = Buffer.from(`${m.path}\0`, 'utf8');
+    const b = Buffer.alloc(8 + s.length);
+    b.writeUInt32LE(m.op, 0);
+    s.copy(b, 8);
+    w.record(Tag.MountOp, b);
+  }
+}
+
 /** Every record but FILE, ARG and ENV, in wire order. */
 function encodeOtherRecords(plan: SpawnPlan): Buffer {
   const w = new TlvWriter();
@@ -256,44 +346,9 @@ function encodeOtherRecords(plan: SpawnPlan): Buffer {
     const n = plan.namespaces;
     w.u32s(Tag.Namespaces, [n.cloneFlags, n.insideUid, n.insideGid, n.options]);
   }
-  if (plan.landlock) {
-    const { ruleset, paths, ports } = plan.landlock;
-    if (paths.length > MAX_LANDLOCK_PATHS) throw new ProtocolError(`more than ${MAX_LANDLOCK_PATHS} Landlock paths`);
-    if (ports.length > MAX_LANDLOCK_PORTS) throw new ProtocolError(`more than ${MAX_LANDLOCK_PORTS} Landlock ports`);
-    const rs = Buffer.alloc(LANDLOCK_RULESET_VALUE_SIZE);
-    rs.writeUInt32LE(ruleset.abi, 0);
-    rs.writeBigUInt64LE(ruleset.handledAccessFs, 8);
-    rs.writeBigUInt64LE(ruleset.handledAccessNet, 16);
-    rs.writeBigUInt64LE(ruleset.scoped, 24);
-    w.record(Tag.LandlockRuleset, rs);
-    for (const p of paths) {
-      if (p.path.includes('\0')) throw new ProtocolError('a Landlock path contains a NUL byte');
-      const s = Buffer.from(`${p.path}\0`, 'utf8');
-      const b = Buffer.alloc(8 + s.length);
-      b.writeBigUInt64LE(p.allowedAccess, 0);
-      s.copy(b, 8);
-      w.record(Tag.LandlockPath, b);
-    }
-    for (const p of ports) {
-      const b = Buffer.alloc(LANDLOCK_PORT_VALUE_SIZE);
-      b.writeBigUInt64LE(p.allowedAccess, 0);
-      b.writeBigUInt64LE(p.port, 8);
-      w.record(Tag.LandlockPort, b);
-    }
-  }
-  if (plan.seccomp) {
-    if (plan.seccomp.length % 8 !== 0 || plan.seccomp.length / 8 > MAX_SECCOMP_INSNS || plan.seccomp.length === 0) {
-      throw new ProtocolError('seccomp program must be 1..4096 sock_filter instructions');
-    }
-    w.record(Tag.Seccomp, Buffer.from(plan.seccomp.buffer, plan.seccomp.byteOffset, plan.seccomp.byteLength));
-  }
-  if (plan.initSeccomp) {
-    const f = plan.initSeccomp;
-    if (f.length % 8 !== 0 || f.length / 8 > MAX_SECCOMP_INSNS || f.length === 0) {
-      throw new ProtocolError('init seccomp program must be 1..4096 sock_filter instructions');
-    }
-    w.record(Tag.InitSeccomp, Buffer.from(f.buffer, f.byteOffset, f.byteLength));
-  }
+  if (plan.landlock) w.raw(records(landlockRecords, plan.landlock, landlockRecordsOf));
+  if (plan.seccomp) w.raw(records(seccompRecords, plan.seccomp, seccompRecordOf));
+  if (plan.initSeccomp) w.raw(records(initSeccompRecords, plan.initSeccomp, initSeccompRecordOf));
   if (plan.privateTmp) {
     const { sizeBytes, inodes, path, shm } = plan.privateTmp;
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || !Number.isSafeInteger(inodes) || inodes <= 0) {
@@ -308,21 +363,7 @@ function encodeOtherRecords(plan: SpawnPlan): Buffer {
     p.copy(b, PRIVATE_TMP_VALUE_SIZE);
     w.record(Tag.PrivateTmp, b);
   }
-  if (plan.mounts) {
-    if (plan.mounts.length > MAX_MOUNT_OPS) throw new ProtocolError(`more than ${MAX_MOUNT_OPS} mount operations`);
-    for (const m of plan.mounts) {
-      if (!Number.isInteger(m.op) || m.op < MountOp.Preserve || m.op > MountOp.BindRw) {
-        throw new ProtocolError(`unknown mount operation ${String(m.op)}`);
-      }
-      if (!m.path.startsWith('/')) throw new ProtocolError('a mount path is not absolute');
-      if (m.path.includes('\0')) throw new ProtocolError('a mount path contains a NUL byte');
-      const s = Buffer.from(`${m.path}\0`, 'utf8');
-      const b = Buffer.alloc(8 + s.length);
-      b.writeUInt32LE(m.op, 0);
-      s.copy(b, 8);
-      w.record(Tag.MountOp, b);
-    }
-  }
+  if (plan.mounts) w.raw(records(mountRecords, plan.mounts, mountRecordsOf));
   return w.done();
 }
 

@@ -5,7 +5,8 @@
  * gone (or it never started): the host temp dir, if one was needed, is
  * emptied by a sandboxed zygote child, and the uid is freed for reuse.
  */
-import { statSync } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
+import { loadBinding, StatWord } from '../native/binding.js';
 import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
 import { compileSandbox, unsandboxedEnforcement, type Enforcement } from '../policy/compile.js';
 import { detectFeatures } from '../policy/features.js';
@@ -28,9 +29,11 @@ export interface PreparedOperation {
 
 const done = Promise.resolve();
 
+/** stat(2) says a regular file; any failure (a NUL byte too) says no. The addon's stat: no Stats object, no thrown ENOENT. */
 function isRegularFile(path: string): boolean {
   try {
-    return statSync(path).isFile();
+    const s = loadBinding().statPaths([path]);
+    return s[StatWord.Errno] === 0 && s[StatWord.Type] === fsConstants.S_IFREG;
   } catch {
     return false;
   }

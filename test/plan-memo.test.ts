@@ -1,0 +1,304 @@
+/**
+ * compileSandbox's memo (src/policy/compile.ts): the same policy compiles
+ * once and is handed out again only while every path it resolved still
+ * resolves the same; each result is a copy of its own.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { closeDefaultZygote, run } from '../src/index.js';
+import type { NormalizedSandbox } from '../src/options/sandbox.js';
+import { clearPlanMemo, compileSandbox, PLAN_MEMO_ENTRIES, planMemoStats, type CompileContext, type CompiledSandbox } from '../src/policy/compile.js';
+import { detectFeatures, markUsernsRefused, resetFeatureCache } from '../src/policy/features.js';
+import { MountOp } from '../src/protocol/wire.js';
+import { clearPathCache } from '../src/policy/path-cache.js';
+import { validateSandbox } from '../src/options/sandbox.js';
+
+// Under /tmp: a hidden dir, so a granted path there is PRESERVEd by its real path (what the mount plan acts on).
+const root = mkdtempSync('/tmp/hatchery-plan-memo-');
+// Beside the tests: under no hidden dir.
+const outside = mkdtempSync(join(dirname(fileURLToPath(import.meta.url)), '.plan-memo-'));
+// The sandbox's own uid must be able to pass through them.
+chmodSync(root, 0o755);
+chmodSync(outside, 0o755);
+after(async () => {
+  rmSync(root, { recursive: true, force: true });
+  rmSync(outside, { recursive: true, force: true });
+  await closeDefaultZygote();
+});
+
+const features = detectFeatures();
+const mountPlans = features.mountApi && features.namespaces.has('mount');
+const noMounts = mountPlans ? false : 'no mount namespace here: nothing is resolved, so nothing can go stale';
+const isRoot = process.getuid?.() === 0;
+
+function sandbox(read: string[] = []): NormalizedSandbox {
+  const s = validateSandbox({});
+  if (s === false) throw new Error('unreachable');
+  return { ...s, fs: { ...s.fs, read } };
+}
+
+function context(extra: Partial<CompileContext> = {}): CompileContext {
+  return {
+    features: detectFeatures(),
+    limits: {},
+    extraExec: [],
+    hostTmpdir: () => {
+      throw new Error('no host temp dir in this test');
+    },
+    ...extra,
+  };
+}
+
+function preserved(c: CompiledSandbox): string[] {
+  return (c.plan.mounts ?? []).filter((m) => m.op === MountOp.Preserve).map((m) => m.path);
+}
+
+/** What a compile would give with nothing remembered. */
+function fresh(s: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
+  clearPlanMemo();
+  clearPathCache();
+  return compileSandbox(s, ctx);
+}
+
+/** compileSandbox, and whether it reused a kept plan. */
+function compile(s: NormalizedSandbox, ctx: CompileContext): { c: CompiledSandbox; reused: boolean } {
+  const before = planMemoStats();
+  const c = compileSandbox(s, ctx);
+  const after = planMemoStats();
+  assert.equal(after.hits + after.compiles, before.hits + before.compiles + 1);
+  return { c, reused: after.hits === before.hits + 1 };
+}
+
+test('the same policy compiles once; the reused result equals a fresh compile', () => {
+  clearPlanMemo();
+  const s = sandbox();
+  const first = compile(s, context({ extraExec: ['/bin/true'] }));
+  assert.equal(first.reused, false);
+  const second = compile(sandbox(), context({ extraExec: ['/bin/true'] }));
+  assert.equal(second.reused, true, 'an equal policy in a new object is the same key');
+  assert.deepEqual(second.c, first.c);
+  assert.deepEqual(second.c, fresh(s, context({ extraExec: ['/bin/true'] })));
+  // Anything compile reads is part of the key.
+  assert.equal(compile(s, context({ extraExec: ['/bin/sh'] })).reused, false);
+  assert.equal(compile(s, context({ extraExec: ['/bin/true'], limits: { cpuSeconds: 5 } })).reused, false);
+  assert.equal(compile({ ...s, unixSockets: true }, context({ extraExec: ['/bin/true'] })).reused, false);
+  assert.equal(compile(s, context({ extraExec: ['/bin/true'], features: { ...detectFeatures() } })).reused, false, 'another features object');
+  assert.equal(compile(s, context({ extraExec: ['/bin/true'] })).reused, true);
+});
+
+test('a granted symlink retargeted, or replaced by a directory, between two compiles is seen by the second', { skip: noMounts }, () => {
+  clearPlanMemo();
+  const link = join(root, 'swap');
+  const a = join(root, 'swap-a');
+  const b = join(root, 'swap-b');
+  mkdirSync(a);
+  mkdirSync(b);
+  symlinkSync(a, link);
+  const s = sandbox([link]);
+  assert.deepEqual(preserved(compile(s, context()).c), [a]);
+  assert.equal(compile(s, context()).reused, true);
+  unlinkSync(link);
+  symlinkSync(b, link);
+  const retargeted = compile(s, context());
+  assert.equal(retargeted.reused, false);
+  assert.deepEqual(preserved(retargeted.c), [b]);
+  assert.deepEqual(retargeted.c, fresh(s, context()));
+  assert.equal(compile(s, context()).reused, true);
+  unlinkSync(link);
+  mkdirSync(link);
+  const replaced = compile(s, context());
+  assert.equal(replaced.reused, false);
+  assert.deepEqual(preserved(replaced.c), [link]);
+});
+
+test('a granted directory swapped for a symlink: the plan is what path-cache.ts answers without the memo', { skip: noMounts }, () => {
+  clearPlanMemo();
+  clearPathCache();
+  const dir = join(root, 'was-a-dir');
+  const elsewhere = join(root, 'elsewhere');
+  mkdirSync(dir);
+  mkdirSync(elsewhere);
+  const s = sandbox([dir]);
+  compileSandbox(s, context());
+  rmSync(dir, { recursive: true });
+  symlinkSync(elsewhere, dir);
+  const memoized = compileSandbox(s, context());
+  clearPlanMemo(); // the path cache is kept: the answer the policy code gave before the memo
+  assert.deepEqual(memoized, compileSandbox(s, context()));
+});
+
+test('a granted directory deleted, or made, between two compiles is seen by the second', { skip: noMounts }, () => {
+  clearPlanMemo();
+  const dir = join(root, 'comes-and-goes');
+  const s = sandbox([dir]);
+  assert.deepEqual(preserved(compile(s, context()).c), [], 'a path that does not exist is left out');
+  assert.equal(compile(s, context()).reused, true, 'and stays out while it does not');
+  mkdirSync(dir);
+  const made = compile(s, context());
+  assert.equal(made.reused, false);
+  assert.deepEqual(preserved(made.c), [dir]);
+  rmSync(dir, { recursive: true });
+  const gone = compile(s, context());
+  assert.equal(gone.reused, false);
+  assert.deepEqual(preserved(gone.c), []);
+  // A directory replaced by a file of the same name: what it is comes from a fresh stat.
+  mkdirSync(dir);
+  compile(s, context());
+  rmSync(dir, { recursive: true });
+  writeFileSync(dir, 'x');
+  assert.equal(compile(s, context()).reused, false);
+});
+
+test('where the private tmpfs goes follows a symlink retargeted between compiles', { skip: noMounts }, () => {
+  clearPlanMemo();
+  const link = join(outside, 'tmp-link');
+  symlinkSync('/usr', link);
+  const s = sandbox([link]);
+  assert.equal(compile(s, context()).c.plan.privateTmp?.path, '/tmp', 'the grant resolves outside /tmp');
+  assert.equal(compile(s, context()).reused, true);
+  unlinkSync(link);
+  symlinkSync(root, link);
+  const after = compile(s, context());
+  assert.equal(after.reused, false);
+  assert.equal(after.c.plan.privateTmp?.path, '/var/tmp', 'a grant under /tmp moves the tmpfs to /var/tmp');
+});
+
+/** Every object reachable from a value (typed arrays and frozen ones skipped: nothing can change them). */
+function objectsOf(value: unknown, out = new Set<object>()): Set<object> {
+  if (typeof value !== 'object' || value === null || out.has(value) || ArrayBuffer.isView(value) || Object.isFrozen(value)) return out;
+  out.add(value);
+  for (const v of Object.values(value)) objectsOf(v, out);
+  return out;
+}
+
+test('each result is its own: no writable object is shared between two, and the kept plan fields are frozen', () => {
+  clearPlanMemo();
+  const s = sandbox();
+  const a = compileSandbox(s, context({ limits: { memoryBytes: 1 << 30 } }));
+  const b = compileSandbox(s, context({ limits: { memoryBytes: 1 << 30 } }));
+  assert.ok(planMemoStats().hits > 0);
+  // (CompiledSandbox.seccomp, the compiled filter for explanations, is seccompFor's shared object, as it always was.)
+  const mine = (c: CompiledSandbox): unknown => [c.plan, c.limits, c.appliedLimits, c.enforcement, c.owner];
+  const shared = [...objectsOf(mine(a))].filter((o) => objectsOf(mine(b)).has(o));
+  assert.deepEqual(shared, []);
+  const before = structuredClone(b.enforcement);
+  a.enforcement.missing.push('x');
+  a.enforcement.fallbacks.length = 0;
+  a.enforcement.namespaces.pop();
+  a.enforcement.limits.memoryBytes = 1;
+  a.enforcement.guarantees.treeEnds = null;
+  a.enforcement.simulated.push('x');
+  if (a.enforcement.landlock) a.enforcement.landlock.fs[0] = 'x';
+  if (a.enforcement.seccomp) a.enforcement.seccomp.rules = -1;
+  if (a.enforcement.tmpdirLimit) a.enforcement.tmpdirLimit.bytes = 1;
+  a.limits.cpuSeconds = 1;
+  a.owner.uid = 1;
+  assert.deepEqual(b.enforcement, before);
+  assert.deepEqual(compileSandbox(s, context({ limits: { memoryBytes: 1 << 30 } })).enforcement, before);
+  assert.deepEqual(detectFeatures().simulated, features.simulated);
+  // The plan fields run after run share are frozen: a write throws instead of reaching the next run.
+  if (a.plan.mounts) assert.throws(() => (a.plan.mounts as { op: number; path: string }[]).push({ op: MountOp.Hide, path: '/' }), TypeError);
+  if (a.plan.landlock) assert.throws(() => (a.plan.landlock!.paths as { allowedAccess: bigint; path: string }[])[0]!.path = '/', TypeError);
+  if (a.plan.namespaces) assert.throws(() => (a.plan.namespaces!.cloneFlags = 0), TypeError);
+});
+
+test("a root caller's operation uids differ run to run: one kept plan serves them, each with its own uid", { skip: isRoot ? false : 'root only' }, () => {
+  clearPlanMemo();
+  const s = sandbox();
+  const A = 0x7000_0005;
+  const B = 0x7000_0006;
+  compileSandbox(s, context({ operationUid: A }));
+  const reused = compile(s, context({ operationUid: B }));
+  assert.equal(reused.reused, true);
+  assert.equal(reused.c.enforcement.uid, B);
+  assert.deepEqual(reused.c.owner, { uid: B, gid: B });
+  assert.deepEqual(reused.c.plan.credentials, { uid: B, gid: B });
+  assert.deepEqual(reused.c, fresh(s, context({ operationUid: B })));
+  // Without one (every operation is nobody), or uid 0, it is another plan.
+  assert.equal(compile(s, context()).reused, false);
+  assert.equal(compile(s, context({ operationUid: 0 })).reused, false);
+  assert.throws(() => compileSandbox(s, context({ operationUid: -1 })), RangeError);
+});
+
+test('a compile that made a host temp dir is never kept: each operation gets its own', () => {
+  clearPlanMemo();
+  const made: string[] = [];
+  const ctx = (): CompileContext =>
+    context({
+      features: { ...detectFeatures(), mountApi: false },
+      hostTmpdir: () => {
+        made.push(`/host/tmp/${made.length}`);
+        return made.at(-1)!;
+      },
+    });
+  const f = ctx().features;
+  const loose = { ...sandbox(), mode: 'best-effort' as const };
+  const a = compileSandbox(loose, { ...ctx(), features: f });
+  const b = compileSandbox(loose, { ...ctx(), features: f });
+  assert.deepEqual(made, ['/host/tmp/0', '/host/tmp/1']);
+  assert.equal(a.tmpdir, '/host/tmp/0');
+  assert.equal(b.tmpdir, '/host/tmp/1');
+  assert.equal(planMemoStats().entries, 0);
+});
+
+test('features learnt at run time (markUsernsRefused) are a new features object: the next compile sees them', { skip: features.userns ? false : 'user namespaces are unavailable already' }, () => {
+  clearPlanMemo();
+  try {
+    const before = compileSandbox(sandbox(), context());
+    assert.ok(before.enforcement.namespaces.includes('user'));
+    assert.equal(detectFeatures(), detectFeatures(), 'the same object while nothing changes');
+    markUsernsRefused('refused in a test');
+    const refused = detectFeatures();
+    assert.equal(refused.userns, false);
+    assert.equal(detectFeatures(), refused);
+    const after = compile(sandbox(), context());
+    assert.equal(after.reused, false);
+    assert.ok(!after.c.enforcement.namespaces.includes('user'));
+  } finally {
+    resetFeatureCache();
+  }
+});
+
+test(`at most ${PLAN_MEMO_ENTRIES} plans are kept, the least recently used dropped first`, () => {
+  clearPlanMemo();
+  const s = sandbox();
+  const ctx = (n: number): CompileContext => context({ limits: { cpuSeconds: n + 1 } });
+  compileSandbox(s, ctx(0));
+  for (let n = 1; n < PLAN_MEMO_ENTRIES + 10; n++) {
+    compileSandbox(s, ctx(n));
+    compileSandbox(s, ctx(0)); // kept in use
+  }
+  assert.equal(planMemoStats().entries, PLAN_MEMO_ENTRIES);
+  assert.equal(compile(s, ctx(0)).reused, true);
+  assert.equal(compile(s, ctx(1)).reused, false);
+});
+
+test('run(): a granted symlink retargeted between two runs is followed by the second', { skip: noMounts }, async () => {
+  // Under /tmp (hidden) only the grant's real path is put back: the target of the moment.
+  const a = join(root, 'run-a');
+  const b = join(root, 'run-b');
+  mkdirSync(a);
+  mkdirSync(b);
+  writeFileSync(join(a, 'f'), 'from a');
+  writeFileSync(join(b, 'f'), 'from b');
+  const link = join(outside, 'run-link');
+  symlinkSync(a, link);
+  const options = { sandbox: { fs: { read: [link] } } };
+  const cat = async (file: string): Promise<string> => {
+    const r = await run('/bin/cat', [file], options);
+    return r.exitCode === 0 ? r.stdout : 'unreadable';
+  };
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await cat(join(link, 'f')), 'from a');
+    assert.equal(await cat(join(b, 'f')), 'unreadable');
+  }
+  unlinkSync(link);
+  symlinkSync(b, link);
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await cat(join(link, 'f')), 'from b');
+    assert.equal(await cat(join(a, 'f')), 'unreadable');
+  }
+});
