@@ -88,9 +88,13 @@ bool get_fd(napi_env env, napi_value value, const char *name, int *out) {
   return true;
 }
 
-/* Copies a JS string into malloc'd memory; refuses embedded NULs because
- * execve would silently cut the string there. */
-char *get_cstring(napi_env env, napi_value value, const char *name) {
+/*
+ * Copies a JS string into buf when it fits in size bytes, else into malloc'd
+ * memory (buf may be NULL: always malloc'd); refuses embedded NULs because
+ * execve and stat would silently cut the string there. The caller frees a
+ * result that is not buf. NULL after a throw.
+ */
+char *get_cstring_into(napi_env env, napi_value value, const char *name, char *buf, size_t size) {
   char message[160];
   napi_valuetype type;
   if (napi_typeof(env, value, &type) != napi_ok || type != napi_string) {
@@ -103,24 +107,28 @@ char *get_cstring(napi_env env, napi_value value, const char *name) {
     throw_napi_failure(env, "napi_get_value_string_utf8");
     return NULL;
   }
-  char *s = malloc(length + 1);
+  char *s = buf != NULL && length < size ? buf : malloc(length + 1);
   if (!s) {
     throw_errno(env, "malloc", ENOMEM);
     return NULL;
   }
   size_t copied = 0;
-  if (napi_get_value_string_utf8(env, value, s, length + 1, &copied) != napi_ok) {
-    free(s);
-    throw_napi_failure(env, "napi_get_value_string_utf8");
-    return NULL;
-  }
-  if (strlen(s) != copied) {
-    free(s);
-    snprintf(message, sizeof message, "%s must not contain NUL characters", name);
-    throw_type(env, message);
+  napi_status status = napi_get_value_string_utf8(env, value, s, length + 1, &copied);
+  if (status != napi_ok || strlen(s) != copied) {
+    if (s != buf) free(s);
+    if (status != napi_ok) {
+      throw_napi_failure(env, "napi_get_value_string_utf8");
+    } else {
+      snprintf(message, sizeof message, "%s must not contain NUL characters", name);
+      throw_type(env, message);
+    }
     return NULL;
   }
   return s;
+}
+
+char *get_cstring(napi_env env, napi_value value, const char *name) {
+  return get_cstring_into(env, value, name, NULL, 0);
 }
 
 void free_string_array(char **strings) {

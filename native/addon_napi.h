@@ -36,6 +36,8 @@ bool get_int(napi_env env, napi_value value, const char *name, int64_t min, int6
 bool get_fd(napi_env env, napi_value value, const char *name, int *out);
 /* A malloc'd copy of a JS string without embedded NULs. */
 char *get_cstring(napi_env env, napi_value value, const char *name);
+/* get_cstring into buf when it fits (size bytes), else malloc'd: free a result that is not buf. */
+char *get_cstring_into(napi_env env, napi_value value, const char *name, char *buf, size_t size);
 void free_string_array(char **strings);
 /* A JS string[] (at most ZYGOTE_MAX_STRINGS) as a malloc'd, NULL-terminated char*[] for execve. */
 char **get_string_array(napi_env env, napi_value value, const char *name);

@@ -18,36 +18,11 @@
 /* Uint32 words per path; src/native/binding.ts (STAT_WORDS) reads them. */
 #define STAT_WORDS 6u
 
-/* Copies paths[i] into buf (or a malloc'd string when it is longer), refusing NULs. NULL after a throw. */
+/* paths[i] into buf (or a malloc'd string when it is longer), refusing NULs. NULL after a throw. */
 static char *path_at(napi_env env, napi_value value, uint32_t i, char *buf, size_t size) {
-  char message[96];
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_string) {
-    snprintf(message, sizeof message, "paths[%u] must be a string", i);
-    throw_type(env, message);
-    return NULL;
-  }
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
-    throw_napi_failure(env, "napi_get_value_string_utf8");
-    return NULL;
-  }
-  if (length >= size) {
-    /* Longer than PATH_MAX: stat says ENAMETOOLONG, but a NUL must still be refused. */
-    snprintf(message, sizeof message, "paths[%u]", i);
-    return get_cstring(env, value, message);
-  }
-  size_t copied = 0;
-  if (napi_get_value_string_utf8(env, value, buf, size, &copied) != napi_ok) {
-    throw_napi_failure(env, "napi_get_value_string_utf8");
-    return NULL;
-  }
-  if (strlen(buf) != copied) {
-    snprintf(message, sizeof message, "paths[%u] must not contain NUL characters", i);
-    throw_type(env, message);
-    return NULL;
-  }
-  return buf;
+  char name[32];
+  snprintf(name, sizeof name, "paths[%u]", i);
+  return get_cstring_into(env, value, name, buf, size);
 }
 
 /*
