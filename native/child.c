@@ -404,7 +404,6 @@ static void batch_usage(struct report_batch *b) {
 }
 
 static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all) {
-  int signalled = 0; /* a kill is under way: the zygote may SIGKILL this init after its grace period */
   for (;;) {
     siginfo_t info;
     long sig = hatch_sys(SYS_rt_sigtimedwait, (long)all, (long)&info, 0, KERNEL_SIGSET_BYTES);
@@ -412,7 +411,6 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
     if (sig != SIGCHLD) {
       int tree = info.si_code == SI_QUEUE && info.si_value.sival_int == HATCH_TREE_SIGNAL_COOKIE;
       (void)hatch_sys(SYS_kill, tree ? -1 : st->program, sig, 0, 0);
-      signalled = 1;
       continue;
     }
     /* Orphans of the namespace are reparented to us: reap everything, watch for the program. */
@@ -428,17 +426,13 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
       if (st->tracing) batch_value(&last, HATCH_REPORT_TRACE, HATCH_TRACE_PROGRAM_REAPED, reaped_ns);
       batch_report(&last, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
       /*
-       * The status goes first, on its own, when a kill of this init may come
-       * before the rest (a kill under way, or others still to end): then it
-       * cannot replace the program's own status. Else all goes in one write.
+       * The status goes at once, on its own: the zygote may SIGKILL this init
+       * at any moment (a grace period ending, killTree, an output cap), and
+       * the program's own status must not be lost to that. The rest follows
+       * in one write once the namespace is empty.
        */
-      if (signalled) batch_flush(st->err_fd, &last);
-      int gone = end_tree_round();
-      if (!gone) {
-        batch_flush(st->err_fd, &last);
-        gone = end_namespace_tree();
-      }
-      if (gone) {
+      batch_flush(st->err_fd, &last);
+      if (end_namespace_tree()) {
         batch_usage(&last);
         batch_report(&last, HATCH_REPORT_TREE_GONE, 0, 0);
       }

@@ -80,3 +80,35 @@ test('destroy() ends collection while a writer still holds the pipe, closes the 
   native.close(writeEnd);
   assert.equal(openFds().length, before);
 });
+
+test('a writer that never lets the pipe run dry does not hold the event loop: at most 16 reads a turn', async () => {
+  // A real pipe that stays readable (one byte never taken), and a read(2) that always has 64 KiB more, 100 times.
+  const [readEnd, writeEnd] = native.pipe();
+  writeSync(writeEnd, 'x');
+  const realRead = native.readInto;
+  let turn = 0;
+  const readsInTurn = new Map<number, number>();
+  let reads = 0;
+  native.readInto = (_fd: number, buf: Uint8Array, offset: number): number => {
+    readsInTurn.set(turn, (readsInTurn.get(turn) ?? 0) + 1);
+    return ++reads <= 100 ? buf.length - offset : 0;
+  };
+  let spinning = true;
+  const spin = (): void => {
+    turn++;
+    if (spinning) setImmediate(spin);
+  };
+  setImmediate(spin);
+  try {
+    const c = new OutputCollector(readEnd, 1 << 30, () => {});
+    await c.done;
+    assert.equal(c.bytes, 100 * 64 * 1024);
+  } finally {
+    spinning = false;
+    native.readInto = realRead;
+    native.close(writeEnd);
+  }
+  assert.equal(reads, 101, 'read to the end of file');
+  assert.ok(Math.max(...readsInTurn.values()) <= 16, `reads in one turn: ${[...readsInTurn.values()].join(', ')}`);
+  assert.ok(readsInTurn.size >= 7, `the loop turned between batches (${readsInTurn.size} turns with reads)`);
+});

@@ -13,19 +13,33 @@ import type { NormalizedSandbox } from '../src/options/sandbox.js';
 import { clearPlanMemo, compileSandbox, PLAN_MEMO_ENTRIES, planMemoStats, type CompileContext, type CompiledSandbox } from '../src/policy/compile.js';
 import { detectFeatures, markUsernsRefused, resetFeatureCache } from '../src/policy/features.js';
 import { MountOp } from '../src/protocol/wire.js';
+import { DEFAULT_HIDDEN_DIRS } from '../src/policy/mounts.js';
 import { clearPathCache } from '../src/policy/path-cache.js';
 import { validateSandbox } from '../src/options/sandbox.js';
 
 // Under /tmp: a hidden dir, so a granted path there is PRESERVEd by its real path (what the mount plan acts on).
 const root = mkdtempSync('/tmp/hatchery-plan-memo-');
-// Beside the tests: under no hidden dir.
-const outside = mkdtempSync(join(dirname(fileURLToPath(import.meta.url)), '.plan-memo-'));
+// Under no hidden dir: beside the tests, or (a checkout under /tmp or /home) the first such place this user may write to.
+const hidden = (p: string): boolean => DEFAULT_HIDDEN_DIRS.some((d) => p === d || p.startsWith(`${d}/`));
+function makeOutside(): string {
+  for (const parent of [dirname(fileURLToPath(import.meta.url)), '/opt', '/var/lib', '/usr/local']) {
+    if (hidden(parent)) continue;
+    try {
+      return mkdtempSync(join(parent, '.hatchery-plan-memo-'));
+    } catch {
+      // not writable here
+    }
+  }
+  return '';
+}
+const outside = makeOutside();
+const noOutside = outside ? false : 'no directory outside the hidden ones is writable here for the fixture';
 // The sandbox's own uid must be able to pass through them.
 chmodSync(root, 0o755);
-chmodSync(outside, 0o755);
+if (outside) chmodSync(outside, 0o755);
 after(async () => {
   rmSync(root, { recursive: true, force: true });
-  rmSync(outside, { recursive: true, force: true });
+  if (outside) rmSync(outside, { recursive: true, force: true });
   await closeDefaultZygote();
 });
 
@@ -152,7 +166,7 @@ test('a granted directory deleted, or made, between two compiles is seen by the 
   assert.equal(compile(s, context()).reused, false);
 });
 
-test('where the private tmpfs goes follows a symlink retargeted between compiles', { skip: noMounts }, () => {
+test('where the private tmpfs goes follows a symlink retargeted between compiles', { skip: noMounts || noOutside }, () => {
   clearPlanMemo();
   const link = join(outside, 'tmp-link');
   symlinkSync('/usr', link);
@@ -276,7 +290,7 @@ test(`at most ${PLAN_MEMO_ENTRIES} plans are kept, the least recently used dropp
   assert.equal(compile(s, ctx(1)).reused, false);
 });
 
-test('run(): a granted symlink retargeted between two runs is followed by the second', { skip: noMounts }, async () => {
+test('run(): a granted symlink retargeted between two runs is followed by the second', { skip: noMounts || noOutside }, async () => {
   // Under /tmp (hidden) only the grant's real path is put back: the target of the moment.
   const a = join(root, 'run-a');
   const b = join(root, 'run-b');

@@ -14,6 +14,13 @@ import { EAGAIN, loadBinding, WatchEvent, type FdWatcher } from '../native/bindi
 
 /** One read(2) at most this size; the kept bytes are copied out of it. */
 const SCRATCH_BYTES = 64 * 1024;
+/**
+ * Reads per readable event, at most: a program that writes as fast as the
+ * pipe drains must not hold Node's loop (other runs' output, timers) for
+ * longer than libuv's own stream reads would. The watcher is level-triggered,
+ * so what is left wakes it again on the next turn.
+ */
+const READS_PER_EVENT = 16;
 let scratch: Buffer | undefined;
 
 export class OutputCollector {
@@ -62,7 +69,7 @@ export class OutputCollector {
   private drain(): void {
     const native = loadBinding();
     scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES);
-    for (;;) {
+    for (let reads = 0; reads < READS_PER_EVENT; reads++) {
       if (this.fd < 0) return;
       const n = native.readInto(this.fd, scratch, 0);
       if (n === -EAGAIN) return;
