@@ -157,6 +157,9 @@ export class Worker {
     const channel = pair.parent;
     this.channel = channel;
     this.channelFd = socketFd(channel);
+    // An empty frame (no fds: the worker skips it) is waiting when the worker rehearses its read path, so its
+    // first recvmsg with bytes, and the result the addon builds for it, is not part of the first call.
+    channel.write(FD_FRAME);
     channel.unref();
     channel.on('error', () => {});
     channel.on('data', (chunk: Buffer) => this.onChannelData(chunk));
