@@ -395,7 +395,9 @@ export class WorkerPool implements WorkerHost {
           this.totals.threw++;
           this.settle(call, message.t === 'err' ? deserializeError(message.error) : message.value);
         }
-        if (worker.served >= this.options.reuse || this.closed) this.retire(worker);
+        // A worker that has served its calls takes no more from now on; its tree is killed once the caller's
+        // continuation has run (the SIGNAL to the zygote and the wake-up it causes need not come before it).
+        if (worker.served >= this.options.reuse || this.closed) this.retire(worker, true);
         else worker.idle();
         this.dispatch();
         return;
@@ -403,11 +405,15 @@ export class WorkerPool implements WorkerHost {
     }
   }
 
-  /** @internal Kill the worker's tree; its exit report cleans up. */
-  retire(worker: Worker): void {
+  /**
+   * @internal Kill the worker's tree; its exit report cleans up. It is gone at
+   * once (no call can reach it); with `afterReply` the kill itself is sent
+   * from setImmediate, after the microtasks of the reply just settled.
+   */
+  retire(worker: Worker, afterReply = false): void {
     if (worker.gone) return;
     this.uncountBooting(worker);
-    worker.kill();
+    worker.kill(afterReply);
     this.updateRefs();
   }
 

@@ -231,10 +231,11 @@ export class Worker {
     }
   }
 
-  /** Kill the worker's whole tree; its exit report cleans up. */
-  kill(): void {
+  /** Kill the worker's whole tree; its exit report cleans up. It is retiring at once; `soon` sends the kill from setImmediate. */
+  kill(soon = false): void {
     this.state = 'retiring';
-    this.handle?.killTree('SIGKILL');
+    if (soon) setImmediate(() => this.handle?.killTree('SIGKILL'));
+    else this.handle?.killTree('SIGKILL');
   }
 
   /** Send `call` (its input fds first). Throws when it could not be sent; `fdsSent` says whether fds may sit queued in the worker. */
@@ -260,7 +261,6 @@ export class Worker {
     this.channel?.ref();
     this.channel?.write(frame);
   }
-
   /** Idle: its channel no longer keeps the process alive. */
   idle(): void {
     this.state = 'idle';
