@@ -258,8 +258,15 @@ export class Worker {
       throw new SendFailed(e, opened.length > 0);
     }
     for (const o of opened) o.release();
-    this.channel?.ref();
-    this.channel?.write(frame);
+    const channel = this.channel;
+    if (!channel) return;
+    channel.ref();
+    // With nothing queued on the stream, the frame goes out with one sendmsg here (a call frame is small:
+    // usually all of it), skipping the stream's write machinery; what did not fit, or any error, takes the
+    // stream's path, which reports errors as before.
+    let sent = 0;
+    if (channel.writableLength === 0 && !channel.destroyed) sent = Math.max(0, native.sendMessage(this.channelFd, frame, []));
+    if (sent < frame.length) channel.write(sent > 0 ? frame.subarray(sent) : frame);
   }
   /** Idle: its channel no longer keeps the process alive. */
   idle(): void {
