@@ -130,6 +130,19 @@ test('reuse 1: every call runs in a fresh process; reuse n: n calls per process'
   assert.notEqual(seen[2], seen[3]);
 });
 
+test('a worker whose last call replied takes no other call, and its process is gone soon after', async () => {
+  const p = pool({ warm: 1, maxWorkers: 1, reuse: 1 });
+  await p.ready();
+  // The second call queues behind the first: it must get a fresh worker, never the one that just replied.
+  const [a, b] = await Promise.all([p.call('processToken'), p.call('processToken')]);
+  assert.notEqual(a, b);
+  await p.ready();
+  await p.call('processToken');
+  // The caller's continuation runs before the kill is sent (setImmediate): the worker is retiring, not idle.
+  assert.equal(p.stats().idle, 0, 'the worker that replied is not idle');
+  await waitFor(() => p.stats().live === p.stats().idle + p.stats().booting, 5000, 'the retired worker to be gone');
+});
+
 test('the sandbox holds inside a worker: no secrets, no project files, no network', async () => {
   const p = pool();
   assert.equal(await p.call('tryRead', '/etc/shadow'), 'EACCES');
