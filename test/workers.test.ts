@@ -77,6 +77,16 @@ test('structured clone round trip: objects, Map, Buffer, BigInt, async exports',
   assert.equal(r.value, 'v');
 });
 
+test('a call frame larger than the socket buffer arrives whole (sendmsg takes part, the stream the rest)', async () => {
+  const p = pool();
+  const big = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+  const back = Buffer.from((await p.call('identity', big)) as Uint8Array);
+  assert.equal(back.length, big.length);
+  assert.ok(back.equals(big));
+  assert.equal(await p.call('add', 1, 2), 3);
+});
+
 test('thrown errors keep name, message, stack and code', async () => {
   const p = pool();
   await assert.rejects(p.call('fail', 'nope'), (e: Error & { code?: string }) => {
