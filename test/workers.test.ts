@@ -77,6 +77,16 @@ test('structured clone round trip: objects, Map, Buffer, BigInt, async exports',
   assert.equal(r.value, 'v');
 });
 
+test('a call frame larger than the socket buffer arrives whole (sendmsg takes part, the stream the rest)', async () => {
+  const p = pool();
+  const big = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+  const back = Buffer.from((await p.call('identity', big)) as Uint8Array);
+  assert.equal(back.length, big.length);
+  assert.ok(back.equals(big));
+  assert.equal(await p.call('add', 1, 2), 3);
+});
+
 test('thrown errors keep name, message, stack and code', async () => {
   const p = pool();
   await assert.rejects(p.call('fail', 'nope'), (e: Error & { code?: string }) => {
@@ -128,6 +138,19 @@ test('reuse 1: every call runs in a fresh process; reuse n: n calls per process'
   assert.equal(new Set(seen).size, 2);
   assert.equal(seen[0], seen[2]);
   assert.notEqual(seen[2], seen[3]);
+});
+
+test('a worker whose last call replied takes no other call, and its process is gone soon after', async () => {
+  const p = pool({ warm: 1, maxWorkers: 1, reuse: 1 });
+  await p.ready();
+  // The second call queues behind the first: it must get a fresh worker, never the one that just replied.
+  const [a, b] = await Promise.all([p.call('processToken'), p.call('processToken')]);
+  assert.notEqual(a, b);
+  await p.ready();
+  await p.call('processToken');
+  // The caller's continuation runs before the kill is sent (setImmediate): the worker is retiring, not idle.
+  assert.equal(p.stats().idle, 0, 'the worker that replied is not idle');
+  await waitFor(() => p.stats().live === p.stats().idle + p.stats().booting, 5000, 'the retired worker to be gone');
 });
 
 test('the sandbox holds inside a worker: no secrets, no project files, no network', async () => {

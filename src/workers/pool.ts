@@ -91,6 +91,8 @@ export class WorkerPool implements WorkerHost {
   private shortSince: number | undefined;
   /** Runs ensureWarm() when a deferred refill may wait no longer (unref'd: it never holds the process). */
   private refillTimer: NodeJS.Timeout | undefined;
+  /** A refill asked for after a reply (refillSoon()). */
+  private refillImmediate: NodeJS.Immediate | undefined;
 
   /** @internal use createWorkerPool() */
   constructor(options: WorkerPoolOptions) {
@@ -189,6 +191,8 @@ export class WorkerPool implements WorkerHost {
     if (this.closing) return this.closing;
     this.closed = true;
     this.clearRefillTimer();
+    if (this.refillImmediate) clearImmediate(this.refillImmediate);
+    this.refillImmediate = undefined;
     const error = closed('the worker pool', 'was');
     for (const c of this.queue.splice(0)) this.settle(c, error);
     this.closing = (async () => {
@@ -310,6 +314,15 @@ export class WorkerPool implements WorkerHost {
     return true;
   }
 
+  /** ensureWarm() from setImmediate (once, however often asked before it runs). */
+  private refillSoon(): void {
+    if (this.refillImmediate) return;
+    this.refillImmediate = setImmediate(() => {
+      this.refillImmediate = undefined;
+      this.ensureWarm();
+    });
+  }
+
   private clearRefillTimer(): void {
     if (this.refillTimer) clearTimeout(this.refillTimer);
     this.refillTimer = undefined;
@@ -395,19 +408,30 @@ export class WorkerPool implements WorkerHost {
           this.totals.threw++;
           this.settle(call, message.t === 'err' ? deserializeError(message.error) : message.value);
         }
-        if (worker.served >= this.options.reuse || this.closed) this.retire(worker);
+        // A worker that has served its calls takes no more from now on; its tree is killed once the caller's
+        // continuation has run (the SIGNAL to the zygote and the wake-up it causes need not come before it).
+        if (worker.served >= this.options.reuse || this.closed) this.retire(worker, true);
         else worker.idle();
-        this.dispatch();
+        // A queued call starts now; a refill alone waits for setImmediate, after the caller's continuation.
+        if (this.queue.length > 0) this.dispatch();
+        else {
+          this.updateRefs();
+          this.refillSoon();
+        }
         return;
       }
     }
   }
 
-  /** @internal Kill the worker's tree; its exit report cleans up. */
-  retire(worker: Worker): void {
+  /**
+   * @internal Kill the worker's tree; its exit report cleans up. It is gone at
+   * once (no call can reach it); with `afterReply` the kill itself is sent
+   * from setImmediate, after the microtasks of the reply just settled.
+   */
+  retire(worker: Worker, afterReply = false): void {
     if (worker.gone) return;
     this.uncountBooting(worker);
-    worker.kill();
+    worker.kill(afterReply);
     this.updateRefs();
   }
 

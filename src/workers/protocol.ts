@@ -3,7 +3,9 @@
  * directions. Every message is a frame: u32 LE payload length, then a
  * v8.serialize()d payload. A zero-length frame carries nothing but the fds
  * attached to it with SCM_RIGHTS; the next CALL says how many of the queued
- * fds are its inputs. Imported by the bootstrap too, so it must stay free of
+ * fds are its inputs. The parent writes one such frame, with no fds, as soon
+ * as the channel is paired: the worker reads it while it rehearses, before
+ * 'ready'. Imported by the bootstrap too, so it must stay free of
  * anything but node builtins.
  *
  * The parent trusts nothing a worker writes: parseWorkerMessage() checks every

@@ -157,6 +157,9 @@ export class Worker {
     const channel = pair.parent;
     this.channel = channel;
     this.channelFd = socketFd(channel);
+    // An empty frame (no fds: the worker skips it) is waiting when the worker rehearses its read path, so its
+    // first recvmsg with bytes, and the result the addon builds for it, is not part of the first call.
+    channel.write(FD_FRAME);
     channel.unref();
     channel.on('error', () => {});
     channel.on('data', (chunk: Buffer) => this.onChannelData(chunk));
@@ -228,10 +231,11 @@ export class Worker {
     }
   }
 
-  /** Kill the worker's whole tree; its exit report cleans up. */
-  kill(): void {
+  /** Kill the worker's whole tree; its exit report cleans up. It is retiring at once; `soon` sends the kill from setImmediate. */
+  kill(soon = false): void {
     this.state = 'retiring';
-    this.handle?.killTree('SIGKILL');
+    if (soon) setImmediate(() => this.handle?.killTree('SIGKILL'));
+    else this.handle?.killTree('SIGKILL');
   }
 
   /** Send `call` (its input fds first). Throws when it could not be sent; `fdsSent` says whether fds may sit queued in the worker. */
@@ -254,10 +258,16 @@ export class Worker {
       throw new SendFailed(e, opened.length > 0);
     }
     for (const o of opened) o.release();
-    this.channel?.ref();
-    this.channel?.write(frame);
+    const channel = this.channel;
+    if (!channel) return;
+    channel.ref();
+    // With nothing queued on the stream, the frame goes out with one sendmsg here (a call frame is small:
+    // usually all of it), skipping the stream's write machinery; what did not fit, or any error, takes the
+    // stream's path, which reports errors as before.
+    let sent = 0;
+    if (channel.writableLength === 0 && !channel.destroyed) sent = Math.max(0, native.sendMessage(this.channelFd, frame, []));
+    if (sent < frame.length) channel.write(sent > 0 ? frame.subarray(sent) : frame);
   }
-
   /** Idle: its channel no longer keeps the process alive. */
   idle(): void {
     this.state = 'idle';
