@@ -76,13 +76,13 @@ static void flush_trace(const uint64_t events[HATCH_TRACE_EVENTS], int err_fd) {
   } while (0)
 
 static const int zygote_ignored_signals[] = HATCH_ZYGOTE_IGNORED_SIGNALS;
+#define ZYGOTE_IGNORED_COUNT (sizeof zygote_ignored_signals / sizeof zygote_ignored_signals[0])
 
 void hatch_zygote_signal_dispositions(void) {
   struct sigaction dfl = {.sa_handler = SIG_DFL};
   for (int sig = 1; sig <= HATCH_LAST_SIGNAL; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) (void)sigaction(sig, &dfl, NULL); /* glibc's own two: EINVAL */
-  for (size_t i = 0; i < sizeof zygote_ignored_signals / sizeof zygote_ignored_signals[0]; i++)
-    signal(zygote_ignored_signals[i], SIG_IGN);
+  for (size_t i = 0; i < ZYGOTE_IGNORED_COUNT; i++) signal(zygote_ignored_signals[i], SIG_IGN);
 }
 
 /*
@@ -93,7 +93,7 @@ void hatch_zygote_signal_dispositions(void) {
  */
 static int reset_signals(void) {
   struct sigaction dfl = {.sa_handler = SIG_DFL};
-  for (size_t i = 0; i < sizeof zygote_ignored_signals / sizeof zygote_ignored_signals[0]; i++)
+  for (size_t i = 0; i < ZYGOTE_IGNORED_COUNT; i++)
     if (sigaction(zygote_ignored_signals[i], &dfl, NULL) != 0) return -errno;
   sigset_t none;
   sigemptyset(&none);
@@ -347,22 +347,17 @@ static int private_tmp_full(const struct init_state *st) {
 #define END_TREE_ROUNDS 100
 #define END_TREE_WAIT_NS 10000000L /* 10 ms a round: at most a second */
 
-/* One round: SIGKILL the rest of the namespace, reap what is dead. 1 once nothing is left. */
-static int end_tree_round(void) {
-  (void)hatch_sys(SYS_kill, -1, SIGKILL, 0, 0);
-  for (;;) {
-    long pid = hatch_sys(SYS_wait4, -1, 0, WNOHANG | __WALL, 0);
-    if (pid == -ECHILD) return 1;
-    if (pid <= 0) return 0;
-  }
-}
-
 static int end_namespace_tree(void) {
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   for (int round = 0; round < END_TREE_ROUNDS; round++) {
-    if (end_tree_round()) return 1;
+    (void)hatch_sys(SYS_kill, -1, SIGKILL, 0, 0);
+    for (;;) {
+      long pid = hatch_sys(SYS_wait4, -1, 0, WNOHANG | __WALL, 0);
+      if (pid == -ECHILD) return 1;
+      if (pid <= 0) break;
+    }
     struct timespec wait = {.tv_sec = 0, .tv_nsec = END_TREE_WAIT_NS};
     (void)hatch_sys(SYS_rt_sigtimedwait, (long)&chld, 0, (long)&wait, KERNEL_SIGSET_BYTES);
   }
