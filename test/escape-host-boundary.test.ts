@@ -42,6 +42,7 @@ import { packageRoot } from '../src/native/binding.js';
 import { resetFeatureCache } from '../src/policy/features.js';
 import { descendants, isAlive, processes, waitFor } from './helpers.js';
 import { initSeccompSyscalls } from '../src/policy/seccomp.js';
+import { removeOperationDir } from '../src/spawn/tmpdir.js';
 
 const isRoot = process.getuid?.() === 0;
 const euid = process.geteuid?.() ?? 0;
@@ -657,6 +658,23 @@ describe('2. the startup sweep touches only what this library made', () => {
     assert.ok(out.tmpdir && !out.tmpdir.startsWith(`${join(tmp, 'hatchery-0')}/`), `the run used the planted parent: ${out.tmpdir}`);
     assert.equal(out.tmpdirExists, false, `the child's temp dir ${out.tmpdir} was left behind`);
   });
+});
+
+test('2b. an operation dir the program left empty goes with one rmdir; one that holds anything only through the sandboxed remover', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'hatchery-eh-rmdir-'));
+  madeDirs.push(parent);
+  const owner = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 };
+  const empty = join(parent, 'hatchery-op-1-aaaaaa');
+  mkdirSync(empty, { mode: 0o700 });
+  // No zygote: only the rmdir can remove it.
+  assert.equal(await removeOperationDir(undefined, empty, owner), true);
+  assert.equal(existsSync(empty), false);
+  const full = join(parent, 'hatchery-op-1-bbbbbb');
+  mkdirSync(full, { mode: 0o700 });
+  writeFileSync(join(full, 'left.txt'), 'left by the program');
+  symlinkSync(parent, join(full, 'link'));
+  assert.equal(await removeOperationDir(undefined, full, owner), false, 'a dir with content was removed without the remover');
+  assert.deepEqual(readdirSync(full).sort(), ['left.txt', 'link'], 'the rmdir attempt touched what the program left');
 });
 
 // ================================================================= 3

@@ -3,7 +3,8 @@
  * root caller's), its temp dir, the compiled sandbox and the final plan.
  * `release()` undoes what was made once the child and its whole tree are
  * gone (or it never started): the host temp dir, if one was needed, is
- * emptied by a sandboxed zygote child, and the uid is freed for reuse.
+ * removed (emptied first by a sandboxed zygote child if the program left
+ * anything in it), and then the uid is freed for reuse.
  */
 import { constants as fsConstants } from 'node:fs';
 import { loadBinding, StatWord } from '../native/binding.js';
@@ -64,9 +65,10 @@ export function prepareOperation(
       freeUid();
       return done;
     }
-    const target = z ?? zygote;
-    if (!target || !target.alive) return done; // the uid stays taken: its dir is still there
-    return removeOperationDir(target, hostDir.path, hostDir.owner).then(freeUid);
+    // Until its dir is gone, the uid stays taken (a dir left for the sweep keeps it for good).
+    return removeOperationDir(z ?? zygote, hostDir.path, hostDir.owner).then((removed) => {
+      if (removed) freeUid();
+    });
   };
   try {
     const ctx: Parameters<typeof compileSandbox>[1] = {

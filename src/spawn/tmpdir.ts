@@ -12,10 +12,12 @@
  *   - operation dirs live in a parent of the library's own,
  *     `${os.tmpdir()}/hatchery-<euid>` (mode 0711, owner and type checked,
  *     never trusted by name): no one else can plant or swap anything in it;
- *   - a dir is emptied by a zygote child that runs as the dir's owner under a
- *     Landlock ruleset granting that dir alone (native/remove.c: fd-relative,
- *     O_NOFOLLOW, no recursion), off Node's thread; only the empty dir is then
- *     rmdir'd here (rmdir never follows a link);
+ *   - a dir the program left empty (the common case) is just rmdir'd here:
+ *     rmdir never follows a link, and refuses a dir that holds anything;
+ *   - any other dir is emptied by a zygote child that runs as the dir's owner
+ *     under a Landlock ruleset granting that dir alone (native/remove.c:
+ *     fd-relative, O_NOFOLLOW, no recursion), off Node's thread; only the
+ *     empty dir is then rmdir'd here;
  *   - the startup sweep looks only inside the library's own parent, and
  *     removes only directories owned by this process's uid or by an
  *     operation uid, whose creator (named in the dir's name) is gone.
@@ -117,10 +119,25 @@ function removalPlan(dir: string, owner: { uid: number; gid: number }): SpawnPla
 }
 
 /**
- * Empty `dir` in a sandboxed zygote child, then rmdir it. Never throws:
- * what cannot be removed now stays for the next startup sweep.
+ * Remove `dir`: an rmdir if the program left it empty, else emptied in a
+ * sandboxed zygote child (when a live `zygote` is given) and then rmdir'd.
+ * Never throws: what cannot be removed now stays for the next startup sweep.
+ * Call only once every process that could write into `dir` is gone.
  */
-export function removeOperationDir(zygote: Zygote, dir: string, owner: { uid: number; gid: number }): Promise<boolean> {
+export async function removeOperationDir(zygote: Zygote | undefined, dir: string, owner: { uid: number; gid: number }): Promise<boolean> {
+  try {
+    // The dir's parent is ours alone, so `dir` is the dir we made; an rmdir of it takes it only if it is empty.
+    await rmdir(dir);
+    return true;
+  } catch {
+    // not empty (or already gone, which the remover's rmdir tells apart): the sandboxed remover's turn
+  }
+  if (!zygote?.alive) return false;
+  return emptyThenRemove(zygote, dir, owner);
+}
+
+/** Empty `dir` in a sandboxed zygote child, then rmdir it. Never throws. */
+function emptyThenRemove(zygote: Zygote, dir: string, owner: { uid: number; gid: number }): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const native = loadBinding();
     let devNull = -1;
