@@ -26,9 +26,8 @@ import {
   FrameReader,
   MAX_FRAME,
   ProtocolViolation,
-  encodeFrame,
+  encodeCall,
   parseWorkerMessage,
-  type CallMessage,
   type WorkerMessage,
 } from './protocol.js';
 
@@ -245,7 +244,7 @@ export class Worker {
     const opened: OpenedInput[] = [];
     let frame: Buffer;
     try {
-      frame = encodeFrame({ t: 'call', id: call.id, name: call.name, args: call.args, inputs: call.indexes } satisfies CallMessage);
+      frame = encodeCall({ id: call.id, name: call.name, args: call.args, inputs: call.indexes });
       for (const input of call.inputs) opened.push(input.open());
       for (let i = 0; i < opened.length; i += FDS_PER_FRAME) {
         const fds = opened.slice(i, i + FDS_PER_FRAME).map((o) => o.fd);
