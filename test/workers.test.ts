@@ -325,22 +325,3 @@ test('soak: 1,000 warm-worker calls, no fd growth, zombies or temp dirs', { time
   assert.ok(rssGrowth < 64 * 2 ** 20, `RSS grew by ${rssGrowth}`);
   assert.ok(existsSync(fixture));
 });
-
-test('a call frame: encodeCall and decodeCall agree on every field, and anything else is refused', async () => {
-  const { encodeCall, decodeCall, serializeValue } = await import('../src/workers/protocol.js');
-  const args = serializeValue([1, 'zwei', { drei: [3n] }]);
-  const call = { id: 2 ** 40 + 3, name: 'grüße_数', args, inputs: [0, 7, 2 ** 31] };
-  const frame = encodeCall(call);
-  assert.equal(frame.readUInt32LE(0), frame.length - 4, 'the length header counts the payload');
-  assert.notEqual(frame[4], 0xff, 'a call never starts like a v8.serialize() payload');
-  const back = decodeCall(frame.subarray(4));
-  assert.deepEqual({ ...back, args: Buffer.from(back.args) }, { ...call, args: Buffer.from(args) });
-  assert.throws(() => decodeCall(serializeValue({ id: 1 })), RangeError, 'a v8 payload is not a call');
-  assert.throws(() => decodeCall(frame.subarray(4, 10)), RangeError, 'a cut header');
-  const cut = frame.subarray(4, 4 + 12 + 4 * 3 + 3);
-  assert.throws(() => decodeCall(cut), RangeError, 'a name that runs past the end');
-  const badId = Buffer.from(frame.subarray(4));
-  badId.writeDoubleLE(0.5, 1);
-  assert.throws(() => decodeCall(badId), RangeError, 'an id that is not an integer');
-  assert.throws(() => encodeCall({ ...call, inputs: Array.from({ length: 17 }, (_, i) => i) }), RangeError);
-});

@@ -14,8 +14,6 @@ import { deserialize } from 'node:v8';
 import type { FdWatcher, NativeBinding } from '../native/binding.js';
 import {
   FrameReader,
-  decodeCall,
-  encodeCall,
   encodeFrame,
   serializeError,
   serializeValue,
@@ -119,7 +117,7 @@ const rehearsalReply = (m: WorkerMessage): void => {
  * first real call does not pay for lazy compilation.
  */
 async function rehearse(): Promise<void> {
-  const frame = encodeCall({ id: REHEARSAL_ID, name: '', args: serializeValue([0, 'x', { a: [1] }, 1n]), inputs: [] });
+  const frame = encodeFrame({ t: 'call', id: REHEARSAL_ID, name: '', args: serializeValue([0, 'x', { a: [1] }, 1n]), inputs: [] } satisfies CallMessage);
   lookup('');
   // Only the parent's empty frame is there yet (it sends calls after 'ready'): a real recvmsg with bytes.
   onChannel(READABLE, 0);
@@ -151,15 +149,9 @@ function take(length: number, fds: number[]): void {
 /** Start every whole call frame received, in order. */
 function runFrames(): void {
   for (;;) {
-    const payload = reader.nextPayload();
-    if (payload === undefined) break;
-    if (payload === null) continue; // fds only: queued for the call that follows
-    let message: CallMessage;
-    try {
-      message = decodeCall(payload);
-    } catch {
-      process.exit(71); // the parent sends only calls: anything else is a bug there, reported as this worker's crash
-    }
+    const message = reader.next() as CallMessage | null | undefined;
+    if (message === undefined) break;
+    if (message === null || message.t !== 'call') continue;
     const fds = fdQueue.splice(0, message.inputs.length);
     // One call at a time, in order (reuse > 1 serves them sequentially anyway).
     busy = busy.then(() => runCall(message, fds));

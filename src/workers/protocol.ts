@@ -1,12 +1,9 @@
 /**
  * The warm-worker channel: one AF_UNIX stream socket, the worker's fd 0, both
- * directions. Every message is a frame: u32 LE payload length, then the
- * payload. A worker's frames (to the parent) are v8.serialize()d messages.
- * The parent's are calls, in a fixed binary layout (encodeCall) around the
- * arguments the caller's v8.serialize() made: the message itself is not
- * serialized again, nor deserialized twice in the worker. A zero-length
- * frame carries nothing but the fds attached to it with SCM_RIGHTS; the next
- * call says how many of the queued fds are its inputs. The parent writes one such frame, with no fds, as soon
+ * directions. Every message is a frame: u32 LE payload length, then a
+ * v8.serialize()d payload. A zero-length frame carries nothing but the fds
+ * attached to it with SCM_RIGHTS; the next CALL says how many of the queued
+ * fds are its inputs. The parent writes one such frame, with no fds, as soon
  * as the channel is paired: the worker reads it while it rehearses, before
  * 'ready'. Imported by the bootstrap too, so it must stay free of
  * anything but node builtins.
@@ -36,8 +33,9 @@ export interface SerializedError {
   code?: string | number;
 }
 
-/** Parent -> worker (encodeCall, decodeCall). */
+/** Parent -> worker. */
 export interface CallMessage {
+  t: 'call';
   /** 1, 2, ... per worker: the reply must carry it. */
   id: number;
   name: string;
@@ -72,51 +70,6 @@ export function encodeFrame(message: unknown): Buffer {
   const header = Buffer.allocUnsafe(4);
   header.writeUInt32LE(payload.length, 0);
   return Buffer.concat([header, payload]);
-}
-
-/**
- * A call frame's payload: u8 CALL_FRAME, f64 LE id, u16 LE name length in
- * bytes, u8 input count, a u32 LE argument index per input, the name (UTF-8),
- * then the serialized arguments to the end. A v8.serialize() payload starts
- * with its version tag 0xFF, so a call is never mistaken for one.
- */
-const CALL_FRAME = 0x01;
-const CALL_FIXED = 1 + 8 + 2 + 1;
-const MAX_CALL_NAME_BYTES = 0xffff;
-
-/** The whole frame (length header included) of a call. */
-export function encodeCall(call: CallMessage): Buffer {
-  const nameBytes = Buffer.byteLength(call.name);
-  if (nameBytes > MAX_CALL_NAME_BYTES) throw new RangeError(`an export name of ${nameBytes} bytes is longer than a call frame carries (${MAX_CALL_NAME_BYTES})`);
-  if (call.inputs.length > MAX_INPUTS) throw new RangeError(`a call carries at most ${MAX_INPUTS} inputs, got ${call.inputs.length}`);
-  const size = CALL_FIXED + 4 * call.inputs.length + nameBytes + call.args.length;
-  if (size > MAX_FRAME) throw new RangeError(`message of ${size} bytes exceeds the ${MAX_FRAME} byte frame limit`);
-  const frame = Buffer.allocUnsafe(4 + size);
-  frame.writeUInt32LE(size, 0);
-  frame[4] = CALL_FRAME;
-  frame.writeDoubleLE(call.id, 5);
-  frame.writeUInt16LE(nameBytes, 13);
-  frame[15] = call.inputs.length;
-  let at = 4 + CALL_FIXED;
-  for (const index of call.inputs) at = frame.writeUInt32LE(index, at);
-  at += frame.write(call.name, at, 'utf8');
-  frame.set(call.args, at);
-  return frame;
-}
-
-/** The call a payload from encodeCall holds; a RangeError for anything else. `args` is a view into `payload`. */
-export function decodeCall(payload: Uint8Array): CallMessage {
-  const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  if (bytes.length < CALL_FIXED || bytes[0] !== CALL_FRAME) throw new RangeError('not a call frame');
-  const id = bytes.readDoubleLE(1);
-  const nameBytes = bytes.readUInt16LE(9);
-  const count = bytes[11]!;
-  const argsAt = CALL_FIXED + 4 * count + nameBytes;
-  if (!Number.isSafeInteger(id) || count > MAX_INPUTS || argsAt > bytes.length) throw new RangeError('a malformed call frame');
-  const inputs: number[] = [];
-  for (let i = 0; i < count; i++) inputs.push(bytes.readUInt32LE(CALL_FIXED + 4 * i));
-  const nameAt = CALL_FIXED + 4 * count;
-  return { id, name: bytes.toString('utf8', nameAt, nameAt + nameBytes), args: bytes.subarray(argsAt), inputs };
 }
 
 /** The 4 bytes that carry only fds. */

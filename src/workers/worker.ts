@@ -26,8 +26,9 @@ import {
   FrameReader,
   MAX_FRAME,
   ProtocolViolation,
-  encodeCall,
+  encodeFrame,
   parseWorkerMessage,
+  type CallMessage,
   type WorkerMessage,
 } from './protocol.js';
 
@@ -244,7 +245,7 @@ export class Worker {
     const opened: OpenedInput[] = [];
     let frame: Buffer;
     try {
-      frame = encodeCall({ id: call.id, name: call.name, args: call.args, inputs: call.indexes });
+      frame = encodeFrame({ t: 'call', id: call.id, name: call.name, args: call.args, inputs: call.indexes } satisfies CallMessage);
       for (const input of call.inputs) opened.push(input.open());
       for (let i = 0; i < opened.length; i += FDS_PER_FRAME) {
         const fds = opened.slice(i, i + FDS_PER_FRAME).map((o) => o.fd);
