@@ -1,6 +1,7 @@
 /**
  * Benchmarks that measure themselves (bench/pool.ts: pool throughput;
- * bench/workers.ts: warm worker calls). They are loaded with a dynamic import
+ * bench/workers.ts: warm worker calls; bench/fallback.ts: the default
+ * profile where the environment takes layers away). They are loaded with a dynamic import
  * so this bench works (reporting n/a) while they do not exist yet. They are
  * called in a few of the rounds (spread over the run: 4, or 1 with --quick),
  * each time with a share of the operations, so they interleave with the
@@ -66,6 +67,7 @@ export async function prepareExtras(settings: ExtraSettings): Promise<Extra[]> {
   const k = extraRounds(settings);
   const poolOps = Math.max(50, Math.round((settings.quick ? 200 : 2000) / k));
   const workerCalls = Math.max(10, Math.round((settings.quick ? 40 : 400) / k));
+  const fallbackRuns = Math.max(20, Math.round((settings.quick ? 60 : 400) / k));
 
   const pool = await load('./pool.js', 'benchPoolThroughput');
   if (typeof pool === 'string') extras.push({ name: 'hatchery pool throughput', reason: pool, rounds: [] });
@@ -83,6 +85,16 @@ export async function prepareExtras(settings: ExtraSettings): Promise<Extra[]> {
     extras.push({
       name: 'hatchery warm worker call',
       round: async () => rowsOf(await workers({ calls: workerCalls }), 'benchWorkers'),
+      rounds: [],
+    });
+  }
+
+  const fallback = await load('./fallback.js', 'benchFallback');
+  if (typeof fallback === 'string') extras.push({ name: 'hatchery where the environment takes layers away', reason: fallback, rounds: [] });
+  else {
+    extras.push({
+      name: 'hatchery where the environment takes layers away',
+      round: async () => rowsOf(await fallback({ runs: fallbackRuns }), 'benchFallback'),
       rounds: [],
     });
   }
