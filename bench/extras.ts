@@ -61,44 +61,24 @@ export function extraRounds(settings: ExtraSettings): number {
 
 export const POOL_CONCURRENCIES = [1, 4, 16];
 
-/** The pool and worker benchmarks, probed once each (a failing probe is n/a with its reason). */
+/** One extra: `exportName` of `file` called with `options` each round, or n/a with why it could not be loaded. */
+async function extra(name: string, file: string, exportName: string, options: Record<string, unknown>): Promise<Extra> {
+  const fn = await load(file, exportName);
+  if (typeof fn === 'string') return { name, reason: fn, rounds: [] };
+  return { name, round: async () => rowsOf(await fn(options), exportName), rounds: [] };
+}
+
+/** The pool, worker and fallback benchmarks, probed once each (a failing probe is n/a with its reason). */
 export async function prepareExtras(settings: ExtraSettings): Promise<Extra[]> {
-  const extras: Extra[] = [];
   const k = extraRounds(settings);
   const poolOps = Math.max(50, Math.round((settings.quick ? 200 : 2000) / k));
   const workerCalls = Math.max(10, Math.round((settings.quick ? 40 : 400) / k));
   const fallbackRuns = Math.max(20, Math.round((settings.quick ? 60 : 400) / k));
-
-  const pool = await load('./pool.js', 'benchPoolThroughput');
-  if (typeof pool === 'string') extras.push({ name: 'hatchery pool throughput', reason: pool, rounds: [] });
-  else {
-    extras.push({
-      name: 'hatchery pool throughput',
-      round: async () => rowsOf(await pool({ concurrencies: POOL_CONCURRENCIES, opsPerLevel: poolOps }), 'benchPoolThroughput'),
-      rounds: [],
-    });
-  }
-
-  const workers = await load('./workers.js', 'benchWorkers');
-  if (typeof workers === 'string') extras.push({ name: 'hatchery warm worker call', reason: workers, rounds: [] });
-  else {
-    extras.push({
-      name: 'hatchery warm worker call',
-      round: async () => rowsOf(await workers({ calls: workerCalls }), 'benchWorkers'),
-      rounds: [],
-    });
-  }
-
-  const fallback = await load('./fallback.js', 'benchFallback');
-  if (typeof fallback === 'string') extras.push({ name: 'hatchery where the environment takes layers away', reason: fallback, rounds: [] });
-  else {
-    extras.push({
-      name: 'hatchery where the environment takes layers away',
-      round: async () => rowsOf(await fallback({ runs: fallbackRuns }), 'benchFallback'),
-      rounds: [],
-    });
-  }
-  return extras;
+  return [
+    await extra('hatchery pool throughput', './pool.js', 'benchPoolThroughput', { concurrencies: POOL_CONCURRENCIES, opsPerLevel: poolOps }),
+    await extra('hatchery warm worker call', './workers.js', 'benchWorkers', { calls: workerCalls }),
+    await extra('hatchery where the environment takes layers away', './fallback.js', 'benchFallback', { runs: fallbackRuns }),
+  ];
 }
 
 /** Round `round` of `settings.rounds`: runs every available extra if this is one of its rounds. A failure makes it n/a from then on. */
