@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -137,8 +138,38 @@ static void read_reports(struct child *c);
  * that uid: a helper takes the uid and kill(-1)s until nothing is left, so
  * no session, group or double fork escapes. Bounded: each round kills all it
  * can see, and only those survivors can have forked since.
+ *
+ * The helper is a fork: a copy of the zygote's memory and fds, running as
+ * the very uid whose processes it is about to kill. So, before it takes the
+ * uid, it closes every fd; and it keeps 0 as its saved uid, with no
+ * capability: the kernel lets a process ptrace (or open /proc/<pid>/mem or
+ * /proc/<pid>/fd of) another only if the caller's uid is the target's real,
+ * effective and saved uid all three, whatever fs.suid_dumpable says, while
+ * kill() permission looks at the real and effective uids alone. The
+ * operation's processes can therefore never read the copy in the moment
+ * before the first kill(-1) reaches them.
  */
 #define KILL_UID_ROUNDS 64
+#define KILL_UID_CLOSE_MAX 65536u
+
+static _Noreturn void kill_uid_helper(uint32_t uid) {
+  if (syscall(SYS_close_range, 0u, ~0u, 0u) != 0) {
+    struct rlimit nofile;
+    unsigned top = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < KILL_UID_CLOSE_MAX
+                       ? (unsigned)nofile.rlim_cur
+                       : KILL_UID_CLOSE_MAX;
+    for (unsigned fd = 0; fd < top; fd++) (void)close((int)fd);
+  }
+  struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+  memset(none, 0, sizeof none);
+  if (syscall(SYS_setresgid, uid, uid, uid) != 0 || syscall(SYS_setresuid, uid, uid, 0u) != 0 ||
+      syscall(SYS_capset, &header, none) != 0)
+    _exit(1);
+  for (int round = 0; round < KILL_UID_ROUNDS; round++)
+    if (kill(-1, SIGKILL) != 0) _exit(0);
+  _exit(2);
+}
 
 static void kill_uid(uint32_t uid) {
   pid_t pid = fork();
@@ -146,12 +177,7 @@ static void kill_uid(uint32_t uid) {
     hatch_log("fork for killing uid %u failed: %s", uid, strerror(errno));
     return;
   }
-  if (pid == 0) {
-    if (syscall(SYS_setresgid, uid, uid, uid) != 0 || syscall(SYS_setresuid, uid, uid, uid) != 0) _exit(1);
-    for (int round = 0; round < KILL_UID_ROUNDS; round++)
-      if (kill(-1, SIGKILL) != 0) _exit(0);
-    _exit(2);
-  }
+  if (pid == 0) kill_uid_helper(uid);
   while (wait4(pid, NULL, 0, NULL) < 0 && errno == EINTR) {
   }
 }
