@@ -82,9 +82,7 @@ static void retire(int set[NS_KINDS]) {
 
 int ns_stock_release_due_ms(void) {
   if (used_count == 0) return -1;
-  uint64_t due = oldest_used_ns + (uint64_t)RELEASE_MAX_WAIT_MS * 1000000u;
-  uint64_t now = hatch_now_ns();
-  return now >= due ? 0 : (int)((due - now + 999999u) / 1000000u);
+  return hatch_ms_until(oldest_used_ns + (uint64_t)RELEASE_MAX_WAIT_MS * 1000000u);
 }
 
 /* Off for good: what is stocked is closed (it keeps namespaces alive), and so are the zygote's own. */

@@ -50,6 +50,11 @@ uint64_t hatch_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int hatch_ms_until(uint64_t deadline_ns) {
+  uint64_t now = hatch_now_ns();
+  return now >= deadline_ns ? 0 : (int)((deadline_ns - now + 999999u) / 1000000u);
+}
+
 size_t hatch_utoa(uint64_t v, char *buf) {
   char tmp[21];
   size_t n = 0;

@@ -21,6 +21,8 @@ static inline void hatch_closep(int *fd) {
 #define hatch_autoclose __attribute__((cleanup(hatch_closep)))
 
 uint64_t hatch_now_ns(void);
+/* Whole milliseconds from now until deadline_ns (CLOCK_MONOTONIC), rounded up; 0 once it has passed. A poll timeout. */
+int hatch_ms_until(uint64_t deadline_ns);
 
 /* A struct timeval (rusage times) in microseconds. */
 static inline uint64_t hatch_timeval_us(struct timeval tv) {

@@ -171,8 +171,7 @@ static int poll_timeout_ms(void) {
   if (live_children > 0) deadline = last_orphan_scan_ns + ms_to_ns(ORPHAN_SCAN_INTERVAL_MS);
   else if (handshake_done && idle_timeout_ms > 0) deadline = idle_since_ns + ms_to_ns(idle_timeout_ms);
   else return -1;
-  uint64_t now = hatch_now_ns();
-  return now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
+  return hatch_ms_until(deadline);
 }
 
 /* The sooner of two poll timeouts (-1: none). */
