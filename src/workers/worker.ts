@@ -268,6 +268,7 @@ export class Worker {
     if (channel.writableLength === 0 && !channel.destroyed) sent = Math.max(0, native.sendMessage(this.channelFd, frame, []));
     if (sent < frame.length) channel.write(sent > 0 ? frame.subarray(sent) : frame);
   }
+
   /** Idle: its channel no longer keeps the process alive. */
   idle(): void {
     this.state = 'idle';
