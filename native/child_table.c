@@ -139,15 +139,21 @@ static void read_reports(struct child *c);
  * no session, group or double fork escapes. Bounded: each round kills all it
  * can see, and only those survivors can have forked since.
  *
- * The helper is a fork: a copy of the zygote's memory and fds, running as
- * the very uid whose processes it is about to kill. So, before it takes the
- * uid, it closes every fd; and it keeps 0 as its saved uid, with no
- * capability: the kernel lets a process ptrace (or open /proc/<pid>/mem or
- * /proc/<pid>/fd of) another only if the caller's uid is the target's real,
- * effective and saved uid all three, whatever fs.suid_dumpable says, while
- * kill() permission looks at the real and effective uids alone. The
- * operation's processes can therefore never read the copy in the moment
- * before the first kill(-1) reaches them.
+ * The helper is a fork: a copy of the zygote's memory and fds. Before it
+ * changes its ids it closes every fd. Then it takes the operation's uid as
+ * its effective uid only: its real and saved uid are the operation uid's own
+ * killer uid (HATCH_KILLER_UID_BASE up, native/protocol.json), which no other
+ * process ever has, and it keeps no capability. The kernel lets a process
+ * signal another when its real or effective uid is the other's real or saved
+ * uid, so the helper may kill every process of the operation uid (and
+ * of its killer uid: none but itself, which kill(-1) skips), while none of
+ * them may signal it: a SIGSTOP or SIGKILL from the operation in the moment
+ * before the first kill(-1) can neither stall the zygote's wait nor cut the
+ * kill short. Nor can they ptrace it or open its /proc/<pid>/mem or fds:
+ * that needs the caller's uid to be the target's real, effective and saved
+ * uid all three, whatever fs.suid_dumpable says. (wire.c refuses KILL_UID
+ * for a uid outside the operation range, so the killer uid is never a real
+ * user's.)
  */
 #define KILL_UID_ROUNDS 64
 #define KILL_UID_CLOSE_MAX 65536u
@@ -160,10 +166,11 @@ static _Noreturn void kill_uid_helper(uint32_t uid) {
                        : KILL_UID_CLOSE_MAX;
     for (unsigned fd = 0; fd < top; fd++) (void)close((int)fd);
   }
+  uint32_t killer = uid - HATCH_OPERATION_UID_BASE + HATCH_KILLER_UID_BASE;
   struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
   memset(none, 0, sizeof none);
-  if (syscall(SYS_setresgid, uid, uid, uid) != 0 || syscall(SYS_setresuid, uid, uid, 0u) != 0 ||
+  if (syscall(SYS_setresgid, killer, killer, killer) != 0 || syscall(SYS_setresuid, killer, uid, killer) != 0 ||
       syscall(SYS_capset, &header, none) != 0)
     _exit(1);
   for (int round = 0; round < KILL_UID_ROUNDS; round++)

@@ -67,6 +67,12 @@
 #define HATCH_TRACE_STAGE_BASE 32u
 /* TRACE: every event is below this. */
 #define HATCH_TRACE_EVENTS 64u
+/* A root caller's per-operation uids (src/spawn/operation-uid.ts) are OPERATION_UID_BASE up to OPERATION_UID_BASE + OPERATION_UID_COUNT, above the ranges systemd hands to containers. */
+#define HATCH_OPERATION_UID_BASE 0x70000000u
+/* How many per-operation uids there are: MAX_BLOCKS leases of BLOCK_SIZE uids. */
+#define HATCH_OPERATION_UID_COUNT (4096u * 1024u)
+/* KILL_UID: the helper that kills operation uid U has U - OPERATION_UID_BASE + KILLER_UID_BASE as its real and saved uid, a uid no process but that helper ever has, so U's processes cannot signal it (native/child_table.c). */
+#define HATCH_KILLER_UID_BASE (HATCH_OPERATION_UID_BASE + HATCH_OPERATION_UID_COUNT)
 
 enum hatch_msg_type {
   /* Node -> zygote. body: u32 version, u32 idle_timeout_ms (0 = never idle-exit) */
@@ -211,7 +217,7 @@ enum hatch_mount_op {
 #define HATCH_SPAWN_PRIVATE_UMASK 4u
 /* instead of execve, empty the directory tree at FILE (never following a link), then exit 0 or 1 (see native/remove.c) */
 #define HATCH_SPAWN_REMOVE_TREE 8u
-/* when the child is gone, kill every process of the CREDENTIALS uid (a uid of its own, no pid namespace) */
+/* when the child is gone, kill every process of the CREDENTIALS uid (a uid of its own, no pid namespace; one of OPERATION_UID_COUNT from OPERATION_UID_BASE) */
 #define HATCH_SPAWN_KILL_UID 16u
 /* record when each step of this spawn ended and send them in a TRACE (npm run bench -- --stages) */
 #define HATCH_SPAWN_TRACE 32u

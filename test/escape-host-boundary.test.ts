@@ -147,7 +147,7 @@ async function pythonJson<T>(script: string, args: string[], options: RunOptions
 const enforcementCache = new Map<string, Enforcement>();
 /** What a sandbox option gives in this row, learned from one trivial run. */
 async function enforcementFor(sandbox: SandboxOption): Promise<Enforcement> {
-  const key = JSON.stringify(sandbox) + (process.env.HATCHERY_DISABLE_USERNS ?? '');
+  const key = JSON.stringify(sandbox) + (process.env.HATCHERY_DISABLE_USERNS ?? '') + (process.env.HATCHERY_LANDLOCK_ABI_MAX ?? '');
   const hit = enforcementCache.get(key);
   if (hit) return hit;
   const r = await run('/bin/true', [], { sandbox, timeoutMs: 30_000 });
@@ -1299,6 +1299,64 @@ describe('6. one sandbox\'s fork bomb does not stop another from starting', () =
       resetFeatureCache();
     }
   });
+});
+
+// ================================================================= 6b
+
+describe('6b. the helper that ends an operation uid can be neither stopped nor killed by that uid', () => {
+  // Without a pid namespace a root caller's operation ends by its uid: the zygote forks a helper that
+  // kill(-1)s as that uid. The probe's grandchild (a session of its own) ends the operation at once and then
+  // sends the signal to everything it may signal, to reach the helper before the helper reaches it. The
+  // Landlock signal scope (ABI 6) alone refuses it too, so the race is also run without the scope.
+  const probe = join(packageRoot, 'build', 'Release', 'hatchery-probe');
+  const noPidNs: SandboxOption = { namespaces: { pid: false }, fs: { exec: [probe] } };
+  const SIGKILL = 9;
+  const SIGSTOP = 19;
+
+  async function race(t: TestContext, signal: number, rounds: number): Promise<void> {
+    for (let round = 0; round < rounds; round++) {
+      // A stalled zygote would make this reject (ZYGOTE_DIED) instead of resolving.
+      const r = await run(probe, ['stop-killer', String(signal), '20'], { sandbox: noPidNs, timeoutMs: 5000, killGraceMs: 200 });
+      if (round === 0) {
+        if (r.enforcement.guarantees.treeEnds !== 'operation-uid') {
+          t.skip(`the tree ends by ${r.enforcement.guarantees.treeEnds} in this row, not by a uid of its own`);
+          return;
+        }
+        t.diagnostic(`uid ${r.enforcement.uid}, Landlock scopes ${r.enforcement.landlock?.scopes.join(',') || 'none'}`);
+      }
+      assert.equal(r.timedOut, false, describeRun(r));
+      assert.equal(r.signal, 'SIGKILL', describeRun(r));
+      // The grandchild would spin on for 20 s had it won: nothing of the uid may be left a moment later.
+      await waitFor(() => processesOfUid(r.enforcement.uid).length === 0, 3000, `every process of uid ${r.enforcement.uid} to be gone (round ${round})`);
+    }
+  }
+
+  async function withoutSignalScope(fn: () => Promise<void>): Promise<void> {
+    const saved = process.env.HATCHERY_LANDLOCK_ABI_MAX;
+    process.env.HATCHERY_LANDLOCK_ABI_MAX = '5';
+    resetFeatureCache();
+    try {
+      await fn();
+    } finally {
+      if (saved === undefined) delete process.env.HATCHERY_LANDLOCK_ABI_MAX;
+      else process.env.HATCHERY_LANDLOCK_ABI_MAX = saved;
+      resetFeatureCache();
+    }
+  }
+
+  const skip = !isRoot && 'root only: only a root caller\'s operations have a uid of their own';
+  for (const [name, signal] of [['SIGSTOP', SIGSTOP], ['SIGKILL', SIGKILL]] as const) {
+    test(`${name} at every process it may signal: the operation still ends whole and the zygote goes on`, { skip }, async (t) => {
+      await race(t, signal, 3);
+    });
+    test(`${name}, without the Landlock signal scope (HATCHERY_LANDLOCK_ABI_MAX=5)`, { skip }, async (t) => {
+      await withoutSignalScope(async () => {
+        const e = await enforcementFor(noPidNs);
+        assert.ok(!(e.landlock?.scopes ?? []).includes('signal'), `scopes ${e.landlock?.scopes.join(',')}`);
+        await race(t, signal, 8);
+      });
+    });
+  }
 });
 
 // ================================================================= 7

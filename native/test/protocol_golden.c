@@ -185,6 +185,17 @@ static void test_bad_spawns(void) {
   SPAWN_REFUSED("empty seccomp", TLV(HATCH_TAG_SECCOMP, 0));
   SPAWN_REFUSED("CLONE_VM in namespaces", TLV(HATCH_TAG_NAMESPACES, 16), B32(0x100), B32(0), B32(0), B32(0));
   SPAWN_REFUSED("Landlock path without ruleset", TLV(HATCH_TAG_LANDLOCK_PATH, 10), B64(1), '/', 0, 0, 0, 0, 0, 0, 0);
+  /* KILL_UID names an operation uid: its helper's killer uid is derived from it (native/child_table.c). */
+  SPAWN_REFUSED("KILL_UID without credentials", TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_KILL_UID), B32(0));
+  SPAWN_REFUSED("KILL_UID for uid 1000", TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_KILL_UID), B32(0),
+                TLV(HATCH_TAG_CREDENTIALS, 8), B32(1000), B32(1000));
+  SPAWN_REFUSED("KILL_UID for a uid past the operation range", TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_KILL_UID),
+                B32(0), TLV(HATCH_TAG_CREDENTIALS, 8), B32(HATCH_KILLER_UID_BASE), B32(HATCH_KILLER_UID_BASE));
+  static const uint8_t kill_uid_last[] = {
+      TLV(HATCH_TAG_FLAGS, 4),       B32(HATCH_SPAWN_KILL_UID),      B32(0),
+      TLV(HATCH_TAG_CREDENTIALS, 8), B32(HATCH_KILLER_UID_BASE - 1), B32(HATCH_KILLER_UID_BASE - 1)};
+  check(parse_spawn(big, spawn_with(kill_uid_last, sizeof kill_uid_last)) == 0 && plan.uid == HATCH_KILLER_UID_BASE - 1,
+        "SPAWN KILL_UID for the last operation uid parses");
 
   static const uint8_t no_file[] = {HDR(HATCH_MSG_SPAWN, 3, 16), TLV(HATCH_TAG_ARG, 2), 'x', 0, 0, 0, 0, 0, 0, 0};
   check(parse_spawn(no_file, sizeof no_file) == HATCH_ERR_MALFORMED, "SPAWN without FILE refused");

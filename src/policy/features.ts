@@ -15,6 +15,7 @@ import { constants as osConstants } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { errnoName } from '../errors.js';
 import { loadBinding, zygotePath } from '../native/binding.js';
+import { OPERATION_UID_BASE } from '../protocol/wire.js';
 
 export type ProbedNamespace = 'user' | 'pid' | 'net' | 'ipc' | 'uts' | 'mount';
 
@@ -47,7 +48,7 @@ export interface KernelFeatures {
 }
 
 /** First uid of the per-operation range (see src/spawn/operation-uid.ts): above systemd's container ranges. */
-export const OPERATION_UID_BASE = 0x7000_0000;
+export { OPERATION_UID_BASE };
 
 const PROBE_TIMEOUT_MS = 5000;
 

@@ -65,6 +65,12 @@ export const TRACE_ENTRY_SIZE = 16;
 export const TRACE_STAGE_BASE = 32;
 /** TRACE: every event is below this. */
 export const TRACE_EVENTS = 64;
+/** A root caller's per-operation uids (src/spawn/operation-uid.ts) are OPERATION_UID_BASE up to OPERATION_UID_BASE + OPERATION_UID_COUNT, above the ranges systemd hands to containers. */
+export const OPERATION_UID_BASE = 0x70000000;
+/** How many per-operation uids there are: MAX_BLOCKS leases of BLOCK_SIZE uids. */
+export const OPERATION_UID_COUNT = 4096 * 1024;
+/** KILL_UID: the helper that kills operation uid U has U - OPERATION_UID_BASE + KILLER_UID_BASE as its real and saved uid, a uid no process but that helper ever has, so U's processes cannot signal it (native/child_table.c). */
+export const KILLER_UID_BASE = OPERATION_UID_BASE + OPERATION_UID_COUNT;
 
 export const MessageType = {
   /** Node -> zygote. body: u32 version, u32 idle_timeout_ms (0 = never idle-exit) */
@@ -215,7 +221,7 @@ export const SpawnFlag = {
   PrivateUmask: 4,
   /** instead of execve, empty the directory tree at FILE (never following a link), then exit 0 or 1 (see native/remove.c) */
   RemoveTree: 8,
-  /** when the child is gone, kill every process of the CREDENTIALS uid (a uid of its own, no pid namespace) */
+  /** when the child is gone, kill every process of the CREDENTIALS uid (a uid of its own, no pid namespace; one of OPERATION_UID_COUNT from OPERATION_UID_BASE) */
   KillUid: 16,
   /** record when each step of this spawn ended and send them in a TRACE (npm run bench -- --stages) */
   Trace: 32,

@@ -15,10 +15,11 @@
 import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBinding } from '../native/binding.js';
-import { OPERATION_UID_BASE } from '../policy/features.js';
+import { OPERATION_UID_BASE, OPERATION_UID_COUNT } from '../protocol/wire.js';
 
 export const BLOCK_SIZE = 1024;
-export const MAX_BLOCKS = 4096;
+/** The zygote knows the range too (native/protocol.json): it kills only uids of it, by a helper of a uid beyond it. */
+export const MAX_BLOCKS = OPERATION_UID_COUNT / BLOCK_SIZE;
 const LEASE_DIR = '/run/hatchery';
 const EWOULDBLOCK = 11;
 
@@ -81,7 +82,7 @@ class OperationUidAllocator {
 
   /** Whether uid is one of this range's. */
   static owns(uid: number): boolean {
-    return uid >= OPERATION_UID_BASE && uid < OPERATION_UID_BASE + MAX_BLOCKS * BLOCK_SIZE;
+    return uid >= OPERATION_UID_BASE && uid < OPERATION_UID_BASE + OPERATION_UID_COUNT;
   }
 }
 

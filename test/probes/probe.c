@@ -928,6 +928,31 @@ static int attempt_leave_group(int argc, char **argv) {
 }
 
 /*
+ * Go after whoever comes to end this operation's processes: a grandchild in
+ * a session of its own kills the probe (so the operation ends at once) and
+ * then sends SIGNAL (a number) to every process it may signal, kill(-1),
+ * over and over for SECONDS, to reach the helper that kills the operation's
+ * uid in its first moments. Prints nothing: the test looks at what is left.
+ */
+static int attempt_stop_killer(int argc, char **argv) {
+  long sig, seconds;
+  if (argc != 2 || parse_long(argv[0], 1, 64, &sig) != 0 || parse_long(argv[1], 1, 60, &seconds) != 0) return -1;
+  pid_t probe = getpid();
+  pid_t pid = fork();
+  if (pid < 0) return setup_failed("fork", errno);
+  if (pid == 0) {
+    if (setsid() < 0) _exit(1);
+    pid_t grandchild = fork();
+    if (grandchild != 0) _exit(grandchild < 0);
+    double deadline = now_seconds() + (double)seconds;
+    (void)kill(probe, SIGKILL);
+    while (now_seconds() < deadline) (void)kill(-1, (int)sig);
+    _exit(0);
+  }
+  for (;;) pause();
+}
+
+/*
  * Kernel check of the sandbox init's filter (compileInitSeccomp), run
  * unsandboxed: install HEX (struct sock_filter[] bytes) after forking a child,
  * as the init does after cloning the program, then make the init's calls in
@@ -1338,6 +1363,7 @@ static const struct {
     {"unix-dgram-listen", "PATH SECONDS", attempt_unix_dgram_listen},
     {"file-contains", "PATH NEEDLE", attempt_file_contains},
     {"leave-group", "setsid|setpgid", attempt_leave_group},
+    {"stop-killer", "SIGNAL SECONDS", attempt_stop_killer},
     {"init-filter", "HEX [openat|socket|execve|ptrace|getpid|mmap|read]", attempt_init_filter},
     {"fork-bomb", "[MAX [hold]]", attempt_fork_bomb},
     {"memory-bomb", "BYTES", attempt_memory_bomb},
