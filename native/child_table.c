@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "plan.h"
 #include "probe.h"
 #include "protocol.h"
+#include "raw_syscall.h"
 #include "util.h"
 #include "wire.h"
 #include "zygote.h"
@@ -139,54 +141,67 @@ static void read_reports(struct child *c);
  * no session, group or double fork escapes. Bounded: each round kills all it
  * can see, and only those survivors can have forked since.
  *
- * The helper is a fork: a copy of the zygote's memory and fds. Before it
- * changes its ids it closes every fd. Then it takes the operation's uid as
- * its effective uid only: its real and saved uid are the operation uid's own
- * killer uid (HATCH_KILLER_UID_BASE up, native/protocol.json), which no other
- * process ever has, and it keeps no capability. The kernel lets a process
- * signal another when its real or effective uid is the other's real or saved
- * uid, so the helper may kill every process of the operation uid (and
- * of its killer uid: none but itself, which kill(-1) skips), while none of
- * them may signal it: a SIGSTOP or SIGKILL from the operation in the moment
- * before the first kill(-1) can neither stall the zygote's wait nor cut the
- * kill short. Nor can they ptrace it or open its /proc/<pid>/mem or fds:
- * that needs the caller's uid to be the target's real, effective and saved
- * uid all three, whatever fs.suid_dumpable says. (wire.c refuses KILL_UID
- * for a uid outside the operation range, so the killer uid is never a real
- * user's.)
+ * The helper runs in the zygote's memory (CLONE_VM | CLONE_VFORK: no copy
+ * of the address space, which cost ~2.5 ms a spawn as a fork here; the
+ * zygote waits meanwhile) on a stack of its own, with its own copy of the
+ * fd table, and makes raw system calls only (raw_syscall.h: no errno, no
+ * libc state of the zygote's). Before it changes its ids it closes every fd.
+ * Then it takes the operation's uid as its effective uid only: its real and
+ * saved uid are the operation uid's own killer uid (HATCH_KILLER_UID_BASE
+ * up, native/protocol.json), which no other process ever has, and it keeps
+ * no capability. The kernel lets a process signal another when its real or
+ * effective uid is the other's real or saved uid, so the helper may kill
+ * every process of the operation uid (and of its killer uid: none but
+ * itself, which kill(-1) skips), while none of them may signal it: a SIGSTOP
+ * or SIGKILL from the operation in the moment before the first kill(-1) can
+ * neither stall the zygote's wait nor cut the kill short. Nor can they
+ * ptrace it or open its /proc/<pid>/mem or fds: that needs the caller's uid
+ * to be the target's real, effective and saved uid all three, whatever the
+ * memory's dumpable flag says. (wire.c refuses KILL_UID for a uid outside
+ * the operation range, so the killer uid is never a real user's.) The
+ * zygote has no signal handler a signal could run in the shared memory.
  */
 #define KILL_UID_ROUNDS 64
 #define KILL_UID_CLOSE_MAX 65536u
 
-static _Noreturn void kill_uid_helper(uint32_t uid) {
-  if (syscall(SYS_close_range, 0u, ~0u, 0u) != 0) {
+static char kill_uid_stack[16 * 1024] __attribute__((aligned(16)));
+
+static _Noreturn void kill_uid_exit(int code) {
+  for (;;) (void)hatch_sys(SYS_exit, code, 0, 0, 0);
+}
+
+static int kill_uid_helper(void *arg) {
+  uint32_t uid = *(const uint32_t *)arg;
+  if (hatch_sys(SYS_close_range, 0, ~0u, 0, 0) != 0) {
     struct rlimit nofile;
-    unsigned top = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < KILL_UID_CLOSE_MAX
-                       ? (unsigned)nofile.rlim_cur
-                       : KILL_UID_CLOSE_MAX;
-    for (unsigned fd = 0; fd < top; fd++) (void)close((int)fd);
+    unsigned top =
+        hatch_sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&nofile) == 0 && nofile.rlim_cur < KILL_UID_CLOSE_MAX
+            ? (unsigned)nofile.rlim_cur
+            : KILL_UID_CLOSE_MAX;
+    for (unsigned fd = 0; fd < top; fd++) (void)hatch_sys(SYS_close, fd, 0, 0, 0);
   }
-  uint32_t killer = uid - HATCH_OPERATION_UID_BASE + HATCH_KILLER_UID_BASE;
+  long killer = (long)(uid - HATCH_OPERATION_UID_BASE + HATCH_KILLER_UID_BASE);
   struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
-  memset(none, 0, sizeof none);
-  if (syscall(SYS_setresgid, killer, killer, killer) != 0 || syscall(SYS_setresuid, killer, uid, killer) != 0 ||
-      syscall(SYS_capset, &header, none) != 0)
-    _exit(1);
+  for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) none[i].effective = none[i].permitted = none[i].inheritable = 0;
+  if (hatch_sys(SYS_setresgid, killer, killer, killer, 0) != 0 ||
+      hatch_sys(SYS_setresuid, killer, uid, killer, 0) != 0 ||
+      hatch_sys(SYS_capset, (long)&header, (long)none, 0, 0) != 0)
+    kill_uid_exit(1);
   for (int round = 0; round < KILL_UID_ROUNDS; round++)
-    if (kill(-1, SIGKILL) != 0) _exit(0);
-  _exit(2);
+    if (hatch_sys(SYS_kill, -1, SIGKILL, 0, 0) != 0) kill_uid_exit(0);
+  kill_uid_exit(2);
 }
 
 static void kill_uid(uint32_t uid) {
-  pid_t pid = fork();
+  pid_t pid = clone(kill_uid_helper, kill_uid_stack + sizeof kill_uid_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &uid);
   if (pid < 0) {
-    hatch_log("fork for killing uid %u failed: %s", uid, strerror(errno));
+    hatch_log("clone for killing uid %u failed: %s", uid, strerror(errno));
     return;
   }
-  if (pid == 0) kill_uid_helper(uid);
   while (wait4(pid, NULL, 0, NULL) < 0 && errno == EINTR) {
   }
+  hatch_keep_dumpable(); /* the helper's id change reset the shared memory's flag */
 }
 
 /* status: a wait status, or -1 when wait4 failed. */

@@ -90,6 +90,7 @@ extern uint64_t received_ns;
 /* zygote_spawn.c */
 void learn_pipefs(void);
 void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds);
+void hatch_keep_dumpable(void);
 
 /* ns_stock.c: fresh network, IPC and UTS namespaces made ahead (root only) */
 struct hatch_plan;

@@ -119,10 +119,11 @@ static int await_release(int release_fd, int pidfd) {
 
 /*
  * A credential change of a child in our memory (a root zygote's operation
- * uid) resets the memory's dumpable flag to fs.suid_dumpable; the zygote was
- * dumpable before, and stays so (its inits are set apart by a capability).
+ * uid, or kill_uid's helper) resets the memory's dumpable flag to
+ * fs.suid_dumpable; the zygote was dumpable before, and stays so (its inits
+ * are set apart by a capability).
  */
-static void keep_dumpable(void) {
+void hatch_keep_dumpable(void) {
   if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1) (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
@@ -251,7 +252,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   int setup_killed = 0;
   if (memory == SHARED) {
     setup_killed = await_release(release_read, pidfd);
-    keep_dumpable();
+    hatch_keep_dumpable();
   }
   hatch_closep(&sync_write);
   uint64_t released_ns = memory == COPIED ? 0 : hatch_now_ns();
