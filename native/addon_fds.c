@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -209,10 +210,25 @@ napi_value reap_pidfd(napi_env env, napi_callback_info info) {
 
 /* ------------------------------------------------------------ plain fds */
 
+/*
+ * A pipe for a child's stdio. Its mode is opened up to 0666 here, where it
+ * is made: a root caller's pipe is root's, mode 0600, and the child's own
+ * uid could then not reopen it through /dev/stdout (/proc/self/fd/1), which
+ * programs expect to work. No one can reach an anonymous pipe by name; only
+ * a holder of one of its fds can reopen it. Fds the caller passes in
+ * (stdio 'inherit', or an fd of its own) keep their modes: nothing else
+ * changes one.
+ */
 napi_value pipe_fn(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, "pipe2", errno);
+  if (fchmod(fds[0], 0666) != 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return throw_errno(env, "fchmod", err);
+  }
   napi_value array, r, w;
   if (napi_create_array_with_length(env, 2, &array) != napi_ok || napi_create_int32(env, fds[0], &r) != napi_ok ||
       napi_create_int32(env, fds[1], &w) != napi_ok || napi_set_element(env, array, 0, r) != napi_ok ||

@@ -186,10 +186,22 @@ static int change_dir(const struct hatch_plan *plan) {
  * A non-root caller cannot drop supplementary groups and has none worth dropping.
  * In a user namespace the child already took its inside ids (ns.c); the
  * credentials then only name the outside uid the zygote mapped them to. */
+/* An init set apart by its ids (plan.h) keeps the killer ids as real and saved ids; its program takes the rest (run_program). */
 static int drop_credentials(const struct hatch_plan *plan) {
   if (!plan->has_credentials) return 0;
   if (plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWUSER)) return 0;
+  int apart = hatch_init_apart_by_ids(plan);
+  uint32_t outer_uid = apart ? hatch_killer_id(plan->uid) : plan->uid;
+  uint32_t outer_gid = apart ? hatch_killer_id(plan->gid) : plan->gid;
   if (syscall(SYS_setgroups, 0, NULL) != 0 && !(errno == EPERM && geteuid() != 0)) return -errno;
+  if (syscall(SYS_setresgid, outer_gid, plan->gid, outer_gid) != 0) return -errno;
+  if (syscall(SYS_setresuid, outer_uid, plan->uid, outer_uid) != 0) return -errno;
+  return 0;
+}
+
+/* The program of an init set apart by its ids: every id the operation's (allowed: each is the effective one). */
+static int take_operation_ids(const struct hatch_plan *plan) {
+  if (!hatch_init_apart_by_ids(plan)) return 0;
   if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) != 0) return -errno;
   if (syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) != 0) return -errno;
   return 0;
@@ -276,6 +288,10 @@ static int wants_init(const struct hatch_plan *plan) {
  * task that installs it, and a policy that denies kill or wait4 must not
  * silently stop the init from forwarding signals and reaping. The init runs
  * no untrusted code, is not dumpable and is in the same Landlock domain.
+ *
+ * Without a user namespace, an init set apart by its ids (plan.h) hands its
+ * program the operation's ids first: the init keeps the killer ids as its
+ * real and saved ids, so the program may neither signal nor ptrace it.
  */
 static char program_stack[64 * 1024] __attribute__((aligned(16)));
 static const struct hatch_plan *program_plan;
@@ -286,8 +302,12 @@ static int run_program(void *unused) {
   (void)unused;
   sigset_t none;
   sigemptyset(&none);
-  uint32_t stage = HATCH_STAGE_SECCOMP;
-  int rc = sigprocmask(SIG_SETMASK, &none, NULL) == 0 ? hatch_child_apply_seccomp(program_plan) : -errno;
+  uint32_t stage = HATCH_STAGE_CREDENTIALS;
+  int rc = take_operation_ids(program_plan);
+  if (rc == 0) {
+    stage = HATCH_STAGE_SECCOMP;
+    rc = sigprocmask(SIG_SETMASK, &none, NULL) == 0 ? hatch_child_apply_seccomp(program_plan) : -errno;
+  }
   int err = -rc;
   if (rc == 0) {
     trace(program_plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_SECCOMP);
@@ -442,12 +462,15 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
  * inheritable ones (always allowed: it only gives up). The bounding set
  * matters only for an execve, which the init never does (its filter kills
  * one), so it is left as it is: 40-odd calls saved on every spawn. An init
- * in the zygote's memory keeps one capability, CAP_WAKE_ALARM, in its
- * permitted set and never uses it: the kernel's ptrace check refuses a task
- * of the same user namespace whose permitted set lacks one the target holds,
- * and the program (which execs with none) must never reach that memory,
- * whatever the mm's dumpable flag says (a credential change of a later
- * child resets it, and the zygote sets it back).
+ * in the zygote's memory and in a user namespace of its own keeps one
+ * capability, CAP_WAKE_ALARM, in its permitted set and never uses it: the
+ * kernel's ptrace check refuses a task of the same user namespace whose
+ * permitted set lacks one the target holds, and the program (which execs
+ * with none) must never reach that memory, whatever the mm's dumpable flag
+ * says (a credential change of a later child resets it, and the zygote sets
+ * it back). An init in the zygote's memory without a user namespace holds
+ * no capability to keep (a root zygote's child gives them all up with uid
+ * 0): its ids set it apart instead (drop_credentials).
  */
 #define KEPT_CAPABILITY 35 /* CAP_WAKE_ALARM */
 
@@ -528,6 +551,7 @@ static _Noreturn void init_fail(const struct init_state *st, uint32_t stage, lon
 static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct hatch_child_args *args) {
   int err_fd = args->err_fd;
   int shared = args->shares_zygote_memory;
+  int keep_capability = shared && !hatch_init_apart_by_ids(plan);
   /* The program's /proc/1 must not expose us (fds, memory, environment). In the zygote's memory
    * the flag is the zygote's: the kept capability does this instead (init_drop_capabilities). */
   if (!shared && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
@@ -565,7 +589,7 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
    * that once the caller hears SPAWNED the init is confined. If either
    * fails, the program dies unseen and the spawn fails at the init stage.
    */
-  long rc = init_confine(&conf, shared);
+  long rc = init_confine(&conf, keep_capability);
   if (rc != 0) init_fail(&st, HATCH_STAGE_INIT, -rc);
   if (st.tracing) flush_trace(conf.trace, err_fd);
   report(st.err_fd, HATCH_REPORT_EXEC_OK, 0, 0);

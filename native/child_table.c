@@ -180,7 +180,7 @@ static int kill_uid_helper(void *arg) {
             : KILL_UID_CLOSE_MAX;
     for (unsigned fd = 0; fd < top; fd++) (void)hatch_sys(SYS_close, fd, 0, 0, 0);
   }
-  long killer = (long)(uid - HATCH_OPERATION_UID_BASE + HATCH_KILLER_UID_BASE);
+  long killer = (long)hatch_killer_id(uid);
   struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
   for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) none[i].effective = none[i].permitted = none[i].inheritable = 0;

@@ -8,6 +8,7 @@
 #ifndef HATCHERY_PLAN_H
 #define HATCHERY_PLAN_H
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "protocol.h"
@@ -132,6 +133,30 @@ int hatch_child_apply_landlock(const struct hatch_plan *plan);
 int hatch_child_apply_seccomp(const struct hatch_plan *plan);
 /* A filter of insn_count instructions (NULL: none), through raw_syscall.h: safe for an init beside the zygote. */
 int hatch_install_filter(const void *filter, size_t insn_count);
+
+/*
+ * A root caller's operation ids (native/protocol.json, OPERATION_UID_BASE),
+ * and each one's killer id beside the range: an id no process but the
+ * operation's own helpers ever has (kill_uid's helper, and an init without
+ * a user namespace). Such a helper takes the operation id as its effective
+ * id only, so it may signal the operation's processes and none of them may
+ * signal or ptrace it.
+ */
+static inline int hatch_is_operation_id(uint32_t id) {
+  return id - HATCH_OPERATION_UID_BASE < HATCH_OPERATION_UID_COUNT;
+}
+static inline uint32_t hatch_killer_id(uint32_t id) { return id - HATCH_OPERATION_UID_BASE + HATCH_KILLER_UID_BASE; }
+
+/*
+ * A pid-namespace init without a user namespace, whose operation has ids of
+ * its own: it keeps the killer ids as its real and saved ids (child.c), which
+ * sets it apart from its program, so it may run in the zygote's memory.
+ */
+static inline int hatch_init_apart_by_ids(const struct hatch_plan *plan) {
+  return plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWPID) &&
+         !(plan->namespaces.clone_flags & CLONE_NEWUSER) && plan->has_credentials && hatch_is_operation_id(plan->uid) &&
+         hatch_is_operation_id(plan->gid);
+}
 
 /* Zygote side of user namespaces: write /proc/<pid>/{setgroups,uid_map,gid_map}. */
 int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid, uint32_t outside_gid);

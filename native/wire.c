@@ -312,8 +312,7 @@ int hatch_parse_spawn(const uint8_t *body, size_t len, unsigned nfds, struct hat
     return refuse(why, HATCH_ERR_MALFORMED, "SPAWN Landlock rules without a ruleset");
   if (plan->mount_op_count > 0 && !(plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWNS)))
     return refuse(why, HATCH_ERR_MALFORMED, "SPAWN mount ops without a mount namespace");
-  if ((plan->flags & HATCH_SPAWN_KILL_UID) &&
-      !(plan->has_credentials && plan->uid - HATCH_OPERATION_UID_BASE < HATCH_OPERATION_UID_COUNT))
+  if ((plan->flags & HATCH_SPAWN_KILL_UID) && !(plan->has_credentials && hatch_is_operation_id(plan->uid)))
     return refuse(why, HATCH_ERR_MALFORMED, "SPAWN KILL_UID without an operation uid's credentials");
   plan->argv[plan->argc] = NULL;
   plan->envp[plan->envc] = NULL;

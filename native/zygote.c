@@ -232,7 +232,6 @@ static void setup_process(void) {
   signal_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd < 0) hatch_die(1, "signalfd: %s", strerror(errno));
 
-  learn_pipefs();
   zygote_pid = getpid();
   char pid_text[24];
   hatch_utoa((uint64_t)zygote_pid, pid_text);

@@ -88,7 +88,6 @@ void on_control(void);
 extern uint64_t received_ns;
 
 /* zygote_spawn.c */
-void learn_pipefs(void);
 void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds);
 void hatch_keep_dumpable(void);
 

@@ -55,9 +55,11 @@ static struct hatch_plan plan;
  *           never share errno or libc state while both run.
  *   COPIED  fork semantics, for a tree removal (it may run long, and the
  *           zygote must not wait on it), for an init without a user
- *           namespace (it holds no capability that would set it apart from
- *           its program, so it needs memory of its own, made not dumpable),
- *           and for an init on an architecture without raw_syscall.h.
+ *           namespace whose operation has no ids of its own (nothing would
+ *           set it apart from its program, so it needs memory of its own,
+ *           made not dumpable; an operation uid's init keeps the killer ids,
+ *           plan.h), and for an init on an architecture without
+ *           raw_syscall.h.
  *
  * While it waits the zygote serves nothing else. A child still setting up
  * after RELEASE_WAIT_MS (well below the heartbeat and the callers'
@@ -74,7 +76,7 @@ enum child_memory { SHARED, COPIED };
 static enum child_memory memory_for(uint32_t ns_flags) {
   if (plan.flags & HATCH_SPAWN_REMOVE_TREE) return COPIED;
   if (!(ns_flags & CLONE_NEWPID)) return SHARED;
-  if (!(ns_flags & CLONE_NEWUSER)) return COPIED;
+  if (!(ns_flags & CLONE_NEWUSER) && !hatch_init_apart_by_ids(&plan)) return COPIED;
   return HATCH_HAVE_RAW_SYSCALL ? SHARED : COPIED;
 }
 
@@ -291,32 +293,6 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
 }
 
 /*
- * A pipe Node made is root's, mode 0600, when the caller is root; the
- * child's own uid could then not reopen it through /dev/stdout
- * (/proc/self/fd/1), which programs expect to work. Only anonymous pipes
- * (on pipefs) are opened up: a named FIFO passed in keeps the mode it has
- * on disk. No one else can reach an anonymous pipe by name.
- */
-static dev_t pipefs_dev;
-
-void learn_pipefs(void) {
-  int p[2];
-  struct stat st;
-  if (pipe2(p, O_CLOEXEC) != 0) return;
-  if (fstat(p[0], &st) == 0) pipefs_dev = st.st_dev;
-  hatch_close(p[0]);
-  hatch_close(p[1]);
-}
-
-static void open_pipes_to_child(const int stdio[3]) {
-  for (int i = 0; i < 3; i++) {
-    struct stat st;
-    if (fstat(stdio[i], &st) != 0 || !S_ISFIFO(st.st_mode) || st.st_dev != pipefs_dev) continue;
-    if (st.st_uid == geteuid() && (st.st_mode & 0777) != 0666) (void)fchmod(stdio[i], 0666);
-  }
-}
-
-/*
  * Returns 0, a positive enum hatch_error_code with *why (a malformed
  * request), or -errno (the zygote could not map it: SPAWN_FAILED at clone).
  * Only a sealed memfd is taken: its size and bytes cannot change under the
@@ -382,7 +358,6 @@ void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds) {
     else send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, map_err), -1);
     return;
   }
-  open_pipes_to_child(fds);
   int rc = start_child(c, h->id, fds, &args);
   unmap_args(&args);
   close_fds(fds, STDIO_FDS);

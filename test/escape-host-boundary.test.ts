@@ -39,7 +39,8 @@ import { after, afterEach, before, describe, test, type TestContext } from 'node
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeDefaultZygote, run, spawn, type Enforcement, type ProcessHandle, type Result, type RunOptions } from '../src/index.js';
 import { packageRoot } from '../src/native/binding.js';
-import { resetFeatureCache } from '../src/policy/features.js';
+import { OPERATION_UID_BASE, resetFeatureCache } from '../src/policy/features.js';
+import { KILLER_UID_BASE } from '../src/protocol/wire.js';
 import { descendants, isAlive, processes, waitFor } from './helpers.js';
 import { initSeccompSyscalls } from '../src/policy/seccomp.js';
 import { removeOperationDir } from '../src/spawn/tmpdir.js';
@@ -1399,5 +1400,71 @@ describe('7. the pid-namespace init is confined', () => {
     // Not dumpable, or set apart by that capability: the program cannot read the init's environment or memory.
     const environ = await sh('cat /proc/1/environ >/dev/null 2>&1 && echo readable || echo unreadable', { sandbox: {} });
     assert.equal(environ.stdout, 'unreadable\n');
+  });
+
+  test('without a user namespace (root caller, HATCHERY_DISABLE_USERNS=1) the init is set apart by its ids: the program can neither reach its memory nor signal it', { skip: !isRoot && 'root only: a non-root caller without user namespaces has no pid namespace' }, async () => {
+    const saved = process.env.HATCHERY_DISABLE_USERNS;
+    process.env.HATCHERY_DISABLE_USERNS = '1';
+    resetFeatureCache();
+    try {
+      const status = await sh('grep -E "^(Uid|Gid|CapPrm|CapEff)" /proc/1/status; grep -E "^(Uid|Gid)" /proc/self/status', { sandbox: {} });
+      assert.equal(status.exitCode, 0, describeRun(status));
+      const e = status.enforcement;
+      assert.ok(e.namespaces.includes('pid') && !e.namespaces.includes('user'), `namespaces ${e.namespaces.join(',')}`);
+      const op = e.uid;
+      const killer = op - OPERATION_UID_BASE + KILLER_UID_BASE;
+      // Real, effective, saved, filesystem: the init keeps the killer ids but for the effective ones; the program has the operation's alone.
+      assert.equal(status.stdout, [
+        `Uid:\t${killer}\t${op}\t${killer}\t${op}`, `Gid:\t${killer}\t${op}\t${killer}\t${op}`,
+        'CapPrm:\t0000000000000000', 'CapEff:\t0000000000000000',
+        `Uid:\t${op}\t${op}\t${op}\t${op}`, `Gid:\t${op}\t${op}\t${op}\t${op}`, '',
+      ].join('\n'));
+      // The kernel's own checks, with the program's seccomp filter off (it refuses ptrace and process_vm_writev first).
+      const probe = join(packageRoot, 'build', 'Release', 'hatchery-probe');
+      const sandbox: SandboxOption = { seccomp: 'off', fs: { exec: [probe] } };
+      const mem = await run(probe, ['write-memory', '1'], { sandbox });
+      assert.equal(mem.stdout, 'mem:EACCES vm:EPERM ptrace:EPERM\n', describeRun(mem));
+      const signal = await run(probe, ['kill-pid', '1'], { sandbox });
+      assert.equal(signal.stdout, 'denied EPERM\n', describeRun(signal));
+      const environ = await run(probe, ['proc-environ', '1'], { sandbox });
+      assert.equal(environ.stdout, 'denied EACCES\n', describeRun(environ));
+    } finally {
+      if (saved === undefined) delete process.env.HATCHERY_DISABLE_USERNS;
+      else process.env.HATCHERY_DISABLE_USERNS = saved;
+      resetFeatureCache();
+    }
+  });
+});
+
+// ================================================================= 8
+
+describe('8. the caller\'s own fds are the caller\'s', () => {
+  // stdio 'inherit' hands the program this process's own fds. A root caller's pipes are root's, mode 0600: the
+  // program's uid must not be able to reopen them through /proc/self/fd (a write end of the caller's stdin, a
+  // read end of its stdout), and nothing may change their mode.
+  test('stdio inherit: the caller\'s stdin and stdout pipes keep mode 0600 and cannot be reopened by the program', { skip: !isRoot && 'root only: a non-root caller\'s operation runs as the pipes\' owner' }, () => {
+    const script = [
+      `import { run, closeDefaultZygote } from ${JSON.stringify(indexJs)};`,
+      "import { fstatSync } from 'node:fs';",
+      'const mode = (fd) => (fstatSync(fd).mode & 0o777).toString(8);',
+      'const before = [mode(0), mode(1)];',
+      "const r = await run('/bin/sh', ['-c', 'echo INJECTED > /proc/self/fd/0 && echo reopened-stdin >&2; (exec 3</proc/self/fd/1) && echo reopened-stdout >&2; exit 0'], { stdio: 'inherit' });",
+      'await closeDefaultZygote();',
+      "process.stdout.write(JSON.stringify({ before, after: [mode(0), mode(1)], exitCode: r.exitCode }) + '\\n');",
+    ].join('\n');
+    // A shell's pipeline gives the caller real pipes (Node's own child stdio would be socketpairs).
+    const r = spawnSync('/bin/sh', ['-c', '(sleep 1; echo caller-input) | "$NODE" --input-type=module -e "$SCRIPT" | cat'], {
+      env: { ...process.env, NODE: process.execPath, SCRIPT: script },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: string[]; after: string[]; exitCode: number };
+    assert.deepEqual(out.before, ['600', '600'], r.stdout);
+    assert.deepEqual(out.after, ['600', '600'], 'the pipes\' modes changed');
+    assert.equal(out.exitCode, 0);
+    assert.doesNotMatch(r.stderr, /reopened/, r.stderr);
+    assert.match(r.stderr, /Permission denied/, r.stderr);
+    assert.doesNotMatch(r.stdout, /INJECTED/);
   });
 });
