@@ -72,6 +72,7 @@ describe(`environment row: ${row}`, () => {
     const g = r.enforcement.guarantees;
     assert.notEqual(g.treeEnds, null);
     assert.equal(g.noHostUnixSockets, 'seccomp');
+    assert.equal(g.noHostIpc, r.enforcement.namespaces.includes('ipc') ? 'ipc-namespace' : 'seccomp');
     assert.notEqual(g.operationsSeparated, null);
     assert.equal(g.noPrivilegeGain, 'no-new-privs+unprivileged-uid');
     assert.deepEqual(r.enforcement.missing, []);

@@ -1402,11 +1402,16 @@ describe('7. the pid-namespace init is confined', () => {
     assert.equal(environ.stdout, 'unreadable\n');
   });
 
-  test('without a user namespace (root caller, HATCHERY_DISABLE_USERNS=1) the init is set apart by its ids: the program can neither reach its memory nor signal it', { skip: !isRoot && 'root only: a non-root caller without user namespaces has no pid namespace' }, async () => {
+  test('without a user namespace (root caller, HATCHERY_DISABLE_USERNS=1) the init is set apart by its ids: the program can neither reach its memory nor signal it', { skip: !isRoot && 'root only: a non-root caller without user namespaces has no pid namespace' }, async (t) => {
     const saved = process.env.HATCHERY_DISABLE_USERNS;
     process.env.HATCHERY_DISABLE_USERNS = '1';
     resetFeatureCache();
     try {
+      const row = await enforcementFor({});
+      if (!row.namespaces.includes('pid')) {
+        t.skip(`no pid namespace in this row even for root (namespaces: ${row.namespaces.join(',') || 'none'}): there is no init`);
+        return;
+      }
       const status = await sh('grep -E "^(Uid|Gid|CapPrm|CapEff)" /proc/1/status; grep -E "^(Uid|Gid)" /proc/self/status', { sandbox: {} });
       assert.equal(status.exitCode, 0, describeRun(status));
       const e = status.enforcement;
@@ -1467,4 +1472,39 @@ describe('8. the caller\'s own fds are the caller\'s', () => {
     assert.match(r.stderr, /Permission denied/, r.stderr);
     assert.doesNotMatch(r.stdout, /INJECTED/);
   });
+});
+
+// ================================================================= 9
+
+describe('9. System V IPC and message queues are the operation\'s own, or refused', () => {
+  // Without an IPC namespace these objects would be the host's: they outlive the operation (a shared memory
+  // segment stays pinned, for good), and a later operation of the same uid could read them back.
+  const probe = join(packageRoot, 'build', 'Release', 'hatchery-probe');
+  const sandbox: SandboxOption = { fs: { exec: [probe] } };
+
+  /** The keys of the host's System V objects of one kind, in hex as /proc/sysvipc lists them (decimal there). */
+  function hostKeys(kind: 'shm' | 'sem' | 'msg'): number[] {
+    const lines = readFileSync(`/proc/sysvipc/${kind}`, 'utf8').trim().split('\n').slice(1);
+    return lines.map((l) => Number(l.trim().split(/\s+/)[0]));
+  }
+
+  for (const kind of ['shm', 'sem', 'msg', 'mq'] as const) {
+    test(`${kind}: made in the operation's own IPC namespace and gone with it, or refused (EPERM) without one`, async () => {
+      const key = 0x4854_0000 + (randomBytes(2).readUInt16LE(0) | 1);
+      const r = await run(probe, ['host-ipc', kind, String(key)], { sandbox, timeoutMs: 30_000 });
+      assert.equal(r.exitCode, 0, describeRun(r));
+      const e = r.enforcement;
+      if (e.namespaces.includes('ipc')) {
+        assert.equal(e.guarantees.noHostIpc, 'ipc-namespace');
+        // A message queue is a file in the namespace's own mqueue root, which belongs to the namespace's owner:
+        // the kernel may refuse the program's create itself (EACCES). Either way nothing is the host's.
+        if (kind === 'mq') assert.match(r.stdout, /^(allowed|denied EACCES)\n$/, describeRun(r));
+        else assert.equal(r.stdout, 'allowed\n', describeRun(r));
+      } else {
+        assert.equal(e.guarantees.noHostIpc, 'seccomp');
+        assert.equal(r.stdout, 'denied EPERM\n', describeRun(r));
+      }
+      if (kind !== 'mq') assert.ok(!hostKeys(kind).includes(key), `a ${kind} object with key ${key} outlived the operation on the host`);
+    });
+  }
 });

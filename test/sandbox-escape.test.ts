@@ -262,7 +262,7 @@ describe('sandbox escape probes: the default profile', () => {
     // or /var/tmp when the probe itself lives under /tmp (a checkout there): a grant under /tmp keeps /tmp the host's.
     assert.equal(e.tmpdir, packageRoot.startsWith('/tmp/') ? '/var/tmp' : '/tmp');
     assert.deepEqual(e.tmpdirLimit, { bytes: 256 * 1024 * 1024, inodes: 65536 });
-    assert.deepEqual(e.guarantees, { treeEnds: 'pid-namespace', noHostUnixSockets: 'seccomp', operationsSeparated: isRoot ? 'operation-uid' : 'user-namespace', noPrivilegeGain: 'no-new-privs+unprivileged-uid' });
+    assert.deepEqual(e.guarantees, { treeEnds: 'pid-namespace', noHostUnixSockets: 'seccomp', noHostIpc: 'ipc-namespace', operationsSeparated: isRoot ? 'operation-uid' : 'user-namespace', noPrivilegeGain: 'no-new-privs+unprivileged-uid' });
   });
 
   test('whoami: uid/gid 65534, no groups, no capabilities, pid 2 (under the sandbox init), no_new_privs, seccomp filter mode', async () => {

@@ -101,6 +101,7 @@ const TTY_ALLOWED: ReadonlyArray<readonly [string, number]> = [
 interface Extra {
   unixSockets?: boolean;
   lockProcessGroup?: boolean;
+  denyHostIpc?: boolean;
 }
 
 function compile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, net: SeccompNet = 'none', extra: Extra = {}): CompiledSeccomp {
@@ -670,6 +671,40 @@ describe('seccomp: process group lock', () => {
     const c = compile({ deny: ['setsid'] }, 'aarch64', 'none', { lockProcessGroup: true });
     assert.equal(run(c, 'setsid'), EPERM);
     assert.equal(run(c, 'setpgid'), EPERM);
+  });
+});
+
+describe('seccomp: host IPC refused where there is no IPC namespace (denyHostIpc)', () => {
+  const IPC = ['shmget', 'shmat', 'shmctl', 'semget', 'semop', 'semtimedop', 'semctl', 'msgget', 'msgsnd', 'msgrcv', 'msgctl', 'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr'];
+  for (const arch of ARCHES) {
+    it(`${arch}: off by default; on, every System V IPC and message-queue call is EPERM and the rest is unchanged`, () => {
+      const off = compile('default', arch);
+      assert.equal(off.denyHostIpc, false);
+      for (const name of IPC) assert.equal(run(off, name), ALLOW, name);
+      const on = compile('default', arch, 'none', { denyHostIpc: true });
+      assert.equal(on.denyHostIpc, true);
+      for (const name of IPC) assert.equal(run(on, name), EPERM, name);
+      // Letting go of a mapping is no object of the namespace's.
+      assert.equal(run(on, 'shmdt'), ALLOW);
+      const rest = (c: CompiledSeccomp) => c.rules.filter((r) => !IPC.includes(r.syscall));
+      assert.deepEqual(rest(on), rest(off));
+      assert.match(explainSeccomp(on), /host IPC: refused/);
+    });
+    it(`${arch}: strict's allowlist gives way to it`, () => {
+      const c = compile('strict', arch, 'none', { denyHostIpc: true });
+      for (const name of IPC) assert.equal(run(c, name), EPERM, name);
+    });
+  }
+
+  it('a custom allow cannot undo it; without it, the allow stands', () => {
+    assert.throws(() => compileSeccomp({ allow: ['read', 'shmget'] }, { arch: 'x86_64', net: 'none', denyHostIpc: true }), {
+      name: 'RangeError',
+      code: 'INVALID_OPTION',
+      option: 'sandbox.seccomp.allow[1]',
+      message: 'options.sandbox.seccomp.allow[1] "shmget" cannot be allowed without an IPC namespace: its objects would be the host\'s and outlive the operation',
+    });
+    assert.equal(run(compile({ allow: ['shmget'] }, 'x86_64'), 'shmget'), ALLOW);
+    assert.throws(() => compileSeccomp('default', { arch: 'x86_64', net: 'none', denyHostIpc: 1 as unknown as boolean }), TypeError);
   });
 });
 

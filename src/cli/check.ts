@@ -302,6 +302,7 @@ export function formatCheckReport(r: CheckReport): string {
     const g = e.guarantees;
     row('  tree ends by', g.treeEnds ?? 'NOTHING (refused in strict mode)');
     row('  host unix sockets', g.noHostUnixSockets === 'seccomp' ? 'unreachable (seccomp: no socket(AF_UNIX))' : g.noHostUnixSockets ?? 'REACHABLE');
+    row('  host IPC objects', g.noHostIpc === 'seccomp' ? 'refused (seccomp: no IPC namespace)' : g.noHostIpc === 'ipc-namespace' ? "the operation's own (IPC namespace)" : 'SHARED WITH THE HOST');
     row('  operations separated', g.operationsSeparated ?? 'no');
     const limits = Object.entries(e.limits).map(([k, v]) => `${k} ${String(v)}`);
     row('  limits', limits.length > 0 ? limits.join(', ') : 'none but core dumps off');

@@ -52,6 +52,11 @@ export interface Guarantees {
   treeEnds: 'pid-namespace' | 'operation-uid' | 'process-group' | null;
   /** No host unix socket is reachable: 'seccomp' (no socket(AF_UNIX)), or 'granted' (unixSockets: true). */
   noHostUnixSockets: 'seccomp' | 'granted' | null;
+  /**
+   * System V IPC and POSIX message queues are the operation's own and end with it: 'ipc-namespace', or
+   * 'seccomp' (refused where there is no IPC namespace).
+   */
+  noHostIpc: 'ipc-namespace' | 'seccomp' | null;
   /** Concurrent operations cannot reach each other: their own uids, or their own user namespaces. */
   operationsSeparated: 'operation-uid' | 'user-namespace' | 'landlock-only' | null;
   /** Nothing gains privilege: no_new_privs plus an unprivileged uid. */
@@ -126,7 +131,7 @@ export function unsandboxedEnforcement(limits: Limits): Enforcement {
     limits,
     tmpdir: null,
     tmpdirLimit: null,
-    guarantees: { treeEnds: 'process-group', noHostUnixSockets: null, operationsSeparated: null, noPrivilegeGain: 'no-new-privs' },
+    guarantees: { treeEnds: 'process-group', noHostUnixSockets: null, noHostIpc: null, operationsSeparated: null, noPrivilegeGain: 'no-new-privs' },
     missing: [],
     fallbacks: [],
     simulated: [],
@@ -258,10 +263,12 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   const ownUid = ns.created.includes('user') || ns.credentials !== undefined;
   const operationUid = root && ctx.operationUid !== undefined;
   const lockProcessGroup = !ns.created.includes('pid') && !operationUid;
+  // Without an IPC namespace, System V IPC and message queues are the host's: refused, or they would outlive the operation.
+  const denyHostIpc = !ns.created.includes('ipc');
   const seccompNet: SeccompNet = sandbox.net === 'host' ? 'host' : sandbox.net === 'none' ? 'none' : 'tcp';
   let seccomp: CompiledSeccomp | null = null;
   if (sandbox.seccomp !== 'off') {
-    const compiled = seccompFor(sandbox.seccomp, { net: seccompNet, unixSockets: sandbox.unixSockets, lockProcessGroup });
+    const compiled = seccompFor(sandbox.seccomp, { net: seccompNet, unixSockets: sandbox.unixSockets, lockProcessGroup, denyHostIpc });
     if (features.seccomp) seccomp = compiled;
     else missing.push(`seccomp (${features.seccompReason ?? 'the kernel has no seccomp filter support'})`);
   }
@@ -285,9 +292,11 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   const guarantees: Guarantees = {
     treeEnds: ns.created.includes('pid') ? 'pid-namespace' : operationUid ? 'operation-uid' : seccomp ? 'process-group' : null,
     noHostUnixSockets: sandbox.unixSockets ? 'granted' : seccomp ? 'seccomp' : null,
+    noHostIpc: ns.created.includes('ipc') ? 'ipc-namespace' : seccomp ? 'seccomp' : null,
     operationsSeparated: operationUid ? 'operation-uid' : ns.created.includes('user') ? 'user-namespace' : landlock ? 'landlock-only' : null,
     noPrivilegeGain: ns.uid !== 0 ? 'no-new-privs+unprivileged-uid' : 'no-new-privs',
   };
+  if (guarantees.noHostIpc === null) missing.push('host IPC isolation (System V IPC and message queues: needs an IPC namespace or seccomp)');
   if (guarantees.treeEnds === null) missing.push('ending the whole process tree (needs a pid namespace, a uid per operation or seccomp)');
   if (!operationUid && sandbox.fs.write.length > 0) {
     // Without a uid per operation, every operation is the same uid on the host: a directory granted to two is theirs to share.

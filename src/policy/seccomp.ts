@@ -86,6 +86,15 @@ export interface SeccompCompileOptions {
    * Custom `allow` of setsid/setpgid is refused while the lock is on.
    */
   lockProcessGroup?: boolean;
+  /**
+   * Default false. true: System V IPC (shared memory, semaphores, message
+   * queues) and POSIX message queues fail with EPERM. Without an IPC
+   * namespace of its own the sandbox would share the host's: objects it
+   * makes outlive it (pinned memory, data a later operation of the same uid
+   * reads back), and it could reach the host's. Custom `allow` of these is
+   * refused while the lock is on.
+   */
+  denyHostIpc?: boolean;
 }
 
 export const ERRNO = {
@@ -139,6 +148,7 @@ export interface CompiledSeccomp {
   net: SeccompNet;
   unixSockets: boolean;
   lockProcessGroup: boolean;
+  denyHostIpc: boolean;
   defaultAction: SeccompAction;
 }
 
@@ -413,6 +423,12 @@ function socketpairRules(net: SeccompNet, unixSockets: boolean): RuleBody[] | un
 /** Ways out of the process group (setpgrp(), posix_spawn's SETSID/SETPGROUP and daemon() are these too). */
 const PROCESS_GROUP_SYSCALLS: readonly string[] = ['setsid', 'setpgid'];
 
+/** Objects of an IPC namespace: System V IPC and POSIX message queues (shmdt only lets go of a mapping). */
+const HOST_IPC_SYSCALLS: readonly string[] = [
+  'shmget', 'shmat', 'shmctl', 'semget', 'semop', 'semtimedop', 'semctl', 'msgget', 'msgsnd', 'msgrcv', 'msgctl',
+  'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr',
+];
+
 // clone's flags are args[0] on both x86_64 (flags, newsp, parent_tid, child_tid, tls)
 // and arm64 (CLONE_BACKWARDS: flags, newsp, parent_tid, tls, child_tid).
 const CLONE_RULES: RuleBody[] = [{ when: [cond(0, 'flags', 'anyBits', CLONE_NAMESPACE_FLAGS)], action: EPERM }];
@@ -433,6 +449,7 @@ interface ProfileOptions {
   net: SeccompNet;
   unixSockets: boolean;
   lockProcessGroup: boolean;
+  denyHostIpc: boolean;
 }
 
 function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, opts: ProfileOptions): Profile {
@@ -477,11 +494,19 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
         `"${locked}" cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended`,
       );
     }
+    const hostIpc = opts.denyHostIpc ? allow.find((name) => HOST_IPC_SYSCALLS.includes(name)) : undefined;
+    if (hostIpc !== undefined) {
+      throw new InvalidOptionRangeError(
+        `sandbox.seccomp.allow[${allow.indexOf(hostIpc)}]`,
+        `"${hostIpc}" cannot be allowed without an IPC namespace: its objects would be the host's and outlive the operation`,
+      );
+    }
     for (const name of deny) bodies.set(name, [{ action: EPERM }]);
     for (const name of allow) bodies.delete(name);
   }
   // After the custom lists: the lock is how hatchery ends the tree, not a policy choice.
   if (opts.lockProcessGroup) for (const name of PROCESS_GROUP_SYSCALLS) put(name, [{ action: EPERM }]);
+  if (opts.denyHostIpc) for (const name of HOST_IPC_SYSCALLS) put(name, [{ action: EPERM }]);
   return { mode: strict ? 'strict' : typeof policy === 'object' ? 'custom' : 'default', defaultAction, bodies };
 }
 
@@ -758,9 +783,11 @@ export function compileSeccomp(policy: SeccompPolicy, options: SeccompCompileOpt
   }
   const unixSockets = options.unixSockets ?? false;
   const lockProcessGroup = options.lockProcessGroup ?? false;
+  const denyHostIpc = options.denyHostIpc ?? false;
   if (typeof unixSockets !== 'boolean') throw new TypeError('sandbox.seccomp: unixSockets must be a boolean');
   if (typeof lockProcessGroup !== 'boolean') throw new TypeError('sandbox.seccomp: lockProcessGroup must be a boolean');
-  const profile = buildProfile(policy, arch, { net, unixSockets, lockProcessGroup });
+  if (typeof denyHostIpc !== 'boolean') throw new TypeError('sandbox.seccomp: denyHostIpc must be a boolean');
+  const profile = buildProfile(policy, arch, { net, unixSockets, lockProcessGroup, denyHostIpc });
 
   // Listing order (explain, `rules`): unconditional allows (strict), argument
   // filters, then denies grouped by action. The program dispatches on the
@@ -793,6 +820,7 @@ export function compileSeccomp(policy: SeccompPolicy, options: SeccompCompileOpt
     net,
     unixSockets,
     lockProcessGroup,
+    denyHostIpc,
     defaultAction: profile.defaultAction,
   };
 }
@@ -820,6 +848,7 @@ export function explainSeccomp(c: CompiledSeccomp): string {
       ? 'unix sockets: allowed (as net allows)'
       : 'unix sockets: refused (no socket(AF_UNIX); socketpair(AF_UNIX) for SOCK_STREAM and SOCK_SEQPACKET only)',
     c.lockProcessGroup ? 'process group: locked (setsid and setpgid refused)' : 'process group: not locked',
+    c.denyHostIpc ? 'host IPC: refused (no IPC namespace: System V IPC and POSIX message queues)' : 'IPC: as the profile says',
     `arch != ${c.arch} -> kill process`,
   ];
   if (c.arch === 'x86_64') lines.push(`x32 syscall (nr >= 0x${X32_SYSCALL_BIT.toString(16)}) -> kill process`);

@@ -28,6 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/mman.h>
 #include <poll.h>
 #include <termios.h>
@@ -928,6 +932,38 @@ static int attempt_leave_group(int argc, char **argv) {
 }
 
 /*
+ * Make an IPC object and leave it: a System V shared memory segment (64 KiB,
+ * touched), semaphore set or message queue with KEY, or a POSIX message
+ * queue named /KEY. The test looks on the host for what outlived the
+ * operation. Raw syscalls: glibc's mq_open would need -lrt on older systems.
+ */
+static int attempt_host_ipc(int argc, char **argv) {
+  long key;
+  if (argc != 2 || parse_long(argv[1], 1, INT_MAX, &key) != 0) return -1;
+  long rc;
+  if (strcmp(argv[0], "shm") == 0) {
+    rc = syscall(SYS_shmget, key, 65536L, (long)(IPC_CREAT | 0600));
+    if (rc >= 0) {
+      void *at = (void *)syscall(SYS_shmat, rc, 0L, 0L);
+      if (at == (void *)-1) return denied(errno);
+      memset(at, 0x5a, 65536);
+      (void)syscall(SYS_shmdt, at);
+    }
+  } else if (strcmp(argv[0], "sem") == 0) {
+    rc = syscall(SYS_semget, key, 1L, (long)(IPC_CREAT | 0600));
+  } else if (strcmp(argv[0], "msg") == 0) {
+    rc = syscall(SYS_msgget, key, (long)(IPC_CREAT | 0600));
+  } else if (strcmp(argv[0], "mq") == 0) {
+    char name[32];
+    snprintf(name, sizeof name, "/%ld", key);
+    rc = syscall(SYS_mq_open, name, (long)(O_RDWR | O_CREAT | O_CLOEXEC), 0600L, 0L);
+  } else {
+    return -1;
+  }
+  return rc < 0 ? denied(errno) : allowed(NULL);
+}
+
+/*
  * Go after whoever comes to end this operation's processes: a grandchild in
  * a session of its own kills the probe (so the operation ends at once) and
  * then sends SIGNAL (a number) to every process it may signal, kill(-1),
@@ -1364,6 +1400,7 @@ static const struct {
     {"file-contains", "PATH NEEDLE", attempt_file_contains},
     {"leave-group", "setsid|setpgid", attempt_leave_group},
     {"stop-killer", "SIGNAL SECONDS", attempt_stop_killer},
+    {"host-ipc", "shm|sem|msg|mq KEY", attempt_host_ipc},
     {"init-filter", "HEX [openat|socket|execve|ptrace|getpid|mmap|read]", attempt_init_filter},
     {"fork-bomb", "[MAX [hold]]", attempt_fork_bomb},
     {"memory-bomb", "BYTES", attempt_memory_bomb},
