@@ -193,7 +193,7 @@ static int kill_uid_helper(void *arg) {
   kill_uid_exit(2);
 }
 
-static void kill_uid(uint32_t uid) {
+void hatch_kill_uid(uint32_t uid) {
   pid_t pid = clone(kill_uid_helper, kill_uid_stack + sizeof kill_uid_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &uid);
   if (pid < 0) {
     hatch_log("clone for killing uid %u failed: %s", uid, strerror(errno));
@@ -202,6 +202,22 @@ static void kill_uid(uint32_t uid) {
   while (wait4(pid, NULL, 0, NULL) < 0 && errno == EINTR) {
   }
   hatch_keep_dumpable(); /* the helper's id change reset the shared memory's flag */
+}
+
+/*
+ * `hatchery-zygote --kill-uid UID`: the same, from a process of its own. Node
+ * runs it for an operation whose zygote died before its tree was ended by
+ * uid (src/spawn/kill-operation-uid.ts). Only a root process, only an
+ * operation uid; exit 0 once done.
+ */
+int hatch_kill_uid_main(int argc, char **argv) {
+  if (argc != 3 || geteuid() != 0) return 2;
+  uint64_t uid = 0;
+  const char *p = argv[2];
+  for (; *p >= '0' && *p <= '9' && uid <= UINT32_MAX; p++) uid = uid * 10u + (uint64_t)(*p - '0');
+  if (*p != '\0' || p == argv[2] || uid > UINT32_MAX || !hatch_is_operation_id((uint32_t)uid)) return 2;
+  hatch_kill_uid((uint32_t)uid);
+  return 0;
 }
 
 /* status: a wait status, or -1 when wait4 failed. */
@@ -242,7 +258,7 @@ void on_child_exit(struct child *c) {
   memset(&ru, 0, sizeof ru);
   /* Kill the group before reaping: while the leader is an unreaped zombie its pid cannot be reused. */
   (void)kill(-c->pid, SIGKILL);
-  if (c->has_kill_uid) kill_uid(c->kill_uid);
+  if (c->has_kill_uid) hatch_kill_uid(c->kill_uid);
   pid_t r;
   do r = wait4(c->pid, &status, 0, &ru);
   while (r < 0 && errno == EINTR);

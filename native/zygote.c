@@ -115,6 +115,7 @@ void shutdown_zygote(int status) {
   for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++) {
     if (!children[i].used) continue;
     (void)wait4(children[i].pid, NULL, 0, NULL);
+    if (children[i].has_kill_uid) hatch_kill_uid(children[i].kill_uid);
     release_child(&children[i]);
   }
   for (int round = 0; round < MAX_SHUTDOWN_ROUNDS && reap_orphans(1) > 0; round++) {
@@ -246,6 +247,7 @@ static void setup_process(void) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--probe") == 0) return hatch_probe_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--kill-uid") == 0) return hatch_kill_uid_main(argc, argv);
   setup_process();
   for (;;) {
     unsigned n = build_poll_set();

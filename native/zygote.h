@@ -90,6 +90,9 @@ extern uint64_t received_ns;
 /* zygote_spawn.c */
 void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds);
 void hatch_keep_dumpable(void);
+/* Every process of an operation uid dies (child_table.c); --kill-uid runs it from a process of its own. */
+void hatch_kill_uid(uint32_t uid);
+int hatch_kill_uid_main(int argc, char **argv);
 
 /* ns_stock.c: fresh network, IPC and UTS namespaces made ahead (root only) */
 struct hatch_plan;

@@ -1360,6 +1360,34 @@ describe('6b. the helper that ends an operation uid can be neither stopped nor k
   }
 });
 
+// ================================================================= 6c
+
+describe('6c. a zygote killed in the middle of an operation that ends by its uid', () => {
+  test('the processes that left the group still die, before the uid is freed, and the next run works', { skip: !isRoot && 'root only: only a root caller\'s operations have a uid of their own' }, async (t) => {
+    const marker = `hatchery-6c-${process.pid}-${Date.now()}`;
+    const sandbox: SandboxOption = { namespaces: { pid: false } };
+    // A session of its own, out of the process group the zygote's death takes with it.
+    const h = await spawn('/bin/sh', ['-c', `(setsid sh -c 'sleep 300; :' ${marker} &) ; echo started; exec sleep 300`], { sandbox, stdio: ['ignore', 'pipe', 'ignore'] });
+    const exited = h.exited.then(() => null, (e: unknown) => e);
+    if (h.enforcement.guarantees.treeEnds !== 'operation-uid') {
+      h.killTree('SIGKILL');
+      await exited;
+      t.skip(`the tree ends by ${h.enforcement.guarantees.treeEnds} in this row`);
+      return;
+    }
+    const uid = h.enforcement.uid;
+    await waitFor(() => processesOfUid(uid).some((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)), 5000, 'the escaped session to start');
+    const zygotePid = Number(readFileSync(`/proc/${h.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    assert.equal(readFileSync(`/proc/${zygotePid}/comm`, 'utf8').trim(), 'hatchery-zygote');
+    process.kill(zygotePid, 'SIGKILL');
+    const error = await exited;
+    assert.ok(error instanceof Error && /zygote/i.test(error.message), `exited settled with ${String(error)}`);
+    await waitFor(() => processesOfUid(uid).length === 0, 10_000, `every process of uid ${uid} (the escaped session included) to be gone`);
+    const next = await run('/bin/echo', ['next'], { sandbox });
+    assert.equal(next.stdout, 'next\n', describeRun(next));
+  });
+});
+
 // ================================================================= 7
 
 describe('7. the pid-namespace init is confined', () => {

@@ -4,7 +4,9 @@
  * `release()` undoes what was made once the child and its whole tree are
  * gone (or it never started): the host temp dir, if one was needed, is
  * removed (emptied first by a sandboxed zygote child if the program left
- * anything in it), and then the uid is freed for reuse.
+ * anything in it), and then the uid is freed for reuse. After a zygote
+ * died, an operation that ends by its uid has its uid killed first
+ * (kill-operation-uid.ts), and keeps it taken if that cannot be confirmed.
  */
 import { constants as fsConstants } from 'node:fs';
 import { loadBinding, StatWord } from '../native/binding.js';
@@ -14,7 +16,9 @@ import { detectFeatures } from '../policy/features.js';
 import type { SpawnPlan } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { buildPlan } from './plan.js';
+import { killOperationUid } from './kill-operation-uid.js';
 import { operationUids } from './operation-uid.js';
+import { SpawnFlag } from '../protocol/wire.js';
 import { createOperationDir, removeOperationDir, sweepOnce } from './tmpdir.js';
 
 export interface PreparedOperation {
@@ -23,9 +27,11 @@ export interface PreparedOperation {
   /**
    * Undo what was made. Call once, when the tree is gone; `zygote` empties a
    * host temp dir (without one it stays for the next startup sweep).
-   * Resolves when done and never rejects.
+   * `zygoteDied`: the zygote died before it could end the tree, so a tree
+   * that ends by its uid is ended here first. Resolves when done and never
+   * rejects.
    */
-  release(zygote?: Zygote): Promise<void>;
+  release(zygote?: Zygote, zygoteDied?: boolean): Promise<void>;
 }
 
 const done = Promise.resolve();
@@ -55,9 +61,17 @@ export function prepareOperation(
   const operationUid = features.operationUids ? operationUids.acquire() : null;
   let hostDir: { path: string; owner: { uid: number; gid: number } } | null = null;
   let released = false;
-  const release = (z?: Zygote): Promise<void> => {
+  let endsByUid = false;
+  const release = (z?: Zygote, zygoteDied = false): Promise<void> => {
     if (released) return done;
     released = true;
+    if (zygoteDied && endsByUid && operationUid !== null) {
+      // Whatever the uid holds dies before anything is freed; unconfirmed, the uid stays taken for good.
+      return killOperationUid(operationUid).then((killed) => (killed ? removeAndFree(z) : undefined));
+    }
+    return removeAndFree(z);
+  };
+  const removeAndFree = (z?: Zygote): Promise<void> => {
     const freeUid = (): void => {
       if (operationUid !== null) operationUids.release(operationUid);
     };
@@ -86,6 +100,7 @@ export function prepareOperation(
     const compiled = compileSandbox(sandbox, ctx);
     const plan = buildPlan(file, args, options, compiled.appliedLimits);
     plan.flags |= compiled.plan.flags;
+    endsByUid = (plan.flags & SpawnFlag.KillUid) !== 0;
     const { flags: _flags, ...fields } = compiled.plan;
     Object.assign(plan, fields);
     if (compiled.tmpdir !== null) {

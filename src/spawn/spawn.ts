@@ -202,10 +202,10 @@ function startChild(
       }, ms);
       deadline.unref();
     };
-    const cleanup = (): Promise<void> => {
+    const cleanup = (zygoteDied = false): Promise<void> => {
       if (deadline) clearTimeout(deadline);
       options.signal?.removeEventListener('abort', onAbort);
-      return prepared.release(zygote);
+      return prepared.release(zygote, zygoteDied);
     };
     const onAbort = (): void => {
       if (aborted) return;
@@ -254,8 +254,8 @@ function startChild(
           void cleanup().then(() => resolveExit(toExitStatus(info)));
         },
         died(error) {
-          void cleanup();
           endOrphanedTree(childPid, childPidfd);
+          void cleanup(true);
           if (!settledSpawn) {
             settledSpawn = true;
             closeParentEnds();
