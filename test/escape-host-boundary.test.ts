@@ -28,6 +28,7 @@ import {
   readFileSync,
   readdirSync,
   readlinkSync,
+  renameSync,
   statfsSync,
   symlinkSync,
   writeFileSync,
@@ -43,7 +44,8 @@ import { OPERATION_UID_BASE, resetFeatureCache } from '../src/policy/features.js
 import { KILLER_UID_BASE } from '../src/protocol/wire.js';
 import { descendants, isAlive, processes, waitFor } from './helpers.js';
 import { initSeccompSyscalls } from '../src/policy/seccomp.js';
-import { removeOperationDir } from '../src/spawn/tmpdir.js';
+import { REMOVER_TIMEOUT_MS, removeOperationDir } from '../src/spawn/tmpdir.js';
+import { Zygote } from '../src/zygote/zygote.js';
 
 const isRoot = process.getuid?.() === 0;
 const euid = process.geteuid?.() ?? 0;
@@ -676,6 +678,34 @@ test('2b. an operation dir the program left empty goes with one rmdir; one that 
   symlinkSync(parent, join(full, 'link'));
   assert.equal(await removeOperationDir(undefined, full, owner), false, 'a dir with content was removed without the remover');
   assert.deepEqual(readdirSync(full).sort(), ['left.txt', 'link'], 'the rmdir attempt touched what the program left');
+});
+
+test('2c. a tree that is slow to empty (a directory chain 80,000 deep) holds the removal up to REMOVER_TIMEOUT_MS, then stays for the sweep', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'hatchery-eh-deep-'));
+  madeDirs.push(parent);
+  const owner = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 };
+  const dir = join(parent, 'hatchery-op-1-cccccc');
+  mkdirSync(dir, { mode: 0o700 });
+  // Built top-down as a program can: mkdir a fresh top, move the chain into it, give the top the chain's name.
+  mkdirSync(join(dir, 'd'));
+  for (let i = 0; i < 80_000; i++) {
+    mkdirSync(join(dir, 'n'));
+    renameSync(join(dir, 'd'), join(dir, 'n', 'd'));
+    renameSync(join(dir, 'n'), join(dir, 'd'));
+  }
+  const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+  try {
+    const started = Date.now();
+    const removed = await removeOperationDir(z, dir, owner);
+    const took = Date.now() - started;
+    assert.ok(took < REMOVER_TIMEOUT_MS + 5000, `the removal took ${took} ms`);
+    // On a fast disk the remover may finish in time; either way the caller waited at most the bound.
+    assert.equal(existsSync(dir), !removed);
+  } finally {
+    z.close();
+  }
+  // What the remover left, removed the test's way (rm walks a deep tree without a path per level).
+  spawnSync('rm', ['-rf', '--one-file-system', dir]);
 });
 
 // ================================================================= 3

@@ -9,7 +9,9 @@
  * systemd hands to containers. Node processes on one host share it through
  * leases on blocks of BLOCK_SIZE uids: an flock on /run/hatchery/uid-block-N,
  * held for the life of the process and dropped by the kernel when it dies,
- * however it dies. Within a block, a uid is reused only after its operation
+ * however it dies. The search starts at a random block: callers with /run
+ * dirs of their own (containers sharing the host's uid space) then collide
+ * only by chance (1 in MAX_BLOCKS for two processes), not by design. Within a block, a uid is reused only after its operation
  * has ended and its whole tree is gone (the caller releases it then).
  */
 import { lstatSync, mkdirSync } from 'node:fs';
@@ -47,7 +49,9 @@ class OperationUidAllocator {
   private leaseBlock(): number | null {
     if (this.dir === undefined) this.dir = leaseDir();
     const native = loadBinding();
-    const start = this.dir === null ? Math.floor(Math.random() * MAX_BLOCKS) : 0;
+    // A random first block, lease dir or not: a host may have several /run (containers, units with private
+    // mounts) whose callers share one uid space, and each would otherwise hand out the same first block.
+    const start = Math.floor(Math.random() * MAX_BLOCKS);
     for (let i = 0; i < MAX_BLOCKS; i++) {
       const block = (start + i) % MAX_BLOCKS;
       if (this.blocks.includes(block)) continue;

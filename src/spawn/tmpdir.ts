@@ -24,13 +24,13 @@
  */
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadBinding } from '../native/binding.js';
 import { detectFeatures } from '../policy/features.js';
 import { landlockWirePlan, planLandlock } from '../policy/landlock.js';
 import { NOBODY_ID } from '../policy/namespaces.js';
-import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
+import { SignalScope, SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { isOperationUid } from './operation-uid.js';
 import { staleEntries } from './stale-entries.js';
@@ -102,6 +102,15 @@ export function exampleOperationDir(): string {
 }
 
 /** The plan of a zygote child that empties `dir` as `owner`, confined to it by Landlock. */
+/**
+ * How long the remover may take. A program can leave a tree that is slow to
+ * empty (a directory chain tens of thousands deep), and `exited` waits for
+ * the removal: past this the remover is killed and what is left stays for
+ * the next startup sweep (its uid stays taken). A Node timer, not the plan's
+ * timeout: the zygote arms that at the exec, which a remover never does.
+ */
+export const REMOVER_TIMEOUT_MS = 10_000;
+
 function removalPlan(dir: string, owner: { uid: number; gid: number }): SpawnPlan {
   const plan: SpawnPlan = {
     file: dir,
@@ -143,7 +152,9 @@ function emptyThenRemove(zygote: Zygote, dir: string, owner: { uid: number; gid:
     let devNull = -1;
     // The emptied dir is removed on libuv's pool: an ext4 directory that held many entries keeps its size,
     // and its rmdir can take a while. rmdir never follows a link.
+    let timer: NodeJS.Timeout | undefined;
     const finish = (emptied: boolean): void => {
+      clearTimeout(timer);
       if (!emptied) {
         resolve(false);
         return;
@@ -155,13 +166,14 @@ function emptyThenRemove(zygote: Zygote, dir: string, owner: { uid: number; gid:
     };
     try {
       devNull = native.openDevNull();
-      zygote.spawn(removalPlan(dir, owner), [devNull, devNull, devNull], [devNull], {
+      const id = zygote.spawn(removalPlan(dir, owner), [devNull, devNull, devNull], [devNull], {
         // The remover's pidfd is ours to close: its exit comes as a message anyway.
         spawned: (_pid, pidfd) => native.close(pidfd),
         failed: () => finish(false),
         exit: (info) => finish(info.exitCode === 0),
         died: () => finish(false),
       });
+      timer = setTimeout(() => zygote.signal(id, osConstants.signals.SIGKILL, SignalScope.Process), REMOVER_TIMEOUT_MS);
     } catch {
       resolve(false);
     }
