@@ -663,10 +663,15 @@ describe('2. the startup sweep touches only what this library made', () => {
   });
 });
 
-test('2b. an operation dir the program left empty goes with one rmdir; one that holds anything only through the sandboxed remover', async () => {
-  const parent = mkdtempSync(join(tmpdir(), 'hatchery-eh-rmdir-'));
+/** A parent of the test's own for operation dirs (removed after the file), and this process's ids as their owner. */
+function operationDirParent(prefix: string): { parent: string; owner: { uid: number; gid: number } } {
+  const parent = mkdtempSync(join(tmpdir(), prefix));
   madeDirs.push(parent);
-  const owner = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 };
+  return { parent, owner: { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 } };
+}
+
+test('2b. an operation dir the program left empty goes with one rmdir; one that holds anything only through the sandboxed remover', async () => {
+  const { parent, owner } = operationDirParent('hatchery-eh-rmdir-');
   const empty = join(parent, 'hatchery-op-1-aaaaaa');
   mkdirSync(empty, { mode: 0o700 });
   // No zygote: only the rmdir can remove it.
@@ -681,9 +686,7 @@ test('2b. an operation dir the program left empty goes with one rmdir; one that 
 });
 
 test('2c. a tree that is slow to empty (a directory chain 80,000 deep) holds the removal up to REMOVER_TIMEOUT_MS, then stays for the sweep', async () => {
-  const parent = mkdtempSync(join(tmpdir(), 'hatchery-eh-deep-'));
-  madeDirs.push(parent);
-  const owner = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 };
+  const { parent, owner } = operationDirParent('hatchery-eh-deep-');
   const dir = join(parent, 'hatchery-op-1-cccccc');
   mkdirSync(dir, { mode: 0o700 });
   // Built top-down as a program can: mkdir a fresh top, move the chain into it, give the top the chain's name.
