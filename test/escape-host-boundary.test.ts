@@ -149,6 +149,20 @@ async function pythonJson<T>(script: string, args: string[], options: RunOptions
 
 const enforcementCache = new Map<string, Enforcement>();
 /** What a sandbox option gives in this row, learned from one trivial run. */
+/** Runs fn with a HATCHERY_* simulation variable set (features detected afresh), then puts it back. */
+async function withSimulated(name: string, value: string, fn: () => Promise<void>): Promise<void> {
+  const saved = process.env[name];
+  process.env[name] = value;
+  resetFeatureCache();
+  try {
+    await fn();
+  } finally {
+    if (saved === undefined) delete process.env[name];
+    else process.env[name] = saved;
+    resetFeatureCache();
+  }
+}
+
 async function enforcementFor(sandbox: SandboxOption): Promise<Enforcement> {
   const key = JSON.stringify(sandbox) + (process.env.HATCHERY_DISABLE_USERNS ?? '') + (process.env.HATCHERY_LANDLOCK_ABI_MAX ?? '');
   const hit = enforcementCache.get(key);
@@ -1319,19 +1333,12 @@ describe('6. one sandbox\'s fork bomb does not stop another from starting', () =
   });
 
   test('the same with HATCHERY_DISABLE_USERNS=1 as root (B used to fail at stage init with EWOULDBLOCK)', { skip: !isRoot && 'root only: as non-root without user namespaces there is no process budget per operation' }, async (t) => {
-    const saved = process.env.HATCHERY_DISABLE_USERNS;
-    process.env.HATCHERY_DISABLE_USERNS = '1';
-    resetFeatureCache();
-    try {
+    await withSimulated('HATCHERY_DISABLE_USERNS', '1', async () => {
       const e = await enforcementFor({});
       assert.ok(!e.namespaces.includes('user'), `namespaces ${e.namespaces.join(',')}`);
       assert.ok(e.simulated.some((s) => /HATCHERY_DISABLE_USERNS/.test(s)));
       await forkBombScenario(t);
-    } finally {
-      if (saved === undefined) delete process.env.HATCHERY_DISABLE_USERNS;
-      else process.env.HATCHERY_DISABLE_USERNS = saved;
-      resetFeatureCache();
-    }
+    });
   });
 });
 
@@ -1365,18 +1372,7 @@ describe('6b. the helper that ends an operation uid can be neither stopped nor k
     }
   }
 
-  async function withoutSignalScope(fn: () => Promise<void>): Promise<void> {
-    const saved = process.env.HATCHERY_LANDLOCK_ABI_MAX;
-    process.env.HATCHERY_LANDLOCK_ABI_MAX = '5';
-    resetFeatureCache();
-    try {
-      await fn();
-    } finally {
-      if (saved === undefined) delete process.env.HATCHERY_LANDLOCK_ABI_MAX;
-      else process.env.HATCHERY_LANDLOCK_ABI_MAX = saved;
-      resetFeatureCache();
-    }
-  }
+  const withoutSignalScope = (fn: () => Promise<void>): Promise<void> => withSimulated('HATCHERY_LANDLOCK_ABI_MAX', '5', fn);
 
   const skip = !isRoot && 'root only: only a root caller\'s operations have a uid of their own';
   for (const [name, signal] of [['SIGSTOP', SIGSTOP], ['SIGKILL', SIGKILL]] as const) {
@@ -1464,10 +1460,7 @@ describe('7. the pid-namespace init is confined', () => {
   });
 
   test('without a user namespace (root caller, HATCHERY_DISABLE_USERNS=1) the init is set apart by its ids: the program can neither reach its memory nor signal it', { skip: !isRoot && 'root only: a non-root caller without user namespaces has no pid namespace' }, async (t) => {
-    const saved = process.env.HATCHERY_DISABLE_USERNS;
-    process.env.HATCHERY_DISABLE_USERNS = '1';
-    resetFeatureCache();
-    try {
+    await withSimulated('HATCHERY_DISABLE_USERNS', '1', async () => {
       const row = await enforcementFor({});
       if (!row.namespaces.includes('pid')) {
         t.skip(`no pid namespace in this row even for root (namespaces: ${row.namespaces.join(',') || 'none'}): there is no init`);
@@ -1494,11 +1487,7 @@ describe('7. the pid-namespace init is confined', () => {
       assert.equal(signal.stdout, 'denied EPERM\n', describeRun(signal));
       const environ = await run(probe, ['proc-environ', '1'], { sandbox });
       assert.equal(environ.stdout, 'denied EACCES\n', describeRun(environ));
-    } finally {
-      if (saved === undefined) delete process.env.HATCHERY_DISABLE_USERNS;
-      else process.env.HATCHERY_DISABLE_USERNS = saved;
-      resetFeatureCache();
-    }
+    });
   });
 });
 
