@@ -420,13 +420,27 @@ function socketpairRules(net: SeccompNet, unixSockets: boolean): RuleBody[] | un
   return rules.length > 0 ? rules : undefined;
 }
 
-/** Ways out of the process group (setpgrp(), posix_spawn's SETSID/SETPGROUP and daemon() are these too). */
-const PROCESS_GROUP_SYSCALLS: readonly string[] = ['setsid', 'setpgid'];
-
-/** Objects of an IPC namespace: System V IPC and POSIX message queues (shmdt only lets go of a mapping). */
-const HOST_IPC_SYSCALLS: readonly string[] = [
-  'shmget', 'shmat', 'shmctl', 'semget', 'semop', 'semtimedop', 'semctl', 'msgget', 'msgsnd', 'msgrcv', 'msgctl',
-  'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr',
+/**
+ * What the environment makes EPERM whatever the policy says: each lock is on
+ * when its option is, refuses a custom `allow` of its calls by name, and is
+ * applied after the custom lists.
+ */
+const ENVIRONMENT_LOCKS: readonly { option: 'lockProcessGroup' | 'denyHostIpc'; syscalls: readonly string[]; why: string }[] = [
+  {
+    option: 'lockProcessGroup',
+    // Ways out of the process group (setpgrp(), posix_spawn's SETSID/SETPGROUP and daemon() are these too).
+    syscalls: ['setsid', 'setpgid'],
+    why: "cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended",
+  },
+  {
+    option: 'denyHostIpc',
+    // Objects of an IPC namespace: System V IPC and POSIX message queues (shmdt only lets go of a mapping).
+    syscalls: [
+      'shmget', 'shmat', 'shmctl', 'semget', 'semop', 'semtimedop', 'semctl', 'msgget', 'msgsnd', 'msgrcv', 'msgctl',
+      'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr',
+    ],
+    why: "cannot be allowed without an IPC namespace: its objects would be the host's and outlive the operation",
+  },
 ];
 
 // clone's flags are args[0] on both x86_64 (flags, newsp, parent_tid, child_tid, tls)
@@ -487,26 +501,15 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
     if (both !== undefined) {
       throw new InvalidOptionRangeError(`sandbox.seccomp.allow[${allow.indexOf(both)}]`, `syscall "${both}" is in both deny and allow`);
     }
-    const locked = opts.lockProcessGroup ? allow.find((name) => PROCESS_GROUP_SYSCALLS.includes(name)) : undefined;
-    if (locked !== undefined) {
-      throw new InvalidOptionRangeError(
-        `sandbox.seccomp.allow[${allow.indexOf(locked)}]`,
-        `"${locked}" cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended`,
-      );
-    }
-    const hostIpc = opts.denyHostIpc ? allow.find((name) => HOST_IPC_SYSCALLS.includes(name)) : undefined;
-    if (hostIpc !== undefined) {
-      throw new InvalidOptionRangeError(
-        `sandbox.seccomp.allow[${allow.indexOf(hostIpc)}]`,
-        `"${hostIpc}" cannot be allowed without an IPC namespace: its objects would be the host's and outlive the operation`,
-      );
+    for (const lock of ENVIRONMENT_LOCKS) {
+      const locked = opts[lock.option] ? allow.find((name) => lock.syscalls.includes(name)) : undefined;
+      if (locked !== undefined) throw new InvalidOptionRangeError(`sandbox.seccomp.allow[${allow.indexOf(locked)}]`, `"${locked}" ${lock.why}`);
     }
     for (const name of deny) bodies.set(name, [{ action: EPERM }]);
     for (const name of allow) bodies.delete(name);
   }
-  // After the custom lists: the lock is how hatchery ends the tree, not a policy choice.
-  if (opts.lockProcessGroup) for (const name of PROCESS_GROUP_SYSCALLS) put(name, [{ action: EPERM }]);
-  if (opts.denyHostIpc) for (const name of HOST_IPC_SYSCALLS) put(name, [{ action: EPERM }]);
+  // After the custom lists: the locks are what this environment needs to keep its guarantees, not a policy choice.
+  for (const lock of ENVIRONMENT_LOCKS) if (opts[lock.option]) for (const name of lock.syscalls) put(name, [{ action: EPERM }]);
   return { mode: strict ? 'strict' : typeof policy === 'object' ? 'custom' : 'default', defaultAction, bodies };
 }
 
