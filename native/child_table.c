@@ -182,8 +182,7 @@ static int kill_uid_helper(void *arg) {
   }
   long killer = (long)hatch_killer_id(uid);
   struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-  struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
-  for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) none[i].effective = none[i].permitted = none[i].inheritable = 0;
+  struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = {{0, 0, 0}};
   if (hatch_sys(SYS_setresgid, killer, killer, killer, 0) != 0 ||
       hatch_sys(SYS_setresuid, killer, uid, killer, 0) != 0 ||
       hatch_sys(SYS_capset, (long)&header, (long)none, 0, 0) != 0)
@@ -211,12 +210,9 @@ void hatch_kill_uid(uint32_t uid) {
  * operation uid; exit 0 once done.
  */
 int hatch_kill_uid_main(int argc, char **argv) {
-  if (argc != 3 || geteuid() != 0) return 2;
-  uint64_t uid = 0;
-  const char *p = argv[2];
-  for (; *p >= '0' && *p <= '9' && uid <= UINT32_MAX; p++) uid = uid * 10u + (uint64_t)(*p - '0');
-  if (*p != '\0' || p == argv[2] || uid > UINT32_MAX || !hatch_is_operation_id((uint32_t)uid)) return 2;
-  hatch_kill_uid((uint32_t)uid);
+  uint32_t uid;
+  if (argc != 3 || geteuid() != 0 || hatch_parse_u32(argv[2], &uid) != 0 || !hatch_is_operation_id(uid)) return 2;
+  hatch_kill_uid(uid);
   return 0;
 }
 

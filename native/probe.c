@@ -208,11 +208,8 @@ static int probe_setuid(uint32_t uid) {
 
 int hatch_probe_main(int argc, char **argv) {
   uint32_t op_uid = NOBODY;
-  if (argc > 2) {
-    char *end = NULL;
-    unsigned long v = strtoul(argv[2], &end, 10);
-    if (end && *end == '\0' && v > 0 && v < 0xffffffffUL) op_uid = (uint32_t)v;
-  }
+  uint32_t v;
+  if (argc > 2 && hatch_parse_u32(argv[2], &v) == 0 && v > 0 && v < 0xffffffffu) op_uid = v;
   int clone3 = probe_clone3();
   put("clone3", clone3);
   put("clone_pidfd", probe_clone_pidfd());

@@ -67,6 +67,18 @@ size_t hatch_utoa(uint64_t v, char *buf) {
   return n;
 }
 
+int hatch_parse_u32(const char *s, uint32_t *out) {
+  uint64_t v = 0;
+  const char *p = s;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    v = v * 10u + (uint64_t)(*p - '0');
+    if (v > UINT32_MAX) return -1;
+  }
+  if (p == s || *p != '\0') return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
 int hatch_write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {

@@ -31,6 +31,8 @@ static inline uint64_t hatch_timeval_us(struct timeval tv) {
 
 /* Decimal digits of v into buf (at least 21 bytes), NUL-terminated; returns the length. */
 size_t hatch_utoa(uint64_t v, char *buf);
+/* The whole of s as a decimal uint32_t (digits only, no sign or space): 0, or -1 when it is not one. */
+int hatch_parse_u32(const char *s, uint32_t *out);
 
 /* Writes the whole buffer, retrying on EINTR; 0 or -errno. Safe in the child. */
 int hatch_write_all(int fd, const void *buf, size_t len);
