@@ -11,8 +11,9 @@
  * held for the life of the process and dropped by the kernel when it dies,
  * however it dies. The search starts at a random block: callers with /run
  * dirs of their own (containers sharing the host's uid space) then collide
- * only by chance (1 in MAX_BLOCKS for two processes), not by design. Within a block, a uid is reused only after its operation
- * has ended and its whole tree is gone (the caller releases it then).
+ * only by chance (1 in MAX_BLOCKS for two processes), not by design. Within
+ * a block, a uid is reused only after its operation has ended and its whole
+ * tree is gone (the caller releases it then).
  */
 import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';

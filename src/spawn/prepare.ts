@@ -13,12 +13,11 @@ import { loadBinding, StatWord } from '../native/binding.js';
 import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
 import { compileSandbox, unsandboxedEnforcement, type Enforcement } from '../policy/compile.js';
 import { detectFeatures } from '../policy/features.js';
-import type { SpawnPlan } from '../protocol/wire.js';
+import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { buildPlan } from './plan.js';
 import { killOperationUid } from './kill-operation-uid.js';
 import { operationUids } from './operation-uid.js';
-import { SpawnFlag } from '../protocol/wire.js';
 import { createOperationDir, removeOperationDir, sweepOnce } from './tmpdir.js';
 
 export interface PreparedOperation {

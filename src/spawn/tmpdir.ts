@@ -101,7 +101,6 @@ export function exampleOperationDir(): string {
   return join(tmpdir(), `hatchery-${euid()}`, `${ownPrefix}XXXXXX`);
 }
 
-/** The plan of a zygote child that empties `dir` as `owner`, confined to it by Landlock. */
 /**
  * How long the remover may take. A program can leave a tree that is slow to
  * empty (a directory chain tens of thousands deep), and `exited` waits for
@@ -111,6 +110,7 @@ export function exampleOperationDir(): string {
  */
 export const REMOVER_TIMEOUT_MS = 10_000;
 
+/** The plan of a zygote child that empties `dir` as `owner`, confined to it by Landlock. */
 function removalPlan(dir: string, owner: { uid: number; gid: number }): SpawnPlan {
   const plan: SpawnPlan = {
     file: dir,
@@ -152,8 +152,11 @@ function emptyThenRemove(zygote: Zygote, dir: string, owner: { uid: number; gid:
     let devNull = -1;
     // The emptied dir is removed on libuv's pool: an ext4 directory that held many entries keeps its size,
     // and its rmdir can take a while. rmdir never follows a link.
+    let settled = false;
     let timer: NodeJS.Timeout | undefined;
     const finish = (emptied: boolean): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       if (!emptied) {
         resolve(false);
@@ -173,7 +176,8 @@ function emptyThenRemove(zygote: Zygote, dir: string, owner: { uid: number; gid:
         exit: (info) => finish(info.exitCode === 0),
         died: () => finish(false),
       });
-      timer = setTimeout(() => zygote.signal(id, osConstants.signals.SIGKILL, SignalScope.Process), REMOVER_TIMEOUT_MS);
+      // Not when the spawn already failed on the spot (a dead channel): there is nothing to bound then.
+      if (!settled) timer = setTimeout(() => zygote.signal(id, osConstants.signals.SIGKILL, SignalScope.Process), REMOVER_TIMEOUT_MS);
     } catch {
       resolve(false);
     }
