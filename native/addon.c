@@ -26,7 +26,6 @@ NAPI_MODULE_INIT() {
       {"spawnZygote", spawn_zygote},
       {"sendMessage", send_message},
       {"receiveMessage", receive_message},
-      {"watch", watch_fd},
       {"pidfdSendSignal", pidfd_send_signal_fn},
       {"reapPidfd", reap_pidfd},
       {"pipe", pipe_fn},
@@ -46,5 +45,8 @@ NAPI_MODULE_INIT() {
     CHECK_NAPI(env, napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));
     CHECK_NAPI(env, napi_set_named_property(env, exports, functions[i].name, fn));
   }
+  napi_value watch = make_watch_function(env);
+  if (watch == NULL) return NULL;
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "watch", watch));
   return exports;
 }

@@ -19,8 +19,8 @@ napi_value close_fn(napi_env env, napi_callback_info info);
 napi_value wait_any_no_hang(napi_env env, napi_callback_info info);
 napi_value memfd_from_buffer(napi_env env, napi_callback_info info);
 
-/* addon_watch.c */
-napi_value watch_fd(napi_env env, napi_callback_info info);
+/* addon_watch.c: the watch() function, with the FdWatcher class it makes instances of */
+napi_value make_watch_function(napi_env env);
 
 /* addon_system.c */
 napi_value page_size(napi_env env, napi_callback_info info);

@@ -1,4 +1,4 @@
-/* watch(fd, callback): an FdWatcher, a libuv poll handle owned by a JS object. */
+/* watch(fd, callback): an FdWatcher, a libuv poll handle owned by a JS object of one class. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -148,9 +148,46 @@ static napi_value watcher_close_method(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-napi_value watch_fd(napi_env env, napi_callback_info info) {
+static napi_value watch_fd(napi_env env, napi_callback_info info);
+
+/* The FdWatcher class's constructor: not callable from JS (watch() makes every instance and wraps it). */
+static napi_value watcher_construct(napi_env env, napi_callback_info info) {
+  napi_value self;
+  if (!get_args(env, info, 0, NULL, &self)) return NULL;
+  return self;
+}
+
+/*
+ * The class is made once, at module init: its five methods sit on the
+ * prototype, so a watcher costs one object, not five new functions (two
+ * watchers per run() made them a visible part of Node's time per run).
+ */
+napi_value make_watch_function(napi_env env) {
+  static const napi_property_descriptor methods[] = {
+      {"start", NULL, watcher_start, NULL, NULL, NULL, napi_default_method, NULL},
+      {"stop", NULL, watcher_stop, NULL, NULL, NULL, napi_default_method, NULL},
+      {"ref", NULL, watcher_ref, NULL, NULL, NULL, napi_default_method, NULL},
+      {"unref", NULL, watcher_unref, NULL, NULL, NULL, napi_default_method, NULL},
+      {"close", NULL, watcher_close_method, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  napi_value constructor, fn;
+  napi_ref constructor_ref;
+  CHECK_NAPI(env, napi_define_class(env, "FdWatcher", NAPI_AUTO_LENGTH, watcher_construct, NULL,
+                                    sizeof methods / sizeof methods[0], methods, &constructor));
+  /* Lives as long as the module's environment: the reference is freed with it. */
+  CHECK_NAPI(env, napi_create_reference(env, constructor, 1, &constructor_ref));
+  CHECK_NAPI(env, napi_create_function(env, "watch", NAPI_AUTO_LENGTH, watch_fd, constructor_ref, &fn));
+  return fn;
+}
+
+static napi_value watch_fd(napi_env env, napi_callback_info info) {
   napi_value args[2];
-  if (!get_args(env, info, 2, args, NULL)) return NULL;
+  void *data = NULL;
+  size_t argc = 2;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, &data) != napi_ok) {
+    throw_napi_failure(env, "napi_get_cb_info");
+    return NULL;
+  }
   int fd;
   if (!get_fd(env, args[0], "fd", &fd)) return NULL;
   napi_valuetype type;
@@ -160,23 +197,11 @@ napi_value watch_fd(napi_env env, napi_callback_info info) {
   uv_loop_t *loop;
   CHECK_NAPI(env, napi_get_uv_event_loop(env, &loop));
 
-  napi_value object, resource, resource_name;
-  CHECK_NAPI(env, napi_create_object(env, &object));
+  napi_value constructor, object, resource, resource_name;
+  CHECK_NAPI(env, napi_get_reference_value(env, (napi_ref)data, &constructor));
+  CHECK_NAPI(env, napi_new_instance(env, constructor, 0, NULL, &object));
   CHECK_NAPI(env, napi_create_object(env, &resource));
   CHECK_NAPI(env, napi_create_string_utf8(env, "HatcheryFdWatcher", NAPI_AUTO_LENGTH, &resource_name));
-  static const struct {
-    const char *name;
-    napi_callback fn;
-  } methods[] = {{"start", watcher_start},
-                 {"stop", watcher_stop},
-                 {"ref", watcher_ref},
-                 {"unref", watcher_unref},
-                 {"close", watcher_close_method}};
-  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-    napi_value fn;
-    CHECK_NAPI(env, napi_create_function(env, methods[i].name, NAPI_AUTO_LENGTH, methods[i].fn, NULL, &fn));
-    CHECK_NAPI(env, napi_set_named_property(env, object, methods[i].name, fn));
-  }
 
   struct watcher *w = calloc(1, sizeof *w);
   if (!w) return throw_errno(env, "calloc", ENOMEM);

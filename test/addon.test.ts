@@ -412,6 +412,18 @@ test('watch: callbacks run with microtasks, close is idempotent, misuse throws',
   const { stop } = watcher;
   assert.throws(() => stop(), { name: 'TypeError' });
   assert.throws(() => stop.call({}), { name: 'TypeError' });
+  // The methods live on one class's prototype; an instance made by its constructor, not by watch(), wraps nothing.
+  const FdWatcherClass = (Object.getPrototypeOf(watcher) as { constructor: new () => typeof watcher }).constructor;
+  assert.equal(FdWatcherClass.name, 'FdWatcher');
+  const [r2, w2] = native.pipe();
+  const second = native.watch(r2, () => {});
+  assert.equal(Object.getPrototypeOf(second), Object.getPrototypeOf(watcher));
+  second.close();
+  native.close(r2);
+  native.close(w2);
+  const unwrapped = new FdWatcherClass();
+  assert.throws(() => unwrapped.start(READABLE), { name: 'TypeError' });
+  assert.throws(() => unwrapped.close(), { name: 'TypeError' });
 
   watcher.close();
   watcher.close();
