@@ -15,7 +15,8 @@
         "native/addon_fds.c",
         "native/addon_watch.c",
         "native/addon_system.c",
-        "native/addon_stat.c"
+        "native/addon_stat.c",
+        "native/addon_path_watch.c"
       ]
     },
     {

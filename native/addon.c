@@ -11,7 +11,8 @@
  * Files: addon.c registers the functions; addon_napi.c has the N-API helpers;
  * addon_spawn.c spawns zygotes; addon_fds.c moves fds (datagrams, pidfds,
  * pipes, memfds); addon_watch.c watches fds on Node's loop; addon_system.c
- * answers what the system is; addon_stat.c stats many paths at once.
+ * answers what the system is; addon_stat.c stats many paths at once;
+ * addon_path_watch.c tells when the directories of kept plans change.
  */
 #include <stddef.h>
 
@@ -39,6 +40,9 @@ NAPI_MODULE_INIT() {
       {"memfdFromBuffer", memfd_from_buffer},
       {"pageSize", page_size},
       {"statPaths", stat_paths},
+      {"pathWatchOpen", path_watch_open},
+      {"pathWatchAdd", path_watch_add},
+      {"pathWatchChanged", path_watch_changed},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

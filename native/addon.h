@@ -28,6 +28,11 @@ napi_value landlock_abi(napi_env env, napi_callback_info info);
 napi_value kernel_release(napi_env env, napi_callback_info info);
 napi_value lock_file(napi_env env, napi_callback_info info);
 
+/* addon_path_watch.c */
+napi_value path_watch_open(napi_env env, napi_callback_info info);
+napi_value path_watch_add(napi_env env, napi_callback_info info);
+napi_value path_watch_changed(napi_env env, napi_callback_info info);
+
 /* addon_stat.c */
 napi_value stat_paths(napi_env env, napi_callback_info info);
 

@@ -4,6 +4,7 @@
  * resolves the same; each result is a copy of its own.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import { detectFeatures, markUsernsRefused, resetFeatureCache } from '../src/pol
 import { MountOp } from '../src/protocol/wire.js';
 import { DEFAULT_HIDDEN_DIRS } from '../src/policy/mounts.js';
 import { clearPathCache } from '../src/policy/path-cache.js';
+import { lookupDirs, watchDirs } from '../src/policy/path-watch.js';
 import { validateSandbox } from '../src/options/sandbox.js';
 
 // Under /tmp: a hidden dir, so a granted path there is PRESERVEd by its real path (what the mount plan acts on).
@@ -77,14 +79,18 @@ function fresh(s: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
   return compileSandbox(s, ctx);
 }
 
-/** compileSandbox, and whether it reused a kept plan. */
-function compile(s: NormalizedSandbox, ctx: CompileContext): { c: CompiledSandbox; reused: boolean } {
+/** compileSandbox, whether it reused a kept plan, and whether it stat'ed the kept plan's paths to do so. */
+function compile(s: NormalizedSandbox, ctx: CompileContext): { c: CompiledSandbox; reused: boolean; statChecked: boolean } {
   const before = planMemoStats();
   const c = compileSandbox(s, ctx);
   const after = planMemoStats();
   assert.equal(after.hits + after.compiles, before.hits + before.compiles + 1);
-  return { c, reused: after.hits === before.hits + 1 };
+  return { c, reused: after.hits === before.hits + 1, statChecked: after.statChecks > before.statChecks };
 }
+
+// Whether the fixture's directories can be watched here (a local filesystem, inotify available).
+const rootDirs = lookupDirs([join(root, 'x')]);
+const noWatch = rootDirs !== null && watchDirs(rootDirs) ? false : `${root} cannot be watched here (not a local filesystem, or no inotify)`;
 
 test('the same policy compiles once; the reused result equals a fresh compile', () => {
   clearPlanMemo();
@@ -275,6 +281,117 @@ test('features learnt at run time (markUsernsRefused) are a new features object:
     resetFeatureCache();
   }
 });
+
+test('a kept plan is reused without a stat check until its directories or the mount table report a change', { skip: noMounts || noWatch }, () => {
+  clearPlanMemo();
+  const link = join(root, 'watched');
+  const a = join(root, 'watched-a');
+  const b = join(root, 'watched-b');
+  mkdirSync(a);
+  mkdirSync(b);
+  symlinkSync(a, link);
+  const s = sandbox([link]);
+  assert.equal(compile(s, context()).reused, false);
+  assert.deepEqual(
+    [compile(s, context()), compile(s, context()), compile(s, context())].map((r) => [r.reused, r.statChecked]),
+    [[true, true], [true, false], [true, false]],
+    'one full check (its directories watched from then on), then none',
+  );
+  // Any entry made in a directory the paths were looked up in starts a new generation: one full check.
+  writeFileSync(join(root, 'unrelated'), '');
+  assert.deepEqual(Object.values(pick(compile(s, context()))), [true, true]);
+  assert.deepEqual(Object.values(pick(compile(s, context()))), [true, false]);
+  // The watched state is what sees the symlink retargeted.
+  unlinkSync(link);
+  symlinkSync(b, link);
+  const retargeted = compile(s, context());
+  assert.equal(retargeted.reused, false);
+  assert.deepEqual(preserved(retargeted.c), [b]);
+});
+
+test('a symlink halfway along a chain, in a directory neither the path nor its real path is in, is watched too', { skip: noMounts || noWatch }, () => {
+  clearPlanMemo();
+  const hops = join(root, 'chain-hops');
+  mkdirSync(hops);
+  const a = join(root, 'chain-a');
+  const b = join(root, 'chain-b');
+  mkdirSync(a);
+  mkdirSync(b);
+  symlinkSync(a, join(hops, 'hop'));
+  const link = join(root, 'chain-link');
+  symlinkSync(join(hops, 'hop'), link);
+  const s = sandbox([link]);
+  compile(s, context());
+  compile(s, context());
+  assert.equal(compile(s, context()).statChecked, false, 'watched');
+  unlinkSync(join(hops, 'hop'));
+  symlinkSync(b, join(hops, 'hop'));
+  const retargeted = compile(s, context());
+  assert.equal(retargeted.reused, false, 'the change in chain-hops/ was seen');
+  assert.deepEqual(preserved(retargeted.c), [b]);
+});
+
+test('a plan with a path looked up on a filesystem that cannot be watched (procfs) is checked by stat every time', { skip: noMounts }, () => {
+  clearPlanMemo();
+  assert.equal(watchDirs(['/proc']), false);
+  const s = sandbox(['/proc/cpuinfo']);
+  compile(s, context());
+  for (let i = 0; i < 3; i++) assert.deepEqual(Object.values(pick(compile(s, context()))), [true, true]);
+});
+
+test('a directory mounted over, on the way to a granted symlink, between two compiles is seen by the second', { skip: noMounts || noWatch }, () => {
+  // A mount makes no inotify event: the mount table's notice must be what sees it. Its own mount namespace.
+  const script = join(root, 'mount-probe.mjs');
+  const module = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href);
+  const a = join(root, 'mount-a');
+  const b = join(root, 'mount-b');
+  const under = join(root, 'mount-under'); // holds link -> a; mounted over by `over`, whose link -> b
+  const over = join(root, 'mount-over');
+  for (const d of [a, b, under, over]) mkdirSync(d);
+  symlinkSync(a, join(under, 'link'));
+  symlinkSync(b, join(over, 'link'));
+  writeFileSync(
+    script,
+    `import { execFileSync } from 'node:child_process';
+import { compileSandbox, planMemoStats } from ${module('../src/policy/compile.js')};
+import { validateSandbox } from ${module('../src/options/sandbox.js')};
+import { detectFeatures } from ${module('../src/policy/features.js')};
+import { MountOp } from ${module('../src/protocol/wire.js')};
+const s = validateSandbox({ fs: { read: [${JSON.stringify(join(under, 'link'))}] } });
+const ctx = { features: detectFeatures(), limits: {}, extraExec: [], hostTmpdir: () => { throw new Error('none'); } };
+const step = () => {
+  const before = planMemoStats();
+  const c = compileSandbox(s, ctx);
+  const after = planMemoStats();
+  return [after.hits - before.hits, after.statChecks - before.statChecks, c.plan.mounts.filter((m) => m.op === MountOp.Preserve).map((m) => m.path)];
+};
+const steps = [step(), step(), step()];
+execFileSync('mount', ['--bind', ${JSON.stringify(over)}, ${JSON.stringify(under)}]);
+steps.push(step(), step());
+process.stdout.write(JSON.stringify(steps));
+`,
+  );
+  const unshare = isRoot ? ['--mount', '--propagation', 'private'] : ['--map-root-user', '--mount', '--propagation', 'private'];
+  let out: string;
+  try {
+    out = execFileSync('unshare', [...unshare, process.execPath, script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const stderr = String((e as { stderr?: unknown }).stderr ?? '');
+    if ((e as { code?: string }).code === 'ENOENT' || /unshare failed/.test(stderr)) return; // no mount namespace for a test process here
+    throw e;
+  }
+  assert.deepEqual(JSON.parse(out), [
+    [0, 0, [a]], // compiled
+    [1, 1, [a]], // reused after a full check, its directories watched from then on
+    [1, 0, [a]], // reused, unchecked
+    [0, 1, [b]], // after the mount: checked, found changed, compiled anew
+    [1, 1, [b]], // the new plan's first reuse: a full check
+  ]);
+});
+
+function pick(r: { reused: boolean; statChecked: boolean }): { reused: boolean; statChecked: boolean } {
+  return { reused: r.reused, statChecked: r.statChecked };
+}
 
 test(`at most ${PLAN_MEMO_ENTRIES} plans are kept, the least recently used dropped first`, () => {
   clearPlanMemo();

@@ -130,6 +130,23 @@ export interface NativeBinding {
    * is a TypeError.
    */
   statPaths(paths: readonly string[]): Uint32Array;
+  /**
+   * inotify_init1(IN_NONBLOCK|IN_CLOEXEC) and open("/proc/self/mountinfo",
+   * O_RDONLY|O_CLOEXEC): [inotifyFd, mountsFd]. Throws on failure.
+   */
+  pathWatchOpen(): [number, number];
+  /**
+   * Watch a directory for entries made, removed or renamed, and for its own
+   * removal or rename: the watch descriptor, or -errno (-EREMOTE when it is
+   * not on a local filesystem, whose changes this kernel would not all see).
+   */
+  pathWatchAdd(inotifyFd: number, dir: string): number;
+  /**
+   * 1 if anything was reported since the last call (an inotify event, a
+   * queue overflow, the mount table changing), 0 if not, -errno when an fd
+   * failed. Drains the inotify queue.
+   */
+  pathWatchChanged(inotifyFd: number, mountsFd: number): number;
 }
 
 /** Words per path in statPaths()'s result, and what each holds. */

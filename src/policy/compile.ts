@@ -4,6 +4,7 @@
  * will actually be enforced. TS makes every decision here; C only applies.
  */
 import { resolvePath, stillResolves, type Resolution, type ResolvedPath } from './path-cache.js';
+import { lookupDirs, pathGeneration, watchDirs } from './path-watch.js';
 import { InvalidOptionRangeError, sandboxUnavailable } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
 import type { Limits } from '../options/limits.js';
@@ -387,6 +388,13 @@ const MEMO_MAX_PATHS = 1024;
 
 interface MemoEntry {
   resolutions: readonly Resolution[];
+  /**
+   * The directories those resolutions were looked up in (path-watch.ts),
+   * null when a lookup could not be followed.
+   */
+  lookupDirs: string[] | null;
+  /** The path-watch generation of the last full check, taken with lookupDirs watched; undefined: check by stat. */
+  checkedAt?: number;
   /** Never handed out: each call gets a copy (instantiate). Its plan fields are frozen and shared. */
   compiled: CompiledSandbox;
 }
@@ -394,10 +402,14 @@ interface MemoEntry {
 const memo = new Map<string, MemoEntry>();
 const featureIds = new WeakMap<KernelFeatures, number>();
 let nextFeatureId = 0;
-const memoCounts = { hits: 0, compiles: 0 };
+const memoCounts = { hits: 0, compiles: 0, statChecks: 0 };
 
-/** How often compileSandbox reused a compiled plan and how often it compiled one (tests, benchmarks). */
-export function planMemoStats(): { hits: number; compiles: number; entries: number } {
+/**
+ * How often compileSandbox reused a compiled plan, how often it compiled one,
+ * and how often a kept plan's paths were checked by stat (the rest of the
+ * reuses skipped it: path-watch.ts). Tests, benchmarks.
+ */
+export function planMemoStats(): { hits: number; compiles: number; statChecks: number; entries: number } {
   return { ...memoCounts, entries: memo.size };
 }
 
@@ -483,7 +495,9 @@ function idsOnlyWhereExpected(c: CompiledSandbox, ids: { uid: number; gid: numbe
  * Compile a sandbox policy: see compileFresh. Memoized per policy (above):
  * the same policy, limits, operation-uid presence, extra paths, caller ids
  * and features object give a copy of the kept result while every path it
- * resolved still resolves the same.
+ * resolved still resolves the same: checked by a stat of each, or, while
+ * nothing was reported in the directories they were looked up in nor in
+ * the mount table since the last such check, not at all (path-watch.ts).
  */
 export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
   const callerUid = process.getuid?.() ?? 0;
@@ -492,7 +506,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   if (key !== null) {
     const entry = memo.get(key);
     if (entry !== undefined) {
-      if (stillResolves(entry.resolutions)) {
+      if (unchangedSinceCheck(entry) || checkAgain(entry)) {
         memo.delete(key);
         memo.set(key, entry);
         memoCounts.hits++;
@@ -525,9 +539,33 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   const ids = childIds(callerUid, callerGid, ctx.operationUid);
   if (!consistent || answers.size > MEMO_MAX_PATHS || madeHostDir || compiled.hostTmpdir !== null || !idsOnlyWhereExpected(compiled, ids)) return compiled;
   freezePlan(compiled.plan);
-  memo.set(key, { resolutions: [...answers], compiled });
+  const resolutions = [...answers];
+  // Watched from now on (the fds open with the first kept plan), but trusted only from the first full check.
+  const dirs = lookupDirs(resolutions.map(([path]) => path));
+  if (dirs !== null) watchDirs(dirs);
+  memo.set(key, { resolutions, compiled, lookupDirs: dirs });
   if (memo.size > PLAN_MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
   return instantiate(compiled, ids);
+}
+
+/** Whether nothing a kept plan's paths depend on has changed since its last full check (path-watch.ts): no stat at all. */
+function unchangedSinceCheck(entry: MemoEntry): boolean {
+  return entry.checkedAt !== undefined && pathGeneration() === entry.checkedAt;
+}
+
+/**
+ * The full check: every path stat'ed again (stillResolves). Its directories
+ * are watched first and the generation read before the stats, so a change
+ * after this check's stats starts a newer generation than the one recorded.
+ */
+function checkAgain(entry: MemoEntry): boolean {
+  memoCounts.statChecks++;
+  entry.checkedAt = undefined;
+  const watched = entry.lookupDirs !== null && watchDirs(entry.lookupDirs);
+  const generation = watched ? pathGeneration() : undefined;
+  if (!stillResolves(entry.resolutions)) return false;
+  entry.checkedAt = generation;
+  return true;
 }
 
 function sameResolution(a: ResolvedPath | null, b: ResolvedPath | null): boolean {
