@@ -117,7 +117,10 @@ napi_value path_watch_changed(napi_env env, napi_callback_info info) {
     return make_int(env, n < 0 ? -errno : -EIO);
   }
   struct pollfd p = {.fd = mounts_fd, .events = POLLPRI, .revents = 0};
-  int ready = poll(&p, 1, 0);
+  int ready;
+  /* A signal (a profiler's SIGPROF, say) may interrupt even a poll that does not wait. */
+  for (int tries = 0; (ready = poll(&p, 1, 0)) < 0 && errno == EINTR && tries < 64; tries++) {
+  }
   if (ready < 0) return make_int(env, -errno);
   if (ready > 0) {
     if (p.revents & POLLNVAL) return make_int(env, -EBADF);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { lookupDirs, pathGeneration, watchDirs } from '../src/policy/path-watch.js';
@@ -66,4 +67,27 @@ test('local directories can be watched and a change in one starts a new generati
   assert.ok(after !== undefined && before !== undefined && after > before);
   assert.equal(watchDirs(['/proc']), false);
   assert.equal(watchDirs([join(root, 'no-such-dir')]), false);
+});
+
+test('signals arriving all the time (a CPU profiler) do not switch the watch off', () => {
+  // The profiler's SIGPROF interrupts the mount table's poll (EINTR); that must not read as a failed fd.
+  const profiles = join(root, 'profiles');
+  const script = join(root, 'profiled.mjs');
+  const module = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href);
+  writeFileSync(
+    script,
+    `import { compileSandbox, planMemoStats } from ${module('../src/policy/compile.js')};
+import { validateSandbox } from ${module('../src/options/sandbox.js')};
+import { detectFeatures } from ${module('../src/policy/features.js')};
+const s = validateSandbox({});
+const ctx = { features: detectFeatures(), limits: {}, extraExec: ['/bin/true'], hostTmpdir: () => { throw new Error('none'); } };
+for (let i = 0; i < 3000; i++) compileSandbox(s, ctx);
+process.stdout.write(JSON.stringify(planMemoStats()));
+`,
+  );
+  const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '20', '--cpu-prof-dir', profiles, script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const stats = JSON.parse(r.stdout) as { hits: number; statChecks: number };
+  assert.equal(stats.hits, 2999);
+  assert.ok(stats.statChecks <= 2, `${stats.statChecks} full checks in ${stats.hits} reuses`);
 });
