@@ -431,23 +431,30 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
     /* Orphans of the namespace are reparented to us: reap everything, watch for the program. */
     int status, program_status = 0, program_done = 0;
     long pid;
-    while ((pid = hatch_sys(SYS_wait4, -1, (long)&status, WNOHANG, 0)) > 0) {
+    while ((pid = hatch_sys(SYS_wait4, -1, (long)&status, WNOHANG | __WALL, 0)) > 0) {
       if (pid == st->program) program_done = 1, program_status = status;
     }
     if (program_done) {
       uint64_t reaped_ns = hatch_now_ns();
+      /*
+       * ECHILD: we have no child left, so nothing else is in the namespace
+       * (every process of it descends from us, and orphans come to us), and
+       * its end is known already: everything goes in one write, one wake-up
+       * of the zygote. The usual case.
+       */
+      int namespace_empty = pid == -ECHILD;
       uint32_t bits = private_tmp_full(st) ? HATCH_REPORT_TMP_FULL : 0;
       struct report_batch last = {.count = 0};
       if (st->tracing) batch_value(&last, HATCH_REPORT_TRACE, HATCH_TRACE_PROGRAM_REAPED, reaped_ns);
       batch_report(&last, HATCH_REPORT_EXIT_STATUS, program_status, (int32_t)bits);
       /*
-       * The status goes at once, on its own: the zygote may SIGKILL this init
-       * at any moment (a grace period ending, killTree, an output cap), and
-       * the program's own status must not be lost to that. The rest follows
-       * in one write once the namespace is empty.
+       * Otherwise the status goes at once, on its own: the zygote may SIGKILL
+       * this init at any moment (a grace period ending, killTree, an output
+       * cap), and the program's own status must not be lost to that. The rest
+       * follows in one write once the namespace is empty.
        */
-      batch_flush(st->err_fd, &last);
-      if (end_namespace_tree()) {
+      if (!namespace_empty) batch_flush(st->err_fd, &last);
+      if (namespace_empty || end_namespace_tree()) {
         batch_usage(&last);
         batch_report(&last, HATCH_REPORT_TREE_GONE, 0, 0);
       }

@@ -320,27 +320,24 @@ static void spawn_failed(struct child *c, uint32_t stage, int32_t err, int torn)
   send_datagram(tx, hatch_encode_spawn_failed(tx, id, stage, err), -1);
 }
 
+/* End of file on the report pipe. */
+static void reports_ended(struct child *c) {
+  hatch_closep(&c->err_fd);
+  if (c->spawned) return;
+  /* Without an init, EOF is the successful execve; an init always says so first. */
+  if (c->setup_killed) spawn_failed(c, HATCH_STAGE_CLONE, ETIMEDOUT, 1);
+  else if (!c->has_init) spawn_succeeded(c);
+  else spawn_failed(c, HATCH_STAGE_INIT, EIO, 1);
+}
+
 /*
- * One struct hatch_child_report at a time (see plan.h). Returns 0 while the
- * child slot is still in use and more may follow, 1 when done with the pipe
- * (EOF, nothing more for now, or the slot was released).
+ * One struct hatch_child_report (see plan.h); `whole` is 0 for the short
+ * tail of a read. Returns 0 while the child slot is still in use and more
+ * may follow, 1 when done with the pipe (the slot was released, or the
+ * pipe closed on a report that makes no sense).
  */
-static int read_report(struct child *c) {
-  struct hatch_child_report r;
-  ssize_t k;
-  do k = read(c->err_fd, &r, sizeof r);
-  while (k < 0 && errno == EINTR);
-  if (k < 0 && errno == EAGAIN) return 1;
-  if (k == 0) {
-    hatch_closep(&c->err_fd);
-    if (c->spawned) return 1;
-    /* Without an init, EOF is the successful execve; an init always says so first. */
-    if (c->setup_killed) spawn_failed(c, HATCH_STAGE_CLONE, ETIMEDOUT, 1);
-    else if (!c->has_init) spawn_succeeded(c);
-    else spawn_failed(c, HATCH_STAGE_INIT, EIO, 1);
-    return 1;
-  }
-  int whole = k == (ssize_t)sizeof r;
+static int handle_report(struct child *c, const struct hatch_child_report *report, int whole) {
+  struct hatch_child_report r = *report;
   if (whole && (r.kind == HATCH_REPORT_TRACE || r.kind == HATCH_REPORT_USAGE)) {
     struct hatch_child_value_report v;
     memcpy(&v, &r, sizeof v);
@@ -381,8 +378,32 @@ static int read_report(struct child *c) {
   return 1;
 }
 
+/*
+ * Every report written so far, REPORTS_PER_READ to a read: the writers write
+ * whole reports of 16 bytes, at most a pipe buffer's worth at once, so a read
+ * never ends inside one but for a writer that is broken (its short tail is
+ * then refused like any report that makes no sense).
+ */
+#define REPORTS_PER_READ 16
+
 static void read_reports(struct child *c) {
-  while (c->used && c->err_fd >= 0 && read_report(c) == 0) {
+  struct hatch_child_report batch[REPORTS_PER_READ] = {{0}};
+  while (c->used && c->err_fd >= 0) {
+    ssize_t k;
+    do k = read(c->err_fd, batch, sizeof batch);
+    while (k < 0 && errno == EINTR);
+    if (k < 0) return; /* EAGAIN: nothing more for now */
+    if (k == 0) {
+      reports_ended(c);
+      return;
+    }
+    size_t records = ((size_t)k + sizeof batch[0] - 1) / sizeof batch[0];
+    for (size_t i = 0; i < records; i++) {
+      int whole = (i + 1) * sizeof batch[0] <= (size_t)k;
+      if (handle_report(c, &batch[i], whole) != 0) return;
+      if (!c->used || c->err_fd < 0) return;
+    }
+    if ((size_t)k < sizeof batch) return; /* drained: a full buffer may have more behind it */
   }
 }
 
