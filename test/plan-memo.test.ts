@@ -433,3 +433,24 @@ test('run(): a granted symlink retargeted between two runs is followed by the se
     assert.equal(await cat(join(a, 'f')), 'unreadable');
   }
 });
+
+test('run(): a program made after a run that could not find it is found by the next run', async () => {
+  // The program's own path is granted (extraExec) only when it is a regular file: a kept "no" must not outlive its creation.
+  const dir = join(root, 'later');
+  mkdirSync(dir);
+  chmodSync(dir, 0o755);
+  const program = join(dir, 'prog');
+  for (let i = 0; i < 2; i++) {
+    const missing = await run(program, [], {}).then(
+      () => 'ran',
+      (e: unknown) => (e as { code?: string }).code,
+    );
+    assert.equal(missing, 'EXEC_FAILED');
+  }
+  writeFileSync(program, '#!/bin/sh\necho made\n');
+  chmodSync(program, 0o755);
+  for (let i = 0; i < 2; i++) assert.equal((await run(program, [], {})).stdout, 'made\n');
+  rmSync(program);
+  mkdirSync(program);
+  assert.equal(await run(program, [], {}).then(() => 'ran', (e: unknown) => (e as { code?: string }).code), 'EXEC_FAILED');
+});

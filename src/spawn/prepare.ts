@@ -13,6 +13,7 @@ import { loadBinding, StatWord } from '../native/binding.js';
 import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
 import { compileSandbox, unsandboxedEnforcement, type Enforcement } from '../policy/compile.js';
 import { detectFeatures } from '../policy/features.js';
+import { lookupDirs, pathGeneration, watchDirs } from '../policy/path-watch.js';
 import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { buildPlan } from './plan.js';
@@ -35,14 +36,36 @@ export interface PreparedOperation {
 
 const done = Promise.resolve();
 
-/** stat(2) says a regular file; any failure (a NUL byte too) says no. The addon's stat: no Stats object, no thrown ENOENT. */
+/** Absolute program paths' last answers, each with the path-watch generation it holds for. */
+const programFiles = new Map<string, { regular: boolean; checkedAt: number }>();
+const MAX_PROGRAM_FILES = 256;
+
+/**
+ * stat(2) says a regular file; any failure (a NUL byte too) says no. The
+ * addon's stat: no Stats object, no thrown ENOENT. An absolute path's
+ * answer is kept while nothing was reported in the directories it is looked
+ * up in, nor in the mount table (path-watch.ts): a file's type changes only
+ * with the entry that names it, or a mount.
+ */
 function isRegularFile(path: string): boolean {
+  const kept = programFiles.get(path);
+  if (kept !== undefined && pathGeneration() === kept.checkedAt) return kept.regular;
+  programFiles.delete(path);
+  const dirs = path.startsWith('/') && !path.includes('\0') ? lookupDirs([path]) : null;
+  // Watched before the stat, so a change after it starts a newer generation than the one kept.
+  const generation = dirs !== null && watchDirs(dirs) ? pathGeneration() : undefined;
+  let regular: boolean;
   try {
     const s = loadBinding().statPaths([path]);
-    return s[StatWord.Errno] === 0 && s[StatWord.Type] === fsConstants.S_IFREG;
+    regular = s[StatWord.Errno] === 0 && s[StatWord.Type] === fsConstants.S_IFREG;
   } catch {
-    return false;
+    regular = false;
   }
+  if (generation !== undefined) {
+    if (programFiles.size >= MAX_PROGRAM_FILES) programFiles.clear();
+    programFiles.set(path, { regular, checkedAt: generation });
+  }
+  return regular;
 }
 
 export function prepareOperation(
