@@ -392,7 +392,11 @@ static void read_reports(struct child *c) {
     ssize_t k;
     do k = read(c->err_fd, batch, sizeof batch);
     while (k < 0 && errno == EINTR);
-    if (k < 0) return; /* EAGAIN: nothing more for now */
+    if (k < 0 && errno == EAGAIN) return; /* nothing more for now */
+    if (k < 0) {                          /* a pipe that fails is a report that makes no sense */
+      (void)handle_report(c, &batch[0], 0);
+      return;
+    }
     if (k == 0) {
       reports_ended(c);
       return;
