@@ -229,16 +229,7 @@ napi_value pipe_fn(napi_env env, napi_callback_info info) {
     close(fds[1]);
     return throw_errno(env, "fchmod", err);
   }
-  napi_value array, r, w;
-  if (napi_create_array_with_length(env, 2, &array) != napi_ok || napi_create_int32(env, fds[0], &r) != napi_ok ||
-      napi_create_int32(env, fds[1], &w) != napi_ok || napi_set_element(env, array, 0, r) != napi_ok ||
-      napi_set_element(env, array, 1, w) != napi_ok) {
-    close(fds[0]);
-    close(fds[1]);
-    throw_napi_failure(env, "pipe result");
-    return NULL;
-  }
-  return array;
+  return make_fd_pair(env, fds[0], fds[1], "pipe result");
 }
 
 /* read(2) into buf from offset on, for pipes Node reads without a stream

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addon_napi.h"
 
@@ -199,6 +200,19 @@ napi_value make_int(napi_env env, int64_t v) {
   napi_value result;
   CHECK_NAPI(env, napi_create_int64(env, v, &result));
   return result;
+}
+
+napi_value make_fd_pair(napi_env env, int a, int b, const char *what) {
+  napi_value array, first, second;
+  if (napi_create_array_with_length(env, 2, &array) != napi_ok || napi_create_int32(env, a, &first) != napi_ok ||
+      napi_create_int32(env, b, &second) != napi_ok || napi_set_element(env, array, 0, first) != napi_ok ||
+      napi_set_element(env, array, 1, second) != napi_ok) {
+    close(a);
+    close(b);
+    throw_napi_failure(env, what);
+    return NULL;
+  }
+  return array;
 }
 
 napi_value make_null(napi_env env) {

@@ -44,6 +44,8 @@ char **get_string_array(napi_env env, napi_value value, const char *name);
 bool get_bytes(napi_env env, napi_value value, const char *name, void **data, size_t *length);
 napi_value make_int(napi_env env, int64_t v);
 napi_value make_null(napi_env env);
+/* [a, b] for two fds the caller just opened; if that array cannot be made, both are closed and it throws (NULL). */
+napi_value make_fd_pair(napi_env env, int a, int b, const char *what);
 /* Collects exactly `expected` arguments; missing ones read as undefined. */
 bool get_args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv, napi_value *this_arg);
 

@@ -58,16 +58,7 @@ napi_value path_watch_open(napi_env env, napi_callback_info info) {
     close(inotify_fd);
     return throw_errno(env, "open /proc/self/mountinfo", err);
   }
-  napi_value result, first, second;
-  if ((first = make_int(env, inotify_fd)) == NULL || (second = make_int(env, mounts_fd)) == NULL ||
-      napi_create_array_with_length(env, 2, &result) != napi_ok || napi_set_element(env, result, 0, first) != napi_ok ||
-      napi_set_element(env, result, 1, second) != napi_ok) {
-    close(inotify_fd);
-    close(mounts_fd);
-    throw_napi_failure(env, "pathWatchOpen result");
-    return NULL;
-  }
-  return result;
+  return make_fd_pair(env, inotify_fd, mounts_fd, "pathWatchOpen result");
 }
 
 /*
