@@ -4,7 +4,7 @@
  * will actually be enforced. TS makes every decision here; C only applies.
  */
 import { resolvePath, stillResolves, type Resolution, type ResolvedPath } from './path-cache.js';
-import { lookupDirs, pathGeneration, watchDirs } from './path-watch.js';
+import { lookupDirs, unchangedSince, watchDirs, watchedGeneration } from './path-watch.js';
 import { InvalidOptionRangeError, sandboxUnavailable } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
 import type { Limits } from '../options/limits.js';
@@ -506,7 +506,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   if (key !== null) {
     const entry = memo.get(key);
     if (entry !== undefined) {
-      if (unchangedSinceCheck(entry) || checkAgain(entry)) {
+      if (unchangedSince(entry.checkedAt) || checkAgain(entry)) {
         memo.delete(key);
         memo.set(key, entry);
         memoCounts.hits++;
@@ -548,11 +548,6 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   return instantiate(compiled, ids);
 }
 
-/** Whether nothing a kept plan's paths depend on has changed since its last full check (path-watch.ts): no stat at all. */
-function unchangedSinceCheck(entry: MemoEntry): boolean {
-  return entry.checkedAt !== undefined && pathGeneration() === entry.checkedAt;
-}
-
 /**
  * The full check: every path stat'ed again (stillResolves). Its directories
  * are watched first and the generation read before the stats, so a change
@@ -561,8 +556,7 @@ function unchangedSinceCheck(entry: MemoEntry): boolean {
 function checkAgain(entry: MemoEntry): boolean {
   memoCounts.statChecks++;
   entry.checkedAt = undefined;
-  const watched = entry.lookupDirs !== null && watchDirs(entry.lookupDirs);
-  const generation = watched ? pathGeneration() : undefined;
+  const generation = watchedGeneration(entry.lookupDirs);
   if (!stillResolves(entry.resolutions)) return false;
   entry.checkedAt = generation;
   return true;

@@ -113,6 +113,21 @@ export function watchDirs(dirs: readonly string[]): boolean {
 }
 
 /**
+ * The generation a check made from now on holds for: `dirs` (lookupDirs'
+ * answer) are watched first and the generation read after, so a change
+ * after the check is a newer one. undefined when they cannot all be
+ * watched (null: a lookup that could not be followed): check every time.
+ */
+export function watchedGeneration(dirs: readonly string[] | null): number | undefined {
+  return dirs !== null && watchDirs(dirs) ? pathGeneration() : undefined;
+}
+
+/** Whether nothing was reported since a check that holds for `checkedAt` (watchedGeneration's). */
+export function unchangedSince(checkedAt: number | undefined): boolean {
+  return checkedAt !== undefined && pathGeneration() === checkedAt;
+}
+
+/**
  * The directories whose entries decide what each of `paths` (absolute)
  * resolves to: for every component looked up, the real directory it was
  * looked up in, symlinks followed as the kernel follows them. A component
@@ -128,8 +143,13 @@ export function lookupDirs(paths: readonly string[]): string[] | null {
   return [...dirs];
 }
 
+/** A path's components, without the empty and "." ones (which a lookup skips). */
+function components(path: string): string[] {
+  return path.split('/').filter((c) => c !== '' && c !== '.');
+}
+
 function walk(path: string, dirs: Set<string>): boolean {
-  let pending = path.split('/').filter((c) => c !== '' && c !== '.');
+  let pending = components(path);
   let dir = '/';
   let links = 0;
   while (pending.length > 0) {
@@ -156,7 +176,7 @@ function walk(path: string, dirs: Set<string>): boolean {
         return false;
       }
       if (target.startsWith('/')) dir = '/';
-      pending = [...target.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
+      pending = [...components(target), ...pending];
       continue;
     }
     if (!st.isDirectory()) return true; // a file: anything below it does not exist

@@ -13,7 +13,7 @@ import { loadBinding, StatWord } from '../native/binding.js';
 import type { NormalizedSpawnOptions } from '../options/spawn-options.js';
 import { compileSandbox, unsandboxedEnforcement, type Enforcement } from '../policy/compile.js';
 import { detectFeatures } from '../policy/features.js';
-import { lookupDirs, pathGeneration, watchDirs } from '../policy/path-watch.js';
+import { lookupDirs, unchangedSince, watchedGeneration } from '../policy/path-watch.js';
 import { SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { buildPlan } from './plan.js';
@@ -49,11 +49,10 @@ const MAX_PROGRAM_FILES = 256;
  */
 function isRegularFile(path: string): boolean {
   const kept = programFiles.get(path);
-  if (kept !== undefined && pathGeneration() === kept.checkedAt) return kept.regular;
+  if (kept !== undefined && unchangedSince(kept.checkedAt)) return kept.regular;
   programFiles.delete(path);
-  const dirs = path.startsWith('/') && !path.includes('\0') ? lookupDirs([path]) : null;
-  // Watched before the stat, so a change after it starts a newer generation than the one kept.
-  const generation = dirs !== null && watchDirs(dirs) ? pathGeneration() : undefined;
+  // Read before the stat, so a change after it starts a newer generation than the one kept.
+  const generation = watchedGeneration(path.startsWith('/') && !path.includes('\0') ? lookupDirs([path]) : null);
   let regular: boolean;
   try {
     const s = loadBinding().statPaths([path]);
