@@ -68,6 +68,17 @@ function context(extra: Partial<CompileContext> = {}): CompileContext {
   };
 }
 
+/** Directories NAME-a and NAME-b under the fixture root, and a symlink NAME to the first (to retarget to the second). */
+function linkToA(name: string): { link: string; a: string; b: string } {
+  const link = join(root, name);
+  const a = join(root, `${name}-a`);
+  const b = join(root, `${name}-b`);
+  mkdirSync(a);
+  mkdirSync(b);
+  symlinkSync(a, link);
+  return { link, a, b };
+}
+
 function preserved(c: CompiledSandbox): string[] {
   return (c.plan.mounts ?? []).filter((m) => m.op === MountOp.Preserve).map((m) => m.path);
 }
@@ -111,12 +122,7 @@ test('the same policy compiles once; the reused result equals a fresh compile', 
 
 test('a granted symlink retargeted, or replaced by a directory, between two compiles is seen by the second', { skip: noMounts }, () => {
   clearPlanMemo();
-  const link = join(root, 'swap');
-  const a = join(root, 'swap-a');
-  const b = join(root, 'swap-b');
-  mkdirSync(a);
-  mkdirSync(b);
-  symlinkSync(a, link);
+  const { link, a, b } = linkToA('swap');
   const s = sandbox([link]);
   assert.deepEqual(preserved(compile(s, context()).c), [a]);
   assert.equal(compile(s, context()).reused, true);
@@ -284,12 +290,7 @@ test('features learnt at run time (markUsernsRefused) are a new features object:
 
 test('a kept plan is reused without a stat check until its directories or the mount table report a change', { skip: noMounts || noWatch }, () => {
   clearPlanMemo();
-  const link = join(root, 'watched');
-  const a = join(root, 'watched-a');
-  const b = join(root, 'watched-b');
-  mkdirSync(a);
-  mkdirSync(b);
-  symlinkSync(a, link);
+  const { link, b } = linkToA('watched');
   const s = sandbox([link]);
   assert.equal(compile(s, context()).reused, false);
   assert.deepEqual(
