@@ -146,8 +146,9 @@ static int close_range_raw(unsigned lo, unsigned hi) { return syscall(SYS_close_
  * side until the release (errno and libc's state are one for both).
  * Without a sync pipe (a child with memory of its own): 0.
  */
-static int await_zygote(int sync_fd) {
+static int await_zygote(int sync_fd, int sync_peer_fd) {
   if (sync_fd < 0) return 0;
+  if (sync_peer_fd >= 0) (void)hatch_sys(SYS_close, sync_peer_fd, 0, 0, 0);
   int32_t status;
   ssize_t n;
   do {
@@ -605,7 +606,7 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
 
 void hatch_child_run(const struct hatch_child_args *args) {
   const struct hatch_plan *plan = args->plan;
-  int awaited = await_zygote(args->sync_fd);
+  int awaited = await_zygote(args->sync_fd, args->sync_peer_fd);
   memset(trace_ns, 0, sizeof trace_ns);
   trace(plan, HATCH_TRACE_STAGE_BASE + HATCH_STAGE_CLONE);
   STAGE(HATCH_STAGE_SIGNALS, reset_signals());

@@ -22,6 +22,12 @@ struct hatch_child_args {
   int err_fd;       /* write end of the close-on-exec error pipe */
   int sync_fd;      /* read end of the user-namespace sync pipe, or -1 */
   /*
+   * The zygote's write end of that pipe, or -1. The clone copied it into the
+   * child's fd table; the child closes its copy before it waits, so that the
+   * zygote's death before the word is EOF, not a wait on itself.
+   */
+  int sync_peer_fd;
+  /*
    * Write end of the release pipe, or -1: a child that shares the zygote's
    * memory (CLONE_VM) holds it while the zygote waits; execve (close-on-exec),
    * _exit, or an init's explicit close once it runs only raw system calls

@@ -216,6 +216,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
       .stdio = {stdio[0], stdio[1], stdio[2]},
       .err_fd = err_write,
       .sync_fd = sync_read,
+      .sync_peer_fd = sync_write,
       .release_fd = release_write,
       .shares_zygote_memory = memory == SHARED,
       .zygote_pid = zygote_pid,

@@ -40,6 +40,73 @@ test('a zygote stopped with SIGSTOP: the caller deadline fires, it is killed and
   assert.equal(r.stdout, 'replaced\n');
 });
 
+test('a child still waiting for the zygote\'s word exits when the zygote dies before sending it', async (t) => {
+  // The window is the zygote's id-map write, between clone and the word: stop the zygote at random points
+  // until a child of it sits in read(2) on the sync pipe, then kill the zygote there.
+  const native = loadBinding();
+  const { readFileSync } = await import('node:fs');
+  const userNsPlan = {
+    file: '/bin/true',
+    argv: ['true'],
+    env: [],
+    rlimits: [],
+    flags: 0,
+    namespaces: { cloneFlags: 0x10000000 /* CLONE_NEWUSER */, insideUid: 0, insideGid: 0, options: 0 },
+  };
+  const childrenOf = (pid: number): number[] => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const inRead = (pid: number): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith('0 ');
+    } catch {
+      return false;
+    }
+  };
+  const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+  let waiting: number | undefined;
+  try {
+    for (let attempt = 0; attempt < 3000 && waiting === undefined; attempt++) {
+      const devNull = native.openDevNull();
+      const outcome = new Promise<string>((resolve) => {
+        z.spawn(userNsPlan, [devNull, devNull, devNull], [devNull], {
+          spawned: (_pid, pidfd) => {
+            native.close(pidfd);
+            resolve('spawned');
+          },
+          failed: (stage, errno) => resolve(`failed at stage ${stage}, errno ${errno}`),
+          exit: () => {},
+          died: (error) => resolve(error.message),
+        });
+      });
+      const spinUntil = process.hrtime.bigint() + BigInt(Math.floor(Math.random() * 1_500_000));
+      while (process.hrtime.bigint() < spinUntil);
+      process.kill(z.pid, 'SIGSTOP');
+      await waitFor(() => /^State:\s+T/m.test(readFileSync(`/proc/${z.pid}/status`, 'utf8')), 2000, 'the zygote to stop');
+      waiting = childrenOf(z.pid).find(inRead);
+      if (waiting !== undefined) break;
+      process.kill(z.pid, 'SIGCONT');
+      const said = await outcome;
+      if (attempt === 0 && said !== 'spawned') {
+        t.skip(`no user namespaces here (${said})`);
+        return;
+      }
+    }
+    assert.ok(waiting !== undefined, 'no stop landed between clone and the word in 3000 tries');
+    const zpid = z.pid;
+    process.kill(zpid, 'SIGKILL');
+    await waitFor(() => !isAlive(zpid), 2000, 'the zygote to die');
+    await waitFor(() => !isAlive(waiting as number), 3000, 'the child to give up waiting for the word');
+  } finally {
+    if (waiting !== undefined && isAlive(waiting)) process.kill(waiting, 'SIGKILL');
+    z.close();
+  }
+});
+
 test('a zygote exits after its idle timeout, and on control-socket EOF', async () => {
   const idle = await Zygote.start({ idleTimeoutMs: 150, startTimeoutMs: 5000 });
   assert.ok(isAlive(idle.pid));
