@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { closeDefaultZygote, run } from '../src/index.js';
 import type { NormalizedSandbox } from '../src/options/sandbox.js';
-import { clearPlanMemo, compileSandbox, PLAN_MEMO_ENTRIES, planMemoStats, type CompileContext, type CompiledSandbox } from '../src/policy/compile.js';
+import { clearPlanMemo, compileSandbox, compileUnkept, PLAN_MEMO_ENTRIES, planMemoStats, type CompileContext, type CompiledSandbox } from '../src/policy/compile.js';
 import { detectFeatures, markUsernsRefused, resetFeatureCache } from '../src/policy/features.js';
 import { MountOp } from '../src/protocol/wire.js';
 import { DEFAULT_HIDDEN_DIRS } from '../src/policy/mounts.js';
@@ -249,25 +249,66 @@ test("a root caller's operation uids differ run to run: one kept plan serves the
   assert.throws(() => compileSandbox(s, context({ operationUid: -1 })), RangeError);
 });
 
-test('a compile that made a host temp dir is never kept: each operation gets its own', () => {
-  clearPlanMemo();
+/** Every string in `value` that holds `text`. */
+function mentionsOf(value: unknown, text: string): string[] {
+  if (typeof value === 'string') return value.includes(text) ? [value] : [];
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return [];
+  return Object.values(value).flatMap((field) => mentionsOf(field, text));
+}
+
+/** A context whose host temp dirs are named /host/tmp/0, /host/tmp/1, ... (never made), with the owners asked for. */
+function hostTmpdirContext(features: CompileContext['features']): { ctx: CompileContext; made: string[]; owners: { uid: number; gid: number }[] } {
   const made: string[] = [];
-  const ctx = (): CompileContext =>
-    context({
-      features: { ...detectFeatures(), mountApi: false },
-      hostTmpdir: () => {
-        made.push(`/host/tmp/${made.length}`);
-        return made.at(-1)!;
-      },
-    });
-  const f = ctx().features;
+  const owners: { uid: number; gid: number }[] = [];
+  const ctx = context({
+    features,
+    hostTmpdir: (owner) => {
+      owners.push(owner);
+      made.push(`/host/tmp/${made.length}`);
+      return made.at(-1)!;
+    },
+  });
+  return { ctx, made, owners };
+}
+
+test('a plan with a host temp dir is kept: each operation gets its own dir, wherever a compile without the memo puts it', () => {
+  clearPlanMemo();
+  const f = { ...detectFeatures(), mountApi: false };
+  const { ctx, made, owners } = hostTmpdirContext(f);
   const loose = { ...sandbox(), mode: 'best-effort' as const };
-  const a = compileSandbox(loose, { ...ctx(), features: f });
-  const b = compileSandbox(loose, { ...ctx(), features: f });
+  const a = compile(loose, ctx);
+  const b = compile(loose, ctx);
+  const c = compile(loose, ctx);
+  assert.deepEqual([a.reused, b.reused, c.reused], [false, true, true]);
+  assert.deepEqual(made, ['/host/tmp/0', '/host/tmp/1', '/host/tmp/2'], 'one dir per compile, none for the stand-in');
+  for (const [i, { c: result }] of [a, b, c].entries()) {
+    const dir = `/host/tmp/${i}`;
+    assert.equal(result.tmpdir, dir);
+    assert.equal(result.hostTmpdir, dir);
+    assert.equal(result.enforcement.tmpdir, dir);
+    assert.deepEqual(owners[i], result.owner, 'the dir is made for the child\'s ids');
+    assert.deepEqual(mentionsOf(result, '/host/tmp/').filter((m) => m !== dir), [], 'no other operation\'s dir');
+    assert.deepEqual(mentionsOf(result, 'stand-in'), []);
+    // Exactly what a compile that made this dir itself gives.
+    assert.deepEqual(result, compileUnkept(loose, { ...ctx, hostTmpdir: () => dir }));
+  }
+  assert.ok(a.c.plan.landlock?.paths.some((rule) => rule.path === '/host/tmp/0'), 'the dir has its Landlock rule');
+  assert.equal(b.c.plan.landlock?.paths.some((rule) => rule.path === '/host/tmp/0'), false, "the next operation has no rule for the first one's dir");
+  assert.equal(planMemoStats().entries, 1);
+});
+
+test('a host temp dir that the mount plan uses too is compiled with the real dir every time', { skip: noMounts }, () => {
+  clearPlanMemo();
+  const { ctx, made } = hostTmpdirContext(detectFeatures());
+  // Grants under both /tmp and /var/tmp: no private tmpfs, so a host dir, which the mount plan binds.
+  const both = { ...sandbox(['/tmp', '/var/tmp']), mode: 'best-effort' as const };
+  const a = compile(both, ctx);
+  const b = compile(both, ctx);
+  assert.deepEqual([a.reused, b.reused], [false, false]);
   assert.deepEqual(made, ['/host/tmp/0', '/host/tmp/1']);
-  assert.equal(a.tmpdir, '/host/tmp/0');
-  assert.equal(b.tmpdir, '/host/tmp/1');
-  assert.equal(planMemoStats().entries, 0);
+  assert.equal(b.c.tmpdir, '/host/tmp/1');
+  assert.deepEqual(mentionsOf(b.c, 'stand-in'), []);
+  assert.deepEqual(b.c, compileUnkept(both, { ...ctx, hostTmpdir: () => '/host/tmp/1' }));
 });
 
 test('features learnt at run time (markUsernsRefused) are a new features object: the next compile sees them', { skip: features.userns ? false : 'user namespaces are unavailable already' }, () => {

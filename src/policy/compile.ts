@@ -14,6 +14,7 @@ import { landlockWirePlan, planLandlock, withSystemPaths } from './landlock.js';
 import { planMounts } from './mounts.js';
 import { NOBODY_ID, childIds, namespacesWirePlan, planNamespaces, type NamespaceName } from './namespaces.js';
 import { compileInitSeccomp, compileSeccomp, type CompiledSeccomp, type SeccompCompileOptions, type SeccompNet } from './seccomp.js';
+import { standInOnlyWhereExpected, tmpdirStandIn, withTmpdir } from './tmpdir-stand-in.js';
 
 /** What a Result reports was enforced for its operation. */
 export interface Enforcement {
@@ -373,8 +374,8 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
 // fresh stats, by the same rule as resolvePath's own cache: a path swapped
 // for a symlink, a granted directory removed or made, a reused inode all
 // make the next call compile afresh. Never kept: a compile that threw, one
-// that made a host temp dir (one per operation), one that got two answers
-// for one path.
+// that got two answers for one path, one whose host temp dir (one per
+// operation) cannot be a stand-in swapped per call (tmpdir-stand-in.ts).
 //
 // A root caller's operation uid is one of a rotating range, different nearly
 // every run: the key holds only whether one is given (and whether it is 0),
@@ -397,9 +398,13 @@ interface MemoEntry {
   checkedAt?: number;
   /** Never handed out: each call gets a copy (instantiate). Its plan fields are frozen and shared. */
   compiled: CompiledSandbox;
+  /** The path that stands for each call's own host temp dir in `compiled` (tmpdir-stand-in.ts), or null. */
+  standIn: string | null;
 }
 
 const memo = new Map<string, MemoEntry>();
+/** Keys whose compile put a host temp dir where a stand-in cannot be swapped for it: compiled with the real dir every time. */
+const realTmpdirKeys = new Set<string>();
 const featureIds = new WeakMap<KernelFeatures, number>();
 let nextFeatureId = 0;
 const memoCounts = { hits: 0, compiles: 0, statChecks: 0 };
@@ -411,6 +416,11 @@ const memoCounts = { hits: 0, compiles: 0, statChecks: 0 };
  */
 export function planMemoStats(): { hits: number; compiles: number; statChecks: number; entries: number } {
   return { ...memoCounts, entries: memo.size };
+}
+
+/** What compileSandbox gives for these arguments with nothing kept or reused (tests). */
+export function compileUnkept(sandbox: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
+  return compileFresh(sandbox, ctx, resolvePath);
 }
 
 /** Forget every compiled plan (tests). */
@@ -510,7 +520,9 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
         memo.delete(key);
         memo.set(key, entry);
         memoCounts.hits++;
-        return instantiate(entry.compiled, childIds(callerUid, callerGid, ctx.operationUid));
+        const ids = childIds(callerUid, callerGid, ctx.operationUid);
+        const copy = instantiate(entry.compiled, ids);
+        return entry.standIn === null ? copy : withTmpdir(copy, entry.standIn, makeHostTmpdir(ctx, ids));
       }
       memo.delete(key);
     }
@@ -527,25 +539,50 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     return resolved;
   };
   let madeHostDir = false;
+  let standIn: string | null = null;
+  let standInOwner = { uid: -1, gid: -1 };
   const recordingCtx: CompileContext = { ...ctx };
   const { hostTmpdir } = ctx;
   if (hostTmpdir) {
     recordingCtx.hostTmpdir = (owner) => {
-      madeHostDir = true;
-      return hostTmpdir(owner);
+      if (realTmpdirKeys.has(key)) {
+        madeHostDir = true;
+        return hostTmpdir(owner);
+      }
+      standInOwner = owner;
+      return (standIn = tmpdirStandIn());
     };
   }
-  const compiled = compileFresh(sandbox, recordingCtx, record);
+  const fresh = compileFresh(sandbox, recordingCtx, record);
   const ids = childIds(callerUid, callerGid, ctx.operationUid);
-  if (!consistent || answers.size > MEMO_MAX_PATHS || madeHostDir || compiled.hostTmpdir !== null || !idsOnlyWhereExpected(compiled, ids)) return compiled;
-  freezePlan(compiled.plan);
+  let compiled = fresh;
+  if (standIn !== null) {
+    const placed = standIn;
+    const touched = [...answers.keys()].some((path) => path === placed || path.startsWith(`${placed}/`));
+    if (touched || !standInOnlyWhereExpected(fresh, placed)) {
+      // Compiled again with a real dir, this once and for every later call with this key.
+      if (realTmpdirKeys.size >= PLAN_MEMO_ENTRIES) realTmpdirKeys.clear();
+      realTmpdirKeys.add(key);
+      return compileFresh(sandbox, ctx, resolvePath);
+    }
+    compiled = withTmpdir(fresh, placed, makeHostTmpdir(ctx, standInOwner));
+  }
+  if (!consistent || answers.size > MEMO_MAX_PATHS || madeHostDir || !idsOnlyWhereExpected(fresh, ids)) return compiled;
+  freezePlan(fresh.plan);
   const resolutions = [...answers];
   // Watched from now on (the fds open with the first kept plan), but trusted only from the first full check.
   const dirs = lookupDirs(resolutions.map(([path]) => path));
   if (dirs !== null) watchDirs(dirs);
-  memo.set(key, { resolutions, compiled, lookupDirs: dirs });
+  memo.set(key, { resolutions, compiled: fresh, lookupDirs: dirs, standIn });
   if (memo.size > PLAN_MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
-  return instantiate(compiled, ids);
+  const copy = instantiate(fresh, ids);
+  return standIn === null ? copy : withTmpdir(copy, standIn, compiled.hostTmpdir!);
+}
+
+/** The caller's host temp dir for a kept plan, owned by the child's ids (as compileFresh asks for it). */
+function makeHostTmpdir(ctx: CompileContext, ids: { uid: number; gid: number }): string {
+  if (!ctx.hostTmpdir) throw new TypeError('compileSandbox: a host temp dir is needed but no hostTmpdir maker was given');
+  return ctx.hostTmpdir(ids);
 }
 
 /**
