@@ -1215,6 +1215,7 @@ describe('5. concurrent operations cannot reach each other, even with a shared g
                 ['read', join(aTmp, 'a-tmp')],
                 ['list', aTmp],
                 ['create', join(aTmp, 'planted-by-b')],
+                ['chmod', aTmp],
               ];
         for (const bNs of [undefined, { pid: false }] as (NamespaceChoice | undefined)[]) {
           const bSandbox = merge({ fs: { write: [shared] } }, bNs);
@@ -1254,6 +1255,16 @@ describe('5. concurrent operations cannot reach each other, even with a shared g
             const viaProc = arg.startsWith('/proc/');
             const hidden = viaProc ? eb.namespaces.includes('pid') && eb.namespaces.includes('mount') : eb.namespaces.includes('mount');
             expected[`${op} ${arg}`] = hidden ? 'ENOENT' : 'EACCES';
+            if (op !== 'chmod' || hidden) continue;
+            // Landlock has no right for chmod: another uid's dir is refused by DAC; the same uid's is reachable, and must be reported.
+            if (ea.guarantees.operationsSeparated === 'operation-uid') {
+              expected[`${op} ${arg}`] = 'EPERM';
+            } else {
+              expected[`${op} ${arg}`] = results[`${op} ${arg}`]!;
+              if (results[`${op} ${arg}`] === 'allowed' && !eb.fallbacks.some((f) => /^chmod, utimes and xattrs of files uid \d+ owns, other operations' temp dirs included/.test(f))) {
+                unreported = `B could chmod A's temp dir (operationsSeparated: ${eb.guarantees.operationsSeparated}, host uids ${ea.uid}/${eb.uid}) but enforcement.fallbacks does not say so: ${JSON.stringify(eb.fallbacks)}`;
+              }
+            }
           }
           // B's own /tmp (its tmpfs, or the host's, where A's file never was).
           expected['read /tmp/a-tmp'] = 'ENOENT';

@@ -304,6 +304,11 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
     // Without a uid per operation, every operation is the same uid on the host: a directory granted to two is theirs to share.
     fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no uid per operation ${root ? 'here' : 'for a caller that is not root'})`);
   }
+  if (!operationUid && !ns.created.includes('mount')) {
+    // Landlock has no right for metadata; a mount namespace's read-only tree (mounts.ts) is what covers it.
+    const tmp = hostTmpdir !== null ? ", other operations' temp dirs included" : '';
+    fallbacks.push(`chmod, utimes and xattrs of files uid ${ns.uid} owns${tmp} (Landlock has no right for them, and no mount namespace makes the host tree read-only)`);
+  }
 
   if (sandbox.mode === 'strict' && missing.length > 0) {
     throw sandboxUnavailable(missing, features.simulated);
