@@ -10,8 +10,12 @@
  * any name length, modes 000, symlinks, fifos, sockets, and swaps racing the
  * cleanup. So:
  *   - operation dirs live in a parent of the library's own,
- *     `${os.tmpdir()}/hatchery-<euid>` (mode 0711, owner and type checked,
- *     never trusted by name): no one else can plant or swap anything in it;
+ *     `${os.tmpdir()}/hatchery-<euid>` (owner and type checked, never
+ *     trusted by name): no one else can plant or swap anything in it. Its
+ *     mode is 0711 for a root caller, whose operations' uids pass through
+ *     it, and 0700 otherwise: operations that share the caller's uid can
+ *     chmod each other's dirs (Landlock has no right for it), and no other
+ *     user can then pass through to what they opened up;
  *   - a dir the program left empty (the common case) is just rmdir'd here:
  *     rmdir never follows a link, and refuses a dir that holds anything;
  *   - any other dir is emptied by a zygote child that runs as the dir's owner
@@ -65,16 +69,19 @@ function isOwnPrivateDir(path: string): boolean {
 export function operationParentDir(): string {
   if (parentChecked !== null && isOwnPrivateDir(parentChecked)) return parentChecked;
   const shared = join(tmpdir(), `hatchery-${euid()}`);
+  const mode = euid() === 0 ? 0o711 : 0o700;
   try {
-    mkdirSync(shared, { mode: 0o711 });
+    mkdirSync(shared, { mode });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
   if (isOwnPrivateDir(shared)) {
+    // One an earlier version made 0711 for a caller that is not root: closed now.
+    if (mode === 0o700 && (lstatSync(shared).mode & 0o077) !== 0) chmodSync(shared, mode);
     parentChecked = shared;
   } else {
     const own = mkdtempSync(`${shared}-`);
-    chmodSync(own, 0o711);
+    chmodSync(own, mode);
     parentChecked = own;
   }
   return parentChecked;
