@@ -129,40 +129,72 @@ export function encodePing(token: bigint): Buffer {
   return frame(MessageType.Ping, 0, body);
 }
 
+/**
+ * Records written into one buffer that grows by doubling: a SPAWN is a few
+ * dozen records, and a Buffer per record (then a concat of them, then of
+ * the parts, then of header and body) was most of its encoding's time and
+ * garbage. Every record's value and padding start zeroed.
+ */
 class TlvWriter {
-  private readonly parts: Buffer[] = [];
+  private buf: Buffer;
   private size = 0;
 
-  record(tag: number, value: Buffer): void {
-    const padded = Math.ceil(value.length / TLV_ALIGN) * TLV_ALIGN;
-    const rec = Buffer.alloc(TLV_HEADER_SIZE + padded);
-    rec.writeUInt16LE(tag, 0);
-    rec.writeUInt16LE(0, 2);
-    rec.writeUInt32LE(value.length, 4);
-    value.copy(rec, TLV_HEADER_SIZE);
-    this.parts.push(rec);
-    this.size += rec.length;
+  constructor(capacity = 1024) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  get length(): number {
+    return this.size;
+  }
+
+  /** `n` more bytes, zeroed, at the returned offset of `bytes` (valid until the next reservation). */
+  reserve(n: number): number {
+    const at = this.size;
+    const need = at + n;
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(grown, 0, 0, at);
+      this.buf = grown;
+    }
+    this.buf.fill(0, at, need);
+    this.size = need;
+    return at;
+  }
+
+  get bytes(): Buffer {
+    return this.buf;
+  }
+
+  /** A record header for a value of `length` bytes; returns the value's offset, its bytes and padding zeroed. */
+  begin(tag: number, length: number): number {
+    const at = this.reserve(TLV_HEADER_SIZE + Math.ceil(length / TLV_ALIGN) * TLV_ALIGN);
+    this.buf.writeUInt16LE(tag, at);
+    this.buf.writeUInt32LE(length, at + 4);
+    return at + TLV_HEADER_SIZE;
+  }
+
+  record(tag: number, value: Uint8Array): void {
+    this.buf.set(value, this.begin(tag, value.length));
   }
 
   string(tag: number, s: string, what: string): void {
     if (s.includes('\0')) throw new ProtocolError(`${what} contains a NUL byte`);
-    this.record(tag, Buffer.from(`${s}\0`, 'utf8'));
+    this.buf.write(s, this.begin(tag, Buffer.byteLength(s, 'utf8') + 1), 'utf8');
   }
 
   /** Records already encoded (by another TlvWriter). */
-  raw(records: Buffer): void {
-    this.parts.push(records);
-    this.size += records.length;
+  raw(records: Uint8Array): void {
+    this.buf.set(records, this.reserve(records.length));
   }
 
   u32s(tag: number, values: readonly number[]): void {
-    const b = Buffer.alloc(values.length * 4);
-    values.forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
-    this.record(tag, b);
+    const at = this.begin(tag, values.length * 4);
+    for (let i = 0; i < values.length; i++) this.buf.writeUInt32LE(values[i]! >>> 0, at + i * 4);
   }
 
+  /** What was written: a view of the writer's own buffer, which nothing writes to afterwards. */
   done(): Buffer {
-    return Buffer.concat(this.parts, this.size);
+    return this.buf.subarray(0, this.size);
   }
 }
 
@@ -180,11 +212,8 @@ export interface EncodeSpawnOptions {
   args?: 'auto' | 'inline' | 'file';
 }
 
-/**
- * ARG then ENV string records in one allocation: argv and env may be
- * hundreds of thousands of strings.
- */
-function encodeStringRecords(argv: readonly string[], env: readonly string[]): Buffer {
+/** The byte length (with its NUL) of each ARG then ENV string, and of all their records. */
+function measureStringRecords(argv: readonly string[], env: readonly string[]): { lengths: number[]; total: number } {
   const lengths = new Array<number>(argv.length + env.length);
   let total = 0;
   let i = 0;
@@ -197,19 +226,35 @@ function encodeStringRecords(argv: readonly string[], env: readonly string[]): B
       total += TLV_HEADER_SIZE + Math.ceil(n / TLV_ALIGN) * TLV_ALIGN;
     }
   }
-  const out = Buffer.alloc(total); // zeroed: NULs and padding
-  let off = 0;
-  i = 0;
+  return { lengths, total };
+}
+
+/** ARG then ENV records (argv and env may be hundreds of thousands of strings), measured first. */
+function writeStringRecords(w: TlvWriter, argv: readonly string[], env: readonly string[], lengths: readonly number[]): void {
+  let i = 0;
   for (const [tag, list] of [[Tag.Arg, argv], [Tag.Env, env]] as const) {
-    for (const s of list) {
-      const n = lengths[i++]!;
-      out.writeUInt16LE(tag, off);
-      out.writeUInt32LE(n, off + 4);
-      out.write(s, off + TLV_HEADER_SIZE, 'utf8');
-      off += TLV_HEADER_SIZE + Math.ceil(n / TLV_ALIGN) * TLV_ALIGN;
-    }
+    for (const s of list) w.bytes.write(s, w.begin(tag, lengths[i++]!), 'utf8');
   }
-  return out;
+}
+
+/** A message writer with its header's room reserved. */
+function messageWriter(capacity: number): TlvWriter {
+  const w = new TlvWriter(capacity);
+  w.reserve(HEADER_SIZE);
+  return w;
+}
+
+/** The header written over the room messageWriter left, once the body is complete. */
+function finishMessage(w: TlvWriter, type: MessageType, id: number, maxMessage: number): Buffer {
+  if (w.length > maxMessage) {
+    throw new ProtocolError(`message of ${w.length} bytes exceeds the ${maxMessage}-byte limit`);
+  }
+  const b = w.bytes;
+  b.writeUInt16LE(type, 0);
+  b.writeUInt16LE(0, 2);
+  b.writeUInt32LE(id >>> 0, 4);
+  b.writeUInt32LE(w.length - HEADER_SIZE, 8);
+  return w.done();
 }
 
 /**
@@ -222,24 +267,26 @@ export function encodeSpawn(id: number, plan: SpawnPlan, options: EncodeSpawnOpt
   const maxMessage = options.maxMessage ?? MAX_MESSAGE;
   if (plan.argv.length === 0) throw new ProtocolError('argv is empty');
   if (plan.rlimits.length > MAX_RLIMITS) throw new ProtocolError(`more than ${MAX_RLIMITS} rlimits`);
-  const strings = encodeStringRecords(plan.argv, plan.env);
-  const w = new TlvWriter();
-  w.string(Tag.File, plan.file, 'file');
-  const head = w.done();
-  const rest = encodeOtherRecords(plan);
-  const inlineSize = HEADER_SIZE + head.length + strings.length + rest.length;
+  const strings = measureStringRecords(plan.argv, plan.env);
   const mode = options.args ?? 'auto';
-  if (mode === 'inline' || (mode === 'auto' && inlineSize <= maxMessage)) {
-    return { message: frame(MessageType.Spawn, id, Buffer.concat([head, strings, rest]), maxMessage), argsFile: null };
+  if (mode !== 'file') {
+    // Room for the usual whole message; a larger one grows the buffer.
+    const w = messageWriter(HEADER_SIZE + strings.total + 4096);
+    w.string(Tag.File, plan.file, 'file');
+    writeStringRecords(w, plan.argv, plan.env, strings.lengths);
+    writeOtherRecords(w, plan);
+    if (mode === 'inline' || w.length <= maxMessage) return { message: finishMessage(w, MessageType.Spawn, id, maxMessage), argsFile: null };
   }
-  if (strings.length > MAX_ARGS_FILE) {
-    throw new ProtocolError(`argv and env take ${strings.length} bytes of records, more than the ${MAX_ARGS_FILE}-byte args file limit`);
+  if (strings.total > MAX_ARGS_FILE) {
+    throw new ProtocolError(`argv and env take ${strings.total} bytes of records, more than the ${MAX_ARGS_FILE}-byte args file limit`);
   }
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(strings.length), 0);
-  const argsFd = new TlvWriter();
-  argsFd.record(Tag.ArgsFd, length);
-  return { message: frame(MessageType.Spawn, id, Buffer.concat([head, argsFd.done(), rest]), maxMessage), argsFile: strings };
+  const file = new TlvWriter(strings.total);
+  writeStringRecords(file, plan.argv, plan.env, strings.lengths);
+  const w = messageWriter(4096);
+  w.string(Tag.File, plan.file, 'file');
+  w.bytes.writeBigUInt64LE(BigInt(strings.total), w.begin(Tag.ArgsFd, 8));
+  writeOtherRecords(w, plan);
+  return { message: finishMessage(w, MessageType.Spawn, id, maxMessage), argsFile: file.done() };
 }
 
 /**
@@ -327,15 +374,13 @@ function mountRecordsOf(w: TlvWriter, mounts: NonNullable<SpawnPlan['mounts']>):
 }
 
 /** Every record but FILE, ARG and ENV, in wire order. */
-function encodeOtherRecords(plan: SpawnPlan): Buffer {
-  const w = new TlvWriter();
+function writeOtherRecords(w: TlvWriter, plan: SpawnPlan): void {
   if (plan.cwd !== undefined) w.string(Tag.Cwd, plan.cwd, 'cwd');
   for (const r of plan.rlimits) {
-    const b = Buffer.alloc(RLIMIT_VALUE_SIZE);
-    b.writeUInt32LE(r.resource, 0);
-    b.writeBigUInt64LE(r.soft, 8);
-    b.writeBigUInt64LE(r.hard, 16);
-    w.record(Tag.Rlimit, b);
+    const at = w.begin(Tag.Rlimit, RLIMIT_VALUE_SIZE);
+    w.bytes.writeUInt32LE(r.resource, at);
+    w.bytes.writeBigUInt64LE(r.soft, at + 8);
+    w.bytes.writeBigUInt64LE(r.hard, at + 16);
   }
   if (plan.timeout) {
     w.u32s(Tag.Timeout, [plan.timeout.timeoutMs, plan.timeout.graceMs, plan.timeout.termSignal, 0]);
@@ -355,16 +400,13 @@ function encodeOtherRecords(plan: SpawnPlan): Buffer {
       throw new ProtocolError('private tmp needs a positive size and inode count');
     }
     if (!path.startsWith('/') || path.includes('\0')) throw new ProtocolError('private tmp path must be absolute, without NUL');
-    const p = Buffer.from(`${path}\0`, 'utf8');
-    const b = Buffer.alloc(PRIVATE_TMP_VALUE_SIZE + p.length);
-    b.writeBigUInt64LE(BigInt(sizeBytes), 0);
-    b.writeBigUInt64LE(BigInt(inodes), 8);
-    b.writeUInt32LE(shm ? PRIVATE_TMP_SHM : 0, 16);
-    p.copy(b, PRIVATE_TMP_VALUE_SIZE);
-    w.record(Tag.PrivateTmp, b);
+    const at = w.begin(Tag.PrivateTmp, PRIVATE_TMP_VALUE_SIZE + Buffer.byteLength(path, 'utf8') + 1);
+    w.bytes.writeBigUInt64LE(BigInt(sizeBytes), at);
+    w.bytes.writeBigUInt64LE(BigInt(inodes), at + 8);
+    w.bytes.writeUInt32LE(shm ? PRIVATE_TMP_SHM : 0, at + 16);
+    w.bytes.write(path, at + PRIVATE_TMP_VALUE_SIZE, 'utf8');
   }
   if (plan.mounts) w.raw(records(mountRecords, plan.mounts, mountRecordsOf));
-  return w.done();
 }
 
 export interface ExitInfo {
