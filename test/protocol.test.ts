@@ -187,6 +187,50 @@ test('argv and env go to an args file exactly when the SPAWN would not fit maxMe
   assert.equal(big.argsFile?.readUInt32LE(20), 200 * 1024 + 1);
 });
 
+/** A SPAWN's records, read back: [tag, value] in order (the header's body length checked). */
+function records(message: Buffer): [number, Buffer][] {
+  assert.equal(message.readUInt32LE(8), message.length - 12, 'the header names the body length');
+  const out: [number, Buffer][] = [];
+  for (let at = 12; at < message.length; ) {
+    const tag = message.readUInt16LE(at);
+    const length = message.readUInt32LE(at + 4);
+    const padded = Math.ceil(length / 8) * 8;
+    const value = message.subarray(at + 8, at + 8 + length);
+    assert.ok(message.subarray(at + 8 + length, at + 8 + padded).every((b) => b === 0), `record ${tag}: padding is zero`);
+    out.push([tag, value]);
+    at += 8 + padded;
+  }
+  return out;
+}
+
+test("SPAWN records larger than the encoder's first buffers (a grown buffer) read back whole", () => {
+  // A seccomp program of 1000 instructions (the encoder's record cache starts at 1 KiB), 200 long Landlock paths
+  // (not marked constant: encoded into the message), a cwd longer than the message's first 4 KiB of room, a long FILE.
+  const program = new Uint8Array(8000).map((_, i) => (i * 7 + 3) & 0xff);
+  const paths = Array.from({ length: 200 }, (_, i) => ({ allowedAccess: BigInt(i + 1), path: `/data/${'p'.repeat(40)}/${i}` }));
+  const plan: SpawnPlan = {
+    file: `/opt/${'f'.repeat(300)}`,
+    argv: ['a', 'b'.repeat(50)],
+    env: ['E=1'],
+    cwd: `/work/${'c'.repeat(6000)}`,
+    rlimits: [{ resource: 7, soft: 1024n, hard: RLIM_INFINITY }],
+    flags: 0,
+    landlock: { ruleset: { abi: 7, handledAccessFs: 0xffffn, handledAccessNet: 3n, scoped: 3n }, paths, ports: [] },
+    seccomp: program,
+  };
+  for (const seccomp of [program, (markConstant(program), program)]) {
+    const got = records(encodeSpawn(9, { ...plan, seccomp }));
+    const strings = (tag: number): string[] => got.filter(([t]) => t === tag).map(([, v]) => v.subarray(0, -1).toString('utf8'));
+    assert.deepEqual(strings(Tag.File), [plan.file]);
+    assert.deepEqual(strings(Tag.Arg), plan.argv);
+    assert.deepEqual(strings(Tag.Env), plan.env);
+    assert.deepEqual(strings(Tag.Cwd), [plan.cwd]);
+    assert.deepEqual(got.filter(([t]) => t === Tag.Seccomp).map(([, v]) => Buffer.compare(v, Buffer.from(program))), [0]);
+    const rules = got.filter(([t]) => t === Tag.LandlockPath).map(([, v]) => ({ allowedAccess: v.readBigUInt64LE(0), path: v.subarray(8, -1).toString('utf8') }));
+    assert.deepEqual(rules, paths);
+  }
+});
+
 test('encodeSpawn refuses NUL bytes and what no zygote may be sent', () => {
   const base = { file: '/bin/true', env: [], rlimits: [], flags: 0 };
   assert.throws(() => encodeSpawnRequest(1, { ...base, file: '/bin/a\0b', argv: ['a'] }), ProtocolError);

@@ -147,7 +147,7 @@ class TlvWriter {
     return this.size;
   }
 
-  /** `n` more bytes, zeroed, at the returned offset of `bytes` (valid until the next reservation). */
+  /** `n` more bytes, zeroed, at the returned offset of `bytes`. `bytes` may be a new buffer after it: read it after, never before. */
   reserve(n: number): number {
     const at = this.size;
     const need = at + n;
@@ -173,18 +173,22 @@ class TlvWriter {
     return at + TLV_HEADER_SIZE;
   }
 
+  // Each offset is taken before `buf` is read: a reservation may replace it.
   record(tag: number, value: Uint8Array): void {
-    this.buf.set(value, this.begin(tag, value.length));
+    const at = this.begin(tag, value.length);
+    this.buf.set(value, at);
   }
 
   string(tag: number, s: string, what: string): void {
     if (s.includes('\0')) throw new ProtocolError(`${what} contains a NUL byte`);
-    this.buf.write(s, this.begin(tag, Buffer.byteLength(s, 'utf8') + 1), 'utf8');
+    const at = this.begin(tag, Buffer.byteLength(s, 'utf8') + 1);
+    this.buf.write(s, at, 'utf8');
   }
 
   /** Records already encoded (by another TlvWriter). */
   raw(records: Uint8Array): void {
-    this.buf.set(records, this.reserve(records.length));
+    const at = this.reserve(records.length);
+    this.buf.set(records, at);
   }
 
   u32s(tag: number, values: readonly number[]): void {
@@ -233,7 +237,10 @@ function measureStringRecords(argv: readonly string[], env: readonly string[]): 
 function writeStringRecords(w: TlvWriter, argv: readonly string[], env: readonly string[], lengths: readonly number[]): void {
   let i = 0;
   for (const [tag, list] of [[Tag.Arg, argv], [Tag.Env, env]] as const) {
-    for (const s of list) w.bytes.write(s, w.begin(tag, lengths[i++]!), 'utf8');
+    for (const s of list) {
+      const at = w.begin(tag, lengths[i++]!);
+      w.bytes.write(s, at, 'utf8');
+    }
   }
 }
 
@@ -284,7 +291,8 @@ export function encodeSpawn(id: number, plan: SpawnPlan, options: EncodeSpawnOpt
   writeStringRecords(file, plan.argv, plan.env, strings.lengths);
   const w = messageWriter(4096);
   w.string(Tag.File, plan.file, 'file');
-  w.bytes.writeBigUInt64LE(BigInt(strings.total), w.begin(Tag.ArgsFd, 8));
+  const at = w.begin(Tag.ArgsFd, 8);
+  w.bytes.writeBigUInt64LE(BigInt(strings.total), at);
   writeOtherRecords(w, plan);
   return { message: finishMessage(w, MessageType.Spawn, id, maxMessage), argsFile: file.done() };
 }
