@@ -486,7 +486,7 @@ function hostileCases(): HostileCase[] {
       expect: /^swapper alive at exit$/m,
     },
     {
-      // Empty at the end, but an ext4 directory keeps the blocks of every entry it held: its rmdir goes to the pool.
+      // Empty at the end, but an ext4 directory keeps the blocks of every entry it held, and its rmdir reads them all.
       name: '20,000 files made and unlinked again (an empty dir that kept its size)',
       script: `${PERL} -e 'for my $i (1..20000) { open(my $f, ">", "g-${TAG}-$i") or die "$i: $!"; close $f; unlink "g-${TAG}-$i" or die "$i: $!" } printf "emptied, size %d\n", (stat ".")[7]'`,
       expect: /^emptied, size \d+$/m,

@@ -26,7 +26,7 @@
  *     removes only directories owned by this process's uid or by an
  *     operation uid, whose creator (named in the dir's name) is gone.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,30 +143,14 @@ function removalPlan(dir: string, owner: { uid: number; gid: number }): SpawnPla
 export async function removeOperationDir(zygote: Zygote | undefined, dir: string, owner: { uid: number; gid: number }): Promise<boolean> {
   try {
     // The dir's parent is ours alone, so `dir` is the dir we made; an rmdir of it takes it only if it is empty.
-    if (isSmallDir(dir)) rmdirSync(dir);
-    else await rmdir(dir);
+    // On the pool, never on Node's thread: an rmdir may wait for the disk (a discard, a journal, NFS).
+    await rmdir(dir);
     return true;
   } catch {
     // not empty (or already gone, which the remover's rmdir tells apart): the sandboxed remover's turn
   }
   if (!zygote?.alive) return false;
   return emptyThenRemove(zygote, dir, owner);
-}
-
-/**
- * A directory this small is removed on Node's thread: one rmdir, where the
- * pool would cost two thread hand-offs (most of the release, §12 of
- * docs/performance.md). A larger one goes to the pool: an ext4 directory
- * keeps the blocks of every entry it ever held, and its rmdir reads them
- * all, so a program that made and deleted a million files must not stall
- * the caller's event loop. Nothing can grow it between the two calls:
- * every process that could write into it is gone.
- */
-const SMALL_DIR_BYTES = 64 * 1024;
-
-function isSmallDir(dir: string): boolean {
-  const st = lstatSync(dir, { throwIfNoEntry: false });
-  return st !== undefined && st.isDirectory() && st.size <= SMALL_DIR_BYTES;
 }
 
 /** Empty `dir` in a sandboxed zygote child, then rmdir it. Never throws. */
