@@ -229,8 +229,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
       const what = `a size cap on the temp dir (${reason}: it is a host directory)`;
       if (sandbox.tmpdir.explicit) missing.push(what);
       else fallbacks.push(what);
-      if (!ctx.hostTmpdir) throw new TypeError('compileSandbox: a host temp dir is needed but no hostTmpdir maker was given');
-      hostTmpdir = ctx.hostTmpdir({ uid: ns.uid, gid: ns.gid });
+      hostTmpdir = makeHostTmpdir(ctx, { uid: ns.uid, gid: ns.gid });
     }
   }
   const tmpPaths = privateTmp ? [privateTmp.path, ...(privateTmp.shm ? ['/dev/shm'] : [])] : hostTmpdir ? [hostTmpdir] : [];
@@ -526,8 +525,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
         memo.set(key, entry);
         memoCounts.hits++;
         const ids = childIds(callerUid, callerGid, ctx.operationUid);
-        const copy = instantiate(entry.compiled, ids);
-        return entry.standIn === null ? copy : withTmpdir(copy, entry.standIn, makeHostTmpdir(ctx, ids));
+        return handOut(entry, ids, () => makeHostTmpdir(ctx, ids));
       }
       memo.delete(key);
     }
@@ -545,7 +543,6 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   };
   let madeHostDir = false;
   let standIn: string | null = null;
-  let standInOwner = { uid: -1, gid: -1 };
   const recordingCtx: CompileContext = { ...ctx };
   const { hostTmpdir } = ctx;
   if (hostTmpdir) {
@@ -554,13 +551,12 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
         madeHostDir = true;
         return hostTmpdir(owner);
       }
-      standInOwner = owner;
       return (standIn = tmpdirStandIn());
     };
   }
   const fresh = compileFresh(sandbox, recordingCtx, record);
   const ids = childIds(callerUid, callerGid, ctx.operationUid);
-  let compiled = fresh;
+  let dir: string | null = null;
   if (standIn !== null) {
     const placed = standIn;
     const touched = [...answers.keys()].some((path) => path === placed || path.startsWith(`${placed}/`));
@@ -570,21 +566,30 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
       realTmpdirKeys.add(key);
       return compileFresh(sandbox, ctx, resolvePath);
     }
-    compiled = withTmpdir(fresh, placed, makeHostTmpdir(ctx, standInOwner));
+    // For the owner compileFresh asked it for (its `owner`).
+    dir = makeHostTmpdir(ctx, fresh.owner);
   }
-  if (!consistent || answers.size > MEMO_MAX_PATHS || madeHostDir || !idsOnlyWhereExpected(fresh, ids)) return compiled;
+  if (!consistent || answers.size > MEMO_MAX_PATHS || madeHostDir || !idsOnlyWhereExpected(fresh, ids)) {
+    return standIn === null ? fresh : withTmpdir(fresh, standIn, dir!);
+  }
   freezePlan(fresh.plan);
   const resolutions = [...answers];
   // Watched from now on (the fds open with the first kept plan), but trusted only from the first full check.
   const dirs = lookupDirs(resolutions.map(([path]) => path));
   if (dirs !== null) watchDirs(dirs);
-  memo.set(key, { resolutions, compiled: fresh, lookupDirs: dirs, standIn });
+  const entry: MemoEntry = { resolutions, compiled: fresh, lookupDirs: dirs, standIn };
+  memo.set(key, entry);
   if (memo.size > PLAN_MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
-  const copy = instantiate(fresh, ids);
-  return standIn === null ? copy : withTmpdir(copy, standIn, compiled.hostTmpdir!);
+  return handOut(entry, ids, () => dir!);
 }
 
-/** The caller's host temp dir for a kept plan, owned by the child's ids (as compileFresh asks for it). */
+/** A caller's copy of a kept plan (instantiate), with its own host temp dir, from `makeDir`, where the stand-in was. */
+function handOut(entry: MemoEntry, ids: { uid: number; gid: number }, makeDir: () => string): CompiledSandbox {
+  const copy = instantiate(entry.compiled, ids);
+  return entry.standIn === null ? copy : withTmpdir(copy, entry.standIn, makeDir());
+}
+
+/** The host dir for the temp dir, owned by `ids` (the child's). */
 function makeHostTmpdir(ctx: CompileContext, ids: { uid: number; gid: number }): string {
   if (!ctx.hostTmpdir) throw new TypeError('compileSandbox: a host temp dir is needed but no hostTmpdir maker was given');
   return ctx.hostTmpdir(ids);
