@@ -93,20 +93,10 @@ export class ProtocolError extends Error {
   override name = 'ProtocolError';
 }
 
-function header(type: MessageType, id: number, bodyLength: number): Buffer {
-  const b = Buffer.alloc(HEADER_SIZE);
-  b.writeUInt16LE(type, 0);
-  b.writeUInt16LE(0, 2);
-  b.writeUInt32LE(id >>> 0, 4);
-  b.writeUInt32LE(bodyLength, 8);
-  return b;
-}
-
 function frame(type: MessageType, id: number, body: Buffer, maxMessage = MAX_MESSAGE): Buffer {
-  if (HEADER_SIZE + body.length > maxMessage) {
-    throw new ProtocolError(`message of ${HEADER_SIZE + body.length} bytes exceeds the ${maxMessage}-byte limit`);
-  }
-  return Buffer.concat([header(type, id, body.length), body]);
+  const w = messageWriter(HEADER_SIZE + body.length);
+  w.raw(body);
+  return finishMessage(w, type, id, maxMessage);
 }
 
 export function encodeHello(idleTimeoutMs: number): Buffer {
