@@ -50,14 +50,19 @@ function euid(): number {
   return process.geteuid?.() ?? 0;
 }
 
-/** A directory of our uid's that no one else may write into: made here, or checked if it exists. */
-function isOwnPrivateDir(path: string): boolean {
+/** The mode of a directory of our uid's that no one else may write into, or null for anything else. */
+function ownPrivateDirMode(path: string): number | null {
   try {
     const st = lstatSync(path);
-    return st.isDirectory() && st.uid === euid() && (st.mode & 0o022) === 0;
+    return st.isDirectory() && st.uid === euid() && (st.mode & 0o022) === 0 ? st.mode & 0o7777 : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** A directory of our uid's that no one else may write into: made here, or checked if it exists. */
+function isOwnPrivateDir(path: string): boolean {
+  return ownPrivateDirMode(path) !== null;
 }
 
 /**
@@ -75,9 +80,10 @@ export function operationParentDir(): string {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
-  if (isOwnPrivateDir(shared)) {
+  const sharedMode = ownPrivateDirMode(shared);
+  if (sharedMode !== null) {
     // One an earlier version made 0711 for a caller that is not root: closed now.
-    if (mode === 0o700 && (lstatSync(shared).mode & 0o077) !== 0) chmodSync(shared, mode);
+    if (mode === 0o700 && (sharedMode & 0o077) !== 0) chmodSync(shared, mode);
     parentChecked = shared;
   } else {
     const own = mkdtempSync(`${shared}-`);
