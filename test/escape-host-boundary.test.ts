@@ -1393,6 +1393,34 @@ describe('6b. the helper that ends an operation uid can be neither stopped nor k
   const withoutSignalScope = (fn: () => Promise<void>): Promise<void> => withSimulated('HATCHERY_LANDLOCK_ABI_MAX', '5', fn);
 
   const skip = !isRoot && 'root only: only a root caller\'s operations have a uid of their own';
+
+  // The helper makes two kill(-1) passes, not a loop until nothing is left: one pass reaches every process, as
+  // the kernel signals them all under the lock a fork needs to complete. Here every process of the uid forks
+  // without pause (no back-off at the budget), so forks are in flight at every moment the helper passes, and
+  // every child starts a session of its own, so that nothing but the uid (not the process group) ends them.
+  const SESSION_BOMB = 'use POSIX (); while (1) { my $p = fork; POSIX::setsid() if defined $p && $p == 0 }';
+  test('a fork bomb of new sessions forking without pause is ended whole by its uid, round after round', { skip }, async (t) => {
+    const sandbox: SandboxOption = { namespaces: { pid: false } };
+    for (let round = 0; round < 4; round++) {
+      const started = Date.now();
+      const r = await run(PERL, ['-e', SESSION_BOMB], { sandbox, limits: { processes: 96 }, timeoutMs: 1200, killGraceMs: 0 });
+      const took = Date.now() - started;
+      if (round === 0) {
+        if (r.enforcement.guarantees.treeEnds !== 'operation-uid') {
+          t.skip(`the tree ends by ${r.enforcement.guarantees.treeEnds} in this row, not by a uid of its own`);
+          return;
+        }
+        t.diagnostic(`uid ${r.enforcement.uid}, budget ${r.enforcement.limits.processes}`);
+      }
+      assert.equal(r.timedOut, true, describeRun(r));
+      // Promptly: the zygote's subreaper would end the sessions too, but one orphaned generation at a time
+      // (tens of seconds for this bomb), which is what a helper that missed them would leave.
+      assert.ok(took < 1200 + 3500, `run() settled ${took} ms after it started (round ${round})`);
+      // Killed processes finish dying on their own CPU time; none may still run user code or fork.
+      await waitFor(() => processesOfUid(r.enforcement.uid).length === 0, 3000, `every process of uid ${r.enforcement.uid} to be gone (round ${round})`);
+    }
+  });
+
   for (const [name, signal] of [['SIGSTOP', SIGSTOP], ['SIGKILL', SIGKILL]] as const) {
     test(`${name} at every process it may signal: the operation still ends whole and the zygote goes on`, { skip }, async (t) => {
       await race(t, signal, 3);
