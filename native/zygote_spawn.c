@@ -52,7 +52,14 @@ static struct hatch_plan plan;
  *           child's exit; a pid-namespace init closes its own copy as soon
  *           as its program has exec'd, and from then on makes only raw
  *           system calls and reads only its own stack (child.c), so the two
- *           never share errno or libc state while both run.
+ *           never share errno or libc state while both run. A child without
+ *           an init has no release pipe: its report pipe closes at the same
+ *           moment, and is waited for instead (POLLHUP only, so reports
+ *           written before it do not end the wait). Two pipes closed by one
+ *           exec woke the zygote twice; the first wake ran the zygote before
+ *           the exec had closed the second pipe, and the second wake then
+ *           often waited for its CPU behind the new program (~1 ms,
+ *           docs/performance.md).
  *   COPIED  fork semantics, for a tree removal (it may run long, and the
  *           zygote must not wait on it), for an init without a user
  *           namespace whose operation has no ids of its own (nothing would
@@ -108,9 +115,13 @@ static long clone_shared(uint32_t ns_flags, void *stack_top, struct hatch_child_
   return clone(shared_child_main, stack_top, (int)(CLONE_VM | CLONE_PIDFD | ns_flags | SIGCHLD), args, (pid_t *)pidfd);
 }
 
-/* EOF on the release pipe; see enum child_memory. Returns 0, or ETIMEDOUT when the child was killed. */
-static int await_release(int release_fd, int pidfd) {
-  struct pollfd p = {.fd = release_fd, .events = POLLIN};
+/*
+ * EOF on the release pipe, or on the report pipe of a child without an init
+ * (`events` 0: only POLLHUP ends the wait); see enum child_memory. Returns 0,
+ * or ETIMEDOUT when the child was killed.
+ */
+static int await_release(int release_fd, short events, int pidfd) {
+  struct pollfd p = {.fd = release_fd, .events = events};
   if (poll(&p, 1, RELEASE_WAIT_MS) > 0) return 0;
   (void)pidfd_signal(pidfd, SIGKILL);
   struct pollfd dead = {.fd = pidfd, .events = POLLIN};
@@ -205,11 +216,14 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
     sync_write = pipe_fds[1];
   }
   void *stack_top = NULL;
+  int has_init = (ns_flags & CLONE_NEWPID) != 0;
   if (memory == SHARED) {
     if ((stack_top = stack_top_for(c)) == NULL) return -errno;
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
-    release_read = pipe_fds[0];
-    release_write = pipe_fds[1];
+    if (has_init) {
+      if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
+      release_read = pipe_fds[0];
+      release_write = pipe_fds[1];
+    }
   }
   struct hatch_child_args child = {
       .plan = &plan,
@@ -254,7 +268,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   if (sync_write >= 0) (void)hatch_write_all(sync_write, &word, sizeof word);
   int setup_killed = 0;
   if (memory == SHARED) {
-    setup_killed = await_release(release_read, pidfd);
+    setup_killed = has_init ? await_release(release_read, POLLIN, pidfd) : await_release(err_read, 0, pidfd);
     hatch_keep_dumpable();
   }
   hatch_closep(&sync_write);
@@ -273,7 +287,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   c->grace_ms = plan.has_timeout ? plan.timeout.grace_ms : DEFAULT_GRACE_MS;
   c->term_signal = plan.has_timeout ? plan.timeout.term_signal : SIGTERM;
   c->exec_ns = hatch_now_ns();
-  c->has_init = (ns_flags & CLONE_NEWPID) != 0;
+  c->has_init = has_init;
   c->has_kill_uid = (plan.flags & HATCH_SPAWN_KILL_UID) && plan.has_credentials && plan.uid != 0 && geteuid() == 0;
   c->kill_uid = plan.uid;
   c->tmp_fd = -1;
