@@ -266,7 +266,8 @@ export function encodeSpawn(id: number, plan: SpawnPlan, options: EncodeSpawnOpt
   if (plan.rlimits.length > MAX_RLIMITS) throw new ProtocolError(`more than ${MAX_RLIMITS} rlimits`);
   const strings = measureStringRecords(plan.argv, plan.env);
   const mode = options.args ?? 'auto';
-  if (mode !== 'file') {
+  // In 'auto', argv and env that alone pass the limit go to the file without being written inline first.
+  if (mode === 'inline' || (mode === 'auto' && HEADER_SIZE + strings.total <= maxMessage)) {
     // Room for the usual whole message; a larger one grows the buffer.
     const w = messageWriter(HEADER_SIZE + strings.total + 4096);
     w.string(Tag.File, plan.file, 'file');
