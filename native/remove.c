@@ -123,6 +123,8 @@ static long sweep(int dir_fd, int top_fd) {
         if (errno == ENOTDIR || errno == ELOOP) return -EPERM; /* not unlinkable and not a directory */
         return -errno;
       }
+      /* Readable but not writable (0555, 0500: a Go module cache): its entries could be listed but not removed. */
+      (void)fchmod(child, 0700);
       long inner;
       do inner = sweep(child, dir_fd);
       while (inner > 0);
