@@ -40,7 +40,7 @@ import { after, afterEach, before, describe, test, type TestContext } from 'node
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeDefaultZygote, run, spawn, type Enforcement, type ProcessHandle, type Result, type RunOptions } from '../src/index.js';
 import { packageRoot } from '../src/native/binding.js';
-import { OPERATION_UID_BASE, resetFeatureCache } from '../src/policy/features.js';
+import { detectFeatures, OPERATION_UID_BASE, resetFeatureCache } from '../src/policy/features.js';
 import { KILLER_UID_BASE } from '../src/protocol/wire.js';
 import { descendants, isAlive, processes, waitFor } from './helpers.js';
 import { initSeccompSyscalls } from '../src/policy/seccomp.js';
@@ -432,6 +432,16 @@ function hostileCases(): HostileCase[] {
       expect: /^read-only done$/m,
     },
     {
+      // The top-level entry itself read-only: listable, but nothing in it can be unlinked until it is made writable.
+      name: 'a read-only dir at the top (0555, 0500 and 0444 beside)',
+      script: [
+        `mkdir -p rotop-${TAG}/sub/deeper rotop2-${TAG}/x && echo x > rotop-${TAG}/f && echo y > rotop-${TAG}/sub/g && echo z > rotop2-${TAG}/x/h`,
+        `chmod 0555 rotop-${TAG}/sub/deeper rotop-${TAG}/sub rotop-${TAG} && chmod 0444 rotop2-${TAG}/x/h && chmod 0500 rotop2-${TAG}/x rotop2-${TAG}`,
+        'echo read-only top done',
+      ].join(' && '),
+      expect: /^read-only top done$/m,
+    },
+    {
       name: 'mode 000 on the temp dir itself',
       script: `mkdir self-${TAG} && echo x > self-${TAG}/f && chmod 000 self-${TAG}/f self-${TAG} && chmod 000 . && echo self done`,
       expect: /^self done$/m,
@@ -546,6 +556,7 @@ describe('1. hostile content in the temp dir never hurts the host', () => {
         '20,000 files',
         'modes 000 on nested dirs and files',
         'read-only nested dirs (0555, as a Go module cache leaves them)',
+        'a read-only dir at the top',
         'mode 000 on the temp dir itself',
         'symlinks to the host sentinel',
         'fifos and socket inodes',
@@ -704,6 +715,30 @@ test('2b. an operation dir the program left empty goes with one rmdir; one that 
   symlinkSync(parent, join(full, 'link'));
   assert.equal(await removeOperationDir(undefined, full, owner), false, 'a dir with content was removed without the remover');
   assert.deepEqual(readdirSync(full).sort(), ['left.txt', 'link'], 'the rmdir attempt touched what the program left');
+});
+
+test('2b2. the remover empties nested and read-only dirs with every Landlock ABI, 1 (no REFER right) included', async (t) => {
+  for (const abi of ['1', '2', String(detectFeatures().landlockAbi)]) {
+    await withSimulated('HATCHERY_LANDLOCK_ABI_MAX', abi, async () => {
+      const { parent, owner } = operationDirParent('hatchery-eh-abi-');
+      const dir = join(parent, 'hatchery-op-1-dddddd');
+      mkdirSync(join(dir, 'a', 'b', 'c'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, 'a', 'b', 'c', 'f'), 'x');
+      writeFileSync(join(dir, 'a', 'g'), 'y');
+      symlinkSync(parent, join(dir, 'a', 'b', 'up'));
+      chmodSync(join(dir, 'a', 'b'), 0o555);
+      chmodSync(join(dir, 'a'), 0o555);
+      const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+      try {
+        assert.equal(await removeOperationDir(z, dir, owner), true, `Landlock ABI ${abi}: the remover failed`);
+        assert.equal(existsSync(dir), false, `Landlock ABI ${abi}: ${dir} is left`);
+        assert.ok(existsSync(parent), 'the link out was followed');
+      } finally {
+        z.close();
+      }
+      t.diagnostic(`Landlock ABI ${abi}: removed`);
+    });
+  }
 });
 
 test('2c. a tree that is slow to empty (a directory chain 80,000 deep) holds the removal up to REMOVER_TIMEOUT_MS, then stays for the sweep', async () => {

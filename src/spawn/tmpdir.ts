@@ -19,7 +19,8 @@
  *   - a dir the program left empty (the common case) is just rmdir'd here:
  *     rmdir never follows a link, and refuses a dir that holds anything;
  *   - any other dir is emptied by a zygote child that runs as the dir's owner
- *     under a Landlock ruleset granting that dir alone (native/remove.c:
+ *     under a Landlock ruleset granting that dir alone (from ABI 2; see
+ *     removalPlan) (native/remove.c:
  *     fd-relative, O_NOFOLLOW, no recursion), off Node's thread; only the
  *     empty dir is then rmdir'd here;
  *   - the startup sweep looks only inside the library's own parent, and
@@ -133,8 +134,11 @@ function removalPlan(dir: string, owner: { uid: number; gid: number }): SpawnPla
     flags: SpawnFlag.NoNewPrivs | SpawnFlag.RemoveTree,
   };
   if (euid() === 0) plan.credentials = owner;
+  // The remover moves subtrees up into the top (remove.c), a rename to another parent: Landlock ABI 1 has no
+  // REFER right and refuses every such rename (EXDEV), so there the remover is confined by its uid and its
+  // fd-relative, O_NOFOLLOW steps alone (and nothing of the operation still runs to race it).
   const abi = detectFeatures().landlockAbi;
-  if (abi >= 1) {
+  if (abi >= 2) {
     plan.landlock = landlockWirePlan(planLandlock({ abi, read: [], exec: [], write: [dir], net: 'host', scopes: false }));
   }
   return plan;
