@@ -318,3 +318,46 @@ test('every CLI exit code is one docs/errors.md lists: 125 for usage errors, wit
 test('a signal Node has no name for still exits 128 + N (SIG40 -> 168)', () => {
   assert.equal(cli(['run', '--', 'sh', '-c', 'kill -40 $$']).code, 128 + 40);
 });
+
+test('--timeout exits 124 even when the program ends itself with 0 on SIGTERM; --json too', () => {
+  const prog = ['sh', '-c', 'trap "exit 0" TERM; sleep 5 & wait'];
+  const r = cli(['run', '--timeout', '0.3', '--', ...prog]);
+  assert.equal(r.code, 124, r.stderr);
+  assert.match(r.stderr, /timed out after 300 ms/);
+  const j = cli(['run', '--json', '--timeout', '0.3', '--', ...prog]);
+  assert.equal(j.code, 124);
+  assert.equal((JSON.parse(j.stdout) as { timedOut: boolean; exitCode: number }).timedOut, true);
+});
+
+test('a reader that goes away (EPIPE) ends the tree with SIGPIPE: exit 141, no crash', () => {
+  const r = spawnSync('bash', ['-c', `"$0" "$1" run -- /usr/bin/yes | head -c 4; echo "rc=\${PIPESTATUS[0]}"`, process.execPath, bin], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(r.stdout, `y\ny\nrc=${128 + 13}\n`);
+  assert.equal(r.stderr, '', 'the CLI wrote something of its own (a crash?)');
+});
+
+test('a reader slower than the program holds the program back, not this process (stdout backpressure)', () => {
+  // `yes` writes as fast as it can into a reader that takes nothing for a second: the CLI must not buffer it all.
+  const r = spawnSync(
+    'bash',
+    ['-c', `"$0" "$1" run --timeout 1.5 -- /usr/bin/yes | { sleep 1; ps -o rss= -p $(pgrep -n -f "hatchery.js run --timeout 1.5"); cat >/dev/null; }`, process.execPath, bin],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  const rssKb = Number(r.stdout.trim().split('\n')[0]);
+  assert.ok(rssKb > 0 && rssKb < 120 * 1024, `the CLI's RSS after 1 s of an unread stream: ${rssKb} kB`);
+});
+
+test('SIGINT, SIGTERM and SIGHUP end the tree and exit 128+N', async () => {
+  const { spawn: spawnChild } = await import('node:child_process');
+  for (const [name, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    const child = spawnChild(process.execPath, [bin, 'run', '--', 'sh', '-c', 'echo up; exec sleep 30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const started = Date.now();
+    child.kill(name);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    assert.equal(code, 128 + n, name);
+    assert.ok(Date.now() - started < 10_000, `${name}: the CLI took ${Date.now() - started} ms to end`);
+  }
+});

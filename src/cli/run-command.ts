@@ -55,9 +55,11 @@ Process:
   --json              print the Result as JSON on stdout instead of streaming
   -h, --help          show this help
 
-Exit codes: the child's code; 128+N when signal N ended it; 125 when hatchery
-itself failed (the error code and a one-line reason go to stderr); 126 when
-FILE cannot be executed; 127 when FILE is not found.
+Exit codes: the child's code; 128+N when signal N ended it; 124 when --timeout
+ended it (whatever it did on SIGTERM); 128+N when this command got signal N
+(SIGINT, SIGTERM, SIGHUP: the tree is ended and cleaned up first); 125 when
+hatchery itself failed (the error code and a one-line reason go to stderr);
+126 when FILE cannot be executed; 127 when FILE is not found.
 `;
 
 export interface ParsedRun {
@@ -265,22 +267,54 @@ export function reportError(error: unknown, command = 'run'): number {
   throw error;
 }
 
-/** Stream mode: forward output as it comes, counting bytes against the cap. */
-async function streamRun(parsed: ParsedRun): Promise<number> {
+/** The exit code of a run that hit its --timeout, whatever the program did on SIGTERM (as coreutils' timeout). */
+export const TIMED_OUT_EXIT_CODE = 124;
+
+/** How long a program that ignores SIGPIPE may go on writing into a reader that is gone. */
+const BROKEN_PIPE_GRACE_MS = 1000;
+
+/**
+ * Stream mode: forward output as it comes, counting bytes against the cap.
+ * A reader slower than the program holds the program back (the pipe fills)
+ * rather than this process's memory; a reader that goes away (EPIPE) ends
+ * the tree with SIGPIPE, as a shell pipeline would, and SIGKILL after
+ * BROKEN_PIPE_GRACE_MS if it ignores that.
+ */
+async function streamRun(parsed: ParsedRun, signal: AbortSignal): Promise<number> {
   const { maxOutputBytes, input: _input, encoding: _encoding, ...spawnOptions } = parsed.options;
-  const child = await spawn(parsed.file, parsed.args, { ...spawnOptions, stdio: ['inherit', 'pipe', 'pipe'] });
+  const child = await spawn(parsed.file, parsed.args, { ...spawnOptions, signal, stdio: ['inherit', 'pipe', 'pipe'] });
   const cap = maxOutputBytes ?? Number.POSITIVE_INFINITY;
   let capped = false;
+  let readerGone = false;
   const forward = (from: NodeJS.ReadableStream | null, to: NodeJS.WriteStream): Promise<void> =>
     new Promise((resolve) => {
       if (!from) return resolve();
       let seen = 0;
+      let broken = false;
+      to.on('error', () => {
+        // EPIPE and the like: nothing more goes there; what the program still writes is read and dropped.
+        if (broken) return;
+        broken = true;
+        from.resume();
+        if (!readerGone) {
+          readerGone = true;
+          child.killTree('SIGPIPE');
+          setTimeout(() => child.killTree('SIGKILL'), BROKEN_PIPE_GRACE_MS).unref();
+        }
+      });
+      const write = (chunk: Buffer): void => {
+        if (broken || chunk.length === 0) return;
+        if (!to.write(chunk)) {
+          from.pause();
+          to.once('drain', () => from.resume());
+        }
+      };
       from.on('data', (chunk: Buffer) => {
         if (capped && seen >= cap) return;
         const room = cap - seen;
         seen += chunk.length;
         if (chunk.length > room) {
-          to.write(chunk.subarray(0, Math.max(0, room)));
+          write(chunk.subarray(0, Math.max(0, room)));
           if (!capped) {
             capped = true;
             process.stderr.write(`hatchery: output exceeded ${cap} bytes; the process was killed\n`);
@@ -288,7 +322,7 @@ async function streamRun(parsed: ParsedRun): Promise<number> {
           }
           return;
         }
-        to.write(chunk);
+        write(chunk);
       });
       from.on('close', () => resolve());
       from.on('error', () => resolve());
@@ -296,8 +330,38 @@ async function streamRun(parsed: ParsedRun): Promise<number> {
   const forwarded = Promise.all([forward(child.stdout, process.stdout), forward(child.stderr, process.stderr)]);
   const status = await child.exited;
   await forwarded;
-  if (status.timedOut) process.stderr.write(`hatchery: timed out after ${parsed.options.timeoutMs} ms\n`);
+  if (status.timedOut) {
+    process.stderr.write(`hatchery: timed out after ${parsed.options.timeoutMs} ms\n`);
+    return TIMED_OUT_EXIT_CODE;
+  }
   return exitCodeFor(status.exitCode, status.signal);
+}
+
+/** The signals that end `hatchery run` early: the tree is ended and its temp dir removed before the CLI exits. */
+const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Runs `body` with SIGINT, SIGTERM and SIGHUP turned into an abort of the
+ * run (the tree gets its kill signal, then SIGKILL after the grace, and
+ * what it left is removed); the CLI then exits 128+N. A second such signal
+ * exits at once, leaving the tree to the zygote's parent-death handling.
+ */
+async function interruptible(body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (name: NodeJS.Signals): void => {
+    const code = 128 + (signalNumber(name) ?? 0);
+    if (received !== undefined) process.exit(code);
+    received = name;
+    controller.abort();
+  };
+  for (const name of INTERRUPTS) process.on(name, onSignal);
+  try {
+    const code = await body(controller.signal);
+    return received === undefined ? code : 128 + (signalNumber(received) ?? 0);
+  } finally {
+    for (const name of INTERRUPTS) process.off(name, onSignal);
+  }
 }
 
 export async function runCommand(argv: readonly string[]): Promise<number> {
@@ -311,11 +375,17 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(runHelp);
     return 0;
   }
+  const ready = parsed;
+  // hatchery's own one-line reports must not throw into the CLI when stderr is gone.
+  process.stderr.on('error', () => {});
   try {
-    if (!parsed.json) return await streamRun(parsed);
-    const result = await run(parsed.file, parsed.args, parsed.options);
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    return exitCodeFor(result.exitCode, result.signal);
+    return await interruptible(async (signal) => {
+      if (!ready.json) return streamRun(ready, signal);
+      const result = await run(ready.file, ready.args, { ...ready.options, signal });
+      process.stdout.on('error', () => {});
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return result.timedOut ? TIMED_OUT_EXIT_CODE : exitCodeFor(result.exitCode, result.signal);
+    });
   } catch (e) {
     return reportError(e);
   }
