@@ -144,6 +144,7 @@ static unsigned add_poll(unsigned n, int fd, enum poll_kind kind, struct child *
 static unsigned build_poll_set(void) {
   unsigned n = 0;
   n = add_poll(n, CONTROL_FD, POLL_CONTROL, NULL);
+  if (outbox_pending()) poll_fds[n - 1].events |= POLLOUT;
   n = add_poll(n, signal_fd, POLL_SIGNAL, NULL);
   for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++) {
     struct child *c = &children[i];
@@ -170,7 +171,8 @@ static uint64_t ms_to_ns(uint32_t ms) { return (uint64_t)ms * 1000000u; }
 static int poll_timeout_ms(void) {
   uint64_t deadline;
   if (live_children > 0) deadline = last_orphan_scan_ns + ms_to_ns(ORPHAN_SCAN_INTERVAL_MS);
-  else if (handshake_done && idle_timeout_ms > 0) deadline = idle_since_ns + ms_to_ns(idle_timeout_ms);
+  /* Not idle while replies still wait for Node: they go out first. */
+  else if (handshake_done && idle_timeout_ms > 0 && !outbox_pending()) deadline = idle_since_ns + ms_to_ns(idle_timeout_ms);
   else return -1;
   return hatch_ms_until(deadline);
 }
@@ -191,7 +193,8 @@ static void dispatch(unsigned i) {
   if (c != NULL && !c->used) return;
   switch (poll_owner[i].kind) {
   case POLL_CONTROL:
-    on_control();
+    if (poll_fds[i].revents & POLLOUT) flush_outbox();
+    if (poll_fds[i].revents & ~POLLOUT) on_control();
     break;
   case POLL_SIGNAL:
     drain_signals();

@@ -81,6 +81,9 @@ void trace(struct child *c, uint32_t event);
 extern uint8_t rx[HATCH_MAX_MESSAGE + 1];
 extern uint8_t tx[HATCH_REPLY_MAX];
 void send_datagram(const uint8_t *buf, size_t len, int fd_to_pass);
+/* Replies the socket could not take yet (zygote_io.c): the main loop polls for POLLOUT while some wait. */
+int outbox_pending(void);
+void flush_outbox(void);
 void send_error(uint32_t id, int code, const char *why);
 void close_fds(int *fds, unsigned n);
 void on_control(void);

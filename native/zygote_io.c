@@ -30,6 +30,7 @@
 #include "wire.h"
 #include "zygote.h"
 
+/* How long a reply that finds the outbox full waits for the socket before the peer counts as gone. */
 #define SEND_TIMEOUT_MS 1000
 
 /* One datagram; the extra byte lets an oversized one show up as such. */
@@ -39,8 +40,30 @@ uint64_t received_ns;
 
 /* ---- replies ---------------------------------------------------------- */
 
-/* Replies are tiny; a peer that cannot take one within a second is gone. */
-void send_datagram(const uint8_t *buf, size_t len, int fd_to_pass) {
+/*
+ * Replies that the socket could not take when they were made: Node's loop
+ * may be busy for a while (a long synchronous job), and a burst of short
+ * operations finishing meanwhile must neither stall the zygote (its children's
+ * timeouts are due) nor end it. They wait here, in order, and go out when the
+ * socket is writable again (POLLOUT in the main loop). Each entry is its
+ * length, the fd it passes (a dup of it, or -1) and its bytes. Bounded:
+ * past OUTBOX_BYTES a reply waits for the socket as before, at most
+ * SEND_TIMEOUT_MS, and a peer that takes nothing for that long is gone.
+ */
+#define OUTBOX_BYTES (1u << 20)
+struct outbox_entry {
+  uint32_t len;
+  int32_t fd;
+};
+static uint8_t outbox[OUTBOX_BYTES] __attribute__((aligned(8)));
+static size_t outbox_head, outbox_tail;
+
+static size_t entry_size(uint32_t len) { return (sizeof(struct outbox_entry) + len + 7u) & ~(size_t)7u; }
+
+int outbox_pending(void) { return outbox_head != outbox_tail; }
+
+/* 1 sent, 0 the socket is full (EAGAIN); a broken socket ends the zygote. */
+static int try_send(const uint8_t *buf, size_t len, int fd_to_pass) {
   struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
   union {
@@ -57,11 +80,53 @@ void send_datagram(const uint8_t *buf, size_t len, int fd_to_pass) {
     cmsg->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cmsg), &fd_to_pass, sizeof(int));
   }
+  for (;;) {
+    if (sendmsg(CONTROL_FD, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) return 1;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return 0;
+    shutdown_zygote(errno == EPIPE || errno == ECONNRESET ? 0 : 1);
+  }
+}
+
+/* Whatever waits, in order, until the socket is full again. */
+void flush_outbox(void) {
+  while (outbox_pending()) {
+    struct outbox_entry e;
+    memcpy(&e, outbox + outbox_head, sizeof e);
+    if (!try_send(outbox + outbox_head + sizeof e, e.len, e.fd)) return;
+    hatch_close(e.fd);
+    outbox_head += entry_size(e.len);
+  }
+  outbox_head = outbox_tail = 0;
+}
+
+/* 1 queued, 0 no room (or no fd for the copy). */
+static int queue_reply(const uint8_t *buf, size_t len, int fd_to_pass) {
+  size_t need = entry_size((uint32_t)len);
+  if (outbox_tail + need > OUTBOX_BYTES && outbox_head > 0) {
+    memmove(outbox, outbox + outbox_head, outbox_tail - outbox_head);
+    outbox_tail -= outbox_head;
+    outbox_head = 0;
+  }
+  if (outbox_tail + need > OUTBOX_BYTES) return 0;
+  int fd = -1;
+  if (fd_to_pass >= 0 && (fd = fcntl(fd_to_pass, F_DUPFD_CLOEXEC, 0)) < 0) return 0;
+  struct outbox_entry e = {.len = (uint32_t)len, .fd = fd};
+  memcpy(outbox + outbox_tail, &e, sizeof e);
+  memcpy(outbox + outbox_tail + sizeof e, buf, len);
+  outbox_tail += need;
+  return 1;
+}
+
+void send_datagram(const uint8_t *buf, size_t len, int fd_to_pass) {
+  if (outbox_pending()) flush_outbox();
+  if (!outbox_pending() && try_send(buf, len, fd_to_pass)) return;
+  if (queue_reply(buf, len, fd_to_pass)) return;
+  /* The outbox is full: this reply waits for the socket, as long as a live peer may take. */
   uint64_t deadline = hatch_now_ns() + (uint64_t)SEND_TIMEOUT_MS * 1000000u;
   for (;;) {
-    if (sendmsg(CONTROL_FD, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) return;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) shutdown_zygote(errno == EPIPE || errno == ECONNRESET ? 0 : 1);
+    flush_outbox();
+    if (!outbox_pending() && try_send(buf, len, fd_to_pass)) return;
     uint64_t now = hatch_now_ns();
     if (now >= deadline) shutdown_zygote(1);
     struct pollfd p = {.fd = CONTROL_FD, .events = POLLOUT};

@@ -1,5 +1,6 @@
 // Zygote faults: SIGKILL mid-run, SIGSTOP, idle exit, EOF, malformed input.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { HatcheryError, closeDefaultZygote, run, spawn } from '../src/index.js';
 import { defaultZygotePid } from '../src/api/default-zygote.js';
@@ -210,6 +211,88 @@ test('a failed id-map write is reported at the userns stage with its own errno, 
     }
     assert.deepEqual(outcome, { stage: Stage.Userns, errno: 22 /* EINVAL */ });
   } finally {
+    z.close();
+  }
+});
+
+test("replies the socket cannot take while the caller's loop is busy wait in the zygote; nothing is lost and the zygote lives", async () => {
+  const { spawnOn } = await import('../src/spawn/spawn.js');
+  const { prepareRun } = await import('../src/spawn/run.js');
+  const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+  try {
+    const pb = prepareRun('/bin/sleep', ['3'], { sandbox: false });
+    const bystander = await spawnOn(z, pb.cmd.file, pb.cmd.args, pb.normalized, { rawOutput: true });
+    // 200 short operations: 400 replies, more than a socket buffer holds (about 278 small datagrams).
+    const ops: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const p = prepareRun('/bin/true', [], { sandbox: false, stdio: ['ignore', 'ignore', 'ignore'] });
+      ops.push(spawnOn(z, p.cmd.file, p.cmd.args, p.normalized, { rawOutput: true }).then((s) => s.handle.exited));
+    }
+    const end = Date.now() + 2000;
+    while (Date.now() < end) {
+      // the caller's event loop busy for 2 s (a big JSON.parse, a synchronous crypto call...)
+    }
+    const settled = await Promise.allSettled(ops);
+    const failed = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+    assert.deepEqual(failed.slice(0, 3), [], `${failed.length} of 200 failed`);
+    assert.equal((await bystander.handle.exited).exitCode, 0, 'the long operation beside them was lost');
+    assert.equal(z.alive, true);
+    assert.equal((await run('/bin/echo', ['after'], { sandbox: false })).stdout, 'after\n');
+  } finally {
+    z.close();
+  }
+});
+
+test('a zygote killed while Node drains its replies (the socket reset) fails what waits with ZYGOTE_DIED, and throws nothing', async () => {
+  const native = loadBinding();
+  const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown): void => void uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  try {
+    const plan = { file: '/bin/true', argv: ['/bin/true'], env: [], rlimits: [], flags: 0 };
+    let killed = false;
+    const stateOf = (): string => {
+      try {
+        return readFileSync(`/proc/${z.pid}/stat`, 'utf8').split(') ')[1]![0]!;
+      } catch {
+        return 'gone';
+      }
+    };
+    for (let i = 0; i < 10; i++) {
+      const nul = native.openDevNull();
+      z.spawn(plan, [nul, nul, nul], [nul], {
+        spawned(_pid, pidfd) {
+          native.close(pidfd);
+          if (killed) return;
+          killed = true;
+          process.kill(z.pid, 'SIGKILL');
+          while (stateOf() !== 'Z' && stateOf() !== 'gone') {
+            // until the kernel has closed its end, with a request of ours unread (the reset)
+          }
+        },
+        failed() {},
+        exit() {},
+        died() {},
+      });
+    }
+    const end = Date.now() + 300;
+    while (Date.now() < end) {
+      // replies pile up in our receive queue
+    }
+    process.kill(z.pid, 'SIGSTOP');
+    while (stateOf() !== 'T') {
+      // stopped before Node's loop runs again: the ping below stays unread
+    }
+    const ping = z.ping().then(
+      () => 'answered',
+      (e: HatcheryError) => e.code,
+    ); // a request the zygote never reads: its death resets the socket
+    assert.equal(await ping, 'ZYGOTE_DIED');
+    assert.deepEqual(uncaught, []);
+    assert.equal(z.alive, false);
+  } finally {
+    process.off('uncaughtException', onUncaught);
     z.close();
   }
 });

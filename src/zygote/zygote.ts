@@ -289,6 +289,8 @@ export class Zygote {
 
   private onSocketEvent(events: number, status: number): void {
     if (status < 0) {
+      // What the zygote sent before the error is still queued: EXITs of finished operations are delivered first.
+      this.drainSocket();
       this.fail(zygoteDied(this.pid, `control socket error (uv status ${status})`));
       return;
     }
@@ -296,9 +298,24 @@ export class Zygote {
     if (events & READABLE) this.drainSocket();
   }
 
+  /**
+   * Every queued message, dispatched in order. A zygote that died with
+   * requests unread leaves the socket reset: the kernel reports that once
+   * (recvmsg throws ECONNRESET), and the messages it sent before are still
+   * queued behind the error, then end of file. Never throws.
+   */
   private drainSocket(): void {
+    let failedReads = 0;
     while (this.state !== 'dead') {
-      const got = this.native.receiveMessage(this.socket, this.receiveBuffer);
+      let got: ReturnType<typeof this.native.receiveMessage>;
+      try {
+        got = this.native.receiveMessage(this.socket, this.receiveBuffer);
+      } catch (e) {
+        if (++failedReads < 2) continue;
+        this.fail(zygoteDied(this.pid, `control socket failed (${(e as Error).message})`));
+        return;
+      }
+      failedReads = 0;
       if (got === null) return;
       if (got.eof) {
         this.fail(zygoteDied(this.pid, 'exited'));
@@ -409,6 +426,8 @@ export class Zygote {
     this.pidfdWatcher.close();
     this.native.close(this.pidfd);
     this.pidfd = -1;
+    // Replies it sent before it died are still queued on the socket: they are delivered, not lost.
+    this.drainSocket();
     this.fail(zygoteDied(this.pid, 'exited'));
   }
 
