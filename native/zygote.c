@@ -172,7 +172,8 @@ static int poll_timeout_ms(void) {
   uint64_t deadline;
   if (live_children > 0) deadline = last_orphan_scan_ns + ms_to_ns(ORPHAN_SCAN_INTERVAL_MS);
   /* Not idle while replies still wait for Node: they go out first. */
-  else if (handshake_done && idle_timeout_ms > 0 && !outbox_pending()) deadline = idle_since_ns + ms_to_ns(idle_timeout_ms);
+  else if (handshake_done && idle_timeout_ms > 0 && !outbox_pending())
+    deadline = idle_since_ns + ms_to_ns(idle_timeout_ms);
   else return -1;
   return hatch_ms_until(deadline);
 }
