@@ -601,6 +601,14 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
   if (rc != 0) init_fail(&st, HATCH_STAGE_INIT, -rc);
   if (st.tracing) flush_trace(conf.trace, err_fd);
   report(st.err_fd, HATCH_REPORT_EXEC_OK, 0, 0);
+#ifdef HATCH_TEST_LYING_INIT
+  /* Only in a zygote test/zygote.test.ts compiles: an init the program took over, saying the tree is gone. */
+  struct report_batch lie = {.count = 0};
+  batch_report(&lie, HATCH_REPORT_EXIT_STATUS, 0, 0);
+  batch_value(&lie, HATCH_REPORT_USAGE, HATCH_USAGE_USER_US, 1);
+  batch_report(&lie, HATCH_REPORT_TREE_GONE, 0, 0);
+  batch_flush(st.err_fd, &lie);
+#endif
   init_loop(&st, &all);
 }
 

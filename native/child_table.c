@@ -249,6 +249,13 @@ static void report_exit_early(struct child *c) {
   running_children--;
   c->timer_armed = 0;
   hatch_closep(&c->timer_fd);
+  /*
+   * An honest init exits now anyway; one the program took over could have
+   * said "tree gone" with the tree still running, past its timeout and out
+   * of reach of SIGNAL (the spawn is no longer running). Its death takes the
+   * whole pid namespace with it, so what EXIT said is made true.
+   */
+  (void)pidfd_signal(c->pidfd, SIGKILL);
 }
 
 void on_child_exit(struct child *c) {

@@ -7,7 +7,8 @@ import { defaultZygotePid } from '../src/api/default-zygote.js';
 import { Zygote } from '../src/zygote/zygote.js';
 import { loadBinding } from '../src/native/binding.js';
 import { Stage } from '../src/protocol/wire.js';
-import { isAlive, waitFor, descendants } from './helpers.js';
+import { isAlive, waitFor, descendants, processes } from './helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 after(() => closeDefaultZygote());
 
@@ -294,5 +295,49 @@ test('a zygote killed while Node drains its replies (the socket reset) fails wha
   } finally {
     process.off('uncaughtException', onUncaught);
     z.close();
+  }
+});
+
+test('an init that says "tree gone" while its tree runs (a taken-over init) is killed with its namespace at the early EXIT', async (t) => {
+  // A zygote built from the same sources with HATCH_TEST_LYING_INIT: its init reports the program's exit and
+  // an empty namespace right after the exec, and carries on.
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { packageRoot } = await import('../src/native/binding.js');
+  const gyp = readFileSync(join(packageRoot, 'binding.gyp'), 'utf8');
+  const target = gyp.slice(gyp.indexOf('"hatchery-zygote"'));
+  const sources = [...target.slice(0, target.indexOf(']')).matchAll(/"(native\/[a-z_]+\.c)"/g)].map((m) => join(packageRoot, m[1]!));
+  const dir = mkdtempSync(join(tmpdir(), 'hatchery-lying-init-'));
+  try {
+    const path = join(dir, 'hatchery-zygote');
+    execFileSync('cc', ['-std=c11', '-D_GNU_SOURCE', '-DHATCH_TEST_LYING_INIT', '-O2', '-o', path, ...sources], { stdio: 'inherit' });
+    const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000, command: { path, argv: ['hatchery-zygote'] } });
+    try {
+      const { spawnOn } = await import('../src/spawn/spawn.js');
+      const { prepareRun, collectRun } = await import('../src/spawn/run.js');
+      const marker = `lying-init-${process.pid}`;
+      const prepared = prepareRun('/bin/sh', ['-c', `sleep 0.3; echo late; exec sleep 20 ${marker}`], { timeoutMs: 5000 });
+      const started = Date.now();
+      const spawned = await spawnOn(z, prepared.cmd.file, prepared.cmd.args, prepared.normalized, { rawOutput: true });
+      const r = await collectRun(spawned, prepared);
+      t.diagnostic(`run() resolved after ${Date.now() - started} ms: ${JSON.stringify({ exitCode: r.exitCode, stdout: r.stdout })}`);
+      assert.ok(Date.now() - started < 3000, `run() waited ${Date.now() - started} ms for a tree its init called gone`);
+      assert.equal(r.stdout, '', 'the tree ran on after the EXIT');
+      await sleep(500);
+      const left = processes().filter((p) => {
+        try {
+          return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes(marker);
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(left, [], 'a process of the tree outlived its EXIT');
+    } finally {
+      z.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
