@@ -112,3 +112,21 @@ test('a writer that never lets the pipe run dry does not hold the event loop: at
   assert.ok(Math.max(...readsInTurn.values()) <= 16, `reads in one turn: ${[...readsInTurn.values()].join(', ')}`);
   assert.ok(readsInTurn.size >= 7, `the loop turned between batches (${readsInTurn.size} turns with reads)`);
 });
+
+test('a byte at a time: the kept bytes sit in a few blocks, not one Buffer per read (memory follows the cap)', async () => {
+  const [readEnd, writeEnd] = native.pipe();
+  const c = new OutputCollector(readEnd, 1 << 20, () => {});
+  const expected: number[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const byte = i % 251;
+    expected.push(byte);
+    writeSync(writeEnd, Buffer.from([byte]));
+    // Let the collector read this one byte on its own, as it would from a program that writes slowly.
+    await new Promise((r) => setImmediate(r));
+  }
+  native.close(writeEnd);
+  await c.done;
+  assert.equal(c.bytes, 3000);
+  assert.deepEqual([...Buffer.concat(c.chunks, c.bytes)], expected);
+  assert.ok(c.chunks.length <= 8, `3000 one-byte reads kept in ${c.chunks.length} chunks`);
+});

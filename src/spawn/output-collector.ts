@@ -22,6 +22,9 @@ const SCRATCH_BYTES = 64 * 1024;
  */
 const READS_PER_EVENT = 16;
 let scratch: Buffer | undefined;
+/** Sizes of the blocks kept bytes are copied into (see keep()). */
+const BLOCK_MIN = 256;
+const BLOCK_MAX = 64 * 1024;
 
 export class OutputCollector {
   readonly chunks: Buffer[] = [];
@@ -55,6 +58,7 @@ export class OutputCollector {
   /** Stop reading and close the pipe (idempotent). */
   destroy(): void {
     if (this.fd < 0) return;
+    this.sealBlock();
     this.watcher?.close();
     this.watcher = undefined;
     try {
@@ -81,17 +85,45 @@ export class OutputCollector {
     }
   }
 
+  /**
+   * Kept bytes go into blocks that double from BLOCK_MIN to BLOCK_MAX bytes,
+   * not one Buffer per read: a program that writes a byte at a time would
+   * otherwise cost a Buffer object (~145 bytes of memory here) per byte kept,
+   * and the cap would bound the bytes but not the memory.
+   */
+  private block: Buffer | undefined;
+  private blockUsed = 0;
+
   private keep(buf: Buffer, n: number): void {
     if (this.truncated) return;
     const room = this.cap - this.bytes;
-    const kept = Math.min(n, room);
-    if (kept > 0) {
-      this.chunks.push(Buffer.from(buf.subarray(0, kept)));
-      this.bytes += kept;
+    let kept = Math.min(n, room);
+    let from = 0;
+    while (kept > 0) {
+      if (this.block === undefined || this.blockUsed === this.block.length) {
+        this.sealBlock();
+        const last = this.chunks.length > 0 ? this.chunks[this.chunks.length - 1]!.length : 0;
+        const size = Math.min(Math.max(BLOCK_MIN, last * 2, kept), BLOCK_MAX, this.cap - this.bytes);
+        this.block = Buffer.allocUnsafe(size);
+        this.blockUsed = 0;
+      }
+      const take = Math.min(kept, this.block.length - this.blockUsed);
+      buf.copy(this.block, this.blockUsed, from, from + take);
+      this.blockUsed += take;
+      this.bytes += take;
+      from += take;
+      kept -= take;
     }
     if (n > room) {
       this.truncated = true;
       this.onOverflow();
     }
+  }
+
+  /** The block being filled joins `chunks` (what it holds, no more). */
+  private sealBlock(): void {
+    if (this.block !== undefined && this.blockUsed > 0) this.chunks.push(this.block.subarray(0, this.blockUsed));
+    this.block = undefined;
+    this.blockUsed = 0;
   }
 }
