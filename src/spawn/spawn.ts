@@ -136,6 +136,8 @@ export async function spawnOn(
       isUsernsRefusal(e.stage, e.errno);
     if (!autoNs || !refused) throw e;
     markUsernsRefused(`the kernel refused a user namespace at spawn time (${(e as HatcheryError).errnoName})`);
+    // An abort that came during the first attempt reached nothing yet (the listener only fires once).
+    if (options.signal?.aborted) throw aborted(options.signal.reason);
     prepared = prepareChecked(zygote, file, args, options);
     return startChild(zygote, file, prepared, options, extras);
   }
