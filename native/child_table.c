@@ -397,9 +397,12 @@ static int handle_report(struct child *c, const struct hatch_child_report *repor
  */
 #define REPORTS_PER_READ 16
 
+/* Reads per wake-up at most: an init that floods its pipe must not hold the loop (other children's timeouts). */
+#define READS_PER_WAKE 64
+
 static void read_reports(struct child *c) {
   struct hatch_child_report batch[REPORTS_PER_READ] = {{0}};
-  while (c->used && c->err_fd >= 0) {
+  for (unsigned reads = 0; reads < READS_PER_WAKE && c->used && c->err_fd >= 0; reads++) {
     ssize_t k;
     do k = read(c->err_fd, batch, sizeof batch);
     while (k < 0 && errno == EINTR);
