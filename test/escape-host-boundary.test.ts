@@ -39,7 +39,7 @@ import { performance } from 'node:perf_hooks';
 import { after, afterEach, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeDefaultZygote, run, spawn, type Enforcement, type ProcessHandle, type Result, type RunOptions } from '../src/index.js';
-import { packageRoot } from '../src/native/binding.js';
+import { loadBinding, packageRoot } from '../src/native/binding.js';
 import { detectFeatures, OPERATION_UID_BASE, resetFeatureCache } from '../src/policy/features.js';
 import { KILLER_UID_BASE } from '../src/protocol/wire.js';
 import { descendants, isAlive, processes, waitFor } from './helpers.js';
@@ -586,7 +586,7 @@ interface SweepChild {
 }
 
 /** A fresh Node process with TMPDIR set, doing one host-temp-dir run (which starts the startup sweep). */
-function sweepChild(tmp: string, waitGone?: string): SweepChild {
+function sweepChild(tmp: string, waitGone?: string, wrap: string[] = []): SweepChild {
   const program = `
     import { existsSync } from 'node:fs';
     import { run, closeDefaultZygote } from ${JSON.stringify(indexJs)};
@@ -608,7 +608,8 @@ function sweepChild(tmp: string, waitGone?: string): SweepChild {
   `;
   const env: Record<string, string | undefined> = { ...process.env, TMPDIR: tmp };
   if (waitGone) env.SWEEP_WAIT_GONE = waitGone;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { encoding: 'utf8', env, timeout: 60_000 });
+  const argv = [...wrap, process.execPath, '--input-type=module', '-e', program];
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env, timeout: 60_000 });
   assert.equal(r.status, 0, `sweep child failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as SweepChild;
 }
@@ -660,6 +661,63 @@ describe('2. the startup sweep touches only what this library made', () => {
     assert.equal(out.tmpdirExists, false, `the child's temp dir ${out.tmpdir} was left behind`);
     assert.equal(existsSync(stale), false, 'the stale dir was not swept');
     assert.deepEqual(snapshotTree(victimDir), victimSnapshot, 'the sweep followed a link out of the stale dir');
+  });
+
+  test('a dir named with a creator token is swept only when its live lock is free: the lock, not the pid, tells (pid namespaces may share the dir)', { skip }, () => {
+    assert.equal(existsSync('/proc/99999'), false, 'pid 99999 exists');
+    const tmp = freshTmp();
+    const parent = join(tmp, 'hatchery-0');
+    mkdirSync(parent, { mode: 0o711 });
+    chmodSync(parent, 0o711);
+    // A creator in another pid namespace: its pid means nothing here, but it holds its lock.
+    const live = join(parent, 'hatchery-op-99999-0a1b2c3d-abcdef');
+    mkdirSync(live, { mode: 0o700 });
+    writeFileSync(join(live, 'in-use.txt'), 'a live run in another pid namespace');
+    const heldLock = loadBinding().lockFile(join(parent, '.hatchery-live-99999-0a1b2c3d'));
+    assert.ok(heldLock >= 0, `could not take the stand-in creator's lock (${heldLock})`);
+    // A creator that is gone: its lock file is left, unlocked.
+    const stale = join(parent, 'hatchery-op-99998-9f8e7d6c-ghijkl');
+    mkdirSync(stale, { mode: 0o700 });
+    writeFileSync(join(stale, 'left.txt'), 'left by a SIGKILLed run');
+    writeFileSync(join(parent, '.hatchery-live-99998-9f8e7d6c'), '', { mode: 0o600 });
+    try {
+      const out = sweepChild(tmp, stale);
+      assert.ok(out.ok, `the child's run failed: ${JSON.stringify(out)}`);
+      assert.equal(existsSync(stale), false, 'the dir whose lock was free was not swept');
+      assert.equal(existsSync(join(parent, '.hatchery-live-99998-9f8e7d6c')), false, 'the free lock file was left');
+      assert.ok(existsSync(join(live, 'in-use.txt')), 'a dir whose creator holds its lock was swept');
+      assert.ok(existsSync(join(parent, '.hatchery-live-99999-0a1b2c3d')), 'a held lock file was removed');
+      assert.deepEqual(
+        readdirSync(parent).filter((n) => n.startsWith('.hatchery-live-') && !n.endsWith('0a1b2c3d')),
+        [],
+        'the sweeping child left its own lock file behind at its exit',
+      );
+    } finally {
+      loadBinding().close(heldLock);
+    }
+  });
+
+  const unsharePid = (): boolean => spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
+  test('a live run in another pid namespace keeps its temp dir while a new process sweeps there', { skip: skip || (unsharePid() ? false : 'unshare --pid is refused here') }, async () => {
+    const tmp = freshTmp();
+    const runner = `
+      import { run, closeDefaultZygote } from ${JSON.stringify(indexJs)};
+      const r = await run('/bin/sh', ['-c', 'echo kept > f; sleep 2; cat f'], { sandbox: { namespaces: { mount: false } }, timeoutMs: 20000 });
+      await closeDefaultZygote();
+      console.log(JSON.stringify({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }));
+    `;
+    const child = spawnHost(process.execPath, ['--input-type=module', '-e', runner], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout!.on('data', (d: Buffer) => (text += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const parent = join(tmp, 'hatchery-0');
+    await waitFor(() => existsSync(parent) && readdirSync(parent).some((n) => n.startsWith('hatchery-op-')), 15_000, 'the runner\'s temp dir');
+    // The sweeper cannot see the runner's pid: a pid namespace of its own.
+    const out = sweepChild(tmp, undefined, ['unshare', '--pid', '--fork', '--mount-proc']);
+    assert.ok(out.ok, `the sweeping child's run failed: ${JSON.stringify(out)}`);
+    assert.equal(await exited, 0);
+    const r = JSON.parse(text.trim().split('\n').pop()!) as { exitCode: number; stdout: string; stderr: string };
+    assert.deepEqual(r, { exitCode: 0, stdout: 'kept\n', stderr: '' }, 'the live run lost its temp dir to the sweep');
   });
 
   test('dirs planted by uid 65534 (top-level look-alike, fake hatchery-0 parent) are neither followed nor deleted, and the run still works', { skip }, () => {

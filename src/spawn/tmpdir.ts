@@ -38,12 +38,12 @@ import { NOBODY_ID } from '../policy/namespaces.js';
 import { SignalScope, SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { isOperationUid } from './operation-uid.js';
-import { staleEntries } from './stale-entries.js';
+import { ownEntryPrefix, staleEntries } from './stale-entries.js';
 
 export const TMPDIR_PREFIX = 'hatchery-op-';
 
-const ownPrefix = `${TMPDIR_PREFIX}${process.pid}-`;
-const namePattern = /^hatchery-op-(\d+)-[A-Za-z0-9]{6}$/;
+/** `hatchery-op-<pid>-<token>-XXXXXX` (stale-entries.ts), or without the token as earlier versions named them. */
+const namePattern = /^hatchery-op-(\d+)-(?:([0-9a-f]{8})-)?[A-Za-z0-9]{6}$/;
 let parentChecked: string | null = null;
 let swept = false;
 
@@ -98,7 +98,7 @@ export function operationParentDir(): string {
 export function createOperationDir(owner: { uid: number; gid: number }, zygote: Zygote | undefined): string {
   const parent = operationParentDir();
   if (zygote) sweepOnce(zygote);
-  const dir = mkdtempSync(join(parent, ownPrefix));
+  const dir = mkdtempSync(join(parent, ownEntryPrefix(parent, TMPDIR_PREFIX)));
   if (euid() === 0 && owner.uid !== 0) chownSync(dir, owner.uid, owner.gid);
   return dir;
 }
@@ -112,7 +112,7 @@ export function sweepOnce(zygote: Zygote): void {
 
 /** The name an operation dir would get, not made: for reports (`hatchery check`, `policy --explain`). */
 export function exampleOperationDir(): string {
-  return join(tmpdir(), `hatchery-${euid()}`, `${ownPrefix}XXXXXX`);
+  return join(tmpdir(), `hatchery-${euid()}`, `${TMPDIR_PREFIX}${process.pid}-XXXXXXXX-XXXXXX`);
 }
 
 /**
