@@ -24,7 +24,7 @@ import {
   type QueuePolicy,
 } from '../src/bullmq/index.js';
 import { toJobError } from '../src/bullmq/failures.js';
-import { parseWorkerArgs, printable, redactUrl } from '../src/cli/worker-command.js';
+import { Log, parseWorkerArgs, printable, redactUrl } from '../src/cli/worker-command.js';
 import { UsageError } from '../src/cli/run-command.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -215,6 +215,18 @@ test('hatchery worker flags: defaults, the URL from the environment, and usage e
   // Job ids and reasons come from producers: no line breaks or terminal escapes in a log line.
   assert.equal(printable('7\nhatchery worker: job 8 completed\u001b[2J'), '7\\u000ahatchery worker: job 8 completed\\u001b[2J');
   assert.equal(printable('x'.repeat(600)).length, 501);
+  // Queue errors too: BullMQ builds some from the job id ("could not renew lock for job <id>").
+  const written: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stdout.write;
+  try {
+    new Log(false).error('could not renew lock for job 7\u001b]0;pwned\u0007\nhatchery worker: fake');
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.equal(written.length, 1);
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  assert.doesNotMatch(written[0]!.slice(0, -1), /[\u0000-\u001f]/, `a control character reached the terminal: ${JSON.stringify(written[0])}`);
 });
 
 test('hatchery worker --check proves each profile on this machine; a bad profile file exits 125 naming it', () => {

@@ -152,7 +152,7 @@ export function redactUrl(text: string): string {
 }
 
 /** Writes log lines: human text, or one JSON object per line. */
-class Log {
+export class Log {
   readonly #json: boolean;
   readonly #lastError = new Map<string, { at: number; suppressed: number }>();
 
@@ -166,7 +166,9 @@ class Log {
   }
 
   /** The same error at most once per 10 s (a Redis outage repeats it many times a second). */
-  error(message: string): void {
+  error(raw: string): void {
+    // Queue errors can carry what a producer chose (a job id): no control characters reach the terminal.
+    const message = printable(raw);
     const now = Date.now();
     const seen = this.#lastError.get(message);
     if (seen && now - seen.at < 10_000) {
