@@ -72,8 +72,9 @@ export class Pairer {
     await this.listen();
     const nonce = randomBytes(NONCE_BYTES);
     const key = nonce.toString('hex');
+    let timer: NodeJS.Timeout | undefined;
     const accepted = new Promise<Socket>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         this.waiting.delete(key);
         reject(new Error('socket pairing timed out'));
       }, PAIR_TIMEOUT_MS);
@@ -83,6 +84,8 @@ export class Pairer {
         resolve(s);
       });
     });
+    // Awaited only once the nonce is written: a failure before that must not leave it to reject unheard.
+    accepted.catch(() => {});
     const child = connect({ path: this.address });
     // Never read on this end: its bytes belong to the worker.
     child.pause();
@@ -93,8 +96,11 @@ export class Pairer {
       const parent = await accepted;
       return { parent, child, childFd: socketFd(child) };
     } catch (e) {
+      clearTimeout(timer);
       this.waiting.delete(key);
       child.destroy();
+      // A socket the server accepted for this nonce after all goes nowhere.
+      void accepted.then((s) => s.destroy(), () => {});
       throw e;
     }
   }
