@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
-import { HatcheryError, WorkerError, createWorkerPool, type WorkerPool, type WorkerPoolOptions } from '../src/index.js';
+import { HatcheryError, WorkerError, WorkerInput, createWorkerPool, type WorkerPool, type WorkerPoolOptions } from '../src/index.js';
 import { descendants, waitFor } from './helpers.js';
 
 /** Every forging worker renames itself to this first, so the test can tell whether its process is gone. */
@@ -117,6 +117,27 @@ export function forge(kind, id, extra) {
       writeAll(header(16));
       writeAll(Buffer.alloc(16, 0xff));
       return forever();
+    case 'close-when-idle':
+      // Answers, then (idle) closes its channel and stays alive: its fd number is free in the parent.
+      writeAll(frame({ t: 'ok', id, value: 'answered' }));
+      setTimeout(() => closeSync(0), 100);
+      return stayAlive();
+    case 'bytes-when-idle':
+      // Answers, then (idle) starts a frame nobody asked for and feeds it a byte now and then.
+      writeAll(frame({ t: 'ok', id, value: 'answered' }));
+      setTimeout(() => {
+        writeAll(header(4 * 1024 * 1024));
+        writeAll(Buffer.alloc(64 * 1024));
+        setInterval(() => writeAll(Buffer.alloc(1)), 500);
+      }, 100);
+      return forever();
+    case 'typed-array-padded': {
+      // A 1-byte Uint8Array, then a megabyte the deserializer never reads, in the same frame.
+      const payload = Buffer.concat([serialize({ t: 'ok', id, value: { bytes: new Uint8Array([7]), floats: new Float64Array([1.5]), buf: Buffer.from('xy') } }), Buffer.alloc(1 << 20)]);
+      writeAll(header(payload.length));
+      writeAll(payload);
+      return forever();
+    }
   }
   throw new Error('unknown forgery ' + kind);
 }
@@ -286,6 +307,40 @@ test('a truncated frame, then the channel closed while the process stays alive: 
   await withPool({}, async (p) => {
     const e = await rejectsWith(p.call('forge', 'truncated-then-close', 1), 'WORKER_CRASHED', /closed its channel in the middle of a frame without exiting/);
     assert.equal((e as WorkerError).exit?.signal, 'SIGKILL');
+  });
+});
+
+test('a worker that closes its channel while idle leaves the rotation at once: the next call, input fd and all, goes to another worker', async () => {
+  await withPool({ reuse: 10, maxWorkers: 1 }, async (p, dir) => {
+    assert.equal(await p.call('forge', 'close-when-idle', 1), 'answered');
+    await new Promise((r) => setTimeout(r, 400)); // closed by now, and still alive
+    const input = join(dir, 'input.txt');
+    writeFileSync(input, 'for the caller only');
+    chmodSync(input, 0o644);
+    const started = Date.now();
+    assert.equal(await p.call('add', 1, 2, WorkerInput.file(input)), 3);
+    assert.ok(Date.now() - started < 1500, `the call waited ${Date.now() - started} ms (it went to the closed worker first)`);
+  });
+});
+
+test('bytes from an idle worker are out of turn: WORKER_PROTOCOL at once, nothing held in the reply budget', async () => {
+  await withPool({ reuse: 10 }, async (p) => {
+    assert.equal(await p.call('forge', 'bytes-when-idle', 1), 'answered');
+    await waitFor(() => p.stats().totals.protocolErrors >= 1, 5000, 'the idle bytes to count as a protocol error');
+    assert.equal((p as unknown as { bufferedReplyBytes: number }).bufferedReplyBytes, 0, 'bytes nobody asked for sit in the reply budget');
+  });
+});
+
+test('a Buffer or typed array result owns exactly its bytes: no view into the frame or a shared pool', async () => {
+  await withPool({}, async (p) => {
+    const v = (await p.call('forge', 'typed-array-padded', 1)) as { bytes: Uint8Array; floats: Float64Array; buf: Buffer };
+    assert.deepEqual([...v.bytes], [7]);
+    assert.equal(v.bytes.buffer.byteLength, 1, 'the 1-byte result keeps the whole frame alive');
+    assert.equal(v.floats.buffer.byteLength, 8);
+    assert.equal(v.floats[0], 1.5);
+    assert.ok(Buffer.isBuffer(v.buf));
+    assert.equal(v.buf.toString(), 'xy');
+    assert.equal(v.buf.buffer.byteLength, 2, "the Buffer is a view into Node's shared pool");
   });
 });
 

@@ -21,7 +21,7 @@ import { Pairer } from './channel.js';
 import { WorkerInput } from './input.js';
 import { normalizeWorkerPoolOptions, type NormalizedWorkerPoolOptions, type WorkerPoolOptions } from './options.js';
 import { MAX_FRAME, MAX_INPUTS, ProtocolViolation, deserializeError, serializeValue, type WorkerMessage } from './protocol.js';
-import { SendFailed, Worker, WorkerError, type PendingCall, type Violation, type WorkerHost, type WorkerState } from './worker.js';
+import { ChannelClosed, SendFailed, Worker, WorkerError, type PendingCall, type Violation, type WorkerHost, type WorkerState } from './worker.js';
 
 export { MIN_WORKER_MEMORY_BYTES, MIN_WORKER_PROCESSES, DEFAULT_MAX_REPLY_BYTES, DEFAULT_REPLY_BUDGET_BYTES, type WorkerPoolOptions } from './options.js';
 export { STALL_MS, EOF_GRACE_MS, WorkerError } from './worker.js';
@@ -336,6 +336,12 @@ export class WorkerPool implements WorkerHost {
     } catch (e) {
       const failed = e instanceof SendFailed ? e : new SendFailed(e, false);
       worker.call = undefined;
+      if (failed.reason instanceof ChannelClosed) {
+        // Nothing left: the worker goes, the call waits for another (dispatch's loop or the next one).
+        this.retire(worker);
+        this.queue.unshift(call);
+        return;
+      }
       // Fds may sit queued in the worker without their call: it cannot serve another.
       if (failed.fdsSent) this.retire(worker);
       else worker.state = 'idle';

@@ -12,7 +12,7 @@
  * field of every frame (types, lengths, which keys are present) and
  * deserializeError() rebuilds errors from those checked strings only.
  */
-import { deserialize, serialize } from 'node:v8';
+import { DefaultDeserializer, deserialize, serialize } from 'node:v8';
 
 /** A frame larger than this is a protocol violation (arguments or results are capped). */
 export const MAX_FRAME = 256 * 1024 * 1024;
@@ -160,6 +160,35 @@ export function serializeError(e: Error): SerializedError {
 }
 
 /** An error rebuilt from checked strings: its own properties are only name, message, stack and code. */
+/**
+ * v8's deserializer, except that every Buffer, typed array and DataView it
+ * makes owns a fresh ArrayBuffer of exactly its own size. v8.deserialize()
+ * makes them views into the frame's memory (keeping all of a large frame
+ * alive for a 1-byte result) or, when unaligned, copies into Node's shared
+ * Buffer pool, whose other bytes a caller could then read through `.buffer`.
+ */
+/** DefaultDeserializer's hook for Buffers and typed arrays, which Node's types leave out. */
+type HostObjectReading = new (buffer: Buffer) => DefaultDeserializer & { _readHostObject(): NodeJS.TypedArray | DataView };
+
+class OwningDeserializer extends (DefaultDeserializer as unknown as HostObjectReading) {
+  override _readHostObject(): NodeJS.TypedArray | DataView {
+    const view = super._readHostObject();
+    const own = new ArrayBuffer(view.byteLength);
+    new Uint8Array(own).set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    if (Buffer.isBuffer(view)) return Buffer.from(own);
+    if (view instanceof DataView) return new DataView(own);
+    const Ctor = view.constructor as new (buffer: ArrayBuffer) => NodeJS.TypedArray;
+    return new Ctor(own);
+  }
+}
+
+/** A worker's frame payload, deserialized into values that share no memory with the frame or anything else. */
+export function deserializeOwned(payload: Buffer): unknown {
+  const d = new OwningDeserializer(payload);
+  d.readHeader();
+  return d.readValue();
+}
+
 export function deserializeError(s: SerializedError): Error {
   const Ctor = STANDARD_ERRORS.get(s.name) ?? Error;
   const e = new Ctor(s.message);

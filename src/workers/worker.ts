@@ -8,7 +8,6 @@
  */
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { deserialize } from 'node:v8';
 import { pathToFileURL } from 'node:url';
 import { HatcheryError } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
@@ -26,6 +25,7 @@ import {
   FrameReader,
   MAX_FRAME,
   ProtocolViolation,
+  deserializeOwned,
   encodeFrame,
   parseWorkerMessage,
   type CallMessage,
@@ -211,15 +211,17 @@ export class Worker {
   private watchOutput(handle: ProcessHandle): void {
     const streams: Readable[] = [];
     if (handle.stdout) {
-      handle.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
-      streams.push(handle.stdout);
+      const out = handle.stdout;
+      out.on('data', (chunk: Buffer) => forwardOutput(out, chunk, process.stdout));
+      streams.push(out);
     }
     if (handle.stderr) {
-      handle.stderr.on('data', (chunk: Buffer) => {
-        if (this.host.options.output === 'inherit') process.stderr.write(chunk);
+      const err = handle.stderr;
+      err.on('data', (chunk: Buffer) => {
+        if (this.host.options.output === 'inherit') forwardOutput(err, chunk, process.stderr);
         this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
       });
-      streams.push(handle.stderr);
+      streams.push(err);
     }
     for (const s of streams) {
       s.on('error', () => {});
@@ -241,6 +243,8 @@ export class Worker {
   /** Send `call` (its input fds first). Throws when it could not be sent; `fdsSent` says whether fds may sit queued in the worker. */
   send(call: PendingCall): void {
     const native = loadBinding();
+    // A closed channel's fd number may already be someone else's socket: nothing goes out on it.
+    if (this.channelFd < 0 || !this.channel || this.channel.destroyed) throw new SendFailed(new ChannelClosed(), false);
     call.id = ++this.lastId;
     const opened: OpenedInput[] = [];
     let frame: Buffer;
@@ -251,7 +255,9 @@ export class Worker {
         const fds = opened.slice(i, i + FDS_PER_FRAME).map((o) => o.fd);
         // The channel is idle (the worker has read all earlier frames), so a 4-byte sendmsg goes through whole.
         const sent = native.sendMessage(this.channelFd, FD_FRAME, fds);
-        if (sent !== FD_FRAME.length) throw new Error(`passing input fds failed (${sent < 0 ? `errno ${-sent}` : `${sent} bytes`})`);
+        if (sent !== FD_FRAME.length) {
+          throw new WorkerError('WORKER_CRASHED', `passing input fds to the worker failed (${sent < 0 ? `errno ${-sent}` : `${sent} bytes`})`, undefined, this.stderrTail);
+        }
       }
     } catch (e) {
       for (const o of opened) o.release();
@@ -289,6 +295,11 @@ export class Worker {
    */
   private onChannelData(chunk: Buffer): void {
     if (this.gone) return; // being killed: its bytes no longer matter
+    if (this.state === 'idle') {
+      // Nothing is asked of an idle worker: whatever it sends is out of turn (and would sit in the reply budget).
+      this.host.onViolation(this, new Violation('WORKER_PROTOCOL', `sent ${chunk.length} bytes while idle`));
+      return;
+    }
     const { maxReplyBytes, replyBudgetBytes } = this.host.options;
     const reader = this.reader;
     reader.push(chunk);
@@ -305,7 +316,7 @@ export class Worker {
         if (payload === null) throw new Violation('WORKER_PROTOCOL', 'an empty frame (a worker never sends fds)');
         let decoded: unknown;
         try {
-          decoded = deserialize(payload);
+          decoded = deserializeOwned(payload);
         } catch (e) {
           throw new Violation('WORKER_PROTOCOL', `a frame of ${size} bytes that does not deserialize (${e instanceof Error ? e.message : 'unknown error'})`);
         }
@@ -371,9 +382,17 @@ export class Worker {
 
   /** The worker's end of the channel closed: it can never reply. Give it a moment to exit on its own (a crash), then kill it. */
   private onChannelEnd(): void {
+    // The fd number is free for reuse from here: never send on it again.
+    this.channelFd = -1;
     if (this.gone || this.eofTimer) return;
     const partial = this.reader.buffered > 0;
     this.dropBuffered();
+    if (this.state === 'idle') {
+      // No call to report to: out of rotation at once, so no call is handed to a worker that cannot take it.
+      this.lost = 'closed its channel while idle';
+      this.host.retire(this);
+      return;
+    }
     this.eofTimer = setTimeout(() => {
       if (this.gone) return;
       this.lost = `closed its channel${partial ? ' in the middle of a frame' : ''} without exiting`;
@@ -409,6 +428,40 @@ export class Worker {
     for (const s of this.output) s.destroy();
     this.channel?.destroy();
     this.host.onExit(this, exit, cause, was);
+  }
+}
+
+/** Workers' output paused until this process's stdout or stderr drains: one 'drain' listener per stream, however many wait. */
+const pausedUntilDrain = new Map<NodeJS.WriteStream, Set<Readable>>();
+
+/**
+ * A worker's output onto this process's stdout or stderr at the reader's
+ * pace: when `to` is full, `from` pauses (the worker's pipe fills and the
+ * worker waits) instead of this process queueing its output without bound.
+ */
+function forwardOutput(from: Readable, chunk: Buffer, to: NodeJS.WriteStream): void {
+  if (to.write(chunk)) return;
+  from.pause();
+  let waiting = pausedUntilDrain.get(to);
+  if (!waiting) {
+    const resumeAll = (): void => {
+      to.off('drain', resumeAll);
+      to.off('close', resumeAll);
+      pausedUntilDrain.delete(to);
+      for (const r of waiting!) r.resume();
+    };
+    waiting = new Set();
+    pausedUntilDrain.set(to, waiting);
+    to.on('drain', resumeAll);
+    to.on('close', resumeAll);
+  }
+  waiting.add(from);
+}
+
+/** Worker.send() found the channel closed: the call never left, and may go to another worker. */
+export class ChannelClosed extends Error {
+  constructor() {
+    super("the worker's channel is closed");
   }
 }
 
