@@ -644,15 +644,26 @@ describe('2. the startup sweep touches only what this library made', () => {
     return dir;
   }
 
-  test('control: a stale dir of a dead library process in its own parent is removed, its links not followed', { skip }, () => {
-    assert.equal(existsSync('/proc/99999'), false, 'pid 99999 exists: the stale name would name a live process');
-    const tmp = freshTmp();
+  /** The library's own parent for root's operation dirs in `tmp`, made as the library makes it (0711). */
+  function libraryParentIn(tmp: string): string {
     const parent = join(tmp, 'hatchery-0');
     mkdirSync(parent, { mode: 0o711 });
     chmodSync(parent, 0o711);
-    const stale = join(parent, 'hatchery-op-99999-abcdef');
-    mkdirSync(stale, { mode: 0o700 });
-    writeFileSync(join(stale, 'left.txt'), 'left by a SIGKILLed run');
+    return parent;
+  }
+
+  /** An operation dir named `name` in `parent`, holding one file a run left. */
+  function operationDirWith(parent: string, name: string, file: string, text: string): string {
+    const dir = join(parent, name);
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, file), text);
+    return dir;
+  }
+
+  test('control: a stale dir of a dead library process in its own parent is removed, its links not followed', { skip }, () => {
+    assert.equal(existsSync('/proc/99999'), false, 'pid 99999 exists: the stale name would name a live process');
+    const tmp = freshTmp();
+    const stale = operationDirWith(libraryParentIn(tmp), 'hatchery-op-99999-abcdef', 'left.txt', 'left by a SIGKILLed run');
     symlinkSync(victimDir, join(stale, 'link'));
     symlinkSync(join(victimDir, 'victim.txt'), join(stale, 'link-file'));
     const out = sweepChild(tmp, stale);
@@ -666,19 +677,13 @@ describe('2. the startup sweep touches only what this library made', () => {
   test('a dir named with a creator token is swept only when its live lock is free: the lock, not the pid, tells (pid namespaces may share the dir)', { skip }, () => {
     assert.equal(existsSync('/proc/99999'), false, 'pid 99999 exists');
     const tmp = freshTmp();
-    const parent = join(tmp, 'hatchery-0');
-    mkdirSync(parent, { mode: 0o711 });
-    chmodSync(parent, 0o711);
+    const parent = libraryParentIn(tmp);
     // A creator in another pid namespace: its pid means nothing here, but it holds its lock.
-    const live = join(parent, 'hatchery-op-99999-0a1b2c3d-abcdef');
-    mkdirSync(live, { mode: 0o700 });
-    writeFileSync(join(live, 'in-use.txt'), 'a live run in another pid namespace');
+    const live = operationDirWith(parent, 'hatchery-op-99999-0a1b2c3d-abcdef', 'in-use.txt', 'a live run in another pid namespace');
     const heldLock = loadBinding().lockFile(join(parent, '.hatchery-live-99999-0a1b2c3d'));
     assert.ok(heldLock >= 0, `could not take the stand-in creator's lock (${heldLock})`);
     // A creator that is gone: its lock file is left, unlocked.
-    const stale = join(parent, 'hatchery-op-99998-9f8e7d6c-ghijkl');
-    mkdirSync(stale, { mode: 0o700 });
-    writeFileSync(join(stale, 'left.txt'), 'left by a SIGKILLed run');
+    const stale = operationDirWith(parent, 'hatchery-op-99998-9f8e7d6c-ghijkl', 'left.txt', 'left by a SIGKILLed run');
     writeFileSync(join(parent, '.hatchery-live-99998-9f8e7d6c'), '', { mode: 0o600 });
     try {
       const out = sweepChild(tmp, stale);

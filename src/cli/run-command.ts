@@ -1,10 +1,12 @@
 /** `hatchery run [flags] -- FILE [ARGS...]`: each flag maps to exactly one run() option. */
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { isHatcheryError, signalNumber } from '../errors.js';
 import type { SandboxOptions, NamespaceSet } from '../options/sandbox.js';
 import type { RunOptions } from '../spawn/run.js';
 import { run } from '../api/run.js';
 import { spawn } from '../api/spawn.js';
+import { forwardOutput } from '../spawn/forward-output.js';
 
 export const runHelp = `Usage: hatchery run [options] -- FILE [ARGS...]
 
@@ -286,7 +288,7 @@ async function streamRun(parsed: ParsedRun, signal: AbortSignal): Promise<number
   const cap = maxOutputBytes ?? Number.POSITIVE_INFINITY;
   let capped = false;
   let readerGone = false;
-  const forward = (from: NodeJS.ReadableStream | null, to: NodeJS.WriteStream): Promise<void> =>
+  const forward = (from: Readable | null, to: NodeJS.WriteStream): Promise<void> =>
     new Promise((resolve) => {
       if (!from) return resolve();
       let seen = 0;
@@ -303,11 +305,7 @@ async function streamRun(parsed: ParsedRun, signal: AbortSignal): Promise<number
         }
       });
       const write = (chunk: Buffer): void => {
-        if (broken || chunk.length === 0) return;
-        if (!to.write(chunk)) {
-          from.pause();
-          to.once('drain', () => from.resume());
-        }
+        if (!broken && chunk.length > 0) forwardOutput(from, chunk, to);
       };
       from.on('data', (chunk: Buffer) => {
         if (capped && seen >= cap) return;

@@ -19,10 +19,10 @@
  *   - a dir the program left empty (the common case) is just rmdir'd here:
  *     rmdir never follows a link, and refuses a dir that holds anything;
  *   - any other dir is emptied by a zygote child that runs as the dir's owner
- *     under a Landlock ruleset granting that dir alone (from ABI 2; see
- *     removalPlan) (native/remove.c:
- *     fd-relative, O_NOFOLLOW, no recursion), off Node's thread; only the
- *     empty dir is then rmdir'd here;
+ *     under a Landlock ruleset granting that dir alone where Landlock has ABI
+ *     2 (removalPlan says why not 1), fd-relative, O_NOFOLLOW and without
+ *     recursion (native/remove.c), off Node's thread; only the empty dir is
+ *     then rmdir'd here;
  *   - the startup sweep looks only inside the library's own parent, and
  *     removes only directories owned by this process's uid or by an
  *     operation uid, whose creator (named in the dir's name) is gone.

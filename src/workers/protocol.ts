@@ -160,6 +160,9 @@ export function serializeError(e: Error): SerializedError {
 }
 
 /** An error rebuilt from checked strings: its own properties are only name, message, stack and code. */
+/** DefaultDeserializer's hook for Buffers and typed arrays, which Node's types leave out. */
+type HostObjectReading = new (buffer: Buffer) => DefaultDeserializer & { _readHostObject(): NodeJS.TypedArray | DataView };
+
 /**
  * v8's deserializer, except that every Buffer, typed array and DataView it
  * makes owns a fresh ArrayBuffer of exactly its own size. v8.deserialize()
@@ -167,9 +170,6 @@ export function serializeError(e: Error): SerializedError {
  * alive for a 1-byte result) or, when unaligned, copies into Node's shared
  * Buffer pool, whose other bytes a caller could then read through `.buffer`.
  */
-/** DefaultDeserializer's hook for Buffers and typed arrays, which Node's types leave out. */
-type HostObjectReading = new (buffer: Buffer) => DefaultDeserializer & { _readHostObject(): NodeJS.TypedArray | DataView };
-
 class OwningDeserializer extends (DefaultDeserializer as unknown as HostObjectReading) {
   override _readHostObject(): NodeJS.TypedArray | DataView {
     const view = super._readHostObject();

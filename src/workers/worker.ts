@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { HatcheryError } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 import type { ExitStatus, ProcessHandle } from '../spawn/process-handle.js';
+import { forwardOutput } from '../spawn/forward-output.js';
 import { spawnOn } from '../spawn/spawn.js';
 import type { Zygote } from '../zygote/zygote.js';
 import type { Pairer } from './channel.js';
@@ -429,33 +430,6 @@ export class Worker {
     this.channel?.destroy();
     this.host.onExit(this, exit, cause, was);
   }
-}
-
-/** Workers' output paused until this process's stdout or stderr drains: one 'drain' listener per stream, however many wait. */
-const pausedUntilDrain = new Map<NodeJS.WriteStream, Set<Readable>>();
-
-/**
- * A worker's output onto this process's stdout or stderr at the reader's
- * pace: when `to` is full, `from` pauses (the worker's pipe fills and the
- * worker waits) instead of this process queueing its output without bound.
- */
-function forwardOutput(from: Readable, chunk: Buffer, to: NodeJS.WriteStream): void {
-  if (to.write(chunk)) return;
-  from.pause();
-  let waiting = pausedUntilDrain.get(to);
-  if (!waiting) {
-    const resumeAll = (): void => {
-      to.off('drain', resumeAll);
-      to.off('close', resumeAll);
-      pausedUntilDrain.delete(to);
-      for (const r of waiting!) r.resume();
-    };
-    waiting = new Set();
-    pausedUntilDrain.set(to, waiting);
-    to.on('drain', resumeAll);
-    to.on('close', resumeAll);
-  }
-  waiting.add(from);
 }
 
 /** Worker.send() found the channel closed: the call never left, and may go to another worker. */
