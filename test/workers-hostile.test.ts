@@ -131,9 +131,13 @@ export function forge(kind, id, extra) {
         setInterval(() => writeAll(Buffer.alloc(1)), 500);
       }, 100);
       return forever();
-    case 'typed-array-padded': {
-      // A 1-byte Uint8Array, then a megabyte the deserializer never reads, in the same frame.
-      const payload = Buffer.concat([serialize({ t: 'ok', id, value: { bytes: new Uint8Array([7]), floats: new Float64Array([1.5]), buf: Buffer.from('xy') } }), Buffer.alloc(1 << 20)]);
+    case 'typed-arrays':
+      // Small views; v8.deserialize() would make them views into the frame or Node's shared pool.
+      writeAll(frame({ t: 'ok', id, value: { bytes: new Uint8Array([7]), floats: new Float64Array([1.5]), buf: Buffer.from('xy') } }));
+      return forever();
+    case 'value-then-padding': {
+      // A well-formed reply, then a megabyte the value does not account for, in the same frame.
+      const payload = Buffer.concat([serialize({ t: 'ok', id, value: 'answered' }), Buffer.alloc(1 << 20)]);
       writeAll(header(payload.length));
       writeAll(payload);
       return forever();
@@ -333,7 +337,7 @@ test('bytes from an idle worker are out of turn: WORKER_PROTOCOL at once, nothin
 
 test('a Buffer or typed array result owns exactly its bytes: no view into the frame or a shared pool', async () => {
   await withPool({}, async (p) => {
-    const v = (await p.call('forge', 'typed-array-padded', 1)) as { bytes: Uint8Array; floats: Float64Array; buf: Buffer };
+    const v = (await p.call('forge', 'typed-arrays', 1)) as { bytes: Uint8Array; floats: Float64Array; buf: Buffer };
     assert.deepEqual([...v.bytes], [7]);
     assert.equal(v.bytes.buffer.byteLength, 1, 'the 1-byte result keeps the whole frame alive');
     assert.equal(v.floats.buffer.byteLength, 8);
@@ -355,6 +359,12 @@ test('a half frame that stalls: WORKER_CRASHED without timeoutMs', async () => {
 test('an oversized length prefix: WORKER_PROTOCOL at once, nothing buffered', async () => {
   await withPool({}, async (p) => {
     await rejectsWith(p.call('forge', 'oversized-prefix', 1), 'WORKER_PROTOCOL', /announced 4294967295 bytes/);
+  });
+});
+
+test('a frame with bytes after its value: WORKER_PROTOCOL, the value is not taken', async () => {
+  await withPool({}, async (p) => {
+    await rejectsWith(p.call('forge', 'value-then-padding', 1), 'WORKER_PROTOCOL', /value ends before the frame does/);
   });
 });
 

@@ -161,7 +161,11 @@ export function serializeError(e: Error): SerializedError {
 
 /** An error rebuilt from checked strings: its own properties are only name, message, stack and code. */
 /** DefaultDeserializer's hook for Buffers and typed arrays, which Node's types leave out. */
-type HostObjectReading = new (buffer: Buffer) => DefaultDeserializer & { _readHostObject(): NodeJS.TypedArray | DataView };
+type HostObjectReading = new (buffer: Buffer) => DefaultDeserializer & {
+  _readHostObject(): NodeJS.TypedArray | DataView;
+  /** Node's own (DefaultDeserializer reads typed arrays with it): skips `length` bytes and returns where they started. */
+  _readRawBytes?(length: number): number;
+};
 
 /**
  * v8's deserializer, except that every Buffer, typed array and DataView it
@@ -182,11 +186,28 @@ class OwningDeserializer extends (DefaultDeserializer as unknown as HostObjectRe
   }
 }
 
-/** A worker's frame payload, deserialized into values that share no memory with the frame or anything else. */
+/**
+ * A worker's frame payload, deserialized into values that share no memory
+ * with the frame or anything else. The value must use the whole payload:
+ * bytes after it are refused, not dropped (a frame means one value).
+ */
 export function deserializeOwned(payload: Buffer): unknown {
   const d = new OwningDeserializer(payload);
   d.readHeader();
-  return d.readValue();
+  const value: unknown = d.readValue();
+  const end = d._readRawBytes !== undefined ? d._readRawBytes(0) : hasMoreBytes(d) ? -1 : payload.length;
+  if (end !== payload.length) throw new RangeError(`the value ends before the frame does (${payload.length} bytes)`);
+  return value;
+}
+
+/** Without Node's _readRawBytes: whether one more byte can be read. */
+function hasMoreBytes(d: DefaultDeserializer): boolean {
+  try {
+    d.readRawBytes(1);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function deserializeError(s: SerializedError): Error {
