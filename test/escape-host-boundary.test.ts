@@ -31,6 +31,7 @@ import {
   renameSync,
   statfsSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -755,6 +756,41 @@ describe('2. the startup sweep touches only what this library made', () => {
     assert.equal(out.stdout, 'sweep-child-ok\n');
     assert.ok(out.tmpdir && !out.tmpdir.startsWith(`${join(tmp, 'hatchery-0')}/`), `the run used the planted parent: ${out.tmpdir}`);
     assert.equal(out.tmpdirExists, false, `the child's temp dir ${out.tmpdir} was left behind`);
+    // Its private parent instead of the planted one went with its normal exit.
+    assert.deepEqual(readdirSync(tmp).filter((n) => /^hatchery-0-/.test(n)), [], 'the private parent was left behind');
+  });
+
+  test("a private parent a SIGKILLed process left is swept once its creator's lock is free; a live or fresh one stays", { skip }, () => {
+    const tmp = freshTmp();
+    /** A private parent as the library makes one, holding a creator's op dir and lock file, last changed `ageMs` ago. */
+    const privateParent = (suffix: string, token: string, ageMs: number): { parent: string; op: string; lock: string } => {
+      const parent = join(tmp, `hatchery-0-${suffix}`);
+      mkdirSync(parent, { mode: 0o711 });
+      chmodSync(parent, 0o711);
+      const op = operationDirWith(parent, `hatchery-op-99998-${token}-abcdef`, 'left.txt', 'left by a run');
+      const lock = join(parent, `.hatchery-live-99998-${token}`);
+      writeFileSync(lock, '', { mode: 0o600 });
+      const when = (Date.now() - ageMs) / 1000;
+      utimesSync(parent, when, when);
+      return { parent, op, lock };
+    };
+    const stale = privateParent('st4le1', '9f8e7d6c', 5 * 60_000);
+    const live = privateParent('l1ve22', '0a1b2c3d', 5 * 60_000);
+    const heldLock = loadBinding().lockFile(live.lock);
+    assert.ok(heldLock >= 0, `could not take the stand-in creator's lock (${heldLock})`);
+    // Made a moment ago, its creator's lock not taken yet: an empty dir the sweep must leave alone.
+    const fresh = join(tmp, 'hatchery-0-fr3sh3');
+    mkdirSync(fresh, { mode: 0o711 });
+    try {
+      const out = sweepChild(tmp, stale.parent);
+      assert.ok(out.ok, `the child's run failed: ${JSON.stringify(out)}`);
+      assert.equal(existsSync(stale.parent), false, `the stale private parent is left: ${existsSync(stale.parent) ? readdirSync(stale.parent).join(', ') : ''}`);
+      assert.ok(existsSync(join(live.op, 'left.txt')), 'an op dir whose creator holds its lock was swept');
+      assert.ok(existsSync(live.lock), 'a held lock file was removed');
+      assert.ok(existsSync(fresh), 'a private parent made a moment ago was taken');
+    } finally {
+      loadBinding().close(heldLock);
+    }
   });
 });
 

@@ -23,11 +23,15 @@
  *     2 (removalPlan says why not 1), fd-relative, O_NOFOLLOW and without
  *     recursion (native/remove.c), off Node's thread; only the empty dir is
  *     then rmdir'd here;
- *   - the startup sweep looks only inside the library's own parent, and
- *     removes only directories owned by this process's uid or by an
- *     operation uid, whose creator (named in the dir's name) is gone.
+ *   - the startup sweep looks only inside the library's own parents (the
+ *     shared one, and private ones `hatchery-<euid>-XXXXXX` that processes
+ *     made when someone else held the shared name, each with its creator's
+ *     live lock inside), and removes only directories owned by this
+ *     process's uid or by an operation uid, whose creator (named in the
+ *     dir's name) is gone; a private parent goes at its creator's normal
+ *     exit, or once a sweep has left it empty.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,8 +94,27 @@ export function operationParentDir(): string {
     const own = mkdtempSync(`${shared}-`);
     chmodSync(own, mode);
     parentChecked = own;
+    // Its live lock at once (a sweep takes an empty private parent whose creator is gone), and it goes at a normal exit.
+    ownEntryPrefix(own, TMPDIR_PREFIX);
+    process.once('exit', () => removeEmptyDirSync(own));
   }
   return parentChecked;
+}
+
+/** `${os.tmpdir()}/hatchery-<euid>-XXXXXX`: a process's private parent, made when someone else held the shared one. */
+function privateParentPattern(): RegExp {
+  return new RegExp(`^hatchery-${euid()}-[A-Za-z0-9]{6}$`);
+}
+
+/** How recently a private parent must not have changed for an empty one to be taken: its creator takes its lock right after making it. */
+const PRIVATE_PARENT_QUIET_MS = 60_000;
+
+function removeEmptyDirSync(dir: string): void {
+  try {
+    rmdirSync(dir); // only if empty: an operation still running at exit leaves its dir for a later sweep
+  } catch {
+    // not empty, or gone
+  }
 }
 
 /** A fresh operation dir, mode 0700, owned by `owner` (the sandbox's uid when the caller is root). */
@@ -202,19 +225,56 @@ function emptyThenRemove(zygote: Zygote, dir: string, owner: { uid: number; gid:
   });
 }
 
-/** Remove operation dirs whose creating process is gone (it was SIGKILLed before it could clean up). */
+/**
+ * Remove operation dirs whose creating process is gone (it was SIGKILLed
+ * before it could clean up): in the shared parent, and in the private
+ * parents of processes that found the shared one held by someone else; a
+ * private parent goes too once nothing is left in it.
+ */
 export function sweepStaleOperationDirs(zygote: Zygote): void {
-  // Only the shared parent, and only if it is ours: never made just to be swept.
-  const parent = join(tmpdir(), `hatchery-${euid()}`);
-  if (!isOwnPrivateDir(parent)) return;
+  // Only parents that are ours: never made just to be swept.
+  const shared = join(tmpdir(), `hatchery-${euid()}`);
+  if (isOwnPrivateDir(shared)) void removeStaleIn(zygote, shared);
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  const pattern = privateParentPattern();
+  for (const name of names) {
+    const parent = join(tmpdir(), name);
+    if (!pattern.test(name) || parent === parentChecked || !isOwnPrivateDir(parent)) continue;
+    // A parent that changed lately may belong to a process that has just made it and is about to take its lock.
+    // (Read before the sweep: its own removals change the parent.)
+    const quiet = quietFor(parent, PRIVATE_PARENT_QUIET_MS);
+    void removeStaleIn(zygote, parent).then((allRemoved) =>
+      // Only if empty, which means its creator's live lock is gone too (staleEntries removed it).
+      allRemoved && quiet ? rmdir(parent).catch(() => undefined) : undefined,
+    );
+  }
+}
+
+/** Remove the stale operation dirs in `parent`; true when every one of them went. */
+async function removeStaleIn(zygote: Zygote, parent: string): Promise<boolean> {
+  const removals: Promise<boolean>[] = [];
   for (const name of staleEntries(parent, namePattern)) {
     const path = join(parent, name);
     try {
       const st = lstatSync(path);
       if (!st.isDirectory() || !(st.uid === euid() || st.uid === NOBODY_ID || isOperationUid(st.uid))) continue;
-      void removeOperationDir(zygote, path, { uid: st.uid, gid: st.gid });
+      removals.push(removeOperationDir(zygote, path, { uid: st.uid, gid: st.gid }));
     } catch {
       // gone already
     }
+  }
+  return (await Promise.all(removals)).every(Boolean);
+}
+
+function quietFor(path: string, ms: number): boolean {
+  try {
+    return Date.now() - lstatSync(path).mtimeMs >= ms;
+  } catch {
+    return false;
   }
 }
