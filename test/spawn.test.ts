@@ -2,7 +2,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { text } from 'node:stream/consumers';
-import { ProcessHandle, closeDefaultZygote, spawn } from '../src/index.js';
+import { readFileSync } from 'node:fs';
+import { HatcheryError, ProcessHandle, closeDefaultZygote, spawn } from '../src/index.js';
+import { normalizeSpawnOptions } from '../src/options/spawn-options.js';
+import { spawnOn } from '../src/spawn/spawn.js';
+import { Zygote } from '../src/zygote/zygote.js';
 
 after(() => closeDefaultZygote());
 
@@ -90,4 +94,45 @@ test('many concurrent children on one zygote', async () => {
   );
   const statuses = await Promise.all(children.map((c) => c.exited));
   statuses.forEach((s, i) => assert.equal(s.exitCode, i % 7));
+});
+
+test('a spawn refused on the spot by a zygote that just died leaves no deadline timer behind', async () => {
+  const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 10_000 });
+  const options = normalizeSpawnOptions({ sandbox: false, stdio: 'ignore', spawnTimeoutMs: 600_000 }, [], ['ignore', 'ignore', 'ignore']);
+  // Dead to the kernel (its socket closed) but not yet to this process: nothing below lets the loop turn.
+  process.kill(z.pid, 'SIGKILL');
+  const zombie = (): boolean => {
+    try {
+      const stat = readFileSync(`/proc/${z.pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    } catch {
+      return true;
+    }
+  };
+  const until = Date.now() + 5000;
+  while (!zombie() && Date.now() < until);
+  assert.ok(zombie(), 'the zygote is gone');
+  // The spawn's deadline is the only timer of spawnTimeoutMs (600 s) here; it is unref'd, so watch it being made.
+  const armed = new Set<unknown>();
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    const t = realSet(fn, ms);
+    if (ms === 600_000) armed.add(t);
+    return t;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+    armed.delete(t);
+    realClear(t);
+  }) as typeof clearTimeout;
+  let pending: Promise<unknown>;
+  try {
+    pending = spawnOn(z, '/bin/true', [], options);
+  } finally {
+    globalThis.setTimeout = realSet;
+    globalThis.clearTimeout = realClear;
+  }
+  await assert.rejects(pending, (e: unknown) => e instanceof HatcheryError && e.code === 'ZYGOTE_DIED');
+  assert.equal(armed.size, 0, 'a deadline was left armed for a spawn that had already failed');
+  for (const t of armed) realClear(t as NodeJS.Timeout);
 });

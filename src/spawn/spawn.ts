@@ -273,9 +273,7 @@ function startChild(
       rejectSpawn(e);
       return;
     }
-    armDeadline(
-      options.spawnTimeoutMs,
-      'start the program',
-    );
+    // Not when the spawn already ended on the spot (a channel found dead while sending): nothing to bound then.
+    if (!settledSpawn) armDeadline(options.spawnTimeoutMs, 'start the program');
   });
 }
