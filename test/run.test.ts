@@ -1,13 +1,16 @@
 // run(): results, output, limits, timeouts, errors - end to end against the real kernel.
 import assert from 'node:assert/strict';
+import { constants as bufferConstants } from 'node:buffer';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { HatcheryError, closeDefaultZygote, run, spawn, type ExitStatus } from '../src/index.js';
+import { HatcheryError, InvalidOptionRangeError, closeDefaultZygote, run, spawn, type ExitStatus } from '../src/index.js';
 import { descendants, isAlive, waitFor } from './helpers.js';
 
 after(() => closeDefaultZygote());
+
+const { MAX_LENGTH, MAX_STRING_LENGTH } = bufferConstants;
 
 describe('run', () => {
   test('echo: exit code, stdout, timings and rusage', async () => {
@@ -188,6 +191,24 @@ describe('run', () => {
     assert.equal(r.aborted, true);
     assert.equal(r.signal, 'SIGINT');
     assert.equal(r.escalated, false);
+  });
+
+  test('maxOutputBytes above what the encoding can return is a RangeError naming it, before anything runs', async () => {
+    const refused = (e: unknown): boolean => e instanceof InvalidOptionRangeError && e.option === 'maxOutputBytes' && /hex/.test(e.message);
+    // 280 MB as hex is 560 M characters, past V8's longest string: the program's output would have made the Result throw.
+    await assert.rejects(
+      run('/bin/sh', ['-c', 'head -c 280000000 /dev/zero'], { maxOutputBytes: 300_000_000, encoding: 'hex', sandbox: false }),
+      refused,
+    );
+    const most = Math.floor(MAX_STRING_LENGTH / 2);
+    await assert.rejects(run('/bin/true', [], { maxOutputBytes: most + 1, encoding: 'hex' }), refused);
+    assert.equal((await run('/bin/echo', ['ok'], { maxOutputBytes: most, encoding: 'hex' })).stdout, Buffer.from('ok\n').toString('hex'));
+    await assert.rejects(run('/bin/true', [], { maxOutputBytes: MAX_STRING_LENGTH + 1 }), (e: unknown) => e instanceof InvalidOptionRangeError && e.option === 'maxOutputBytes');
+    await assert.rejects(
+      run('/bin/true', [], { maxOutputBytes: MAX_LENGTH + 1, encoding: 'buffer' }),
+      (e: unknown) => e instanceof InvalidOptionRangeError && e.option === 'maxOutputBytes',
+    );
+    assert.equal((await run('/bin/echo', ['ok'], { maxOutputBytes: MAX_STRING_LENGTH })).stdout, 'ok\n');
   });
 
   test('a background grandchild does not outlive its parent', async () => {

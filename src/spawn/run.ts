@@ -3,8 +3,9 @@
  * output under byte caps, and report a Result. The run() facade is
  * src/api/run.ts; Pool.run (src/pool/pool.ts) calls prepareRun and collectRun.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
-import { InvalidOptionTypeError, signalNumber } from '../errors.js';
+import { InvalidOptionRangeError, InvalidOptionTypeError, signalNumber } from '../errors.js';
 import { integerOption } from '../options/checks.js';
 import {
   normalizeSpawnOptions,
@@ -170,7 +171,40 @@ export function prepareRun(
   if (encoding !== 'buffer' && (typeof encoding !== 'string' || !Buffer.isEncoding(encoding))) {
     throw new InvalidOptionTypeError('encoding', `must be 'buffer' or a Buffer encoding, got ${JSON.stringify(encoding)}`);
   }
+  const most = maxOutputFor(encoding);
+  if (cap > most) {
+    throw new InvalidOptionRangeError(
+      'maxOutputBytes',
+      `(${cap}) must be at most ${most} with encoding ${JSON.stringify(encoding)}: more output than that cannot be returned as one ${encoding === 'buffer' ? 'Buffer' : 'string'}`,
+    );
+  }
   return { cmd, normalized, input, cap, encoding };
+}
+
+/**
+ * The most bytes of one stream that can come back in a Result: a Buffer of
+ * at most buffer.constants.MAX_LENGTH, a string of at most MAX_STRING_LENGTH
+ * characters (a byte is at most one character in UTF-8, Latin-1 and ASCII,
+ * two in hex, 4/3 in base64, half of one in UTF-16). A cap above it would let
+ * the program's output turn the Result into a RangeError of Node's.
+ */
+function maxOutputFor(encoding: BufferEncoding | 'buffer'): number {
+  const bytes = bufferConstants.MAX_LENGTH;
+  const chars = bufferConstants.MAX_STRING_LENGTH;
+  switch (encoding === 'buffer' ? encoding : encoding.toLowerCase().replace('-', '')) {
+    case 'buffer':
+      return bytes;
+    case 'hex':
+      return Math.min(bytes, Math.floor(chars / 2));
+    case 'base64':
+    case 'base64url':
+      return Math.min(bytes, Math.floor(chars / 4) * 3);
+    case 'ucs2':
+    case 'utf16le':
+      return Math.min(bytes, chars * 2);
+    default:
+      return Math.min(bytes, chars);
+  }
 }
 
 /** Feed input, collect output under the caps, wait for the exit, build the Result. */
