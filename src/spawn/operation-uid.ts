@@ -25,6 +25,7 @@ export const BLOCK_SIZE = 1024;
 export const MAX_BLOCKS = OPERATION_UID_COUNT / BLOCK_SIZE;
 const LEASE_DIR = '/run/hatchery';
 const EWOULDBLOCK = 11;
+const EROFS = 30;
 
 /** The lease dir, made and checked: a directory of root's that no one else can write. */
 function leaseDir(): string | null {
@@ -60,7 +61,10 @@ class OperationUidAllocator {
       if (this.dir !== null) {
         const fd = native.lockFile(join(this.dir, `uid-block-${block}`));
         if (fd === -EWOULDBLOCK) continue;
-        if (fd < 0) return null;
+        if (fd === -EROFS) {
+          // The dir exists (an image that ran hatchery while it was built) on a read-only /run: no lease dir, as above.
+          this.dir = null;
+        } else if (fd < 0) return null;
         // The fd is the lease: kept open for the life of this process.
       }
       this.blocks.push(block);
