@@ -21,6 +21,7 @@ import {
   type QueueWorker,
   type RunJobData,
 } from '../src/bullmq/index.js';
+import { cutToJsonBytes, MAX_STREAM_JSON_BYTES } from '../src/bullmq/result.js';
 import { TMPDIR_PREFIX } from '../src/spawn/tmpdir.js';
 import { descendants, isAlive, waitFor } from './helpers.js';
 import { findRedisServer, startRedis, type RedisServer } from './redis-server.js';
@@ -464,6 +465,48 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
     assert.ok(Date.now() - t0 < 15_000);
     assert.equal(worker.pool.closed, true);
     await worker.ready;
+  });
+
+  test("output that JSON's escapes blow up (64 MiB of control bytes per stream) is cut to fit the stored result; the job completes, no retry", async () => {
+    const queue = newQueue();
+    const cap = 64 * 1024 * 1024;
+    // Storing a few hundred MB takes Redis (single-threaded) a while: the default lock, not the tests' 2 s one.
+    const worker = newWorker(queue, { concurrency: 1, lockDuration: 30_000, stalledInterval: 30_000, policy: { timeoutMs: 60_000, maxOutputBytes: cap } });
+    await worker.ready;
+    // Each byte is 6 in JSON (\u0001): 2 × 384 MiB, past V8's longest string, as one result.
+    const flood = `tr '\\0' '\\1' < /dev/zero | head -c ${cap}`;
+    const job = await addRun(queue, 'sh', ['-c', `${flood}; ${flood} >&2`], { job: { attempts: 2, backoff: { type: 'fixed', delay: 100 } } });
+    // Counts, not the job: each read of it would carry its few hundred MB.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const counts = await queue.getJobCounts('completed', 'failed');
+      if ((counts.completed ?? 0) + (counts.failed ?? 0) > 0 || Date.now() > deadline) break;
+      await sleep(100);
+    }
+    const done = (await queue.getJob(job.id!))!;
+    assert.equal(done.failedReason, undefined, `failed: ${done.failedReason}`);
+    assert.equal(done.attemptsMade, 1);
+    const r = done.returnvalue as QueueRunResult;
+    assert.equal(r.exitCode, 0);
+    assert.deepEqual(r.truncated, { stdout: true, stderr: true });
+    for (const text of [r.stdout, r.stderr]) {
+      assert.equal(text.length, Math.floor(MAX_STREAM_JSON_BYTES / 6));
+      assert.equal(text, '\x01'.repeat(text.length), 'only what the program printed');
+    }
+    await worker.close();
+  });
+
+  test('cutToJsonBytes measures what JSON.stringify stores and never splits a surrogate pair', () => {
+    const bytes = (t: string): number => Buffer.byteLength(JSON.stringify(t)) - 2;
+    const text = 'a"\\\n\x01\x7fé€😀\ud800x\udc00\u2028';
+    for (let budget = 0; budget <= bytes(text) + 1; budget++) {
+      const cut = cutToJsonBytes(text, budget);
+      assert.ok(text.startsWith(cut));
+      assert.ok(bytes(cut) <= budget, `budget ${budget}: ${bytes(cut)}`);
+      const longer = text.slice(0, cut.length + (text.codePointAt(cut.length)! > 0xffff ? 2 : 1));
+      if (cut.length < text.length) assert.ok(bytes(longer) > budget, `budget ${budget}: ${JSON.stringify(cut)} could be longer`);
+      assert.ok(!/[\ud800-\udbff]$/.test(cut) || cut === text.slice(0, text.indexOf('\ud800') + 1), 'a pair is never split');
+    }
   });
 
   test('nothing is left: no worker, zygote, sandboxed process, Redis or temp dir', async () => {

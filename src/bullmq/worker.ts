@@ -32,7 +32,7 @@ import { publishQueueJob, type JobOutcome, type QueueJobEvent } from './job-even
 import { CANCEL_EVENT } from './producer.js';
 import { forceDisconnect } from './force-disconnect.js';
 import { pickProfile, type ResolvedPolicy, type ResolvedProfile } from './profiles.js';
-import type { QueueRunResult } from './result.js';
+import { cutToJsonBytes, MAX_STREAM_JSON_BYTES, type QueueRunResult } from './result.js';
 import { QueueWorkerStatsRecorder, type QueueWorkerStats } from './stats.js';
 import { normalizeQueueWorkerOptions, type NormalizedQueueWorkerOptions, type QueueWorkerOptions } from './worker-options.js';
 
@@ -362,9 +362,18 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
       const runMs = Math.round((performance.now() - runStart) * 100) / 100;
       // An abort that came after the program had ended does not undo its Result.
       if (result.aborted) return { failure: await this.#abortFailure(running, job, token), profile: profile.name };
+      // The output is the program's: what JSON's escapes would blow up past what Redis and V8 take is cut.
+      const stdout = cutToJsonBytes(result.stdout, MAX_STREAM_JSON_BYTES);
+      const stderr = cutToJsonBytes(result.stderr, MAX_STREAM_JSON_BYTES);
       return {
         value: {
           ...result,
+          stdout,
+          stderr,
+          truncated: {
+            stdout: result.truncated.stdout || stdout.length < result.stdout.length,
+            stderr: result.truncated.stderr || stderr.length < result.stderr.length,
+          },
           profile: profile.name,
           timings: {
             queuedMs: Math.max(0, (job.processedOn ?? startedAt) - job.timestamp),
