@@ -143,6 +143,44 @@ test('workers run when the package is installed where their uid cannot go', { ti
   assert.equal(out.inside, isRoot ? 'INVALID_OPTION' : 'accepted');
 });
 
+test('a TMPDIR on a read-only mount: the runtime copy goes to the next base that takes it', { skip: !isRoot && 'only a root caller runs its workers as another uid', timeout: 120_000 }, () => {
+  assert.ok(existsSync('/usr/bin/unshare'), 'unshare is needed for a mount namespace of its own');
+  // The package under a 0700 dir, so the workers' uid needs the copy; TMPDIR a dir made read-only below.
+  const install = tempDir(0o700, 'hatchery-closed-install-');
+  for (const part of ['package.json', 'binding.gyp', 'dist/src', 'build/Release/hatchery_addon.node', 'build/Release/hatchery-zygote']) {
+    cpSync(join(root, part), join(install, part), { recursive: true });
+  }
+  const readOnly = tempDir(0o755, 'hatchery-ro-tmpdir-');
+  const module = writeModule(tempDir(0o755));
+  const script = `
+    import { readdirSync } from 'node:fs';
+    import { createWorkerPool } from ${JSON.stringify(join(install, 'dist', 'src', 'index.js'))};
+    const out = {};
+    const p = createWorkerPool({ module: ${JSON.stringify(module)}, warm: 1, output: 'inherit' });
+    try {
+      out.sum = await p.call('add', 40, 2);
+    } catch (e) {
+      out.error = e.code + ': ' + e.message;
+    }
+    out.copies = readdirSync('/tmp').filter((n) => n.startsWith('hatchery-workers-' + process.pid + '-'));
+    await p.close();
+    console.log(JSON.stringify(out));
+  `;
+  // Read-only in a mount namespace of its own: for root, DAC alone would not refuse it.
+  const setup = `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"`;
+  const r = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', 'sh', '-c', setup, 'sh', readOnly, process.execPath, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 100_000,
+    cwd: '/',
+    env: { ...process.env, TMPDIR: readOnly },
+  });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sum?: number; error?: string; copies: string[] };
+  assert.equal(out.error, undefined);
+  assert.equal(out.sum, 42);
+  assert.equal(out.copies.length, 1, 'the copy was made in /tmp, the next base');
+});
+
 test('the runtime copy is the library\'s own (0755 dir, 0644 files, verified content) and goes with the last pool', asRootOnly, async () => {
   const mine = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`hatchery-workers-${process.pid}-`));
   assert.deepEqual(mine(), []);

@@ -249,7 +249,14 @@ function makeCopy(id: Identity): Copy {
     sweep(base);
     const files = runtimeFiles();
     // mkdtemp: a new name, made by this call (O_EXCL semantics), 0700 until filled.
-    const dir = mkdtempSync(join(base, ownPrefix));
+    let dir: string;
+    try {
+      dir = mkdtempSync(join(base, ownPrefix));
+    } catch (e) {
+      // A base this process cannot write (a read-only mount, ENOSPC): the next may do.
+      refused.push(`${base}: ${(e as Error).message}`);
+      continue;
+    }
     try {
       for (const [name, data] of files) {
         const p = join(dir, name);
