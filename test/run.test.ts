@@ -211,6 +211,13 @@ describe('run', () => {
     assert.equal((await run('/bin/echo', ['ok'], { maxOutputBytes: MAX_STRING_LENGTH })).stdout, 'ok\n');
   });
 
+  test('timeoutMs at its maximum (timeout + grace + margin past the longest Node timer) neither kills the zygote nor another run', async () => {
+    const other = run('/bin/sleep', ['0.5']);
+    const r = await run('/bin/sleep', ['0.2'], { timeoutMs: 2 ** 31 - 1 });
+    assert.equal(r.exitCode, 0);
+    assert.equal((await other).exitCode, 0);
+  });
+
   test('a background grandchild does not outlive its parent', async () => {
     const r = await run('/bin/sh', ['-c', 'sleep 60 & echo $!'], { sandbox: false });
     const pid = Number(r.stdout.trim());

@@ -16,6 +16,8 @@ import { nodeMemoryLaunch } from './node-memory.js';
 
 /** Extra slack past timeout + grace before a silent zygote is declared unresponsive. */
 const UNRESPONSIVE_MARGIN_MS = 2000;
+/** Node's longest timer: a longer delay is taken as 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface StdioFds {
   childFds: [number, number, number];
@@ -197,11 +199,14 @@ function startChild(
     let aborted = false;
     let deadline: NodeJS.Timeout | undefined;
 
-    const armDeadline = (ms: number, what: string): void => {
+    // timeout + grace + margin can pass Node's longest timer: the deadline then goes in steps.
+    const armDeadline = (ms: number, what: string, left = ms): void => {
       if (deadline) clearTimeout(deadline);
+      const step = Math.min(left, MAX_TIMER_MS);
       deadline = setTimeout(() => {
-        zygote.kill(zygoteUnresponsive(zygote.pid, what, ms));
-      }, ms);
+        if (left > step) armDeadline(ms, what, left - step);
+        else zygote.kill(zygoteUnresponsive(zygote.pid, what, ms));
+      }, step);
       deadline.unref();
     };
     const cleanup = (zygoteDied = false): Promise<void> => {
