@@ -467,6 +467,17 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
     await worker.ready;
   });
 
+  test('drain() with the longest graceMs lets a running job finish (its bound past the longest Node timer is not 1 ms)', async () => {
+    const queue = newQueue();
+    const worker = newWorker(queue, { concurrency: 1 });
+    await worker.ready;
+    const job = await addRun(queue, 'sh', ['-c', 'sleep 1; echo done']);
+    await waitForState(queue, job.id!, ['active'], 10_000);
+    await worker.drain({ graceMs: 2 ** 31 - 1 });
+    const done = await waitForState(queue, job.id!, ['completed', 'failed', 'waiting'], 10_000);
+    assert.equal((done.returnvalue as QueueRunResult | null)?.stdout, 'done\n', `the job is ${await done.getState()}`);
+  });
+
   test("output that JSON's escapes blow up (64 MiB of control bytes per stream) is cut to fit the stored result; the job completes, no retry", async () => {
     const queue = newQueue();
     const cap = 64 * 1024 * 1024;

@@ -76,14 +76,23 @@ const CONNECTION_CLOSE_WAIT_MS = 10_000;
 /** And once they were ended by force. */
 const FORCED_CLOSE_WAIT_MS = 2000;
 
-/** Whether `promise` settles within `ms` (never rejects). */
+/** Node's longest timer: a longer delay is taken as 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Whether `promise` settles within `ms` (never rejects); past Node's longest timer, in steps. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'expired'> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), ms)));
-  try {
-    return await Promise.race([promise.then(() => 'settled' as const, () => 'settled' as const), expired]);
-  } finally {
-    clearTimeout(timer);
+  const settled = promise.then(() => 'settled' as const, () => 'settled' as const);
+  for (let left = ms; ; ) {
+    const step = Math.min(left, MAX_TIMER_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), step)));
+    try {
+      if ((await Promise.race([settled, expired])) === 'settled') return 'settled';
+    } finally {
+      clearTimeout(timer);
+    }
+    left -= step;
+    if (left <= 0) return 'expired';
   }
 }
 
