@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { UnrecoverableError } from 'bullmq';
+import { UnrecoverableError, type Queue } from 'bullmq';
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError } from '../src/index.js';
 import {
+  addRun,
   checkJobCaps,
   checkJobShape,
   classifyError,
@@ -66,6 +67,17 @@ test('job data: only command, args, input, timeoutMs and profile, each of the ri
   assert.throws(() => checkJobShape({ command: 'true', input: Buffer.from('x') }), refused('input', /must be a string/));
   for (const t of [0, -1, 1.5, '5', 2 ** 31, Number.NaN]) assert.throws(() => checkJobShape({ command: 'true', timeoutMs: t }), refused('timeoutMs', /./), String(t));
   for (const p of ['', '../x', 'a b', '-x', 'x'.repeat(65), 5]) assert.throws(() => checkJobShape({ command: 'true', profile: p }), refused('profile', /profile name/), String(p));
+});
+
+test('addRun refuses args that are not an array (a string would spread into letters) and job options that are not an object, before Redis', async () => {
+  const added: unknown[] = [];
+  const queue = { add: async (_name: string, data: unknown) => (added.push(data), { id: '1' }) } as unknown as Queue;
+  await assert.rejects(addRun(queue, 'echo', 'hello' as never), (e: unknown) => e instanceof JobDataError && e.field === 'args');
+  await assert.rejects(addRun(queue, 'echo', null as never), (e: unknown) => e instanceof JobDataError && e.field === 'args');
+  await assert.rejects(addRun(queue, 'echo', [], { job: 'lifo' as never }), (e: unknown) => e instanceof InvalidOptionTypeError && e.option === 'job');
+  assert.deepEqual(added, []);
+  await addRun(queue, 'echo', ['hello']);
+  assert.deepEqual(added, [{ command: 'echo', args: ['hello'] }]);
 });
 
 test("job data against a profile's caps: sizes in bytes, the timeout ceiling, the command allowlist", () => {

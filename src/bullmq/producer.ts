@@ -59,11 +59,14 @@ export async function addRun(
   if (!isPlainObject(options as unknown)) throw new InvalidOptionTypeError('options', `must be an object, got ${describe(options)}`);
   knownKeys(options as Record<string, unknown>, addRunKeys, '');
   const data: RunJobData = { command };
-  if (args.length > 0) data.args = [...args];
+  // Anything but an array goes in as given, for checkJobShape to refuse naming args (a string would spread into letters).
+  if (!Array.isArray(args)) data.args = args as unknown as string[];
+  else if (args.length > 0) data.args = [...(args as readonly string[])];
   if (options.input !== undefined) data.input = options.input;
   if (options.timeoutMs !== undefined) data.timeoutMs = options.timeoutMs;
   if (options.profile !== undefined) data.profile = options.profile;
   checkJobShape(data);
+  if (options.job !== undefined && !isPlainObject(options.job as unknown)) throw new InvalidOptionTypeError('job', `must be an object of BullMQ job options, got ${describe(options.job)}`);
   const name = options.name ?? 'run';
   if (typeof name !== 'string' || name === '') throw new InvalidOptionTypeError('name', `must be a non-empty string, got ${describe(name)}`);
   const job = (await queue.add(name, data, { ...DEFAULT_RUN_JOB_OPTIONS, ...options.job })) as Job<RunJobData, QueueRunResult>;
