@@ -83,6 +83,31 @@ test('HATCHERY_LANDLOCK_ABI_MAX=0 makes strict refuse Landlock', () => {
   assert.ok(r.strictRefuses.some((m) => m.startsWith('landlock')), r.strictRefuses.join('; '));
 });
 
+test('Landlock refused with EPERM (a container profile older than Landlock): check names the seccomp profile, not the boot flags', (t) => {
+  const python = '/usr/bin/python3';
+  if (spawnSync(python, ['-c', 'import seccomp'], { stdio: 'ignore' }).status !== 0) {
+    t.skip("Debian's python3-seccomp is needed to refuse landlock_create_ruleset");
+    return;
+  }
+  // As Docker's default profile did before Landlock was added to it: the three calls answer EPERM.
+  const filter = [
+    'import errno, os, sys, seccomp',
+    'f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)',
+    'for n in ["landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"]: f.add_rule(seccomp.ERRNO(errno.EPERM), n)',
+    'f.load()',
+    'os.execv(sys.argv[1], sys.argv[1:])',
+  ].join('\n');
+  const r = spawnSync(python, ['-c', filter, process.execPath, bin, 'check', '--json'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as Report & { advice: string[] };
+  assert.equal(report.landlock.available, false);
+  assert.ok(report.strictRefuses.some((m) => /^landlock .*EPERM/.test(m)), report.strictRefuses.join('; '));
+  const advice = report.advice.filter((a) => a.startsWith('Landlock'));
+  assert.equal(advice.length, 1, report.advice.join('\n'));
+  assert.match(advice[0]!, /seccomp profile/);
+  assert.doesNotMatch(advice[0]!, /lsm=/);
+});
+
 test('HATCHERY_DISABLE_USERNS=1 reports why and drops the user namespace', () => {
   const r = check({ HATCHERY_DISABLE_USERNS: '1' });
   assert.equal(r.userNamespaces.available, false);

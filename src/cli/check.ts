@@ -6,7 +6,7 @@
  * from what a run would do.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { release } from 'node:os';
+import { constants as osConstants, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HatcheryError } from '../errors.js';
@@ -246,7 +246,14 @@ function adviceFor(features: ReturnType<typeof detectFeatures>, e: Enforcement |
   if (root && !features.operationUids) {
     advice.push(`uids per operation: this process may not take uid ${0x7000_0000} (a user namespace that does not map it); map a larger range, or operations share uid 65534.`);
   }
-  if (features.landlockAbi === 0) advice.push('Landlock: boot with lsm=...,landlock (Linux 5.13+); without it strict mode refuses.');
+  if (features.landlockAbi === 0 && features.probe.landlock_abi === -osConstants.errno.EPERM && !features.landlockReason?.startsWith('simulated')) {
+    // The kernel answers the version query itself with an ABI, ENOSYS or EOPNOTSUPP; EPERM is a seccomp filter's answer.
+    advice.push(
+      'Landlock: landlock_create_ruleset answered EPERM, which the kernel itself never does: a seccomp profile older than Landlock refuses it ' +
+        '(a container runtime\'s default profile before Landlock was added to it); allow landlock_create_ruleset, landlock_add_rule and landlock_restrict_self ' +
+        '(or update the runtime); without it strict mode refuses.',
+    );
+  } else if (features.landlockAbi === 0) advice.push('Landlock: boot with lsm=...,landlock (Linux 5.13+); without it strict mode refuses.');
   if (!features.seccomp) advice.push('seccomp: a kernel with CONFIG_SECCOMP_FILTER; without it strict mode refuses.');
   if (e && e.tmpdirLimit === null && e.tmpdir !== null) advice.push('temp dir cap: needs a mount namespace; meanwhile limits.fileSizeBytes bounds each file.');
   return advice;
