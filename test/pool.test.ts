@@ -10,6 +10,7 @@ import {
   createPool,
   type Pool,
   type ProcessHandle,
+  type Result,
   type SpawnEvent,
   type ZygoteEvent,
 } from '../src/index.js';
@@ -317,6 +318,40 @@ test('calls may narrow the pool sandbox and limits, never widen them', async () 
     assert.equal((await open.run('/bin/true')).exitCode, 0);
   } finally {
     await closeAndCheck(open);
+  }
+});
+
+test("a call may do without the pool's temp dir or cap it lower, and turn unix sockets off, never widen either", async () => {
+  const pool = createPool({ minZygotes: 0, sandbox: { tmpdir: { sizeBytes: 4 << 20, inodes: 1024 }, unixSockets: true } });
+  const closed = createPool({ minZygotes: 0, sandbox: { tmpdir: false } });
+  const widen = async (on: Pool, options: object, option: string): Promise<void> => {
+    await assert.rejects(
+      on.run('/bin/true', [], options),
+      (e: unknown) => e instanceof InvalidOptionRangeError && e.option === option,
+      `${JSON.stringify(options)} -> ${option}`,
+    );
+  };
+  try {
+    await widen(pool, { sandbox: { tmpdir: { sizeBytes: 1 << 30 } } }, 'sandbox.tmpdir.sizeBytes');
+    await widen(pool, { sandbox: { tmpdir: { inodes: 1 << 20 } } }, 'sandbox.tmpdir.inodes');
+    await widen(closed, { sandbox: { tmpdir: true } }, 'sandbox.tmpdir');
+    await widen(closed, { sandbox: { tmpdir: { sizeBytes: 1 << 20 } } }, 'sandbox.tmpdir');
+    await widen(closed, { sandbox: { unixSockets: true } }, 'sandbox.unixSockets');
+    // The pool's cap holds for a call that asks for `tmpdir: true`, and a lower one for a call that sets it.
+    const fill = (mib: number, options: object): Promise<Result> =>
+      pool.run('/bin/sh', ['-c', `head -c ${mib << 20} /dev/zero > "$TMPDIR/f"`], options);
+    const own = await fill(3, { sandbox: { tmpdir: true } });
+    assert.equal(own.exitCode, 0, own.stderr);
+    if (own.enforcement.namespaces.includes('mount')) {
+      assert.equal((await fill(5, { sandbox: { tmpdir: true } })).limit, 'tmpdir');
+      assert.equal((await fill(3, { sandbox: { tmpdir: { sizeBytes: 1 << 20 } } })).limit, 'tmpdir');
+    }
+    // A call that turns unix sockets off gets none, though the pool allows them.
+    assert.equal((await pool.run('/bin/true')).enforcement.guarantees.noHostUnixSockets, 'granted');
+    assert.notEqual((await pool.run('/bin/true', [], { sandbox: { unixSockets: false } })).enforcement.guarantees.noHostUnixSockets, 'granted');
+  } finally {
+    await closeAndCheck(pool);
+    await closeAndCheck(closed);
   }
 });
 

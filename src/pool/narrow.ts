@@ -106,6 +106,20 @@ function checkSeccomp(pool: SeccompPolicyOption, call: SeccompPolicyOption, name
   if (extraAllow.length > 0) refuse(`it allows ${extraAllow.join(', ')}`);
 }
 
+/**
+ * The temp dir is a place to write and, as a tmpfs, memory: a call may do
+ * without one or cap it lower, never get one the pool has not, or a bigger one.
+ */
+function checkTmpdir(pool: NormalizedSandbox['tmpdir'], call: NormalizedSandbox['tmpdir'], name: string): void {
+  if (call === false) return;
+  if (pool === false) throw new InvalidOptionRangeError(`${name}.tmpdir`, "would give a temp dir the pool's sandbox does not have (tmpdir: false)");
+  for (const key of ['sizeBytes', 'inodes'] as const) {
+    if (call[key] > pool[key]) {
+      throw new InvalidOptionRangeError(`${name}.tmpdir.${key}`, `(${call[key]}) is above the pool's ${pool[key]}`);
+    }
+  }
+}
+
 /** What the pool's namespace setting creates for `key` on this machine: compileSandbox's 'auto', from the same planner. */
 function poolHasNamespace(pool: NormalizedSandbox, key: NamespaceName): boolean {
   const explicit = pool.namespaces === 'auto' ? undefined : pool.namespaces[key];
@@ -183,6 +197,25 @@ export function narrowSandbox(
     merged.mode = call.mode;
   }
   if (given.namespaces !== undefined) merged.namespaces = mergeNamespaces(pool, call.namespaces, name);
-  if (given.tmpdir !== undefined) merged.tmpdir = call.tmpdir;
+  if (given.tmpdir !== undefined) {
+    // `true` asks for a temp dir, not for the default caps, and a cap the call leaves out is the pool's.
+    let asked = call.tmpdir;
+    if (asked !== false && pool.tmpdir !== false) {
+      const caps = isPlainObject(given.tmpdir) ? given.tmpdir : {};
+      asked = {
+        sizeBytes: caps.sizeBytes === undefined ? pool.tmpdir.sizeBytes : asked.sizeBytes,
+        inodes: caps.inodes === undefined ? pool.tmpdir.inodes : asked.inodes,
+        explicit: asked.explicit || pool.tmpdir.explicit,
+      };
+    }
+    checkTmpdir(pool.tmpdir, asked, name);
+    merged.tmpdir = asked === false ? false : { ...asked };
+  }
+  if (given.unixSockets !== undefined) {
+    if (call.unixSockets && !pool.unixSockets) {
+      throw new InvalidOptionRangeError(`${name}.unixSockets`, "(true) is wider than the pool's sandbox, which allows no unix sockets");
+    }
+    merged.unixSockets = call.unixSockets;
+  }
   return merged;
 }
