@@ -2,10 +2,14 @@
 // HATCHERY_* variables cap what detection reports, and must still sandbox
 // with what is left (best-effort) or refuse by name (strict).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { detectFeatures } from '../src/policy/features.js';
+import { waitFor } from './helpers.js';
 
 const index = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.js');
 
@@ -116,4 +120,88 @@ test('hatchery policy --explain names the simulation when strict would refuse (e
   assert.equal(r.status, 125, r.stderr);
   assert.match(r.stderr, /^hatchery: SANDBOX_UNAVAILABLE: strict mode would refuse: seccomp \(simulated: HATCHERY_DISABLE_SECCOMP=1\) — simulations in effect: seccomp disabled \(HATCHERY_DISABLE_SECCOMP=1\)\n$/);
   assert.match(r.stdout, /simulations in effect: seccomp disabled \(HATCHERY_DISABLE_SECCOMP=1\)/);
+});
+
+test('a spawn aborted while the kernel refuses its user namespace (auto) ends with the abort, not with the retry without one running', {
+  skip: process.getuid?.() !== 0 ? 'root only: every uid is mapped into a user namespace of its own' : !detectFeatures().userns ? 'no user namespaces here' : false,
+}, async (t) => {
+  // The probe says yes, then the kernel says no: the scenario runs in a Node process in a user namespace
+  // of its own (every uid mapped to itself, and its own mount, network, IPC and UTS namespaces, which a root
+  // zygote there must own to enter its stocked ones), where user.max_user_namespaces is that namespace's own
+  // limit. After one spawn with a user namespace it sets it to 0, so the next clone with CLONE_NEWUSER fails
+  // with ENOSPC: a refusal, and 'auto' retries without one. The abort comes once the first SPAWN is out and
+  // before its SPAWN_FAILED is read; the retry must not run.
+  const src = dirname(index);
+  const program = `
+    import { writeFileSync } from 'node:fs';
+    const { detectFeatures } = await import(${JSON.stringify(join(src, 'policy', 'features.js'))});
+    const { normalizeSpawnOptions } = await import(${JSON.stringify(join(src, 'options', 'spawn-options.js'))});
+    const { spawnOn } = await import(${JSON.stringify(join(src, 'spawn', 'spawn.js'))});
+    const { Zygote } = await import(${JSON.stringify(join(src, 'zygote', 'zygote.js'))});
+    const options = (o) => normalizeSpawnOptions(o, [], ['ignore', 'pipe', 'ignore']);
+    const read = async (s) => { let out = ''; for await (const chunk of s.handle.stdout) out += chunk; await s.handle.exited; return out; };
+    const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+    const out = {};
+    try {
+      const first = await spawnOn(z, '/bin/true', [], options({}));
+      out.first = first.enforcement.namespaces;
+      await read(first);
+      writeFileSync('/proc/sys/user/max_user_namespaces', '0');
+      const controller = new AbortController();
+      const pending = spawnOn(z, '/bin/sh', ['-c', 'echo ran'], options({ signal: controller.signal }));
+      controller.abort(); // the SPAWN is out, its answer not read yet
+      try {
+        const s = await pending;
+        out.aborted = { ran: true, namespaces: s.enforcement.namespaces, stdout: await read(s) };
+      } catch (e) {
+        out.aborted = { code: e.code, message: e.message };
+      }
+      out.reason = detectFeatures().usernsReason;
+      const after = await spawnOn(z, '/bin/sh', ['-c', 'echo after'], options({}));
+      out.after = { namespaces: after.enforcement.namespaces, stdout: await read(after) };
+    } finally {
+      z.close();
+    }
+    console.log(JSON.stringify(out));
+  `;
+  const child = spawn('unshare', ['--user', '--mount', '--net', '--ipc', '--uts', '--', '/bin/sh', '-c', 'read go && exec "$0" --input-type=module -e "$1"', process.execPath, program], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  try {
+    const ns = (pid: number): string => {
+      try {
+        return readlinkSync(`/proc/${pid}/ns/user`);
+      } catch {
+        return '';
+      }
+    };
+    await waitFor(() => child.exitCode !== null || (ns(child.pid!) !== '' && ns(child.pid!) !== ns(process.pid)), 10_000, 'unshare to make its user namespace');
+    assert.equal(child.exitCode, null, stderr);
+    try {
+      writeFileSync(`/proc/${child.pid}/uid_map`, '0 0 4294967295');
+      writeFileSync(`/proc/${child.pid}/gid_map`, '0 0 4294967295');
+    } catch (e) {
+      t.skip(`every uid cannot be mapped into a user namespace here (${(e as NodeJS.ErrnoException).code})`);
+      return;
+    }
+    child.stdin.end('go\n');
+    const [code] = await exited;
+    assert.equal(code, 0, stderr);
+    const o = JSON.parse(stdout) as { first: string[]; aborted: { code?: string; ran?: boolean }; reason: string; after: { namespaces: string[]; stdout: string } };
+    t.diagnostic(JSON.stringify(o));
+    assert.ok(o.first.includes('user'), `the first spawn had no user namespace: ${o.first.join(',')}`);
+    assert.equal(o.aborted.code, 'ABORTED', `the aborted spawn: ${JSON.stringify(o.aborted)}`);
+    assert.match(o.reason, /refused a user namespace at spawn time \(ENOSPC\)/, 'the first attempt was not refused its user namespace');
+    // The refusal is kept: the next spawn goes without a user namespace at once, and runs.
+    assert.ok(!o.after.namespaces.includes('user'), o.after.namespaces.join(','));
+    assert.equal(o.after.stdout, 'after\n');
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  }
 });
