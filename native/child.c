@@ -419,6 +419,31 @@ static void batch_usage(struct report_batch *b) {
   batch_value(b, HATCH_REPORT_USAGE, HATCH_USAGE_MAX_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u);
 }
 
+#ifdef HATCH_TEST_FLOODING_INIT
+/*
+ * Only in a zygote test/zygote.test.ts compiles: when its program ends, the
+ * init writes 60 KiB of valid reports (240 reads of the zygote's; a default
+ * pipe holds them all) ahead of its last ones, then waits for the zygote's
+ * SIGKILL instead of exiting, so that the zygote meets a full pipe, not an
+ * exit.
+ */
+#define FLOOD_BYTES (60u * 1024u)
+
+static void flood_reports(int err_fd) {
+  struct hatch_child_value_report block[256]; /* 4 KiB */
+  for (unsigned i = 0; i < 256; i++)
+    block[i] = (struct hatch_child_value_report){.kind = HATCH_REPORT_USAGE, .key = HATCH_USAGE_USER_US, .value = i};
+  for (unsigned sent = 0; sent < FLOOD_BYTES; sent += sizeof block) write_report(err_fd, block, sizeof block);
+}
+
+static _Noreturn void linger(const sigset_t *all) {
+  for (;;) {
+    siginfo_t info;
+    (void)hatch_sys(SYS_rt_sigtimedwait, (long)all, (long)&info, 0, KERNEL_SIGSET_BYTES);
+  }
+}
+#endif
+
 static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all) {
   for (;;) {
     siginfo_t info;
@@ -437,6 +462,9 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
     }
     if (program_done) {
       uint64_t reaped_ns = hatch_now_ns();
+#ifdef HATCH_TEST_FLOODING_INIT
+      flood_reports(st->err_fd);
+#endif
       /*
        * ECHILD: we have no child left, so nothing else is in the namespace
        * (every process of it descends from us, and orphans come to us), and
@@ -460,6 +488,9 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
         batch_report(&last, HATCH_REPORT_TREE_GONE, 0, 0);
       }
       batch_flush(st->err_fd, &last);
+#ifdef HATCH_TEST_FLOODING_INIT
+      linger(all);
+#endif
       init_exit(exit_code_of(program_status));
     }
   }

@@ -298,9 +298,11 @@ test('a zygote killed while Node drains its replies (the socket reset) fails wha
   }
 });
 
-test('an init that says "tree gone" while its tree runs (a taken-over init) is killed with its namespace at the early EXIT', async (t) => {
-  // A zygote built from the same sources with HATCH_TEST_LYING_INIT: its init reports the program's exit and
-  // an empty namespace right after the exec, and carries on.
+/**
+ * A zygote built from binding.gyp's hatchery-zygote sources with `define` set (a test-only mode of
+ * native/child.c's init), started for `use` and closed after it, its build dir removed.
+ */
+async function withTestZygote(define: string, use: (z: Zygote) => Promise<void>): Promise<void> {
   const { execFileSync } = await import('node:child_process');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { join } = await import('node:path');
@@ -309,35 +311,105 @@ test('an init that says "tree gone" while its tree runs (a taken-over init) is k
   const gyp = readFileSync(join(packageRoot, 'binding.gyp'), 'utf8');
   const target = gyp.slice(gyp.indexOf('"hatchery-zygote"'));
   const sources = [...target.slice(0, target.indexOf(']')).matchAll(/"(native\/[a-z_]+\.c)"/g)].map((m) => join(packageRoot, m[1]!));
-  const dir = mkdtempSync(join(tmpdir(), 'hatchery-lying-init-'));
+  const dir = mkdtempSync(join(tmpdir(), 'hatchery-test-zygote-'));
   try {
     const path = join(dir, 'hatchery-zygote');
-    execFileSync('cc', ['-std=c11', '-D_GNU_SOURCE', '-DHATCH_TEST_LYING_INIT', '-O2', '-o', path, ...sources], { stdio: 'inherit' });
+    execFileSync('cc', ['-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', `-D${define}`, '-O2', '-o', path, ...sources], { stdio: 'inherit' });
     const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000, command: { path, argv: ['hatchery-zygote'] } });
     try {
-      const { spawnOn } = await import('../src/spawn/spawn.js');
-      const { prepareRun, collectRun } = await import('../src/spawn/run.js');
-      const marker = `lying-init-${process.pid}`;
-      const prepared = prepareRun('/bin/sh', ['-c', `sleep 0.3; echo late; exec sleep 20 ${marker}`], { timeoutMs: 5000 });
-      const started = Date.now();
-      const spawned = await spawnOn(z, prepared.cmd.file, prepared.cmd.args, prepared.normalized, { rawOutput: true });
-      const r = await collectRun(spawned, prepared);
-      t.diagnostic(`run() resolved after ${Date.now() - started} ms: ${JSON.stringify({ exitCode: r.exitCode, stdout: r.stdout })}`);
-      assert.ok(Date.now() - started < 3000, `run() waited ${Date.now() - started} ms for a tree its init called gone`);
-      assert.equal(r.stdout, '', 'the tree ran on after the EXIT');
-      await sleep(500);
-      const left = processes().filter((p) => {
-        try {
-          return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes(marker);
-        } catch {
-          return false;
-        }
-      });
-      assert.deepEqual(left, [], 'a process of the tree outlived its EXIT');
+      await use(z);
     } finally {
       z.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('an init that says "tree gone" while its tree runs (a taken-over init) is killed with its namespace at the early EXIT', async (t) => {
+  // A zygote built from the same sources with HATCH_TEST_LYING_INIT: its init reports the program's exit and
+  // an empty namespace right after the exec, and carries on.
+  await withTestZygote('HATCH_TEST_LYING_INIT', async (z) => {
+    const { spawnOn } = await import('../src/spawn/spawn.js');
+    const { prepareRun, collectRun } = await import('../src/spawn/run.js');
+    const marker = `lying-init-${process.pid}`;
+    const prepared = prepareRun('/bin/sh', ['-c', `sleep 0.3; echo late; exec sleep 20 ${marker}`], { timeoutMs: 5000 });
+    const started = Date.now();
+    const spawned = await spawnOn(z, prepared.cmd.file, prepared.cmd.args, prepared.normalized, { rawOutput: true });
+    const r = await collectRun(spawned, prepared);
+    t.diagnostic(`run() resolved after ${Date.now() - started} ms: ${JSON.stringify({ exitCode: r.exitCode, stdout: r.stdout })}`);
+    assert.ok(Date.now() - started < 3000, `run() waited ${Date.now() - started} ms for a tree its init called gone`);
+    assert.equal(r.stdout, '', 'the tree ran on after the EXIT');
+    await sleep(500);
+    const left = processes().filter((p) => {
+      try {
+        return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(left, [], 'a process of the tree outlived its EXIT');
+  });
+});
+
+test("an init's report pipe full of reports does not hold the zygote's loop: a timer and another child's exit are served between its reads", async (t) => {
+  // A zygote built with HATCH_TEST_FLOODING_INIT: when its program ends, the init writes 60 KiB of valid
+  // reports (240 of the zygote's reads) ahead of its last ones, then waits to be killed. Everything is set up
+  // while the zygote is stopped, so that when it goes on, one round of its loop finds at once: F's pipe full,
+  // up to the reports that bring F's EXIT; F's own timeout due; and T (after F in the table) exited. A zygote
+  // that read a pipe until it was empty sent F's EXIT first, untimed, and T's after it.
+  await withTestZygote('HATCH_TEST_FLOODING_INIT', async (z) => {
+    const native = loadBinding();
+    const { normalizeSpawnOptions } = await import('../src/options/spawn-options.js');
+    const { prepareOperation } = await import('../src/spawn/prepare.js');
+    const { ExitReason } = await import('../src/protocol/wire.js');
+    const FLOOD_BYTES = 60 * 1024; // native/child.c
+    const timeoutMs = 2000;
+    const exits: Array<{ who: 'F' | 'T'; reasons: number }> = [];
+    const start = (who: 'F' | 'T', plan: Parameters<Zygote['spawn']>[0]): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const devNull = native.openDevNull();
+        z.spawn(plan, [devNull, devNull, devNull], [devNull], {
+          spawned: (pid, pidfd) => {
+            native.close(pidfd);
+            resolve(pid);
+          },
+          failed: (stage, errno) => reject(new Error(`${who} failed at stage ${stage}, errno ${errno}`)),
+          exit: (info) => exits.push({ who, reasons: info.reasons }),
+          died: reject,
+        });
+      });
+    const f = prepareOperation('/bin/sleep', ['60'], normalizeSpawnOptions({ timeoutMs, killGraceMs: 60_000 }, [], ['ignore', 'ignore', 'ignore']), z);
+    try {
+      if (!f.enforcement.namespaces.includes('pid')) {
+        t.skip(`no pid namespace here, so no init (${f.enforcement.namespaces.join(', ') || 'no namespaces'})`);
+        return;
+      }
+      const initPid = await start('F', f.plan);
+      const spawnedAt = Date.now();
+      const other = await start('T', { file: '/bin/sleep', argv: ['sleep', '60'], env: [], rlimits: [], flags: 0 });
+      process.kill(z.pid, 'SIGSTOP');
+      try {
+        await waitFor(() => /^State:\s+T/m.test(readFileSync(`/proc/${z.pid}/status`, 'utf8')), 5000, 'the zygote to stop');
+        const [program] = readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+        assert.ok(program, "F's program is running");
+        process.kill(program, 'SIGKILL');
+        process.kill(other, 'SIGKILL');
+        const written = (): number => Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${initPid}/io`, 'utf8'))?.[1]);
+        // EXEC_OK (16 bytes), the flood, then the last reports in one write: past the first two, all is in the pipe.
+        await waitFor(() => written() > 16 + FLOOD_BYTES, 5000, "F's init to write its flood and its last reports");
+        await waitFor(() => /^State:\s+Z/m.test(readFileSync(`/proc/${other}/status`, 'utf8')), 5000, 'T to exit');
+        await sleep(Math.max(0, spawnedAt + timeoutMs + 100 - Date.now())); // F's timeout is due
+        assert.equal(exits.length, 0, `nothing ended before the zygote was stopped: ${JSON.stringify(exits)}`);
+      } finally {
+        process.kill(z.pid, 'SIGCONT');
+      }
+      await waitFor(() => exits.length === 2, 10_000, 'both EXITs');
+      t.diagnostic(JSON.stringify(exits));
+      assert.deepEqual(exits.map((e) => e.who), ['T', 'F'], "T's exit waited for F's pipe to be read to its end");
+      assert.ok(exits[1]!.reasons & ExitReason.TimedOut, "F's timeout waited for its pipe to be read to its end");
+    } finally {
+      await f.release(z);
+    }
+  });
 });
