@@ -83,3 +83,13 @@ export async function readInput(input: Readable & { fd?: number }, path: string)
 export function unclonable(): unknown {
   return () => 1;
 }
+
+/** `count` blocks of 64 KiB to stdout, block i filled with i (a little-endian uint32), each at the pipe's pace. */
+export async function writeBlocks(count: number): Promise<number> {
+  for (let i = 0; i < count; i++) {
+    const number = Buffer.alloc(4);
+    number.writeUInt32LE(i);
+    if (!process.stdout.write(Buffer.alloc(64 * 1024, number))) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  }
+  return count;
+}

@@ -1,7 +1,8 @@
 // Warm workers: sandboxed Node processes hatched by a zygote, one call each.
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn as spawnChild, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -267,6 +268,74 @@ test('an idle pool with warm workers does not keep the process alive', () => {
   assert.equal(r.stdout.trim(), '42', r.stderr);
   assert.equal(r.status, 0, r.stderr);
   assert.ok(Date.now() - started < 15_000);
+});
+
+test("a worker's output goes at the reader's pace: this process buffers little of it while the reader waits, and all of it arrives in order once it reads", async (t) => {
+  // The library runs in a child whose stdout is a pipe this test leaves unread at first. Its worker writes
+  // 64 MiB; forwarded without pause, they all sat in the child's process.stdout (writableLength).
+  const BLOCK = 64 * 1024;
+  const BLOCKS = 1024;
+  const BOUND = 4 * 2 ** 20;
+  const script = `
+    import { createWorkerPool } from ${JSON.stringify(join(here, '..', 'src', 'index.js'))};
+    const report = (o) => process.stderr.write('REPORT ' + JSON.stringify(o) + '\\n');
+    let max = 0;
+    let offered = 0;
+    let still = 0;
+    let reported = false;
+    let done = false;
+    const sample = setInterval(() => {
+      max = Math.max(max, process.stdout.writableLength);
+      // bytesWritten counts what was handed to process.stdout, queued or not.
+      still = process.stdout.bytesWritten === offered ? still + 1 : 0;
+      offered = process.stdout.bytesWritten;
+      // Stalled a second with output handed over: the reader is not reading, and nothing more comes.
+      if (!reported && offered > 0 && still >= 100) reported = (report({ max, offered, done }), true);
+    }, 10);
+    const p = createWorkerPool({ module: ${JSON.stringify(fixture)}, warm: 1, maxWorkers: 1, output: 'inherit' });
+    const blocks = await p.call('writeBlocks', ${BLOCKS});
+    done = true;
+    if (!reported) report({ max, offered: process.stdout.bytesWritten, done });
+    await p.close();
+    clearInterval(sample);
+    max = Math.max(max, process.stdout.writableLength);
+    report({ max, blocks, done });
+  `;
+  const child = spawnChild(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const reports = (): Array<{ max: number; offered?: number; blocks?: number; done: boolean }> =>
+    [...stderr.matchAll(/^REPORT (.*)\n/gm)].map((m) => JSON.parse(m[1]!));
+  try {
+    await waitFor(() => reports().length > 0 || child.exitCode !== null, 60_000, 'the child to stall or finish');
+    const stalled = reports()[0];
+    assert.ok(stalled, stderr);
+    t.diagnostic(`with nobody reading: ${JSON.stringify(stalled)}`);
+    assert.equal(stalled.done, false, `the worker wrote its ${BLOCKS * BLOCK} bytes with nobody reading: ${JSON.stringify(stalled)}`);
+    assert.ok(stalled.max <= BOUND, `process.stdout held ${stalled.max} bytes while its reader waited`);
+    const received = Buffer.alloc(BLOCKS * BLOCK);
+    let length = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      assert.ok(length + d.length <= received.length, 'more output than the worker wrote');
+      length += d.copy(received, length);
+    });
+    const [code] = await exited;
+    assert.equal(code, 0, stderr);
+    const last = reports().at(-1)!;
+    assert.equal(last.blocks, BLOCKS, stderr);
+    assert.ok(last.max <= BOUND, `process.stdout held ${last.max} bytes at most`);
+    assert.equal(length, BLOCKS * BLOCK);
+    for (let i = 0; i < BLOCKS; i++) {
+      const number = Buffer.alloc(4);
+      number.writeUInt32LE(i);
+      if (!received.subarray(i * BLOCK, (i + 1) * BLOCK).equals(Buffer.alloc(BLOCK, number))) assert.fail(`block ${i} is not the worker's block ${i}`);
+    }
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child.stdout.resume();
+    await exited;
+  }
 });
 
 test('close() leaves no processes, fds or temp dirs; later calls reject CLOSED', async () => {
