@@ -181,6 +181,17 @@ export function execFailed(file: string, stage: string, errno: number): Hatchery
   return new HatcheryError('EXEC_FAILED', `${file}: child setup failed at stage '${stage}': ${name}`, { stage, errno, errnoName: name });
 }
 
+/**
+ * EXEC_FAILED at stage 'tmpdir': the host temp dir an operation needs (where
+ * no mount namespace gives it a private tmpfs) could not be made; `why` says
+ * where it was tried. errno is the first failure's.
+ */
+export function hostTmpdirFailed(why: string, cause?: unknown): HatcheryError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const errno = (code !== undefined ? (osConstants.errno as Record<string, number>)[code] : undefined) ?? osConstants.errno.EIO;
+  return new HatcheryError('EXEC_FAILED', `the operation's temp dir: ${why}`, { stage: 'tmpdir', errno, errnoName: errnoName(errno), cause });
+}
+
 /** ZYGOTE_DIED: zygote `pid` ended, e.g. zygoteDied(123, 'exited') -> "zygote 123 exited". */
 export function zygoteDied(pid: number, what: string): HatcheryError {
   return new HatcheryError('ZYGOTE_DIED', `zygote ${pid} ${what}`);

@@ -50,6 +50,38 @@ function comparable(e: Enforcement): object {
   };
 }
 
+interface TmpdirRun {
+  ok: boolean;
+  stdout?: string;
+  tmpdir?: string;
+  tmpdirLeft?: boolean;
+  code?: string;
+  stage?: string;
+  errnoName?: string;
+  message?: string;
+}
+
+/** One run with a host temp dir (no mount namespace), in a fresh Node process whose TMPDIR is `value`, wrapped in `wrap`. */
+function runWithTmpdir(value: string, wrap: string[] = []): TmpdirRun {
+  const program = `
+    import { existsSync } from 'node:fs';
+    import { run, closeDefaultZygote } from ${JSON.stringify(join(packageRoot, 'dist', 'src', 'index.js'))};
+    let out;
+    try {
+      const r = await run('/bin/sh', ['-c', 'echo "$TMPDIR"; echo x > "$TMPDIR/f" && echo wrote'], { sandbox: { namespaces: { mount: false } }, timeoutMs: 20000 });
+      out = { ok: r.exitCode === 0, stdout: r.stdout + r.stderr, tmpdir: r.enforcement.tmpdir, tmpdirLeft: existsSync(r.enforcement.tmpdir) };
+    } catch (e) {
+      out = { ok: false, code: e.code, stage: e.stage, errnoName: e.errnoName, message: String(e.message) };
+    }
+    await closeDefaultZygote();
+    console.log(JSON.stringify(out));
+  `;
+  const argv = [...wrap, process.execPath, '--input-type=module', '-e', program];
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, TMPDIR: value }, timeout: 60_000, cwd: tmpdir() });
+  assert.equal(r.status, 0, `the run's process failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as TmpdirRun;
+}
+
 describe(`environment row: ${row}`, () => {
   test('`hatchery run -- echo hello` prints hello', () => {
     const r = hatchery(['run', '--', 'echo', 'hello']);
@@ -135,6 +167,28 @@ describe(`environment row: ${row}`, () => {
       await workers.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('a host temp dir is made whatever TMPDIR says: missing or relative, the next base takes it', () => {
+    for (const value of [join(tmpdir(), 'hatchery-env-missing', 'below'), 'relative-tmp']) {
+      const o = runWithTmpdir(value);
+      assert.ok(o.ok, `TMPDIR=${value}: ${JSON.stringify(o)}`);
+      const [seen, wrote] = o.stdout!.split('\n');
+      assert.ok(seen!.startsWith('/') && !seen!.includes('hatchery-env-missing'), `TMPDIR=${value}: the program got ${seen}`);
+      assert.equal(wrote, 'wrote', `TMPDIR=${value}: the program could not write its temp dir: ${o.stdout}`);
+      assert.equal(o.tmpdirLeft, false, `TMPDIR=${value}: ${o.tmpdir} was left`);
+    }
+  });
+
+  const privateMounts = isRoot && spawnSync('unshare', ['-m', 'true']).status === 0;
+  test('no base takes a host temp dir (every one read-only): EXEC_FAILED at stage tmpdir, typed, with the errno', { skip: privateMounts ? false : 'needs root and a mount namespace of its own (unshare -m)' }, () => {
+    const ro = 'for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o ro tmpfs "$d"; done; exec "$@"';
+    const o = runWithTmpdir('/tmp', ['unshare', '-m', '/bin/sh', '-ec', ro, 'sh']);
+    assert.equal(o.ok, false, JSON.stringify(o));
+    assert.equal(o.code, 'EXEC_FAILED', JSON.stringify(o));
+    assert.equal(o.stage, 'tmpdir');
+    assert.equal(o.errnoName, 'EROFS');
+    assert.match(o.message!, /\/tmp\/hatchery-\d+: EROFS.*\/dev\/shm\/hatchery-\d+: EROFS/);
   });
 
   test('nothing of these runs is left: no descendant process, no temp dir of this process', async () => {

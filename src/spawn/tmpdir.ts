@@ -31,15 +31,16 @@
  *     dir's name) is gone; a private parent goes at its creator's normal
  *     exit, or once a sweep has left it empty.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants as fsConstants, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { loadBinding } from '../native/binding.js';
 import { detectFeatures } from '../policy/features.js';
 import { landlockWirePlan, planLandlock } from '../policy/landlock.js';
 import { NOBODY_ID } from '../policy/namespaces.js';
 import { SignalScope, SpawnFlag, type SpawnPlan } from '../protocol/wire.js';
+import { hostTmpdirFailed } from '../errors.js';
 import type { Zygote } from '../zygote/zygote.js';
 import { isOperationUid } from './operation-uid.js';
 import { ownEntryPrefix, staleEntries } from './stale-entries.js';
@@ -71,14 +72,25 @@ function isOwnPrivateDir(path: string): boolean {
 }
 
 /**
- * The library's own parent for operation dirs. If someone else holds the
- * shared name (a local user can make /tmp/hatchery-0 first), this process
- * uses a private one of its own instead: nothing in it is shared, and no one
- * can plant anything there.
+ * Where parents may go, in order: $TMPDIR (os.tmpdir()) when it is an
+ * absolute path, then the usual places. A relative TMPDIR would be relative
+ * to whatever the program's working directory is; one that is missing,
+ * unwritable or read-only (a Kubernetes read-only root without an emptyDir)
+ * gives way to the next.
  */
-export function operationParentDir(): string {
-  if (parentChecked !== null && isOwnPrivateDir(parentChecked)) return parentChecked;
-  const shared = join(tmpdir(), `hatchery-${euid()}`);
+function tmpBases(): string[] {
+  const fromEnv = tmpdir();
+  return [...new Set([...(isAbsolute(fromEnv) ? [resolve(fromEnv)] : []), '/tmp', '/var/tmp', '/dev/shm'])];
+}
+
+/**
+ * The library's own parent for operation dirs in `base`. If someone else
+ * holds the shared name (a local user can make /tmp/hatchery-0 first), this
+ * process uses a private one of its own instead: nothing in it is shared, and
+ * no one can plant anything there.
+ */
+function parentIn(base: string): string {
+  const shared = join(base, `hatchery-${euid()}`);
   const mode = euid() === 0 ? 0o711 : 0o700;
   try {
     mkdirSync(shared, { mode });
@@ -89,19 +101,17 @@ export function operationParentDir(): string {
   if (sharedMode !== null) {
     // One an earlier version made 0711 for a caller that is not root: closed now.
     if (mode === 0o700 && (sharedMode & 0o077) !== 0) chmodSync(shared, mode);
-    parentChecked = shared;
-  } else {
-    const own = mkdtempSync(`${shared}-`);
-    chmodSync(own, mode);
-    parentChecked = own;
-    // Its live lock at once (a sweep takes an empty private parent whose creator is gone), and it goes at a normal exit.
-    ownEntryPrefix(own, TMPDIR_PREFIX);
-    process.once('exit', () => removeEmptyDirSync(own));
+    return shared;
   }
-  return parentChecked;
+  const own = mkdtempSync(`${shared}-`);
+  chmodSync(own, mode);
+  // Its live lock at once (a sweep takes an empty private parent whose creator is gone), and it goes at a normal exit.
+  ownEntryPrefix(own, TMPDIR_PREFIX);
+  process.once('exit', () => removeEmptyDirSync(own));
+  return own;
 }
 
-/** `${os.tmpdir()}/hatchery-<euid>-XXXXXX`: a process's private parent, made when someone else held the shared one. */
+/** `hatchery-<euid>-XXXXXX`: a process's private parent, made when someone else held the shared one. */
 function privateParentPattern(): RegExp {
   return new RegExp(`^hatchery-${euid()}-[A-Za-z0-9]{6}$`);
 }
@@ -117,13 +127,42 @@ function removeEmptyDirSync(dir: string): void {
   }
 }
 
-/** A fresh operation dir, mode 0700, owned by `owner` (the sandbox's uid when the caller is root). */
+/**
+ * A fresh operation dir, mode 0700, owned by `owner` (the sandbox's uid
+ * when the caller is root): in the parent used last while it is still ours
+ * and takes one, else in the first base that takes one. Throws a typed
+ * EXEC_FAILED at stage 'tmpdir' when none does.
+ */
 export function createOperationDir(owner: { uid: number; gid: number }, zygote: Zygote | undefined): string {
-  const parent = operationParentDir();
-  if (zygote) sweepOnce(zygote);
-  const dir = mkdtempSync(join(parent, ownEntryPrefix(parent, TMPDIR_PREFIX)));
-  if (euid() === 0 && owner.uid !== 0) chownSync(dir, owner.uid, owner.gid);
-  return dir;
+  const failures: string[] = [];
+  let firstError: NodeJS.ErrnoException | undefined;
+  const candidates: Array<() => string> = tmpBases().map((base) => () => parentIn(base));
+  const last = parentChecked;
+  if (last !== null) candidates.unshift(() => (isOwnPrivateDir(last) ? last : parentIn(dirname(last))));
+  for (const parentOf of candidates) {
+    let dir: string;
+    try {
+      const parent = parentOf();
+      dir = mkdtempSync(join(parent, ownEntryPrefix(parent, TMPDIR_PREFIX)));
+      parentChecked = parent;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      firstError ??= err;
+      failures.push(`${typeof err.path === 'string' ? err.path : '?'}: ${err.code ?? err.message}`);
+      continue;
+    }
+    if (zygote) sweepOnce(zygote);
+    if (euid() === 0 && owner.uid !== 0) {
+      try {
+        chownSync(dir, owner.uid, owner.gid);
+      } catch (e) {
+        removeEmptyDirSync(dir);
+        throw hostTmpdirFailed(`${dir} could not be given to uid ${owner.uid}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, e);
+      }
+    }
+    return dir;
+  }
+  throw hostTmpdirFailed(`no directory took one (${failures.join('; ')}); set TMPDIR to a writable directory`, firstError);
 }
 
 /** Once per process, soon after its first operation: remove what SIGKILLed processes left in the shared parent. */
@@ -133,9 +172,18 @@ export function sweepOnce(zygote: Zygote): void {
   setImmediate(() => sweepStaleOperationDirs(zygote)).unref();
 }
 
-/** The name an operation dir would get, not made: for reports (`hatchery check`, `policy --explain`). */
+/** The name an operation dir would get, not made: for reports (`hatchery check`, `policy --explain`). In the first base this process could write in. */
 export function exampleOperationDir(): string {
-  return join(tmpdir(), `hatchery-${euid()}`, `${TMPDIR_PREFIX}${process.pid}-XXXXXXXX-XXXXXX`);
+  const bases = tmpBases();
+  const base = bases.find((b) => {
+    try {
+      accessSync(b, fsConstants.W_OK | fsConstants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return join(base ?? bases[0]!, `hatchery-${euid()}`, `${TMPDIR_PREFIX}${process.pid}-XXXXXXXX-XXXXXX`);
 }
 
 /**
@@ -232,18 +280,22 @@ function emptyThenRemove(zygote: Zygote, dir: string, owner: { uid: number; gid:
  * private parent goes too once nothing is left in it.
  */
 export function sweepStaleOperationDirs(zygote: Zygote): void {
+  for (const base of tmpBases()) sweepBase(zygote, base);
+}
+
+function sweepBase(zygote: Zygote, base: string): void {
   // Only parents that are ours: never made just to be swept.
-  const shared = join(tmpdir(), `hatchery-${euid()}`);
+  const shared = join(base, `hatchery-${euid()}`);
   if (isOwnPrivateDir(shared)) void removeStaleIn(zygote, shared);
   let names: string[];
   try {
-    names = readdirSync(tmpdir());
+    names = readdirSync(base);
   } catch {
     return;
   }
   const pattern = privateParentPattern();
   for (const name of names) {
-    const parent = join(tmpdir(), name);
+    const parent = join(base, name);
     if (!pattern.test(name) || parent === parentChecked || !isOwnPrivateDir(parent)) continue;
     // A parent that changed lately may belong to a process that has just made it and is about to take its lock.
     // (Read before the sweep: its own removals change the parent.)
