@@ -133,7 +133,16 @@ void start_escalation(struct child *c, int signo, uint32_t reason) {
 
 /* ---- child lifecycle -------------------------------------------------- */
 
-static void read_reports(struct child *c);
+/* Reads per wake-up at most: an init that floods its pipe must not hold the loop (other children's timeouts). */
+#define READS_PER_WAKE 64
+/*
+ * Reads once every writer is gone: the pipe can only hold what is in it, at
+ * most its capacity (a default pipe's 64 KiB is 256 reads; the bound covers
+ * one enlarged to the usual 1 MiB ceiling), and the last reports are behind
+ * whatever came before them.
+ */
+#define READS_TO_EOF 4096u
+static void read_reports(struct child *c, unsigned max_reads);
 
 /*
  * Without a pid namespace, a tree whose uid is its operation's own dies by
@@ -269,8 +278,8 @@ void on_child_exit(struct child *c) {
   pid_t r;
   do r = wait4(c->pid, &status, 0, &ru);
   while (r < 0 && errno == EINTR);
-  /* The init wrote its last reports before it exited; every writer is gone now. */
-  if (c->err_fd >= 0) read_reports(c);
+  /* The init wrote its last reports before it exited; every writer is gone now, so read to the end. */
+  if (c->err_fd >= 0) read_reports(c, READS_TO_EOF);
   if (!c->used) return;
   if (c->reported) { /* EXIT went with the init's early report (before, or just now): only the reaping was left */
     release_child(c);
@@ -397,12 +406,9 @@ static int handle_report(struct child *c, const struct hatch_child_report *repor
  */
 #define REPORTS_PER_READ 16
 
-/* Reads per wake-up at most: an init that floods its pipe must not hold the loop (other children's timeouts). */
-#define READS_PER_WAKE 64
-
-static void read_reports(struct child *c) {
+static void read_reports(struct child *c, unsigned max_reads) {
   struct hatch_child_report batch[REPORTS_PER_READ] = {{0}};
-  for (unsigned reads = 0; reads < READS_PER_WAKE && c->used && c->err_fd >= 0; reads++) {
+  for (unsigned reads = 0; reads < max_reads && c->used && c->err_fd >= 0; reads++) {
     ssize_t k;
     do k = read(c->err_fd, batch, sizeof batch);
     while (k < 0 && errno == EINTR);
@@ -425,7 +431,7 @@ static void read_reports(struct child *c) {
   }
 }
 
-void on_error_pipe(struct child *c) { read_reports(c); }
+void on_error_pipe(struct child *c) { read_reports(c, READS_PER_WAKE); }
 
 void on_timer(struct child *c) {
   uint64_t ticks;

@@ -1,6 +1,6 @@
 // Zygote faults: SIGKILL mid-run, SIGSTOP, idle exit, EOF, malformed input.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { HatcheryError, closeDefaultZygote, run, spawn } from '../src/index.js';
 import { defaultZygotePid } from '../src/api/default-zygote.js';
@@ -408,6 +408,54 @@ test("an init's report pipe full of reports does not hold the zygote's loop: a t
       t.diagnostic(JSON.stringify(exits));
       assert.deepEqual(exits.map((e) => e.who), ['T', 'F'], "T's exit waited for F's pipe to be read to its end");
       assert.ok(exits[1]!.reasons & ExitReason.TimedOut, "F's timeout waited for its pipe to be read to its end");
+    } finally {
+      await f.release(z);
+    }
+  });
+});
+
+test("an init that ends with a pipe full of reports still has its last ones read: the EXIT carries the program's own status", async (t) => {
+  // The flooding init (above) writes 60 KiB of reports ahead of its last ones and waits; here it is SIGKILLed
+  // while the zygote is stopped, so the zygote meets its exit with all of that unread. Reading only a wake-up's
+  // share (16 KiB) after the exit lost the last reports: the EXIT then told the init's SIGKILL, not the program's 7.
+  await withTestZygote('HATCH_TEST_FLOODING_INIT', async (z) => {
+    const native = loadBinding();
+    const { normalizeSpawnOptions } = await import('../src/options/spawn-options.js');
+    const { prepareOperation } = await import('../src/spawn/prepare.js');
+    const FLOOD_BYTES = 60 * 1024; // native/child.c
+    const f = prepareOperation('/bin/sh', ['-c', 'sleep 1; exit 7'], normalizeSpawnOptions({ timeoutMs: 30_000 }, [], ['ignore', 'ignore', 'ignore']), z);
+    try {
+      if (!f.enforcement.namespaces.includes('pid')) {
+        t.skip(`no pid namespace here, so no init (${f.enforcement.namespaces.join(', ') || 'no namespaces'})`);
+        return;
+      }
+      let exit: { exitCode: number | null; signal: number | null } | undefined;
+      const initPid = await new Promise<number>((resolve, reject) => {
+        const devNull = native.openDevNull();
+        z.spawn(f.plan, [devNull, devNull, devNull], [devNull], {
+          spawned: (pid, pidfd) => {
+            native.close(pidfd);
+            process.kill(z.pid, 'SIGSTOP'); // before the program's second is up
+            resolve(pid);
+          },
+          failed: (stage, errno) => reject(new Error(`failed at stage ${stage}, errno ${errno}`)),
+          exit: (info) => (exit = { exitCode: info.exitCode, signal: info.signal }),
+          died: reject,
+        });
+      });
+      try {
+        await waitFor(() => /^State:\s+T/m.test(readFileSync(`/proc/${z.pid}/status`, 'utf8')), 5000, 'the zygote to stop');
+        const written = (): number => Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${initPid}/io`, 'utf8'))?.[1]);
+        // EXEC_OK, the flood, then the last reports (the status, then usage and tree-gone): all in the pipe.
+        await waitFor(() => written() >= 16 + FLOOD_BYTES + 4 * 16, 10_000, 'the init to write its flood and its last reports');
+        process.kill(initPid, 'SIGKILL');
+        await waitFor(() => !existsSync(`/proc/${initPid}/io`) || /^State:\s+Z/m.test(readFileSync(`/proc/${initPid}/status`, 'utf8')), 5000, 'the init to die');
+        assert.equal(exit, undefined, 'the EXIT came before the zygote was stopped');
+      } finally {
+        process.kill(z.pid, 'SIGCONT');
+      }
+      await waitFor(() => exit !== undefined, 10_000, 'the EXIT');
+      assert.deepEqual(exit, { exitCode: 7, signal: null }, "the EXIT did not carry the program's status from the init's last reports");
     } finally {
       await f.release(z);
     }
