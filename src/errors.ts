@@ -294,12 +294,13 @@ export function unknownExport(modulePath: string, name: string): HatcheryError {
 
 /** NATIVE_UNAVAILABLE: the native build `what` (e.g. 'is missing (... does not exist)'); says how to rebuild it. */
 export function nativeUnavailable(what: string, cause?: unknown): HatcheryError {
-  return new HatcheryError(
-    'NATIVE_UNAVAILABLE',
-    `hatchery's native build ${what}. The install probably skipped its build step (npm install --ignore-scripts): ` +
-      'run `npm rebuild hatchery` (it needs python3, make and a C compiler; in a checkout of hatchery itself: npm run build)',
-    { cause },
-  );
+  const text = cause instanceof Error ? cause.message : '';
+  // dlopen's words for a file it may not map executable: the install is on a noexec mount, which no rebuild fixes.
+  const advice = /failed to map segment/i.test(text)
+    ? 'The install is probably on a mount that forbids executing files (noexec): install hatchery on one that allows it'
+    : 'The install probably skipped its build step (npm install --ignore-scripts): ' +
+      'run `npm rebuild hatchery` (it needs python3, make and a C compiler; in a checkout of hatchery itself: npm run build)';
+  return new HatcheryError('NATIVE_UNAVAILABLE', `hatchery's native build ${what}. ${advice}`, { cause });
 }
 
 /** NATIVE_UNAVAILABLE: hatchery runs on Linux only; `platform` is process.platform. */

@@ -164,6 +164,11 @@ test('the NATIVE_UNAVAILABLE factories say what is wrong and (for a missing buil
   const cause = new Error('invalid ELF header');
   check(nativeUnavailable('did not load (invalid ELF header)', cause), 'NATIVE_UNAVAILABLE', /native build did not load \(invalid ELF header\)\..*npm rebuild hatchery/, { cause });
   check(nativeUnavailable('is missing (/x does not exist)'), 'NATIVE_UNAVAILABLE', /is missing \(\/x does not exist\)/);
+  // dlopen on a noexec mount: no rebuild helps, so none is advised.
+  const noexec = new Error('/opt/app/node_modules/hatchery/build/Release/hatchery_addon.node: failed to map segment from shared object');
+  const onNoexec = nativeUnavailable('did not load (failed to map segment from shared object)', noexec);
+  check(onNoexec, 'NATIVE_UNAVAILABLE', /forbids executing files \(noexec\)/, { cause: noexec });
+  assert.doesNotMatch(onNoexec.message, /npm rebuild/);
   check(unsupportedPlatform('darwin'), 'NATIVE_UNAVAILABLE', /Linux only \(this is darwin\)/);
 });
 
