@@ -3,7 +3,7 @@
 // under a 0700 /root) or the module's directory (a mkdtemp dir is 0700).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import { createWorkerPool, type WorkerPool } from '../src/index.js';
 import { accessProblem, installedAddon, installedBootstrap, type Identity } from '../src/workers/runtime.js';
 import { descendants } from './helpers.js';
+import { loadBinding } from '../src/native/binding.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -211,4 +212,59 @@ test('the runtime copy is the library\'s own (0755 dir, 0644 files, verified con
     await Promise.all(pools.map((p) => p.close()));
   }
   assert.deepEqual(mine(), [], 'removed with the last pool');
+});
+
+test("a new copy's sweep removes only copies whose creator's live lock is free: a live one in another pid namespace stays", asRootOnly, () => {
+  const base = tempDir(0o755, 'hatchery-copies-base-');
+  const native = loadBinding();
+  const old = (Date.now() - 5 * 60_000) / 1000;
+  /** A copy as the library makes it: a 0755 dir of root's with a file and, if `lock`, the live lock file. */
+  const plant = (name: string, lock: boolean, ageOld = true): string => {
+    const dir = join(base, name);
+    mkdirSync(dir, { mode: 0o755 });
+    writeFileSync(join(dir, 'bootstrap.js'), '// planted', { mode: 0o644 });
+    if (lock) writeFileSync(join(dir, '.hatchery-live'), '', { mode: 0o600 });
+    if (ageOld) utimesSync(dir, old, old);
+    return dir;
+  };
+  for (const pid of [99999, 99998, 99997, 99996]) assert.equal(existsSync(`/proc/${pid}`), false, `pid ${pid} exists here`);
+  // Its creator lives in another pid namespace: pid 99999 means nothing here, but it holds its lock.
+  const live = plant('hatchery-workers-99999-l1ve00', true);
+  const held = native.lockFile(join(live, '.hatchery-live'));
+  assert.ok(held >= 0, `could not take the stand-in creator's lock (${held})`);
+  const dead = plant('hatchery-workers-99998-d3ad00', true);
+  const unlocked = plant('hatchery-workers-99997-n0lock', false); // an earlier version's: the pid rule
+  const fresh = plant('hatchery-workers-99996-fr3sh0', true, false); // made a moment ago, lock not taken yet
+  try {
+    const module = writeModule(tempDir(0o755));
+    const script = `
+      import { readdirSync } from 'node:fs';
+      import { createWorkerPool } from ${JSON.stringify(join(root, 'dist', 'src', 'index.js'))};
+      const p = createWorkerPool({ module: ${JSON.stringify(module)}, warm: 1, output: 'ignore' });
+      const out = {};
+      try {
+        out.sum = await p.call('add', 40, 2);
+        out.own = readdirSync(${JSON.stringify(base)}).filter((n) => n.startsWith('hatchery-workers-' + process.pid + '-'));
+        out.ownFiles = readdirSync(${JSON.stringify(base)} + '/' + out.own[0]).sort();
+      } catch (e) {
+        out.error = e.code + ': ' + e.message;
+      }
+      await p.close();
+      console.log(JSON.stringify(out));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TMPDIR: base } });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sum?: number; own?: string[]; ownFiles?: string[]; error?: string };
+    assert.equal(out.error, undefined);
+    assert.equal(out.sum, 42);
+    assert.equal(out.own?.length, 1, 'the new copy was not made in TMPDIR');
+    assert.ok(out.ownFiles?.includes('.hatchery-live'), `the new copy holds no live lock: ${out.ownFiles?.join(', ')}`);
+    assert.ok(existsSync(join(live, 'bootstrap.js')), 'a copy whose creator holds its lock was swept');
+    assert.equal(existsSync(dead), false, 'a copy whose lock was free was left');
+    assert.equal(existsSync(unlocked), false, 'a lockless copy of a missing pid was left');
+    assert.ok(existsSync(fresh), 'a copy made a moment ago was swept');
+    assert.deepEqual(readdirSync(base).filter((n) => !n.includes('-9999')), [], 'the new copy was left after its pool closed');
+  } finally {
+    native.close(held);
+  }
 });

@@ -1,10 +1,10 @@
 /**
  * Entries a process of this library left in a directory it owns, whose
  * creating process no longer exists (it was SIGKILLed before it could clean
- * up). Used by the temp-dir and the worker runtime sweeps; each checks owner
- * and type itself before removing anything. (The worker runtime's copies,
- * made in the shared /tmp itself, keep the pid rule alone: no lock files
- * there.)
+ * up). Used by the temp-dir sweep, which checks owner and type itself
+ * before removing anything. (The worker runtime's copies, made in the shared
+ * /tmp itself, hold their live lock inside each copy instead:
+ * src/workers/runtime.ts.)
  *
  * Who is alive is not decided by pid alone: one directory may be shared by
  * processes in different pid namespaces (containers sharing a /tmp volume,
@@ -29,7 +29,8 @@ const ownToken = randomBytes(4).toString('hex');
 /** Directories in which this process holds its live lock: dir -> the lock's fd. */
 const ownLocks = new Map<string, number>();
 
-function processExists(pid: number): boolean {
+/** Whether a process of this pid is visible here (EPERM: it is, and not ours). */
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -8,7 +8,8 @@
  * (owner, mode, size) before use, under a base every ancestor of which is
  * reachable by that uid and writable by no one else without the sticky bit.
  * One copy per process, removed when the last pool using it has closed, and
- * at exit; a later process sweeps the copies of one that was SIGKILLed.
+ * at exit; a later process sweeps the copies of one that was SIGKILLed (its
+ * live lock inside the copy tells, not its pid).
  *
  * accessProblem() is the DAC check the kernel makes for that uid (owner, then
  * group, then other bits, along every directory of the path), done from
@@ -30,7 +31,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { workerRuntimeUnreadable } from '../errors.js';
 import { buildDir, loadBinding } from '../native/binding.js';
-import { staleEntries } from '../spawn/stale-entries.js';
+import { processExists } from '../spawn/stale-entries.js';
 
 /** Who a worker's process is, as the kernel's permission checks see it. */
 export interface Identity {
@@ -121,6 +122,8 @@ interface Copy {
   dir: string;
   files: Map<string, Buffer>;
   refs: number;
+  /** The live lock's fd, or -1 (none could be taken: the copy falls back to the pid rule). */
+  lockFd: number;
 }
 
 let shared: Copy | undefined;
@@ -189,29 +192,67 @@ function baseProblem(base: string, id: Identity): string | undefined {
   return undefined;
 }
 
-/** Remove copies made by processes of this uid that no longer exist. */
+/**
+ * The live lock inside a copy: an flock its creator holds for as long as it
+ * lives (the kernel drops it however the process dies), 0600 so the
+ * workers' uid cannot open it. A /tmp shared across pid namespaces
+ * (containers sharing a volume, a Kubernetes emptyDir) shows a live
+ * creator's pid as missing, or as someone else's: the lock, not the pid,
+ * tells a live copy from a stale one.
+ */
+const LIVE_LOCK = '.hatchery-live';
+/** A copy changed this recently is left alone: its creator may not hold its lock yet (mkdtemp, then the lock). */
+const COPY_QUIET_MS = 60_000;
+
+/** Remove copies of this uid whose creator is gone: its lock is free, or (a copy without one) its pid is not here. */
 function sweep(base: string): void {
   const me = process.geteuid?.() ?? 0;
-  for (const name of staleEntries(base, namePattern)) {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = namePattern.exec(name);
     const p = join(base, name);
+    if (m === null || [...live].some((c) => c.dir === p)) continue;
     try {
       const st = lstatSync(p);
-      if (st.isDirectory() && st.uid === me) rmSync(p, { recursive: true, force: true });
+      if (!st.isDirectory() || st.uid !== me || Date.now() - st.mtimeMs < COPY_QUIET_MS) continue;
+      if (creatorGone(p, Number(m[1]))) rmSync(p, { recursive: true, force: true });
     } catch {
       // gone already, or not ours
     }
   }
 }
 
-/** lstat says `dir` and its files are exactly what this process wrote: owner, type, mode and size. */
-function verifyCopy(dir: string, files: Map<string, Buffer>): string | undefined {
+function creatorGone(dir: string, pid: number): boolean {
+  const lock = join(dir, LIVE_LOCK);
+  const st = lstatSync(lock, { throwIfNoEntry: false });
+  // An earlier version's copy, or one whose lock could not be made: the pid rule.
+  if (st === undefined) return pid !== process.pid && !processExists(pid);
+  if (!st.isFile()) return false;
+  const native = loadBinding();
+  const fd = native.lockFile(lock);
+  if (fd < 0) return false; // held: its creator lives
+  native.close(fd);
+  return true;
+}
+
+/** lstat says `dir` and its files are exactly what this process wrote: owner, type, mode and size (and its live lock, if it took one). */
+function verifyCopy(dir: string, files: Map<string, Buffer>, locked: boolean): string | undefined {
   const me = process.geteuid?.() ?? 0;
   const st = lstatSync(dir, { throwIfNoEntry: false });
   if (!st || !st.isDirectory()) return `${dir} is not a directory`;
   if (st.uid !== me || (st.mode & 0o7777) !== 0o755) return `${dir} has owner ${st.uid} and mode ${(st.mode & 0o7777).toString(8)}`;
   const names = readdirSync(dir).sort();
-  const want = [...files.keys()].sort();
+  const want = [...files.keys(), ...(locked ? [LIVE_LOCK] : [])].sort();
   if (names.join('/') !== want.join('/')) return `${dir} holds ${names.join(', ')}`;
+  if (locked) {
+    const l = lstatSync(join(dir, LIVE_LOCK));
+    if (!l.isFile() || l.uid !== me || (l.mode & 0o7777) !== 0o600 || l.nlink !== 1) return `${join(dir, LIVE_LOCK)} is not the lock made`;
+  }
   for (const [name, data] of files) {
     const f = lstatSync(join(dir, name));
     if (!f.isFile() || f.uid !== me || (f.mode & 0o7777) !== 0o644 || f.size !== data.length || f.nlink !== 1) {
@@ -226,8 +267,10 @@ function removeCopy(copy: Copy): void {
   try {
     rmSync(copy.dir, { recursive: true, force: true, maxRetries: 2 });
   } catch {
-    // best effort: a later process sweeps it
+    // best effort: a later process sweeps it (once the lock is free)
   }
+  if (copy.lockFd >= 0) loadBinding().close(copy.lockFd);
+  copy.lockFd = -1;
 }
 
 function makeCopy(id: Identity): Copy {
@@ -257,6 +300,9 @@ function makeCopy(id: Identity): Copy {
       refused.push(`${base}: ${(e as Error).message}`);
       continue;
     }
+    // The lock first, before anything of worth is in the dir (a sweep also leaves a dir this new alone).
+    const lockFd = loadBinding().lockFile(join(dir, LIVE_LOCK));
+    const locked = lockFd >= 0;
     try {
       for (const [name, data] of files) {
         const p = join(dir, name);
@@ -264,10 +310,11 @@ function makeCopy(id: Identity): Copy {
         chmodSync(p, 0o644);
       }
       chmodSync(dir, 0o755);
-      const bad = verifyCopy(dir, files);
+      const bad = verifyCopy(dir, files, locked);
       if (bad) throw new Error(`the copy of the worker runtime did not verify: ${bad}`);
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
+      if (locked) loadBinding().close(lockFd);
       throw e;
     }
     if (!exitHookInstalled) {
@@ -276,7 +323,7 @@ function makeCopy(id: Identity): Copy {
         for (const c of [...live]) removeCopy(c);
       });
     }
-    const copy = { dir, files, refs: 0 };
+    const copy = { dir, files, refs: 0, lockFd };
     live.add(copy);
     return copy;
   }
@@ -295,7 +342,7 @@ export function acquireRuntime(id: Identity): WorkerRuntime {
   if (pj) reads.push(pj);
   const installed: WorkerRuntime = { bootstrap: installedBootstrap, addon, reads, copy: null, release: () => {} };
   if (id.uid === me || id.uid === 0) return installed;
-  if (shared && (verifyCopy(shared.dir, shared.files) !== undefined || accessProblem(shared.dir, id, 'search') !== undefined)) {
+  if (shared && (verifyCopy(shared.dir, shared.files, shared.lockFd >= 0) !== undefined || accessProblem(shared.dir, id, 'search') !== undefined)) {
     // Removed under us (a tmp cleaner) or not reachable by this uid: let its users keep it, make another.
     if (shared.refs === 0) removeCopy(shared);
     shared = undefined;
