@@ -467,6 +467,17 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
     await worker.ready;
   });
 
+  test('drain() again once the worker has closed resolves at once and leaves no timer holding the process', async () => {
+    const queue = newQueue();
+    const worker = newWorker(queue, { concurrency: 1 });
+    await worker.ready;
+    await worker.drain({ graceMs: 0 });
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    await worker.drain({ graceMs: 600_000 });
+    assert.equal(timers(), before, 'a requeue timer of 600 s was left armed');
+  });
+
   test('drain() with the longest graceMs lets a running job finish (its bound past the longest Node timer is not 1 ms)', async () => {
     const queue = newQueue();
     const worker = newWorker(queue, { concurrency: 1 });

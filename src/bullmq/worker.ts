@@ -118,6 +118,7 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
   #requeueAll = false;
   #drainTimers: NodeJS.Timeout[] = [];
   #draining: Promise<void> | undefined;
+  #drained = false;
   #closingAll: Promise<void> | undefined;
   #onCloseRequested!: () => void;
   readonly #closeRequested = new Promise<void>((resolve) => (this.#onCloseRequested = resolve));
@@ -192,9 +193,10 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
     } catch (e) {
       return Promise.reject(e);
     }
-    const timer = setTimeout(() => this.#requeueRunning(graceMs), graceMs);
-    this.#drainTimers.push(timer);
+    // Once closed there is nothing left to requeue: a timer armed then would only hold the process for graceMs.
+    if (!this.#drained) this.#drainTimers.push(setTimeout(() => this.#requeueRunning(graceMs), graceMs));
     this.#draining ??= this.close().finally(() => {
+      this.#drained = true;
       for (const t of this.#drainTimers) clearTimeout(t);
       this.#drainTimers = [];
     });
