@@ -182,7 +182,8 @@ describe(`environment row: ${row}`, () => {
 
   const privateMounts = isRoot && spawnSync('unshare', ['-m', 'true']).status === 0;
   test('no base takes a host temp dir (every one read-only): EXEC_FAILED at stage tmpdir, typed, with the errno', { skip: privateMounts ? false : 'needs root and a mount namespace of its own (unshare -m)' }, () => {
-    const ro = 'for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o ro tmpfs "$d"; done; exec "$@"';
+    // Each base bound read-only onto itself: what lies below stays readable (a checkout under /tmp, as in CI).
+    const ro = 'for d in /tmp /var/tmp /dev/shm; do mount --bind "$d" "$d" && mount -o remount,bind,ro "$d"; done; exec "$@"';
     const o = runWithTmpdir('/tmp', ['unshare', '-m', '/bin/sh', '-ec', ro, 'sh']);
     assert.equal(o.ok, false, JSON.stringify(o));
     assert.equal(o.code, 'EXEC_FAILED', JSON.stringify(o));
