@@ -10,6 +10,7 @@
  * never assumes a producer used addRun().
  */
 import { describe } from '../options/checks.js';
+import { MAX_TIMER_MS } from '../long-timeout.js';
 
 /** What a producer puts in a run job. The operator's profile supplies everything else. */
 export interface RunJobData {
@@ -38,7 +39,6 @@ export const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Hard bounds that hold for any profile (a profile may only set lower ones). */
 export const MAX_COMMAND_BYTES = 4096;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A job whose data breaks the rules. `field` names the part, e.g. `args[2]`. */
 export class JobDataError extends TypeError {

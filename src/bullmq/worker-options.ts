@@ -7,6 +7,7 @@ import { Pool } from '../pool/pool.js';
 import { MAX_CHILDREN } from '../protocol/wire.js';
 import { MAX_ZYGOTES } from '../pool/options.js';
 import { resolvePolicy, type QueuePolicy, type QueueProfile, type ResolvedPolicy } from './profiles.js';
+import { MAX_TIMER_MS } from '../long-timeout.js';
 
 export interface QueueWorkerOptions {
   /** BullMQ's connection: Redis options (`{ host, port }`, `{ url }`; needs the ioredis package) or a client instance. */
@@ -60,7 +61,6 @@ export const DEFAULT_STALLED_INTERVAL_MS = 30_000;
 export const DEFAULT_MAX_STALLED_COUNT = 1;
 /** The most jobs one worker may run at once: every zygote a pool may have, full. */
 export const MAX_QUEUE_CONCURRENCY = MAX_ZYGOTES * MAX_CHILDREN;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const keys = ['connection', 'concurrency', 'pool', 'policy', 'prefix', 'lockDuration', 'stalledInterval', 'maxStalledCount', 'cancelEvents', 'name'] as const;
 

@@ -33,6 +33,7 @@ import { CANCEL_EVENT } from './producer.js';
 import { forceDisconnect } from './force-disconnect.js';
 import { pickProfile, type ResolvedPolicy, type ResolvedProfile } from './profiles.js';
 import { cutToJsonBytes, MAX_STREAM_JSON_BYTES, type QueueRunResult } from './result.js';
+import { setLongTimeout, type LongTimeout } from '../long-timeout.js';
 import { QueueWorkerStatsRecorder, type QueueWorkerStats } from './stats.js';
 import { normalizeQueueWorkerOptions, type NormalizedQueueWorkerOptions, type QueueWorkerOptions } from './worker-options.js';
 
@@ -76,23 +77,15 @@ const CONNECTION_CLOSE_WAIT_MS = 10_000;
 /** And once they were ended by force. */
 const FORCED_CLOSE_WAIT_MS = 2000;
 
-/** Node's longest timer: a longer delay is taken as 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Whether `promise` settles within `ms` (never rejects); past Node's longest timer, in steps. */
+/** Whether `promise` settles within `ms` (never rejects). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'expired'> {
-  const settled = promise.then(() => 'settled' as const, () => 'settled' as const);
-  for (let left = ms; ; ) {
-    const step = Math.min(left, MAX_TIMER_MS);
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), step)));
-    try {
-      if ((await Promise.race([settled, expired])) === 'settled') return 'settled';
-    } finally {
-      clearTimeout(timer);
-    }
-    left -= step;
-    if (left <= 0) return 'expired';
+  let timer: LongTimeout | undefined;
+  // graceMs + a margin can pass Node's longest timer: setLongTimeout goes in steps.
+  const expired = new Promise<'expired'>((resolve) => (timer = setLongTimeout(() => resolve('expired'), ms)));
+  try {
+    return await Promise.race([promise.then(() => 'settled' as const, () => 'settled' as const), expired]);
+  } finally {
+    timer?.clear();
   }
 }
 

@@ -11,6 +11,7 @@ import { checkArgString, checkExecTotal } from './exec-limits.js';
 import { validateLimits, type Limits } from './limits.js';
 import { validateStdio, type NormalizedStdio, type StdioMode, type StdioOption } from './stdio.js';
 import { validateSandbox, type NormalizedSandbox, type SandboxOptions } from './sandbox.js';
+import { MAX_TIMER_MS } from '../long-timeout.js';
 
 /** Options of spawn(). run() accepts these plus its own. */
 export interface SpawnOptions {
@@ -62,7 +63,6 @@ export const spawnOptionKeys = [
   'sandbox',
 ] as const;
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function validateCommand(file: unknown, args: unknown): { file: string; args: string[] } {
   if (typeof file !== 'string' || file === '') {

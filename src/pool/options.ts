@@ -4,6 +4,7 @@ import { integerOption, isPlainObject, knownKeys } from '../options/checks.js';
 import { validateLimits, type Limits } from '../options/limits.js';
 import { validateSandbox, type NormalizedSandbox, type SandboxOptions } from '../options/sandbox.js';
 import { MAX_CHILDREN } from '../protocol/wire.js';
+import { MAX_TIMER_MS } from '../long-timeout.js';
 
 export interface PoolOptions {
   /** Zygotes kept started (warm) and restarted when they die. Default 1. */
@@ -89,7 +90,6 @@ export interface NormalizedPoolOptions {
 export const BUSY_THRESHOLD = 64;
 
 export const MAX_ZYGOTES = 64;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const poolKeys = [
   'minZygotes',

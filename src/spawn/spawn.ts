@@ -13,11 +13,10 @@ import { ProcessHandle, toExitStatus, type ExitStatus } from './process-handle.j
 import { markUsernsRefused } from '../policy/features.js';
 import { checkWriteGrants } from './grant-check.js';
 import { nodeMemoryLaunch } from './node-memory.js';
+import { setLongTimeout, type LongTimeout } from '../long-timeout.js';
 
 /** Extra slack past timeout + grace before a silent zygote is declared unresponsive. */
 const UNRESPONSIVE_MARGIN_MS = 2000;
-/** Node's longest timer: a longer delay is taken as 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface StdioFds {
   childFds: [number, number, number];
@@ -197,20 +196,15 @@ function startChild(
     let childPid = -1;
     let childPidfd = -1;
     let aborted = false;
-    let deadline: NodeJS.Timeout | undefined;
+    let deadline: LongTimeout | undefined;
 
-    // timeout + grace + margin can pass Node's longest timer: the deadline then goes in steps.
-    const armDeadline = (ms: number, what: string, left = ms): void => {
-      if (deadline) clearTimeout(deadline);
-      const step = Math.min(left, MAX_TIMER_MS);
-      deadline = setTimeout(() => {
-        if (left > step) armDeadline(ms, what, left - step);
-        else zygote.kill(zygoteUnresponsive(zygote.pid, what, ms));
-      }, step);
-      deadline.unref();
+    // timeout + grace + margin can pass Node's longest timer: setLongTimeout goes in steps.
+    const armDeadline = (ms: number, what: string): void => {
+      deadline?.clear();
+      deadline = setLongTimeout(() => zygote.kill(zygoteUnresponsive(zygote.pid, what, ms)), ms, true);
     };
     const cleanup = (zygoteDied = false): Promise<void> => {
-      if (deadline) clearTimeout(deadline);
+      deadline?.clear();
       options.signal?.removeEventListener('abort', onAbort);
       return prepared.release(zygote, zygoteDied);
     };
@@ -230,7 +224,7 @@ function startChild(
           if (options.timeoutMs !== undefined) {
             armDeadline(options.timeoutMs + options.killGraceMs + UNRESPONSIVE_MARGIN_MS, 'report the exit after the timeout');
           } else if (deadline) {
-            clearTimeout(deadline);
+            deadline.clear();
             deadline = undefined;
           }
           const [inFd, outFd, errFd] = stdio.parentEnds;
