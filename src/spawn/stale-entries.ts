@@ -77,14 +77,24 @@ function removeOwnLocks(): void {
 function creatorGone(dir: string, pid: string, token: string): boolean {
   if (token === ownToken) return false;
   const path = lockPath(dir, pid, token);
+  return lockIsFree(path, () => {
+    try {
+      unlinkSync(path);
+    } catch {
+      // gone already
+    }
+  });
+}
+
+/**
+ * Whether nobody holds the live lock at `path`: it can be taken (and is let
+ * go again, after `whileHeld`). Held (EWOULDBLOCK), or not ours to tell: no.
+ */
+export function lockIsFree(path: string, whileHeld?: () => void): boolean {
   const native = loadBinding();
   const fd = native.lockFile(path);
-  if (fd < 0) return false; // held (EWOULDBLOCK), or not ours to tell: leave the entry
-  try {
-    unlinkSync(path);
-  } catch {
-    // gone already
-  }
+  if (fd < 0) return false;
+  whileHeld?.();
   native.close(fd);
   return true;
 }

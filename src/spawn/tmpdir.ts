@@ -34,7 +34,7 @@
 import { accessSync, chmodSync, chownSync, constants as fsConstants, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { loadBinding } from '../native/binding.js';
 import { detectFeatures } from '../policy/features.js';
 import { landlockWirePlan, planLandlock } from '../policy/landlock.js';
@@ -136,33 +136,36 @@ function removeEmptyDirSync(dir: string): void {
 export function createOperationDir(owner: { uid: number; gid: number }, zygote: Zygote | undefined): string {
   const failures: string[] = [];
   let firstError: NodeJS.ErrnoException | undefined;
-  const candidates: Array<() => string> = tmpBases().map((base) => () => parentIn(base));
-  const last = parentChecked;
-  if (last !== null) candidates.unshift(() => (isOwnPrivateDir(last) ? last : parentIn(dirname(last))));
-  for (const parentOf of candidates) {
-    let dir: string;
+  const makeIn = (parentOf: () => string): string | undefined => {
     try {
       const parent = parentOf();
-      dir = mkdtempSync(join(parent, ownEntryPrefix(parent, TMPDIR_PREFIX)));
+      const made = mkdtempSync(join(parent, ownEntryPrefix(parent, TMPDIR_PREFIX)));
       parentChecked = parent;
+      return made;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       firstError ??= err;
       failures.push(`${typeof err.path === 'string' ? err.path : '?'}: ${err.code ?? err.message}`);
-      continue;
+      return undefined;
     }
-    if (zygote) sweepOnce(zygote);
-    if (euid() === 0 && owner.uid !== 0) {
-      try {
-        chownSync(dir, owner.uid, owner.gid);
-      } catch (e) {
-        removeEmptyDirSync(dir);
-        throw hostTmpdirFailed(`${dir} could not be given to uid ${owner.uid}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, e);
-      }
-    }
-    return dir;
+  };
+  const last = parentChecked;
+  let dir = last !== null && isOwnPrivateDir(last) ? makeIn(() => last) : undefined;
+  for (const base of dir === undefined ? tmpBases() : []) {
+    dir = makeIn(() => parentIn(base));
+    if (dir !== undefined) break;
   }
-  throw hostTmpdirFailed(`no directory took one (${failures.join('; ')}); set TMPDIR to a writable directory`, firstError);
+  if (dir === undefined) throw hostTmpdirFailed(`no directory took one (${failures.join('; ')}); set TMPDIR to a writable directory`, firstError);
+  if (zygote) sweepOnce(zygote);
+  if (euid() === 0 && owner.uid !== 0) {
+    try {
+      chownSync(dir, owner.uid, owner.gid);
+    } catch (e) {
+      removeEmptyDirSync(dir);
+      throw hostTmpdirFailed(`${dir} could not be given to uid ${owner.uid}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, e);
+    }
+  }
+  return dir;
 }
 
 /** Once per process, soon after its first operation: remove what SIGKILLed processes left in the shared parent. */

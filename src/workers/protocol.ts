@@ -159,7 +159,6 @@ export function serializeError(e: Error): SerializedError {
   return out;
 }
 
-/** An error rebuilt from checked strings: its own properties are only name, message, stack and code. */
 /** DefaultDeserializer's hook for Buffers and typed arrays, which Node's types leave out. */
 type HostObjectReading = new (buffer: Buffer) => DefaultDeserializer & {
   _readHostObject(): NodeJS.TypedArray | DataView;
@@ -210,6 +209,7 @@ function hasMoreBytes(d: DefaultDeserializer): boolean {
   }
 }
 
+/** An error rebuilt from checked strings: its own properties are only name, message, stack and code. */
 export function deserializeError(s: SerializedError): Error {
   const Ctor = STANDARD_ERRORS.get(s.name) ?? Error;
   const e = new Ctor(s.message);

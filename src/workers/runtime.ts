@@ -31,7 +31,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { workerRuntimeUnreadable } from '../errors.js';
 import { buildDir, loadBinding } from '../native/binding.js';
-import { processExists } from '../spawn/stale-entries.js';
+import { lockIsFree, processExists } from '../spawn/stale-entries.js';
 
 /** Who a worker's process is, as the kernel's permission checks see it. */
 export interface Identity {
@@ -232,12 +232,7 @@ function creatorGone(dir: string, pid: number): boolean {
   const st = lstatSync(lock, { throwIfNoEntry: false });
   // An earlier version's copy, or one whose lock could not be made: the pid rule.
   if (st === undefined) return pid !== process.pid && !processExists(pid);
-  if (!st.isFile()) return false;
-  const native = loadBinding();
-  const fd = native.lockFile(lock);
-  if (fd < 0) return false; // held: its creator lives
-  native.close(fd);
-  return true;
+  return st.isFile() && lockIsFree(lock);
 }
 
 /** lstat says `dir` and its files are exactly what this process wrote: owner, type, mode and size (and its live lock, if it took one). */
