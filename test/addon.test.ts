@@ -28,6 +28,7 @@ import {
 import { join } from 'node:path';
 import { constants, tmpdir } from 'node:os';
 
+import { assertFdsBack, openFds } from './helpers.js';
 import { buildDir, loadBinding, STAT_WORDS, StatWord, type NativeBinding, type ZygoteProcess } from '../src/native/binding.js';
 
 const native: NativeBinding = loadBinding();
@@ -73,10 +74,6 @@ while True:
     for fd in fds:
         os.close(fd)
 `;
-
-function openFds(): string[] {
-  return readdirSync('/proc/self/fd').sort();
-}
 
 function fdFlags(fd: number): number {
   const match = /^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
@@ -187,7 +184,7 @@ test('memfdFromBuffer: exactly the bytes, sealed against any change, close-on-ex
   const empty = native.memfdFromBuffer('e', Buffer.alloc(0));
   assert.equal(fstatSync(empty).size, 0);
   native.close(empty);
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('statPaths: device, inode and type of each path exactly as stat(2) says, or its errno', () => {
@@ -254,7 +251,7 @@ test('pipe, openDevNull and close; errors carry code/errno/syscall', () => {
     native.close(fd);
   }
   assert.throws(() => native.close(r), { code: 'EBADF', errno: -E.EBADF, syscall: 'close', message: /^close: / });
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('spawnZygote: exec failure throws ENOENT, leaves no child and raises no SIGCHLD', async () => {
@@ -275,7 +272,7 @@ test('spawnZygote: exec failure throws ENOENT, leaves no child and raises no SIG
     process.off('SIGCHLD', onSigchld);
   }
   assert.deepEqual(childPids(), []);
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('spawnZygote: the child sees exactly fds 0,1,2,3 and no blocked signals', { skip: !hasPython }, async () => {
@@ -305,7 +302,7 @@ test('spawnZygote: the child sees exactly fds 0,1,2,3 and no blocked signals', {
   native.close(zygote.pidfd);
   native.close(zygote.socket);
   assert.deepEqual(childPids(), []);
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('spawnZygote: ignored signals in Node (SIGPIPE) are default in the child', async () => {
@@ -317,7 +314,7 @@ test('spawnZygote: ignored signals in Node (SIGPIPE) are default in the child', 
   assert.deepEqual(await reap(zygote), { exitCode: 0, signal: null });
   native.close(zygote.pidfd);
   native.close(zygote.socket);
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('sendMessage/receiveMessage pass fds both ways; extras and long datagrams are truncated', { skip: !hasPython }, async () => {
@@ -359,7 +356,7 @@ test('sendMessage/receiveMessage pass fds both ways; extras and long datagrams a
   native.close(zygote.socket); // the script exits on EOF
   assert.deepEqual(await reap(zygote), { exitCode: 0, signal: null });
   native.close(zygote.pidfd);
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('sendMessage returns -errno instead of throwing', () => {
@@ -369,7 +366,7 @@ test('sendMessage returns -errno instead of throwing', () => {
   native.close(r);
   native.close(w);
   assert.equal(native.sendMessage(r, Buffer.from('x'), []), -E.EBADF);
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('pidfdSendSignal kills; reapPidfd reports the signal; -ESRCH after reaping', async () => {
@@ -382,7 +379,7 @@ test('pidfdSendSignal kills; reapPidfd reports the signal; -ESRCH after reaping'
   assert.equal(native.pidfdSendSignal(zygote.socket, 0), -E.EBADF);
   native.close(zygote.pidfd);
   native.close(zygote.socket);
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('watch: callbacks run with microtasks, close is idempotent, misuse throws', async () => {
@@ -435,7 +432,7 @@ test('watch: callbacks run with microtasks, close is idempotent, misuse throws',
   assert.throws(() => native.watch(r + 100000, () => {}), { code: 'EBADF' });
   native.close(r);
   native.close(w);
-  assert.deepEqual(openFds(), before);
+  assertFdsBack(before);
 });
 
 test('watch: an unref\'d watcher lets the process exit; a ref\'d one keeps it for the callback', () => {

@@ -1,16 +1,54 @@
 // Shared test helpers: process-tree and fd accounting for "leave no trace" checks.
+import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { DEFAULT_HIDDEN_DIRS } from '../src/policy/mounts.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+function listFds(): string[] {
+  return readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return `${fd}:${readlinkSync(`/proc/self/fd/${fd}`)}`;
+      } catch {
+        return `${fd}:?`;
+      }
+    })
+    .sort();
+}
+
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+function pauseSync(ms: number): void {
+  Atomics.wait(pauseCell, 0, 0, ms);
+}
+
+/**
+ * This process's open fds as sorted "fd:target" (the listing's own dir fd shows as "fd:?"), taken
+ * when two listings 2 ms apart agree. Other threads of Node open an fd for a moment: glibc reads
+ * /proc/sys/vm/overcommit_memory once, from whichever thread first shrinks a malloc arena, and a
+ * listing that caught it would make a later comparison fail with no leak.
+ */
 export function openFds(): string[] {
-  return readdirSync('/proc/self/fd').map((fd) => {
-    try {
-      return `${fd}:${readlinkSync(`/proc/self/fd/${fd}`)}`;
-    } catch {
-      return `${fd}:?`;
-    }
-  });
+  let last = listFds();
+  for (let tries = 0; tries < 50; tries++) {
+    pauseSync(2);
+    const now = listFds();
+    if (now.join() === last.join()) return now;
+    last = now;
+  }
+  return last;
+}
+
+/**
+ * Asserts this process's open fds are `before` again. A difference gets half a second to go away,
+ * which a moment-long open in another thread does and a leaked fd does not.
+ */
+export function assertFdsBack(before: readonly string[], message?: string): void {
+  let now = listFds();
+  for (let waited = 0; now.join() !== before.join() && waited < 500; waited += 5) {
+    pauseSync(5);
+    now = listFds();
+  }
+  assert.deepEqual(now, before, message);
 }
 
 export function fdCount(): number {

@@ -5,7 +5,7 @@ import { writeSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadBinding } from '../src/native/binding.js';
 import { OutputCollector } from '../src/spawn/output-collector.js';
-import { openFds } from './helpers.js';
+import { assertFdsBack, openFds } from './helpers.js';
 
 const native = loadBinding();
 
@@ -19,7 +19,7 @@ function writer(command: string, writeEnd: number): Promise<number | null> {
 test('collects every byte up to end of file, then closes the read end', async () => {
   // child_process keeps a few fds of its own from its first spawn on: count after one.
   await new Promise((r) => spawn('/bin/true', { stdio: 'ignore' }).on('exit', r));
-  const before = openFds().length;
+  const before = openFds();
   const [readEnd, writeEnd] = native.pipe();
   let overflows = 0;
   const c = new OutputCollector(readEnd, 1 << 20, () => overflows++);
@@ -30,7 +30,7 @@ test('collects every byte up to end of file, then closes the read end', async ()
   assert.equal(Buffer.concat(c.chunks).subarray(0, 5).toString(), 'hello');
   assert.equal(c.truncated, false);
   assert.equal(overflows, 0);
-  assert.equal(openFds().length, before, 'no fd is left open');
+  assertFdsBack(before, 'no fd is left open');
 });
 
 test('past the cap: keeps exactly cap bytes, tells once, and keeps draining so the writer is never blocked', async () => {
@@ -68,7 +68,7 @@ test('an empty pipe closed at once ends with nothing collected', async () => {
 });
 
 test('destroy() ends collection while a writer still holds the pipe, closes the fd, and is idempotent', async () => {
-  const before = openFds().length;
+  const before = openFds();
   const [readEnd, writeEnd] = native.pipe();
   const c = new OutputCollector(readEnd, 10, () => {});
   writeSync(writeEnd, 'abc');
@@ -78,7 +78,7 @@ test('destroy() ends collection while a writer still holds the pipe, closes the 
   await c.done;
   assert.equal(Buffer.concat(c.chunks).toString(), 'abc');
   native.close(writeEnd);
-  assert.equal(openFds().length, before);
+  assertFdsBack(before);
 });
 
 test('a writer that never lets the pipe run dry does not hold the event loop: at most 16 reads a turn', async () => {
