@@ -36,6 +36,7 @@
         "native/landlock.c",
         "native/seccomp.c",
         "native/probe.c",
+        "native/privilege.c",
         "native/remove.c"
       ]
     },

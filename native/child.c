@@ -187,9 +187,13 @@ static int change_dir(const struct hatch_plan *plan) {
  * A non-root caller cannot drop supplementary groups and has none worth dropping.
  * In a user namespace the child already took its inside ids (ns.c); the
  * credentials then only name the outside uid the zygote mapped them to. */
-/* An init set apart by its ids (plan.h) keeps the killer ids as real and saved ids; its program takes the rest (run_program). */
+static long give_up_capabilities(int keep_one);
+
+/* An init set apart by its ids (plan.h) keeps the killer ids as real and saved ids; its program takes the rest (run_program).
+ * Without credentials a child that is still uid 0 is an unprivileged root's (src/policy/privilege.ts): it stays uid 0,
+ * so it gives up whatever capabilities that root kept instead (no_new_privs then keeps execve from granting any). */
 static int drop_credentials(const struct hatch_plan *plan) {
-  if (!plan->has_credentials) return 0;
+  if (!plan->has_credentials) return geteuid() == 0 ? (int)give_up_capabilities(0) : 0;
   if (plan->has_namespaces && (plan->namespaces.clone_flags & CLONE_NEWUSER)) return 0;
   int apart = hatch_init_apart_by_ids(plan);
   uint32_t outer_uid = apart ? hatch_killer_id(plan->uid) : plan->uid;
@@ -513,7 +517,7 @@ static _Noreturn void init_loop(const struct init_state *st, const sigset_t *all
  */
 #define KEPT_CAPABILITY 35 /* CAP_WAKE_ALARM */
 
-static long init_drop_capabilities(int keep_one) {
+static long give_up_capabilities(int keep_one) {
   (void)hatch_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0);
   struct {
     uint32_t version;
@@ -535,7 +539,7 @@ struct init_confinement {
 };
 
 static long init_confine(const struct init_confinement *conf, int keep_capability) {
-  long rc = init_drop_capabilities(keep_capability);
+  long rc = give_up_capabilities(keep_capability);
   /* Without capabilities a filter needs no_new_privs; the init never execs, so it costs nothing to set here. */
   if (rc == 0) rc = hatch_sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
   if (rc == 0 && conf->filter_len > 0) rc = hatch_install_filter(conf->filter, conf->filter_len);
@@ -592,7 +596,7 @@ static _Noreturn void run_as_init(const struct hatch_plan *plan, const struct ha
   int shared = args->shares_zygote_memory;
   int keep_capability = shared && !hatch_init_apart_by_ids(plan);
   /* The program's /proc/1 must not expose us (fds, memory, environment). In the zygote's memory
-   * the flag is the zygote's: the kept capability does this instead (init_drop_capabilities). */
+   * the flag is the zygote's: the kept capability does this instead (give_up_capabilities). */
   if (!shared && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail(err_fd, HATCH_STAGE_INIT, errno);
   /* Blocked before the fork: a signal that comes before the handlers waits instead of being dropped. */
   sigset_t all;

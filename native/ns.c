@@ -4,13 +4,16 @@
  * cannot: the user namespace id maps (zygote side) and, in the child, waiting
  * for those maps, taking the planned ids, and the mount / network setup.
  *
- * Id maps (docs/ARCHITECTURE.md, "Identities"):
- *   zygote euid != 0: "<inside_uid> <zygote_euid> 1", setgroups "deny" first
- *                     (the only map an unprivileged writer may write).
- *   zygote euid == 0: "<inside_uid> <credentials uid> 1", setgroups left
- *                     "allow": the child is its operation's own uid outside
- *                     (65534 inside), and clears the zygote's supplementary
- *                     groups itself.
+ * Id maps (docs/ARCHITECTURE.md, "Identities"), chosen by whether the plan
+ * carries credentials (TS plans them only for a root caller holding the
+ * capabilities of the root path, src/policy/privilege.ts):
+ *   no credentials: "<inside_uid> <zygote_euid> 1", setgroups "deny" first
+ *                   (the only map an unprivileged writer may write; a root
+ *                   without those capabilities is one, as nobody inside).
+ *   credentials:    "<inside_uid> <credentials uid> 1", setgroups left
+ *                   "allow": the child is its operation's own uid outside
+ *                   (65534 inside), and clears the zygote's supplementary
+ *                   groups itself.
  * Inside ids other than the caller's own exist only through these maps, so
  * the child never holds an unmapped uid once it has entered.
  */
@@ -101,7 +104,7 @@ static int wants(const struct hatch_plan *plan, uint64_t clone_flag) {
 int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t zygote_euid, uint32_t zygote_egid) {
   if (!wants(plan, CLONE_NEWUSER)) return 0;
   if (pid <= 0) return -EINVAL;
-  int privileged = zygote_euid == 0;
+  int privileged = plan->has_credentials;
   uint32_t inside_uid = plan->namespaces.inside_uid;
   uint32_t inside_gid = plan->namespaces.inside_gid;
   /* A root caller's child is its operation's own uid outside (the credentials), whatever it is called inside. */

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "plan.h"
+#include "privilege.h"
 #include "util.h"
 #include "zygote.h"
 
@@ -125,7 +126,8 @@ int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags) {
   if (asked == 0) return 0;
   if (!wanted && !disabled) {
     wanted = 1;
-    disabled = geteuid() != 0; /* decided once: setns needs CAP_SYS_ADMIN in our own user namespace */
+    disabled = !hatch_has_caps(
+        1ull << HATCH_CAP_SYS_ADMIN); /* decided once: setns needs CAP_SYS_ADMIN in our own user namespace */
   }
   if (disabled || stocked == 0) return 0;
   int *set = stock[--stocked];

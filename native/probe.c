@@ -11,6 +11,10 @@
  *
  * UID (root only): a uid of the per-operation range, to learn whether this
  * process may take it (a container's user namespace may not map it).
+ *
+ * "privileged" (root only) tells whether root holds the capabilities of the
+ * root path (privilege.h). Without them it is probed as any other uid is:
+ * namespaces with a user namespace, its own id mapped to an inside uid.
  */
 #include "probe.h"
 
@@ -32,6 +36,7 @@
 #include <unistd.h>
 
 #include "kernel_compat.h"
+#include "privilege.h"
 #include "protocol.h"
 #include "util.h"
 
@@ -111,9 +116,10 @@ static int write_file(const char *path, const char *text) {
 static int probe_userns_with_maps(uint32_t outside_uid_for_root) {
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) != 0) return errno;
-  int root = geteuid() == 0;
-  uint32_t inside_uid = root ? NOBODY : geteuid();
-  uint32_t inside_gid = root ? NOBODY : getegid();
+  int root = hatch_privileged();
+  /* Inside uid 0 would keep its capabilities over execve: an unprivileged root is nobody inside, as the planner maps it. */
+  uint32_t inside_uid = root || geteuid() == 0 ? NOBODY : geteuid();
+  uint32_t inside_gid = root || geteuid() == 0 ? NOBODY : getegid();
   uint32_t outside_uid = root ? outside_uid_for_root : geteuid();
   uint32_t outside_gid = root ? outside_uid_for_root : getegid();
   long pid = clone_with(CLONE_NEWUSER, NULL);
@@ -156,7 +162,7 @@ static int probe_userns_with_maps(uint32_t outside_uid_for_root) {
 
 /* Creating the namespace is the test; an unprivileged caller needs a user namespace for any other. */
 static int probe_namespace(uint64_t flag) {
-  uint64_t flags = flag | (geteuid() == 0 || flag == CLONE_NEWUSER ? 0 : CLONE_NEWUSER);
+  uint64_t flags = flag | (hatch_privileged() || flag == CLONE_NEWUSER ? 0 : CLONE_NEWUSER);
   long pid = clone_with(flags, NULL);
   if (pid < 0) return errno;
   if (pid == 0) _exit(0);
@@ -165,7 +171,7 @@ static int probe_namespace(uint64_t flag) {
 
 /* What the mount stage needs: a private tree, a tmpfs, open_tree and mount_setattr (5.12). */
 static int probe_mounts(void) {
-  uint64_t flags = CLONE_NEWNS | (geteuid() == 0 ? 0 : CLONE_NEWUSER);
+  uint64_t flags = CLONE_NEWNS | (hatch_privileged() ? 0 : CLONE_NEWUSER);
   long pid = clone_with(flags, NULL);
   if (pid < 0) return errno;
   if (pid == 0) {
@@ -225,7 +231,8 @@ int hatch_probe_main(int argc, char **argv) {
   put("seccomp", probe_seccomp());
   long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
   put("landlock_abi", abi < 0 ? -(long)errno : abi);
-  if (geteuid() == 0) put("setuid_range", probe_setuid(op_uid));
+  if (geteuid() == 0) put("privileged", hatch_privileged() ? 0 : EPERM);
+  if (hatch_privileged()) put("setuid_range", probe_setuid(op_uid));
   ssize_t sent = send(CONTROL_FD, report, report_len, MSG_NOSIGNAL);
   return sent == (ssize_t)report_len ? 0 : 1;
 }

@@ -48,7 +48,8 @@ import { initSeccompSyscalls } from '../src/policy/seccomp.js';
 import { REMOVER_TIMEOUT_MS, removeOperationDir } from '../src/spawn/tmpdir.js';
 import { Zygote } from '../src/zygote/zygote.js';
 
-const isRoot = process.getuid?.() === 0;
+/** Root holding the root path's capabilities (features.privileged): only its operations have uids of their own. */
+const isRoot = detectFeatures().privileged;
 const euid = process.geteuid?.() ?? 0;
 const NOBODY = 65534;
 const PYTHON = '/usr/bin/python3';

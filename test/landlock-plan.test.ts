@@ -181,7 +181,7 @@ test('the plan encodes on the wire', () => {
 const ALL_BUT_NET = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS;
 
 test("namespaces 'auto', unprivileged with user namespaces", () => {
-  const p = planNamespaces('auto', { callerUid: 1000, callerGid: 1000, usernsAvailable: true });
+  const p = planNamespaces('auto', { callerUid: 1000, callerGid: 1000, privileged: false, usernsAvailable: true });
   assert.equal(p.cloneFlags, ALL_BUT_NET);
   assert.deepEqual(p.created, ['user', 'pid', 'ipc', 'uts', 'mount']);
   assert.equal(p.options, NamespaceOption.MountProc);
@@ -195,7 +195,7 @@ test("namespaces 'auto', unprivileged with user namespaces", () => {
 });
 
 test("namespaces 'auto' as root: 65534 inside and out, a credentials drop, net passed through", () => {
-  const p = planNamespaces('auto', { callerUid: 0, callerGid: 0, usernsAvailable: true, net: true });
+  const p = planNamespaces('auto', { callerUid: 0, callerGid: 0, privileged: true, usernsAvailable: true, net: true });
   assert.equal(p.cloneFlags, (ALL_BUT_NET | CLONE_NEWNET) >>> 0);
   assert.deepEqual(p.created, ['user', 'pid', 'net', 'ipc', 'uts', 'mount']);
   assert.equal(p.insideUid, 65534);
@@ -205,14 +205,14 @@ test("namespaces 'auto' as root: 65534 inside and out, a credentials drop, net p
 });
 
 test("namespaces 'auto' without user namespaces: unprivileged falls back, root keeps the rest", () => {
-  const u = planNamespaces('auto', { callerUid: 1000, callerGid: 100, usernsAvailable: false });
+  const u = planNamespaces('auto', { callerUid: 1000, callerGid: 100, privileged: false, usernsAvailable: false });
   assert.equal(u.cloneFlags, 0);
   assert.equal(u.fallback, true);
   assert.deepEqual(u.created, []);
   assert.deepEqual(u.unavailable, ['user', 'pid', 'ipc', 'uts', 'mount']);
   assert.equal(namespacesWirePlan(u), undefined);
 
-  const r = planNamespaces('auto', { callerUid: 0, callerGid: 0, usernsAvailable: false });
+  const r = planNamespaces('auto', { callerUid: 0, callerGid: 0, privileged: true, usernsAvailable: false });
   assert.equal(r.cloneFlags, CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS);
   assert.equal(r.fallback, false);
   assert.deepEqual(r.unavailable, ['user']);
@@ -223,42 +223,57 @@ test("namespaces 'auto' without user namespaces: unprivileged falls back, root k
 test('explicit namespaces: user is added for an unprivileged caller, proc only with mount', () => {
   const p = planNamespaces(
     { user: false, pid: true, net: true, ipc: false, uts: false, mount: false },
-    { callerUid: 1000, callerGid: 1000, usernsAvailable: true },
+    { callerUid: 1000, callerGid: 1000, privileged: false, usernsAvailable: true },
   );
   assert.deepEqual(p.created, ['user', 'pid', 'net']);
   assert.equal(p.options, 0);
 
   const none = planNamespaces(
     { user: false, pid: false, net: false, ipc: false, uts: false, mount: false },
-    { callerUid: 1000, callerGid: 1000, usernsAvailable: true },
+    { callerUid: 1000, callerGid: 1000, privileged: false, usernsAvailable: true },
   );
   assert.equal(none.cloneFlags, 0);
   assert.equal(none.fallback, false);
 
   const blocked = planNamespaces(
     { user: true, pid: true, net: false, ipc: false, uts: false, mount: true },
-    { callerUid: 1000, callerGid: 1000, usernsAvailable: false },
+    { callerUid: 1000, callerGid: 1000, privileged: false, usernsAvailable: false },
   );
   assert.equal(blocked.cloneFlags, 0);
   assert.deepEqual(blocked.unavailable, ['user', 'pid', 'mount']);
 });
 
 test('a root caller runs as its operation uid outside, nobody inside; the probe decides what can be created', () => {
-  const p = planNamespaces('auto', { callerUid: 0, callerGid: 0, usernsAvailable: true, operationUid: 0x7000_0005 });
+  const p = planNamespaces('auto', { callerUid: 0, callerGid: 0, privileged: true, usernsAvailable: true, operationUid: 0x7000_0005 });
   assert.equal(p.uid, 0x7000_0005);
   assert.equal(p.gid, 0x7000_0005);
   assert.equal(p.insideUid, 65534);
   assert.deepEqual(p.credentials, { uid: 0x7000_0005, gid: 0x7000_0005 });
-  const q = planNamespaces('auto', { callerUid: 1000, callerGid: 1000, usernsAvailable: true, creatable: new Set(['user', 'pid', 'mount'] as const) });
+  const q = planNamespaces('auto', { callerUid: 1000, callerGid: 1000, privileged: false, usernsAvailable: true, creatable: new Set(['user', 'pid', 'mount'] as const) });
   assert.deepEqual(q.created, ['user', 'pid', 'mount']);
   assert.deepEqual(q.unavailable, ['ipc', 'uts']);
   assert.equal(q.options, NamespaceOption.MountProc);
 });
 
+test('a root caller without the root capabilities plans like any other caller: its own uid outside, nobody inside, no credentials', () => {
+  const p = planNamespaces('auto', { callerUid: 0, callerGid: 0, privileged: false, usernsAvailable: true, operationUid: 0x7000_0005 });
+  assert.deepEqual(p.created, ['user', 'pid', 'ipc', 'uts', 'mount']);
+  assert.equal(p.uid, 0);
+  assert.equal(p.gid, 0);
+  assert.equal(p.insideUid, 65534, 'inside uid 0 would keep its capabilities over execve');
+  assert.equal(p.insideGid, 65534);
+  assert.equal(p.credentials, undefined);
+  const without = planNamespaces('auto', { callerUid: 0, callerGid: 0, privileged: false, usernsAvailable: false });
+  assert.equal(without.cloneFlags, 0, 'without a user namespace it can create none');
+  assert.equal(without.fallback, true);
+  assert.equal(without.credentials, undefined);
+});
+
 test('bad namespace input is refused', () => {
-  assert.throws(() => planNamespaces('auto', { callerUid: -1, callerGid: 0, usernsAvailable: true }), RangeError);
+  assert.throws(() => planNamespaces('auto', { callerUid: 1000, callerGid: 0, privileged: true, usernsAvailable: true }), RangeError);
+  assert.throws(() => planNamespaces('auto', { callerUid: -1, callerGid: 0, privileged: false, usernsAvailable: true }), RangeError);
   assert.throws(
-    () => planNamespaces({ user: true } as never, { callerUid: 1000, callerGid: 1000, usernsAvailable: true }),
+    () => planNamespaces({ user: true } as never, { callerUid: 1000, callerGid: 1000, privileged: false, usernsAvailable: true }),
     TypeError,
   );
 });

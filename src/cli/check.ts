@@ -84,6 +84,8 @@ export interface CheckReport {
   clone3: boolean;
   /** Root only: whether operations get uids of their own. */
   operationUids: boolean | null;
+  /** Root only: whether it holds the capabilities of the root path, and if not, which it lacks (src/policy/privilege.ts). */
+  rootCapabilities: { complete: boolean; reason: string | null } | null;
   /** What the user can do to get what this environment lacks. */
   advice: string[];
   defaultProfile: Enforcement | null;
@@ -216,7 +218,8 @@ export function buildCheckReport(): CheckReport {
     environment: features.environment,
     probe: { ...features.probe },
     clone3: features.clone3,
-    operationUids: process.getuid?.() === 0 ? features.operationUids : null,
+    operationUids: features.privileged ? features.operationUids : null,
+    rootCapabilities: process.geteuid?.() === 0 ? { complete: features.privileged, reason: features.privilegeReason } : null,
     advice: adviceFor(features, defaultProfile),
     defaultProfile,
     defaultProfileError,
@@ -227,21 +230,28 @@ export function buildCheckReport(): CheckReport {
 /** What an operator can change to get the layers this environment lacks. */
 function adviceFor(features: ReturnType<typeof detectFeatures>, e: Enforcement | null): string[] {
   const advice: string[] = [];
-  const root = process.getuid?.() === 0;
+  const root = features.privileged;
   const container = features.environment.startsWith('container');
-  if (!features.userns && features.simulated.length === 0) {
+  if (!features.userns && features.simulated.length === 0 && features.privilegeReason === null) {
     if (container) {
       advice.push(
         'namespaces: the container runtime refuses them. In Kubernetes, a pod with `securityContext.seccompProfile: {type: Unconfined}` ' +
           'or a profile that allows clone/unshare with CLONE_NEW*, or user namespaces for pods (hostUsers: false), gives hatchery its namespaces; ' +
           'with Docker, `--security-opt seccomp=<profile allowing them>`. Without them hatchery keeps its guarantees with a uid per operation (root), seccomp and Landlock.',
       );
-    } else if (!root) {
+    } else if (!root && features.privilegeReason === null) {
       advice.push(
         'user namespaces: allow them for this user (Debian: sysctl kernel.unprivileged_userns_clone=1; Ubuntu 23.10+: an AppArmor profile granting userns for node, ' +
           'or sysctl kernel.apparmor_restrict_unprivileged_userns=0; everywhere: user.max_user_namespaces > 0), or run the service as root, which gets a uid per operation.',
       );
     }
+  }
+  if (features.privilegeReason !== null) {
+    advice.push(
+      `root capabilities: ${features.privilegeReason}, so operations run as uid 0 without capabilities, not as uids of their own. ` +
+        'Give the process CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL, CAP_SETGID and CAP_SETUID (Kubernetes: `securityContext.capabilities.add`; ' +
+        "all are in Docker's default set; with them it needs no map of uid 0, which takes CAP_SETFCAP, for a user namespace), or run it as a user other than root.",
+    );
   }
   if (root && !features.operationUids) {
     advice.push(`uids per operation: this process may not take uid ${0x7000_0000} (a user namespace that does not map it); map a larger range, or operations share uid 65534.`);
@@ -279,6 +289,7 @@ export function formatCheckReport(r: CheckReport): string {
   row('seccomp', r.seccomp.available ? `yes${r.seccomp.actions ? ` (actions: ${r.seccomp.actions.join(' ')})` : ''}` : 'no');
   row('user namespaces', r.userNamespaces.available ? 'yes' : `no (${r.userNamespaces.reason ?? 'unknown'})`);
   row('clone3', r.clone3 ? 'yes' : `no (${r.probe.clone3 === undefined ? 'no answer' : `errno ${r.probe.clone3}`}): clone(CLONE_PIDFD) is used`);
+  if (r.rootCapabilities !== null) row('root capabilities', r.rootCapabilities.complete ? 'yes' : `no: ${r.rootCapabilities.reason ?? 'unknown'}`);
   if (r.operationUids !== null) row('uid per operation', r.operationUids ? `yes (from ${0x7000_0000})` : 'no: operations share uid 65534');
   row(
     'pidfd',

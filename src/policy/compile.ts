@@ -171,7 +171,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   const abi = features.landlockAbi;
   const netIsolatedByLandlock = abi >= 4;
   const scopesAvailable = abi >= 6;
-  const root = process.getuid?.() === 0;
+  const root = features.privileged;
 
   // Namespaces. With net 'none' the sandbox needs nothing of the host's network, so 'auto' gives it an
   // empty network namespace: /proc/net then lists none of the host's unix socket paths and TCP listeners,
@@ -180,6 +180,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   const nsEnv: Parameters<typeof planNamespaces>[1] = {
     callerUid: process.getuid?.() ?? 0,
     callerGid: process.getgid?.() ?? 0,
+    privileged: features.privileged,
     usernsAvailable: features.userns,
     net: wantNetNs,
     creatable: features.namespaces,
@@ -212,6 +213,12 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   }
   if (root && ctx.operationUid === undefined) {
     fallbacks.push(`a uid per operation (${features.operationUids ? 'none free' : 'this process may not take uids of the range'}): every operation runs as uid ${NOBODY_ID}`);
+  }
+  if (features.privilegeReason !== null) {
+    fallbacks.push(
+      `an unprivileged uid (${features.privilegeReason}: no other uid can be taken): every operation runs as uid 0, without capabilities` +
+        (ns.created.includes('user') ? `, uid ${NOBODY_ID} inside its user namespace` : ''),
+    );
   }
 
   // The temp dir: a capped tmpfs inside the sandbox where a mount namespace allows, else a host dir.
@@ -301,7 +308,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   if (guarantees.treeEnds === null) missing.push('ending the whole process tree (needs a pid namespace, a uid per operation or seccomp)');
   if (!operationUid && sandbox.fs.write.length > 0) {
     // Without a uid per operation, every operation is the same uid on the host: a directory granted to two is theirs to share.
-    fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no uid per operation ${root ? 'here' : 'for a caller that is not root'})`);
+    fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no uid per operation ${root ? 'here' : features.privilegeReason !== null ? `for ${features.privilegeReason}` : 'for a caller that is not root'})`);
   }
   if (!operationUid && !ns.created.includes('mount')) {
     // Landlock has no right for metadata; a mount namespace's read-only tree (mounts.ts) is what covers it.
@@ -524,7 +531,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
         memo.delete(key);
         memo.set(key, entry);
         memoCounts.hits++;
-        const ids = childIds(callerUid, callerGid, ctx.operationUid);
+        const ids = childIds(ctx.features.privileged, callerUid, callerGid, ctx.operationUid);
         return handOut(entry, ids, () => makeHostTmpdir(ctx, ids));
       }
       memo.delete(key);
@@ -555,7 +562,7 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     };
   }
   const fresh = compileFresh(sandbox, recordingCtx, record);
-  const ids = childIds(callerUid, callerGid, ctx.operationUid);
+  const ids = childIds(ctx.features.privileged, callerUid, callerGid, ctx.operationUid);
   let dir: string | null = null;
   if (standIn !== null) {
     const placed = standIn;

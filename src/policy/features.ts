@@ -16,6 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { errnoName } from '../errors.js';
 import { loadBinding, zygotePath } from '../native/binding.js';
 import { OPERATION_UID_BASE } from '../protocol/wire.js';
+import { missingRootCapabilities } from './privilege.js';
 
 export type ProbedNamespace = 'user' | 'pid' | 'net' | 'ipc' | 'uts' | 'mount';
 
@@ -38,7 +39,14 @@ export interface KernelFeatures {
   mountApi: boolean;
   /** clone3 works (else the zygote falls back to clone with CLONE_PIDFD). */
   clone3: boolean;
-  /** Root only: children may take uids of the per-operation range. */
+  /**
+   * Root holding the capabilities of the root path (src/policy/privilege.ts), in Node and in the
+   * zygote: its operations run as uids of their own. False for any other caller, root without them included.
+   */
+  privileged: boolean;
+  /** Why a root caller is not privileged (the capabilities it lacks); null otherwise. */
+  privilegeReason: string | null;
+  /** Privileged only: children may take uids of the per-operation range. */
   operationUids: boolean;
   /** Where this process seems to run, for reports: 'host', 'container (...)'. */
   environment: string;
@@ -109,6 +117,17 @@ function recogniseEnvironment(probe: Record<string, number>): string {
   return 'host';
 }
 
+/** Root with the root path's capabilities in Node and (the probe's answer) in the zygote; else why not. */
+function privilegeOf(probe: Record<string, number>): { privileged: boolean; privilegeReason: string | null } {
+  if (process.geteuid?.() !== 0) return { privileged: false, privilegeReason: null };
+  const missing = missingRootCapabilities();
+  if (missing.length > 0) return { privileged: false, privilegeReason: `root without ${missing.join(', ')}` };
+  if (probe.privileged !== 0) {
+    return { privileged: false, privilegeReason: probe.privileged === undefined ? 'the probe gave no answer' : 'the zygote, execed, does not hold the root capabilities (a bounding set without them)' };
+  }
+  return { privileged: true, privilegeReason: null };
+}
+
 let cached: KernelFeatures | undefined;
 /** Set when a spawn proved user namespaces unusable although the probe said yes. */
 let usernsRefusedAtRuntime: string | null = null;
@@ -127,7 +146,7 @@ export function detectFeatures(): KernelFeatures {
   const native = loadBinding();
   const probe = runProbe();
   const simulated: string[] = [];
-  const root = process.getuid?.() === 0;
+  const { privileged, privilegeReason } = privilegeOf(probe);
 
   const rawAbi = probe.landlock_abi ?? native.landlockAbi();
   let landlockAbi = rawAbi > 0 ? rawAbi : 0;
@@ -150,6 +169,8 @@ export function detectFeatures(): KernelFeatures {
 
   let userns = probe.userns_maps === 0;
   let usernsReason = userns ? null : probe.userns !== 0 ? refusal('a user namespace', probe.userns) : refusal('writing user namespace id maps', probe.userns_maps);
+  // Since Linux 5.12 a map of uid 0 needs CAP_SETFCAP: an unprivileged root can make a user namespace but not map itself into it.
+  if (!userns && probe.userns === 0 && privilegeReason !== null && probe.userns_maps === osConstants.errno.EPERM) usernsReason += ': mapping uid 0 needs CAP_SETFCAP';
   const namespaces = new Set<ProbedNamespace>();
   for (const [name, key] of NAMESPACE_PROBES) if (probe[key] === 0) namespaces.add(name);
   if (process.env.HATCHERY_DISABLE_USERNS === '1') {
@@ -158,10 +179,10 @@ export function detectFeatures(): KernelFeatures {
     simulated.push('user namespaces disabled (HATCHERY_DISABLE_USERNS=1)');
     namespaces.delete('user');
     // Without a user namespace only root (holding the capabilities itself) can create the others.
-    if (!root) namespaces.clear();
+    if (!privileged) namespaces.clear();
   }
   let mountApi = probe.mounts === 0 && namespaces.has('mount');
-  if (!userns && !root) mountApi = false;
+  if (!userns && !privileged) mountApi = false;
 
   // Frozen: compile.ts memoizes per features object, so none may change in place.
   cached = Object.freeze({
@@ -175,7 +196,9 @@ export function detectFeatures(): KernelFeatures {
     namespaces,
     mountApi,
     clone3: probe.clone3 === 0,
-    operationUids: root && probe.setuid_range === 0,
+    privileged,
+    privilegeReason,
+    operationUids: privileged && probe.setuid_range === 0,
     environment: recogniseEnvironment(probe),
     simulated: Object.freeze(simulated) as string[],
     probe: Object.freeze(probe),
@@ -196,7 +219,7 @@ function withRuntimeFindings(f: KernelFeatures): KernelFeatures {
   if (adjusted?.from === f && adjusted.reason === usernsRefusedAtRuntime) return adjusted.features;
   const namespaces = new Set(f.namespaces);
   namespaces.delete('user');
-  if (process.getuid?.() !== 0) namespaces.clear();
+  if (!f.privileged) namespaces.clear();
   const features = Object.freeze({
     ...f,
     userns: false,

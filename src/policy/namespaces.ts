@@ -34,6 +34,12 @@ const ORDER: readonly NamespaceName[] = ['user', 'pid', 'net', 'ipc', 'uts', 'mo
 export interface NamespaceEnvironment {
   callerUid: number;
   callerGid: number;
+  /**
+   * Root holding the capabilities of the root path (features.privileged): its children run as
+   * another uid and it creates namespaces without a user namespace. Any other caller, root
+   * without them included, runs its children as itself (nobody inside a user namespace when that is 0).
+   */
+  privileged: boolean;
   /** Whether this process may create user namespaces (sysctl, AppArmor, container limits). */
   usernsAvailable: boolean;
   /** With 'auto': whether to add a network namespace (the caller decides from the net policy). */
@@ -91,7 +97,7 @@ function checkRequest(req: NamespaceRequest): void {
  * 'auto': user, pid, ipc, uts and mount (with /proc remounted for the pid
  * namespace) when user namespaces are available; net when env.net says so.
  * Root without user namespaces still gets the others (it holds the
- * capabilities itself). Anyone else without user namespaces gets none:
+ * capabilities itself; env.privileged). Anyone else without user namespaces gets none:
  * `fallback` is set and Landlock + seccomp + rlimits must carry the sandbox.
  *
  * An explicit request is honoured as far as this process can: an unprivileged
@@ -101,7 +107,8 @@ function checkRequest(req: NamespaceRequest): void {
 export function planNamespaces(request: NamespaceRequest | 'auto', env: NamespaceEnvironment): NamespacePlan {
   checkId(env.callerUid, 'callerUid');
   checkId(env.callerGid, 'callerGid');
-  const root = env.callerUid === 0;
+  if (env.privileged && env.callerUid !== 0) throw new RangeError(`privileged needs callerUid 0, got ${env.callerUid}`);
+  const root = env.privileged;
 
   let wanted: NamespaceRequest;
   if (request === 'auto') {
@@ -135,12 +142,14 @@ export function planNamespaces(request: NamespaceRequest | 'auto', env: Namespac
   if (created.has('pid') && created.has('mount')) options |= NamespaceOption.MountProc;
 
   if (env.operationUid !== undefined) checkId(env.operationUid, 'operationUid');
-  const { uid, gid } = childIds(env.callerUid, env.callerGid, env.operationUid);
+  const { uid, gid } = childIds(env.privileged, env.callerUid, env.callerGid, env.operationUid);
+  // Inside uid 0 would keep its capabilities over execve.
+  const nobodyInside = root || uid === 0;
   const plan: NamespacePlan = {
     cloneFlags,
-    // Inside its own user namespace a root caller's child is nobody, whatever its uid outside.
-    insideUid: root ? NOBODY_ID : uid,
-    insideGid: root ? NOBODY_ID : gid,
+    // Inside its own user namespace a root caller's child is nobody, whatever its uid outside; so is an unprivileged root's.
+    insideUid: nobodyInside ? NOBODY_ID : uid,
+    insideGid: nobodyInside ? NOBODY_ID : gid,
     options,
     created: names,
     unavailable: ORDER.filter((name) => unavailable.includes(name)),
@@ -152,9 +161,9 @@ export function planNamespaces(request: NamespaceRequest | 'auto', env: Namespac
   return plan;
 }
 
-/** The uid/gid the child runs as, as the host sees them (NamespacePlan.uid/gid): a root caller's operation uid (else 65534), or the caller's own. */
-export function childIds(callerUid: number, callerGid: number, operationUid: number | undefined): { uid: number; gid: number } {
-  const uid = callerUid === 0 ? (operationUid ?? NOBODY_ID) : callerUid;
+/** The uid/gid the child runs as, as the host sees them (NamespacePlan.uid/gid): a privileged caller's operation uid (else 65534), or the caller's own. */
+export function childIds(privileged: boolean, callerUid: number, callerGid: number, operationUid: number | undefined): { uid: number; gid: number } {
+  const uid = privileged ? (operationUid ?? NOBODY_ID) : callerUid;
   return { uid, gid: uid === callerUid ? callerGid : uid };
 }
 

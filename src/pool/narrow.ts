@@ -128,6 +128,7 @@ function poolHasNamespace(pool: NormalizedSandbox, key: NamespaceName): boolean 
   const auto = planNamespaces('auto', {
     callerUid: process.getuid?.() ?? 0,
     callerGid: process.getgid?.() ?? 0,
+    privileged: features.privileged,
     usernsAvailable: features.userns,
     net: pool.net === 'none',
     creatable: features.namespaces,

@@ -157,7 +157,7 @@ export function createOperationDir(owner: { uid: number; gid: number }, zygote: 
   }
   if (dir === undefined) throw hostTmpdirFailed(`no directory took one (${failures.join('; ')}); set TMPDIR to a writable directory`, firstError);
   if (zygote) sweepOnce(zygote);
-  if (euid() === 0 && owner.uid !== 0) {
+  if (owner.uid !== euid()) {
     try {
       chownSync(dir, owner.uid, owner.gid);
     } catch (e) {
@@ -207,7 +207,7 @@ function removalPlan(dir: string, owner: { uid: number; gid: number }): SpawnPla
     rlimits: [],
     flags: SpawnFlag.NoNewPrivs | SpawnFlag.RemoveTree,
   };
-  if (euid() === 0) plan.credentials = owner;
+  if (detectFeatures().privileged) plan.credentials = owner;
   // The remover moves subtrees up into the top (remove.c), a rename to another parent: Landlock ABI 1 has no
   // REFER right and refuses every such rename (EXDEV), so there the remover is confined by its uid and its
   // fd-relative, O_NOFOLLOW steps alone (and nothing of the operation still runs to race it).
