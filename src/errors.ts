@@ -97,6 +97,17 @@ export class InvalidOptionRangeError extends RangeError {
   }
 }
 
+/**
+ * A HATCHERY_* simulation variable with a value it does not take (src/policy/features.ts).
+ * `option` is `process.env.NAME`; the message starts with the variable's name.
+ */
+export class InvalidEnvironmentVariableError extends InvalidOptionRangeError {
+  constructor(variable: string, message: string) {
+    super(`process.env.${variable}`, message);
+    this.message = `${variable} ${message}`;
+  }
+}
+
 export type InvalidOptionError = InvalidOptionTypeError | InvalidOptionRangeError;
 
 /** True for every error hatchery throws or rejects with. */

@@ -111,6 +111,34 @@ test('every refusal a simulation variable causes names that variable as simulate
   assert.doesNotMatch(seccomp.message!, /kernel has no seccomp/);
 });
 
+test('a simulation variable with a value it does not take is INVALID_OPTION naming it, from run(), run, check and policy: never the real environment unsaid', () => {
+  const bin = join(dirname(index), '..', '..', 'bin', 'hatchery.js');
+  const cases: Array<[string, string, RegExp]> = [
+    ['HATCHERY_DISABLE_USERNS', 'true', /must be 1 or 0 \(or unset\), got "true"/],
+    ['HATCHERY_DISABLE_SECCOMP', 'yes', /must be 1 or 0 \(or unset\), got "yes"/],
+    ['HATCHERY_LANDLOCK_ABI_MAX', 'three', /must be a Landlock ABI number, 0 for none \(or unset\), got "three"/],
+  ];
+  for (const [name, value, message] of cases) {
+    const env = { ...process.env, [name]: value };
+    const program = `
+      import { run } from ${JSON.stringify(index)};
+      run('true').then(() => console.log('ran'), (e) => console.log(JSON.stringify({ name: e.name, code: e.code, option: e.option, message: e.message })));
+    `;
+    const api = spawnSync(process.execPath, ['--input-type=module', '-e', program], { encoding: 'utf8', env, timeout: 30_000 });
+    const error = JSON.parse(api.stdout) as { name: string; code: string; option: string; message: string };
+    assert.deepEqual({ ...error, message: undefined }, { name: 'RangeError', code: 'INVALID_OPTION', option: `process.env.${name}`, message: undefined });
+    assert.match(error.message, new RegExp(`^${name} ${message.source}`));
+    for (const command of [['run', '--', 'true'], ['check'], ['policy', '--explain']]) {
+      const r = spawnSync(process.execPath, [bin, ...command], { encoding: 'utf8', env, timeout: 30_000 });
+      assert.equal(r.status, 125, `${command.join(' ')} with ${name}=${value}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^hatchery: INVALID_OPTION: ${name} ${message.source}\n$`), command.join(' '));
+    }
+  }
+  // Unset and empty are the real environment; 0 says so explicitly.
+  const plain = spawnSync(process.execPath, [bin, 'run', '--', 'true'], { encoding: 'utf8', env: { ...process.env, HATCHERY_DISABLE_USERNS: '0', HATCHERY_DISABLE_SECCOMP: '', HATCHERY_LANDLOCK_ABI_MAX: '' }, timeout: 30_000 });
+  assert.equal(plain.status, 0, plain.stderr);
+});
+
 test('hatchery policy --explain names the simulation when strict would refuse (exit 125, one line on stderr)', () => {
   const r = spawnSync(process.execPath, [join(dirname(index), '..', '..', 'bin', 'hatchery.js'), 'policy', '--explain'], {
     encoding: 'utf8',

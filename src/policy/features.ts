@@ -13,7 +13,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
-import { errnoName } from '../errors.js';
+import { errnoName, InvalidEnvironmentVariableError } from '../errors.js';
 import { loadBinding, zygotePath } from '../native/binding.js';
 import { OPERATION_UID_BASE } from '../protocol/wire.js';
 import { missingRootCapabilities } from './privilege.js';
@@ -117,6 +117,18 @@ function recogniseEnvironment(probe: Record<string, number>): string {
   return 'host';
 }
 
+/**
+ * A simulation variable's value, undefined when unset or empty. Any other value than the ones it
+ * takes is refused: a misspelt simulation ("true") would otherwise test the real environment
+ * while the caller believes it tests a weaker one.
+ */
+function simulationVariable(name: string, valid: RegExp, what: string): string | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  if (!valid.test(value)) throw new InvalidEnvironmentVariableError(name, `must be ${what} (or unset), got ${JSON.stringify(value.slice(0, 40))}`);
+  return value;
+}
+
 /** Root with the root path's capabilities in Node and (the probe's answer) in the zygote; else why not. */
 function privilegeOf(probe: Record<string, number>): { privileged: boolean; privilegeReason: string | null } {
   if (process.geteuid?.() !== 0) return { privileged: false, privilegeReason: null };
@@ -152,8 +164,8 @@ export function detectFeatures(): KernelFeatures {
   let landlockAbi = rawAbi > 0 ? rawAbi : 0;
   let landlockReason: string | null =
     rawAbi > 0 ? null : rawAbi === -38 ? 'the kernel has no Landlock (ENOSYS)' : rawAbi === -95 ? 'Landlock is disabled at boot (EOPNOTSUPP)' : refusal('landlock_create_ruleset', -rawAbi);
-  const cap = process.env.HATCHERY_LANDLOCK_ABI_MAX;
-  if (cap !== undefined && cap !== '' && /^\d+$/.test(cap) && Number(cap) < landlockAbi) {
+  const cap = simulationVariable('HATCHERY_LANDLOCK_ABI_MAX', /^\d{1,3}$/, 'a Landlock ABI number, 0 for none');
+  if (cap !== undefined && Number(cap) < landlockAbi) {
     landlockAbi = Number(cap);
     simulated.push(`Landlock ABI capped at ${cap} (HATCHERY_LANDLOCK_ABI_MAX=${cap})`);
     if (landlockAbi === 0) landlockReason = 'simulated: HATCHERY_LANDLOCK_ABI_MAX=0';
@@ -161,7 +173,7 @@ export function detectFeatures(): KernelFeatures {
 
   let seccomp = probe.seccomp === 0;
   let seccompReason = seccomp ? null : refusal('installing a seccomp filter', probe.seccomp);
-  if (process.env.HATCHERY_DISABLE_SECCOMP === '1') {
+  if (simulationVariable('HATCHERY_DISABLE_SECCOMP', /^[01]$/, '1 or 0') === '1') {
     seccomp = false;
     seccompReason = 'simulated: HATCHERY_DISABLE_SECCOMP=1';
     simulated.push('seccomp disabled (HATCHERY_DISABLE_SECCOMP=1)');
@@ -173,7 +185,7 @@ export function detectFeatures(): KernelFeatures {
   if (!userns && probe.userns === 0 && privilegeReason !== null && probe.userns_maps === osConstants.errno.EPERM) usernsReason += ': mapping uid 0 needs CAP_SETFCAP';
   const namespaces = new Set<ProbedNamespace>();
   for (const [name, key] of NAMESPACE_PROBES) if (probe[key] === 0) namespaces.add(name);
-  if (process.env.HATCHERY_DISABLE_USERNS === '1') {
+  if (simulationVariable('HATCHERY_DISABLE_USERNS', /^[01]$/, '1 or 0') === '1') {
     userns = false;
     usernsReason = 'simulated: HATCHERY_DISABLE_USERNS=1';
     simulated.push('user namespaces disabled (HATCHERY_DISABLE_USERNS=1)');
