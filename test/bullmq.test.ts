@@ -2,6 +2,7 @@
 // 127.0.0.1 and a free port): in-process workers for the semantics, and
 // `hatchery worker` processes for sharing a queue, SIGKILL, cancel and drain.
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { readdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,36 @@ async function waitForCounts(queue: Queue, want: { completed?: number; failed?: 
     if (Date.now() > deadline) throw new Error(`job counts ${JSON.stringify(counts)} after ${ms} ms, wanted ${JSON.stringify(want)}`);
     await sleep(50);
   }
+}
+
+/**
+ * The timers created while `body` runs that are still pending once it has
+ * settled (armed, unref'd or not), each as the stack that created it; only
+ * those that hatchery's own code (dist/src) created.
+ */
+async function timersLeftBy(body: () => Promise<unknown>): Promise<string[]> {
+  const pending = new Map<number, string>();
+  const hook = createHook({
+    init(asyncId, type) {
+      if (type !== 'Timeout') return;
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 50;
+      pending.set(asyncId, new Error('created').stack ?? '');
+      Error.stackTraceLimit = limit;
+    },
+    destroy(asyncId) {
+      pending.delete(asyncId);
+    },
+  });
+  hook.enable();
+  try {
+    await body();
+    // A cleared timer's destroy hook runs asynchronously.
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    hook.disable();
+  }
+  return [...pending.values()].filter((stack) => stack.includes('/dist/src/'));
 }
 
 /** A unique `sleep` argument, so the test can find exactly its own processes. */
@@ -465,6 +496,18 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
     assert.ok(Date.now() - t0 < 15_000);
     assert.equal(worker.pool.closed, true);
     await worker.ready;
+  });
+
+  test('close() and drain() leave no timer of ours behind, not even an unref\'d one', async () => {
+    const queue = newQueue();
+    const worker = newWorker(queue, { concurrency: 1 });
+    await worker.ready;
+    const job = await addRun(queue, 'true');
+    await waitForState(queue, job.id!, ['completed'], 10_000);
+    assert.deepEqual(await timersLeftBy(() => worker.close()), [], 'close() left a timer armed');
+    const quiet = newWorker(queue, { concurrency: 1, cancelEvents: false });
+    await quiet.ready;
+    assert.deepEqual(await timersLeftBy(() => quiet.drain({ graceMs: 1000 })), [], 'drain() left a timer armed');
   });
 
   test('drain() again once the worker has closed resolves at once and leaves no timer holding the process', async () => {

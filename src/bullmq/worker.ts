@@ -20,7 +20,6 @@
  *   then kill their trees and put the jobs back in the queue untouched.
  */
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { QueueEvents, UnrecoverableError, WaitingError, Worker, type Job, type QueueEventsListener } from 'bullmq';
 import { integerOption, isPlainObject } from '../options/checks.js';
 import { InvalidOptionTypeError } from '../errors.js';
@@ -77,11 +76,11 @@ const CONNECTION_CLOSE_WAIT_MS = 10_000;
 /** And once they were ended by force. */
 const FORCED_CLOSE_WAIT_MS = 2000;
 
-/** Whether `promise` settles within `ms` (never rejects). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'expired'> {
+/** Whether `promise` settles within `ms` (never rejects). Its timer is cleared either way; `unref`: it does not hold the process meanwhile. */
+async function settlesWithin(promise: Promise<unknown>, ms: number, unref = false): Promise<'settled' | 'expired'> {
   let timer: LongTimeout | undefined;
   // graceMs + a margin can pass Node's longest timer: setLongTimeout goes in steps.
-  const expired = new Promise<'expired'>((resolve) => (timer = setLongTimeout(() => resolve('expired'), ms)));
+  const expired = new Promise<'expired'>((resolve) => (timer = setLongTimeout(() => resolve('expired'), ms, unref)));
   try {
     return await Promise.race([promise.then(() => 'settled' as const, () => 'settled' as const), expired]);
   } finally {
@@ -208,8 +207,8 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
       try {
         await super.close(force);
       } finally {
-        // QueueEvents.close() waits for a connection that may never come: bounded.
-        await Promise.race([this.#cancelEvents?.close().catch(() => {}), sleep(CONNECTION_CLOSE_WAIT_MS, undefined, { ref: false })]);
+        // QueueEvents.close() waits for a connection that may never come: bounded, by a timer cleared once it returns.
+        if (this.#cancelEvents) await settlesWithin(this.#cancelEvents.close(), CONNECTION_CLOSE_WAIT_MS, true);
         if (this.#ownsPool) await this.pool.close({ graceMs: 0 });
       }
     })();
