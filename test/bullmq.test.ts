@@ -439,6 +439,37 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
     });
   });
 
+  test('a job taken again after a stall while its first attempt still runs: each attempt is tracked, the first is killed, and drain() finds the second', async () => {
+    await recordEvents(async (events) => {
+      const queue = newQueue();
+      // The job's tree ignores SIGTERM, so an aborted attempt lives on for killGraceMs: the second attempt starts beside the first.
+      const worker = newWorker(queue, { concurrency: 2, lockDuration: 1000, stalledInterval: 250, policy: { timeoutMs: 120_000, killGraceMs: 3000 } });
+      await worker.ready;
+      const n = uniqueSleep();
+      const job = await addRun(queue, 'sh', ['-c', `trap '' TERM; sleep ${n}`], { job: { attempts: 1 } });
+      await waitFor(() => processesRunning(['sleep', n]).length === 1, 10_000, 'the job to run');
+      const [first] = processesRunning(['sleep', n]);
+      // A stall for real: the event loop is blocked past the lock's expiry, so nothing renews it, and the stall check puts the job back.
+      const until = Date.now() + 1500;
+      while (Date.now() < until);
+      await waitFor(() => processesRunning(['sleep', n]).length === 2, 10_000, 'the job to start again beside its first attempt');
+      assert.equal(worker.stats().running, 2, 'both attempts are counted');
+      // The first attempt lost its lock: it is killed (SIGKILL, past killGraceMs) and ends LOCK_LOST; the second runs on.
+      await waitFor(() => events.some((e) => e.jobId === job.id && e.code === 'LOCK_LOST'), 10_000, 'the first attempt to end LOCK_LOST');
+      assert.equal(isAlive(first!), false, 'the first attempt was killed');
+      const [second] = processesRunning(['sleep', n]);
+      assert.ok(second !== undefined && second !== first, 'the second attempt runs on');
+      assert.equal(worker.stats().running, 1, "the first attempt's end did not take the second's record with it");
+      // drain() finds it: its tree is killed (past killGraceMs).
+      const t0 = Date.now();
+      await worker.drain({ graceMs: 0 });
+      assert.ok(Date.now() - t0 < 8000, `drain() took ${Date.now() - t0} ms`);
+      assert.deepEqual(processesRunning(['sleep', n]), []);
+      assert.equal(events.filter((e) => e.jobId === job.id && e.outcome === 'completed').length, 0);
+      await queue.remove(job.id!);
+    });
+  });
+
   test('graceful shutdown loses nothing: running jobs finish, waiting ones stay queued, and past the grace period jobs are requeued untouched', async () => {
     const queue = newQueue();
     const first = workerProcess(queue, ['--concurrency', '2', '--grace-ms', '20000']);

@@ -38,11 +38,56 @@ import { normalizeQueueWorkerOptions, type NormalizedQueueWorkerOptions, type Qu
 
 type AbortKind = 'cancel' | 'lock-lost' | 'shutdown';
 
+/**
+ * One attempt at a job, in the processor. BullMQ can hand out the same job
+ * id again while an attempt of it still runs here (its lock expired: the
+ * event loop was blocked, or Redis was slow; a stall check put the job back
+ * and this worker took it again), so the bookkeeping is per attempt, never
+ * per job id.
+ */
 interface RunningJob {
-  controller: AbortController;
+  readonly jobId: string;
+  /** BullMQ's token for this attempt: the value of the job's lock while the attempt holds it. */
+  readonly token: string | undefined;
+  readonly controller: AbortController;
   /** Why it was aborted; the first reason wins. */
   kind: AbortKind | undefined;
   reason: string;
+}
+
+/** The attempts in the processor now, by job id: usually one per id, for a moment two. */
+class RunningJobs {
+  readonly #byId = new Map<string, RunningJob[]>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(running: RunningJob): void {
+    const list = this.#byId.get(running.jobId);
+    if (list) list.push(running);
+    else this.#byId.set(running.jobId, [running]);
+    this.#size++;
+  }
+
+  delete(running: RunningJob): void {
+    const list = this.#byId.get(running.jobId);
+    const i = list ? list.indexOf(running) : -1;
+    if (!list || i < 0) return;
+    list.splice(i, 1);
+    if (list.length === 0) this.#byId.delete(running.jobId);
+    this.#size--;
+  }
+
+  /** The attempts at `jobId`, oldest first. */
+  of(jobId: string): readonly RunningJob[] {
+    return this.#byId.get(jobId) ?? [];
+  }
+
+  all(): RunningJob[] {
+    return [...this.#byId.values()].flat();
+  }
 }
 
 interface CancelListener extends QueueEventsListener {
@@ -103,7 +148,7 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
   readonly ready: Promise<void>;
   readonly #queueName: string;
   readonly #ownsPool: boolean;
-  readonly #running = new Map<string, RunningJob>();
+  readonly #running = new RunningJobs();
   readonly #earlyCancels = new Map<string, { reason: string; at: number }>();
   readonly #cancelEvents: QueueEvents | undefined;
   readonly #stats = new QueueWorkerStatsRecorder();
@@ -246,12 +291,17 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
 
   // ---- aborts ------------------------------------------------------------------
 
+  /** Abort every attempt at `jobId` running here. */
   #abort(jobId: string, kind: AbortKind, reason: string): void {
-    const running = this.#running.get(jobId);
-    if (!running) {
+    const attempts = this.#running.of(jobId);
+    if (attempts.length === 0) {
       if (kind === 'cancel') this.#rememberCancel(jobId, reason);
       return;
     }
+    for (const running of attempts) this.#abortAttempt(running, kind, reason);
+  }
+
+  #abortAttempt(running: RunningJob, kind: AbortKind, reason: string): void {
     if (running.kind === undefined) {
       running.kind = kind;
       running.reason = reason;
@@ -277,8 +327,8 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
 
   #requeueRunning(graceMs: number): void {
     this.#requeueAll = true;
-    for (const id of [...this.#running.keys()]) {
-      this.#abort(id, 'shutdown', `the worker shut down and its ${graceMs} ms grace period ended`);
+    for (const running of this.#running.all()) {
+      this.#abortAttempt(running, 'shutdown', `the worker shut down and its ${graceMs} ms grace period ended`);
     }
   }
 
@@ -317,22 +367,28 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
   async #process(job: Job<RunJobData, QueueRunResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<QueueRunResult> {
     const startedAt = Date.now();
     const jobId = job.id ?? '';
-    const running: RunningJob = { controller: new AbortController(), kind: undefined, reason: '' };
-    this.#running.set(jobId, running);
+    const running: RunningJob = { jobId, token, controller: new AbortController(), kind: undefined, reason: '' };
+    // The job's lock holds this attempt's token now: an earlier attempt here (the job stalled and was taken again) can no longer finish it.
+    if (jobId !== '') {
+      for (const earlier of this.#running.of(jobId)) {
+        this.#abortAttempt(earlier, 'lock-lost', 'the job lock was lost (the job stalled and was taken again, by this worker)');
+      }
+    }
+    this.#running.add(running);
     // worker.cancelJob() (BullMQ's own API) aborts this signal.
-    const onBullAbort = (): void => this.#abort(jobId, 'cancel', reasonText(signal?.reason, 'cancelled'));
+    const onBullAbort = (): void => this.#abortAttempt(running, 'cancel', reasonText(signal?.reason, 'cancelled'));
     signal?.addEventListener('abort', onBullAbort, { once: true });
     if (signal?.aborted) onBullAbort();
     const early = this.#takeEarlyCancel(jobId);
-    if (early !== undefined) this.#abort(jobId, 'cancel', early);
-    if (this.#requeueAll) this.#abort(jobId, 'shutdown', 'the worker shut down before the job could start');
+    if (early !== undefined) this.#abortAttempt(running, 'cancel', early);
+    if (this.#requeueAll) this.#abortAttempt(running, 'shutdown', 'the worker shut down before the job could start');
 
     let attempt: Attempt;
     try {
       attempt = await this.#attempt(job, token, running, startedAt);
     } finally {
       signal?.removeEventListener('abort', onBullAbort);
-      this.#running.delete(jobId);
+      this.#running.delete(running);
     }
     if ('value' in attempt) {
       const { value } = attempt;
