@@ -439,7 +439,7 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
     });
   });
 
-  test('a job taken again after a stall while its first attempt still runs: each attempt is tracked, the first is killed, and drain() finds the second', async () => {
+  test('a job taken again after a stall while its first attempt still runs: each attempt is tracked, the first is killed, the second keeps the lock until drain() requeues it', async () => {
     await recordEvents(async (events) => {
       const queue = newQueue();
       // The job's tree ignores SIGTERM, so an aborted attempt lives on for killGraceMs: the second attempt starts beside the first.
@@ -460,11 +460,18 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
       const [second] = processesRunning(['sleep', n]);
       assert.ok(second !== undefined && second !== first, 'the second attempt runs on');
       assert.equal(worker.stats().running, 1, "the first attempt's end did not take the second's record with it");
-      // drain() finds it: its tree is killed (past killGraceMs).
+      // The second attempt still holds the job: its lock is renewed past lockDuration, and no stall check takes the job again.
+      await sleep(2500);
+      assert.deepEqual(processesRunning(['sleep', n]), [second]);
+      assert.equal(await (await queue.getJob(job.id!))!.getState(), 'active');
+      // drain() finds it: its tree is killed (past killGraceMs) and the job goes back to the queue, attempts untouched.
       const t0 = Date.now();
       await worker.drain({ graceMs: 0 });
       assert.ok(Date.now() - t0 < 8000, `drain() took ${Date.now() - t0} ms`);
       assert.deepEqual(processesRunning(['sleep', n]), []);
+      const requeued = (await queue.getJob(job.id!))!;
+      assert.deepEqual([await requeued.getState(), requeued.attemptsMade], ['waiting', 0]);
+      assert.ok(events.some((e) => e.jobId === job.id && e.outcome === 'requeued'));
       assert.equal(events.filter((e) => e.jobId === job.id && e.outcome === 'completed').length, 0);
       await queue.remove(job.id!);
     });

@@ -49,6 +49,7 @@ interface RunningJob {
   readonly jobId: string;
   /** BullMQ's token for this attempt: the value of the job's lock while the attempt holds it. */
   readonly token: string | undefined;
+  readonly startedAt: number;
   readonly controller: AbortController;
   /** Why it was aborted; the first reason wins. */
   kind: AbortKind | undefined;
@@ -362,12 +363,45 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
     return job.attemptsMade + 1 < (job.opts.attempts ?? 1) ? 'retrying' : 'failed';
   }
 
+  // ---- BullMQ's side of an attempt -----------------------------------------------------
+
+  /**
+   * BullMQ's processJob: the processor, then the move to completed or failed.
+   * Then, should a later attempt at the same job run here, it gets its lock
+   * renewal back: BullMQ keys renewals by job id, and an attempt that ends
+   * stops them for the job, whichever attempt holds its lock now.
+   */
+  override async processJob(
+    job: Job<RunJobData, QueueRunResult>,
+    token: string,
+    fetchNextCallback?: () => boolean,
+  ): Promise<void | Job<RunJobData, QueueRunResult>> {
+    try {
+      return await super.processJob(job, token, fetchNextCallback);
+    } finally {
+      this.#renewLockOfLatest(job.id ?? '', token);
+    }
+  }
+
+  /**
+   * The latest attempt at `jobId` here holds the job's lock, unless it was told
+   * it lost it: renew it again (from BullMQ's next round), and let
+   * worker.cancelJob() reach it as before.
+   */
+  #renewLockOfLatest(jobId: string, endedToken: string): void {
+    const attempts = this.#running.of(jobId);
+    const latest = attempts[attempts.length - 1];
+    if (latest?.token === undefined || latest.token === endedToken || latest.kind === 'lock-lost') return;
+    const controller = this.lockManager.trackJob(jobId, latest.token, latest.startedAt, true);
+    controller?.signal.addEventListener('abort', () => this.#abortAttempt(latest, 'cancel', reasonText(controller.signal.reason, 'cancelled')), { once: true });
+  }
+
   // ---- the processor -------------------------------------------------------------
 
   async #process(job: Job<RunJobData, QueueRunResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<QueueRunResult> {
     const startedAt = Date.now();
     const jobId = job.id ?? '';
-    const running: RunningJob = { jobId, token, controller: new AbortController(), kind: undefined, reason: '' };
+    const running: RunningJob = { jobId, token, startedAt, controller: new AbortController(), kind: undefined, reason: '' };
     // The job's lock holds this attempt's token now: an earlier attempt here (the job stalled and was taken again) can no longer finish it.
     if (jobId !== '') {
       for (const earlier of this.#running.of(jobId)) {
