@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue, type Job } from 'bullmq';
+import { Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { createPool, type Pool } from '../src/index.js';
 import {
   addRun,
@@ -437,6 +438,120 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
       await waitFor(() => events.some((e) => e.code === 'LOCK_LOST'), 5000, 'a LOCK_LOST event');
       await worker.close();
     });
+  });
+
+  test("the completed event follows BullMQ's own completion: a listener that reads the job on it finds it completed, its Result stored, even while Redis is slow", async () => {
+    const queue = newQueue();
+    const raw = new Redis({ host: connection.host, port: connection.port });
+    try {
+      const worker = newWorker(queue, { concurrency: 1, lockDuration: 10_000 });
+      await worker.ready;
+      const seen: Array<{ state: string; stdout: string | undefined; finishedOn: number | undefined }> = [];
+      const reads: Array<Promise<void>> = [];
+      await recordEvents(async (events) => {
+        const onEvent = (message: unknown): void => {
+          const e = message as QueueJobEvent;
+          if (e.outcome !== 'completed') return;
+          // What a listener sees when it reacts at once (plain reads: Redis serves them while it holds back writes).
+          reads.push(
+            (async () => {
+              const [stored, completedAt] = await Promise.all([Job.fromId<RunJobData, QueueRunResult>(queue, e.jobId), raw.zscore(queue.keys.completed!, e.jobId)]);
+              seen.push({ state: completedAt === null ? 'not completed' : 'completed', stdout: stored?.returnvalue?.stdout, finishedOn: stored?.finishedOn });
+            })(),
+          );
+        };
+        subscribe(QUEUE_JOB_CHANNEL, onEvent);
+        try {
+          const job = await addRun(queue, 'sh', ['-c', 'sleep 1; echo stored']);
+          await waitForState(queue, job.id!, ['active'], 10_000);
+          // A slow Redis: writes (BullMQ's move to completed among them) wait 2.5 s; the program ends meanwhile.
+          await raw.call('CLIENT', 'PAUSE', '2500', 'WRITE');
+          await waitFor(() => events.some((e) => e.jobId === job.id), 15_000, 'the job event');
+          await Promise.all(reads);
+        } finally {
+          unsubscribe(QUEUE_JOB_CHANNEL, onEvent);
+        }
+        assert.deepEqual(events.map((e) => e.outcome), ['completed']);
+      });
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]!.state, 'completed', 'the job was still active when the event said completed');
+      assert.equal(seen[0]!.stdout, 'stored\n', 'the Result was not stored yet');
+      assert.equal(typeof seen[0]!.finishedOn, 'number');
+      await worker.close();
+    } finally {
+      await raw.call('CLIENT', 'UNPAUSE');
+      await raw.quit();
+    }
+  });
+
+  test('a Result BullMQ cannot store is never published as completed: the lock taken over while the program ran ends LOCK_LOST', async () => {
+    const queue = newQueue();
+    const raw = new Redis({ host: connection.host, port: connection.port });
+    try {
+      await recordEvents(async (events) => {
+        // A lock this long is not renewed during the run: only the takeover below touches it.
+        const worker = newWorker(queue, { concurrency: 1, lockDuration: 30_000, stalledInterval: 30_000 });
+        await worker.ready;
+        const job = await addRun(queue, 'sh', ['-c', 'sleep 1; echo done']);
+        await waitForState(queue, job.id!, ['active'], 10_000);
+        // Another worker takes the job over (as after a stall): the lock holds its token now.
+        await raw.set(`${queue.keys['']}${job.id}:lock`, 'another-worker', 'PX', 30_000);
+        await waitFor(() => events.some((e) => e.jobId === job.id), 15_000, 'the job event');
+        await sleep(200);
+        const mine = events.filter((e) => e.jobId === job.id);
+        assert.deepEqual(
+          mine.map((e) => [e.outcome, e.code]),
+          [['failed', 'LOCK_LOST']],
+        );
+        assert.match(mine[0]!.reason!, /Lock mismatch/);
+        assert.equal(mine[0]!.exitCode, null);
+        assert.equal(worker.stats().jobs.completed, 0);
+        assert.equal(worker.stats().failuresByCode.LOCK_LOST, 1);
+        assert.notEqual(await (await queue.getJob(job.id!))!.getState(), 'completed');
+        await worker.close();
+        await raw.del(`${queue.keys['']}${job.id}:lock`);
+        await queue.obliterate({ force: true });
+      });
+    } finally {
+      await raw.quit();
+    }
+  });
+
+  test('a Result that Redis refuses to store (read-only, as after a failover) is not published as completed: RESULT_NOT_STORED; the job stays unfinished, and a stall check hands it out again', async () => {
+    const queue = newQueue();
+    const raw = new Redis({ host: connection.host, port: connection.port });
+    try {
+      await recordEvents(async (events) => {
+        const worker = newWorker(queue, { concurrency: 1 });
+        await worker.ready;
+        const job = await addRun(queue, 'sh', ['-c', 'sleep 1; echo done']);
+        await waitForState(queue, job.id!, ['active'], 10_000);
+        // Redis turns into a replica (of a master that is not there): it refuses every write while the program ends.
+        await raw.call('REPLICAOF', '127.0.0.1', '1');
+        try {
+          await waitFor(() => events.some((e) => e.jobId === job.id), 15_000, 'the first attempt to be published');
+        } finally {
+          await raw.call('REPLICAOF', 'NO', 'ONE');
+        }
+        const first = events.find((e) => e.jobId === job.id)!;
+        assert.deepEqual([first.outcome, first.code, first.exitCode], ['retrying', 'RESULT_NOT_STORED', null]);
+        assert.match(first.reason!, /^READONLY /);
+        assert.equal(worker.stats().jobs.completed, 0);
+        // Nothing was stored: its lock lapses, a stall check puts it back, and it runs again.
+        const done = await waitForState(queue, job.id!, ['completed'], 30_000);
+        assert.deepEqual([done.returnvalue.stdout, done.stalledCounter], ['done\n', 1]);
+        await waitFor(() => events.filter((e) => e.jobId === job.id).length === 2, 5000, 'the second attempt to be published');
+        assert.deepEqual(
+          events.filter((e) => e.jobId === job.id).map((e) => e.outcome),
+          ['retrying', 'completed'],
+        );
+        assert.deepEqual([worker.stats().jobs.completed, worker.stats().failuresByCode.RESULT_NOT_STORED], [1, 1]);
+        await worker.close();
+      });
+    } finally {
+      await raw.call('REPLICAOF', 'NO', 'ONE');
+      await raw.quit();
+    }
   });
 
   test('a job taken again after a stall while its first attempt still runs: each attempt is tracked, the first is killed, the second keeps the lock until drain() requeues it', async () => {

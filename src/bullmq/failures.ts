@@ -19,8 +19,10 @@ export type QueueFailureCode =
   | 'JOB_REFUSED'
   /** Cancelled by cancelRun() or worker.cancelJob() while running; the tree was killed (permanent). */
   | 'CANCELLED'
-  /** The job's lock was lost while it ran (removed, or taken over after a stall); the tree was killed. */
+  /** The job's lock was lost while it ran (removed, or taken over after a stall): the tree was killed, or its Result could not be stored. */
   | 'LOCK_LOST'
+  /** The program ran, but Redis refused to store its Result (a read-only replica after a failover, ...): the job did not complete (transient). */
+  | 'RESULT_NOT_STORED'
   /** BullMQ failed the job after it stalled more than maxStalledCount times. */
   | 'STALLED'
   /** An unexpected error in the worker (transient). */
@@ -36,7 +38,7 @@ export interface Classified {
 /** exec failures that another attempt cannot fix: the program is not there or may not be run. */
 const PERMANENT_EXEC_ERRNOS = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ENOEXEC', 'ELOOP', 'ENAMETOOLONG', 'EISDIR', 'E2BIG']);
 
-function oneLine(text: string): string {
+export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 

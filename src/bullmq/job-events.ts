@@ -2,13 +2,17 @@
  * One event per job attempt, on node:diagnostics_channel 'hatchery:queue-job'
  * (built only when someone subscribes), like the pool's lifecycle events.
  * The CLI prints one line per event; a service can ship them to its metrics.
+ *
+ * An attempt's event is published once BullMQ is done with the attempt
+ * (after its own 'completed' / 'failed'): whoever reacts to it finds the job
+ * in Redis as the event says.
  */
 import { channel } from 'node:diagnostics_channel';
 import type { LimitName } from '../spawn/run.js';
 import type { QueueFailureCode } from './failures.js';
 
 /**
- * - completed: the program ran; the Result says how it ended (any exit code);
+ * - completed: the program ran, and BullMQ stored its Result (the job is completed); the Result says how it ended (any exit code);
  * - failed: no Result, and BullMQ will not retry (permanent, or out of attempts);
  * - retrying: no Result, and BullMQ retries it after its backoff;
  * - requeued: the worker shut down past its grace period; the tree was killed and the job went back to the queue untouched.

@@ -13,6 +13,9 @@
  * - Backpressure: the worker's own pool has maxConcurrency = concurrency and
  *   maxQueue = 0. BullMQ never hands the processor more than `concurrency`
  *   jobs, so every job gets a slot at once and none waits in this process.
+ * - The attempt's event (job-events.ts) is published once BullMQ is done
+ *   with the attempt: 'completed' only once the job is completed in Redis,
+ *   its Result stored; a Result that could not be stored is a failure.
  * - Cancellation kills the tree: cancelRun() (a custom queue event every
  *   worker listens to), worker.cancelJob(), and a lost lock (the job was
  *   removed, or taken over after a stall) all abort the job's pool.run().
@@ -20,12 +23,12 @@
  *   then kill their trees and put the jobs back in the queue untouched.
  */
 import { hostname } from 'node:os';
-import { QueueEvents, UnrecoverableError, WaitingError, Worker, type Job, type QueueEventsListener } from 'bullmq';
+import { ErrorCode, isNotConnectionError, QueueEvents, UnrecoverableError, WaitingError, Worker, type Job, type QueueEventsListener, type Span } from 'bullmq';
 import { integerOption, isPlainObject } from '../options/checks.js';
 import { InvalidOptionTypeError } from '../errors.js';
 import { createPool, type Pool, type PoolStats } from '../pool/pool.js';
 import { MAX_CHILDREN } from '../protocol/wire.js';
-import { classifyError, toJobError, type QueueFailureCode } from './failures.js';
+import { classifyError, oneLine, toJobError, type QueueFailureCode } from './failures.js';
 import { checkJobCaps, checkJobShape, JobDataError, type RunJobData } from './job-data.js';
 import { publishQueueJob, type JobOutcome, type QueueJobEvent } from './job-events.js';
 import { CANCEL_EVENT } from './producer.js';
@@ -111,6 +114,29 @@ interface Failure {
 /** One attempt's end: a Result, or a failure. */
 type Attempt = { value: QueueRunResult } | { failure: Failure; profile: string | null };
 
+/** What an attempt's event says. */
+interface Ending {
+  outcome: JobOutcome;
+  code: QueueFailureCode | null;
+  reason: string | null;
+  profile: string | null;
+  result: QueueRunResult | null;
+  startedAt: number;
+  runMs: number;
+}
+
+/** An attempt's ending, held until BullMQ is done with the attempt. */
+interface PendingEnding {
+  ending: Ending;
+  /** BullMQ's 'completed' came: the job is completed, its Result stored. */
+  stored: boolean;
+  /** Why BullMQ could not store the Result. */
+  notStored: Pick<Ending, 'outcome' | 'code' | 'reason'> | undefined;
+}
+
+/** BullMQ's refusals to move a job that is no longer the attempt's: removed, not active, its lock gone or someone else's. */
+const JOB_NOT_OURS = new Set<unknown>([ErrorCode.JobNotExist, ErrorCode.JobLockNotExist, ErrorCode.JobNotInState, ErrorCode.JobLockMismatch]);
+
 type JobProcessor = (job: Job<RunJobData, QueueRunResult>, token?: string, signal?: AbortSignal) => Promise<QueueRunResult>;
 
 /** Cancels that arrived for jobs not (yet) running here: kept briefly, in case the job is just starting. */
@@ -150,6 +176,8 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
   readonly #queueName: string;
   readonly #ownsPool: boolean;
   readonly #running = new RunningJobs();
+  /** Keyed by BullMQ's Job object: one per attempt, passed to the processor, the moves and the events alike. */
+  readonly #endings = new WeakMap<Job<RunJobData, QueueRunResult>, PendingEnding>();
   readonly #earlyCancels = new Map<string, { reason: string; at: number }>();
   readonly #cancelEvents: QueueEvents | undefined;
   readonly #stats = new QueueWorkerStatsRecorder();
@@ -186,6 +214,10 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
     this.on('error', () => this.#stats.recordError());
     this.on('lockRenewalFailed', (jobIds) => {
       for (const id of jobIds) this.#abort(id, 'lock-lost', 'the job lock was lost (the job was removed, or another worker took it over after a stall)');
+    });
+    this.on('completed', (job) => {
+      const pending = this.#endings.get(job);
+      if (pending) pending.stored = true;
     });
     this.on('failed', (job, error) => {
       // Our processor reports its own failures; this catches BullMQ's stall limit.
@@ -366,8 +398,11 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
   // ---- BullMQ's side of an attempt -----------------------------------------------------
 
   /**
-   * BullMQ's processJob: the processor, then the move to completed or failed.
-   * Then, should a later attempt at the same job run here, it gets its lock
+   * BullMQ's processJob: the processor, then the move to completed (which
+   * stores the Result) or failed. Only then is the attempt's event published,
+   * so that whoever reacts to it finds the job as the event says.
+   *
+   * And should a later attempt at the same job run here, it gets its lock
    * renewal back: BullMQ keys renewals by job id, and an attempt that ends
    * stops them for the job, whichever attempt holds its lock now.
    */
@@ -380,7 +415,57 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
       return await super.processJob(job, token, fetchNextCallback);
     } finally {
       this.#renewLockOfLatest(job.id ?? '', token);
+      this.#publishEnding(job);
     }
+  }
+
+  /**
+   * BullMQ's move to completed, which stores the Result. When it fails with
+   * anything but a lost connection (which BullMQ retries itself), the attempt
+   * did not complete the job: the job is no longer this attempt's (LOCK_LOST),
+   * or Redis refused the Result (RESULT_NOT_STORED, thrown on for BullMQ to
+   * fail or retry the job like any transient failure).
+   */
+  protected override async handleCompleted(
+    result: QueueRunResult,
+    job: Job<RunJobData, QueueRunResult>,
+    token: string,
+    fetchNextCallback?: () => boolean,
+    span?: Span,
+  ): Promise<Job<RunJobData, QueueRunResult>> {
+    try {
+      return await super.handleCompleted(result, job, token, fetchNextCallback, span);
+    } catch (e) {
+      const pending = this.#endings.get(job);
+      if (!pending || pending.stored || !(e instanceof Error) || !isNotConnectionError(e)) throw e;
+      const reason = oneLine(e.message).slice(0, 500) || e.name;
+      if (JOB_NOT_OURS.has((e as { code?: unknown }).code)) {
+        pending.notStored = { outcome: 'failed', code: 'LOCK_LOST', reason: `the job lock was lost before the Result could be stored: ${reason}` };
+        throw e;
+      }
+      const permanent = e instanceof UnrecoverableError || e.name === 'UnrecoverableError';
+      pending.notStored = { outcome: permanent ? 'failed' : this.#retryOutcome(job), code: 'RESULT_NOT_STORED', reason };
+      throw toJobError({ code: 'RESULT_NOT_STORED', permanent, message: reason });
+    }
+  }
+
+  /** Publish the attempt's event, now that BullMQ is done with it. */
+  #publishEnding(job: Job<RunJobData, QueueRunResult>): void {
+    const pending = this.#endings.get(job);
+    if (!pending) return;
+    this.#endings.delete(job);
+    const { ending } = pending;
+    if (ending.outcome !== 'completed' || pending.stored) {
+      this.#report(job, ending);
+      return;
+    }
+    // The program ran, but its Result is not in Redis: the attempt did not complete the job.
+    const lost = pending.notStored ?? {
+      outcome: 'retrying' as const,
+      code: 'CLOSED' as const,
+      reason: 'the worker closed before the Result could be stored; the job stays active until a stall check hands it out again',
+    };
+    this.#report(job, { ...ending, ...lost, result: null });
   }
 
   /**
@@ -424,13 +509,16 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
       signal?.removeEventListener('abort', onBullAbort);
       this.#running.delete(running);
     }
+    // The event waits for BullMQ's move (processJob).
     if ('value' in attempt) {
       const { value } = attempt;
-      this.#report(job, { outcome: 'completed', code: null, reason: null, profile: value.profile, result: value, startedAt, runMs: value.timings.runMs });
+      const ending: Ending = { outcome: 'completed', code: null, reason: null, profile: value.profile, result: value, startedAt, runMs: value.timings.runMs };
+      this.#endings.set(job, { ending, stored: false, notStored: undefined });
       return value;
     }
     const { failure, profile } = attempt;
-    this.#report(job, { outcome: failure.outcome, code: failure.code, reason: failure.reason, profile, result: null, startedAt, runMs: Date.now() - startedAt });
+    const ending: Ending = { outcome: failure.outcome, code: failure.code, reason: failure.reason, profile, result: null, startedAt, runMs: Date.now() - startedAt };
+    this.#endings.set(job, { ending, stored: false, notStored: undefined });
     throw failure.error;
   }
 
@@ -493,18 +581,7 @@ export class QueueWorker extends Worker<RunJobData, QueueRunResult> {
     }
   }
 
-  #report(
-    job: Job<RunJobData, QueueRunResult> | undefined,
-    what: {
-      outcome: JobOutcome;
-      code: QueueFailureCode | null;
-      reason: string | null;
-      profile: string | null;
-      result: QueueRunResult | null;
-      startedAt: number;
-      runMs: number;
-    },
-  ): void {
+  #report(job: Job<RunJobData, QueueRunResult> | undefined, what: Ending): void {
     const result = what.result;
     const data: unknown = job?.data;
     const command = isPlainObject(data) && typeof data.command === 'string' ? data.command.slice(0, 120) : '';
