@@ -12,7 +12,7 @@ export interface DurationSummary {
 }
 
 export interface QueueWorkerStats {
-  /** Jobs in the processor now. */
+  /** Attempts in the processor now (a job that stalled and was taken again by this worker counts twice while its first attempt is killed). */
   running: number;
   /** Attempts by outcome since the worker started. */
   jobs: { completed: number; failed: number; retrying: number; requeued: number };
