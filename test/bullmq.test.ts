@@ -558,14 +558,14 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
     await recordEvents(async (events) => {
       const queue = newQueue();
       // The job's tree ignores SIGTERM, so an aborted attempt lives on for killGraceMs: the second attempt starts beside the first.
-      const worker = newWorker(queue, { concurrency: 2, lockDuration: 1000, stalledInterval: 250, policy: { timeoutMs: 120_000, killGraceMs: 3000 } });
+      const worker = newWorker(queue, { concurrency: 2, lockDuration: 1500, stalledInterval: 300, policy: { timeoutMs: 120_000, killGraceMs: 3000 } });
       await worker.ready;
       const n = uniqueSleep();
       const job = await addRun(queue, 'sh', ['-c', `trap '' TERM; sleep ${n}`], { job: { attempts: 1 } });
       await waitFor(() => processesRunning(['sleep', n]).length === 1, 10_000, 'the job to run');
       const [first] = processesRunning(['sleep', n]);
       // A stall for real: the event loop is blocked past the lock's expiry, so nothing renews it, and the stall check puts the job back.
-      const until = Date.now() + 1500;
+      const until = Date.now() + 2000;
       while (Date.now() < until);
       await waitFor(() => processesRunning(['sleep', n]).length === 2, 10_000, 'the job to start again beside its first attempt');
       assert.equal(worker.stats().running, 2, 'both attempts are counted');
@@ -576,7 +576,7 @@ describe('hatchery/bullmq on a real Redis', { skip }, () => {
       assert.ok(second !== undefined && second !== first, 'the second attempt runs on');
       assert.equal(worker.stats().running, 1, "the first attempt's end did not take the second's record with it");
       // The second attempt still holds the job: its lock is renewed past lockDuration, and no stall check takes the job again.
-      await sleep(2500);
+      await sleep(3000);
       assert.deepEqual(processesRunning(['sleep', n]), [second]);
       assert.equal(await (await queue.getJob(job.id!))!.getState(), 'active');
       // drain() finds it: its tree is killed (past killGraceMs) and the job goes back to the queue, attempts untouched.
