@@ -22,8 +22,7 @@ const cli = join(packageRoot, 'bin', 'hatchery.js');
 const features = detectFeatures();
 /** Root holding the root path's capabilities; a root without them is planned as any other caller (src/policy/privilege.ts). */
 const isRoot = features.privileged;
-const rootWithoutCapabilities = process.geteuid?.() === 0 && !features.privileged;
-const row = `${features.environment}, ${isRoot ? 'root' : rootWithoutCapabilities ? 'root without its capabilities' : `uid ${process.getuid?.()}`}${features.simulated.length > 0 ? `, simulated: ${features.simulated.join('; ')}` : ''}`;
+const row = `${features.environment}, ${isRoot ? 'root' : `uid ${process.getuid?.()}`}${features.simulated.length > 0 ? `, simulated: ${features.simulated.join('; ')}` : ''}`;
 
 after(async () => {
   await closeDefaultZygote();
@@ -108,12 +107,7 @@ describe(`environment row: ${row}`, () => {
     assert.equal(g.noHostUnixSockets, 'seccomp');
     assert.equal(g.noHostIpc, r.enforcement.namespaces.includes('ipc') ? 'ipc-namespace' : 'seccomp');
     assert.notEqual(g.operationsSeparated, null);
-    if (rootWithoutCapabilities) {
-      // No other uid can be taken: the program is uid 0 without capabilities (test/root-capabilities.test.ts probes it), and says so.
-      assert.equal(g.noPrivilegeGain, 'no-new-privs');
-      assert.equal(r.enforcement.uid, 0);
-      assert.ok(r.enforcement.fallbacks.some((f) => f.startsWith('an unprivileged uid (root without ')), r.enforcement.fallbacks.join('; '));
-    } else assert.equal(g.noPrivilegeGain, 'no-new-privs+unprivileged-uid');
+    assert.equal(g.noPrivilegeGain, 'no-new-privs+unprivileged-uid');
     assert.deepEqual(r.enforcement.missing, []);
     if (isRoot) assert.ok(r.enforcement.uid !== 0, 'a root caller never runs its children as root');
   });

@@ -1,10 +1,13 @@
 /**
  * A root caller without the root path's capabilities (Kubernetes' `runAsUser: 0` with
  * `capabilities: drop: [ALL]`, or a bounding set missing one of them): src/policy/privilege.ts
- * plans it like any other caller. Its programs run as uid 0, so each must hold no capability
- * at all, and the other layers must keep it from root's files and processes. Each case runs
- * the library in a Node process started through setpriv with the capabilities taken away,
- * against probes (test/probes/probe.c) that try to use what uid 0 would otherwise have.
+ * plans it like any other caller, so its programs could only run as uid 0. Without capabilities
+ * uid 0 still owns the host (it may chmod root's files, setuid bits included, read root-only
+ * files, prlimit root's processes, and RLIMIT_NPROC does not apply to it): strict mode, the
+ * default, refuses with SANDBOX_UNAVAILABLE naming what to give it. Best-effort runs it, and
+ * then each program must hold no capability at all and the other layers must still hold.
+ * Each case runs the library in a Node process started through setpriv with the capabilities
+ * taken away, against probes (test/probes/probe.c).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,16 +45,22 @@ after(() => {
 
 type Answers = Record<string, string>;
 
-/** Runs each probe through run() in a Node process whose capabilities setpriv took away; the probes' first lines, by name. */
-function probeAs(bounding: string, env: Record<string, string>, probes: Record<string, string[]>): Answers {
+/**
+ * Runs each probe through run() (best-effort: strict mode refuses this caller) in a Node process whose
+ * capabilities setpriv took away; the probes' first lines by name, and what strict mode said.
+ */
+function probeAs(bounding: string, env: Record<string, string>, probes: Record<string, string[]>): { answers: Answers; strict: string; missing: string[] } {
   const script = `
     import { run } from ${JSON.stringify(index)};
-    const out = {};
+    const answers = {};
+    let missing = [];
     for (const [name, args] of Object.entries(${JSON.stringify(probes)})) {
-      const r = await run(${JSON.stringify(probe)}, args, { timeoutMs: 10000 });
-      out[name] = (r.stdout.split('\\n')[0] ?? '') + (r.exitCode === 0 ? '' : ' exit=' + r.exitCode + ' ' + r.stderr);
+      const r = await run(${JSON.stringify(probe)}, args, { timeoutMs: 10000, sandbox: { mode: 'best-effort' } });
+      answers[name] = (r.stdout.split('\\n')[0] ?? '') + (r.exitCode === 0 ? '' : ' exit=' + r.exitCode + ' ' + r.stderr);
+      missing = r.enforcement.missing;
     }
-    process.stdout.write(JSON.stringify(out));
+    const strict = await run('true', []).then(() => 'ran', (e) => e.code + ': ' + e.message);
+    process.stdout.write(JSON.stringify({ answers, strict, missing }));
   `;
   const r = spawnSync(SETPRIV, [...withoutCapabilities(bounding), process.execPath, '--input-type=module', '-e', script], {
     encoding: 'utf8',
@@ -59,22 +68,27 @@ function probeAs(bounding: string, env: Record<string, string>, probes: Record<s
     timeout: 60_000,
   });
   assert.equal(r.status, 0, `the library's process failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Answers;
+  return JSON.parse(r.stdout) as { answers: Answers; strict: string; missing: string[] };
 }
+
+const REFUSAL = /^SANDBOX_UNAVAILABLE: .*a uid other than 0 for the program \(root without (?:CAP_[A-Z_]+, )*CAP_SETUID: no other uid can be taken; as uid 0 it could chmod root's files, setuid bits included/;
+const MISSING_UID = (missing: string[]): boolean => missing.some((m) => m.startsWith('a uid other than 0 for the program (root without '));
 
 function field(line: string | undefined, name: string): string | undefined {
   return new RegExp(`(?:^| )${name}=(\\S+)`).exec(line ?? '')?.[1];
 }
 
-test('capabilities dropped (drop ALL): programs run as uid 0 with no capability, and reach none of root\'s files or processes', { skip }, () => {
+test('capabilities dropped (drop ALL): strict mode refuses, naming what to give; best-effort programs are uid 0 with no capability and reach none of root\'s files or processes', { skip }, () => {
   const pid = String(decoy!.pid);
-  const a = probeAs('-all', {}, {
+  const { answers: a, strict, missing } = probeAs('-all', {}, {
     whoami: ['whoami'],
     writeRootFile: ['write-file', rootFile],
     kill: ['kill-pid', pid],
     ptrace: ['ptrace-pid', pid],
     environ: ['proc-environ', pid],
   });
+  assert.match(strict, REFUSAL);
+  assert.ok(MISSING_UID(missing), missing.join('; '));
   assert.equal(field(a.whoami, 'euid'), '0', a.whoami);
   assert.equal(field(a.whoami, 'capeff'), '0000000000000000', a.whoami);
   assert.equal(field(a.whoami, 'capprm'), '0000000000000000', a.whoami);
@@ -86,29 +100,31 @@ test('capabilities dropped (drop ALL): programs run as uid 0 with no capability,
   assert.equal(decoy!.signalCode, null);
 });
 
-test('a root that kept some capabilities but not CAP_SETUID: its programs hold none of them, with or without a user namespace', { skip }, () => {
+test('a root that kept some capabilities but not CAP_SETUID: refused too; best-effort programs hold none of them, with or without a user namespace', { skip }, () => {
   // Without a user namespace the program stays uid 0 and would keep, over execve, every capability its zygote had (no_new_privs only stops gains).
   const flat = probeAs('-setuid', { HATCHERY_DISABLE_USERNS: '1' }, { whoami: ['whoami'], writeRootFile: ['write-file', rootFile] });
-  assert.equal(field(flat.whoami, 'euid'), '0', flat.whoami);
-  assert.equal(field(flat.whoami, 'capeff'), '0000000000000000', flat.whoami);
-  assert.equal(field(flat.whoami, 'capprm'), '0000000000000000', flat.whoami);
-  assert.match(flat.writeRootFile ?? '', /^denied E[A-Z]+/);
-  // With CAP_SETFCAP it may map uid 0 into a user namespace: nobody inside, pid 2 of its own pid namespace.
+  assert.match(flat.strict, REFUSAL);
+  assert.equal(field(flat.answers.whoami, 'euid'), '0', flat.answers.whoami);
+  assert.equal(field(flat.answers.whoami, 'capeff'), '0000000000000000', flat.answers.whoami);
+  assert.equal(field(flat.answers.whoami, 'capprm'), '0000000000000000', flat.answers.whoami);
+  assert.match(flat.answers.writeRootFile ?? '', /^denied E[A-Z]+/);
+  // With CAP_SETFCAP it may map uid 0 into a user namespace: nobody inside, but still uid 0 to the host, so refused as well.
   const nested = probeAs('-setuid', {}, { whoami: ['whoami'], writeRootFile: ['write-file', rootFile] });
-  assert.equal(field(nested.whoami, 'euid'), '65534', nested.whoami);
-  assert.equal(field(nested.whoami, 'pid'), '2', nested.whoami);
-  assert.equal(field(nested.whoami, 'capeff'), '0000000000000000', nested.whoami);
-  assert.match(nested.writeRootFile ?? '', /^denied E[A-Z]+/);
+  assert.match(nested.strict, REFUSAL);
+  assert.equal(field(nested.answers.whoami, 'euid'), '65534', nested.answers.whoami);
+  assert.equal(field(nested.answers.whoami, 'pid'), '2', nested.answers.whoami);
+  assert.equal(field(nested.answers.whoami, 'capeff'), '0000000000000000', nested.answers.whoami);
+  assert.match(nested.answers.writeRootFile ?? '', /^denied E[A-Z]+/);
   assert.equal(readFileSync(rootFile, 'utf8'), 'root owns this\n');
 });
 
-test('`check --json` as root without its capabilities: says which it lacks and what runs instead; strict mode runs', { skip }, () => {
+test('`check --json` and `hatchery run` as root without its capabilities: which it lacks, that strict refuses, and the advice', { skip }, () => {
   const r = spawnSync(SETPRIV, [...withoutCapabilities('-all'), process.execPath, cli, 'check', '--json'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout) as {
     rootCapabilities: { complete: boolean; reason: string | null } | null;
     operationUids: boolean | null;
-    defaultProfile: { uid: number; fallbacks: string[]; guarantees: { noPrivilegeGain: string } };
+    defaultProfile: { uid: number; missing: string[]; guarantees: { noPrivilegeGain: string } };
     strictRefuses: string[];
     advice: string[];
   };
@@ -116,7 +132,11 @@ test('`check --json` as root without its capabilities: says which it lacks and w
   assert.equal(report.operationUids, null);
   assert.equal(report.defaultProfile.uid, 0);
   assert.equal(report.defaultProfile.guarantees.noPrivilegeGain, 'no-new-privs');
-  assert.ok(report.defaultProfile.fallbacks.some((f) => f.startsWith('an unprivileged uid (root without CAP_CHOWN')), report.defaultProfile.fallbacks.join('; '));
-  assert.deepEqual(report.strictRefuses, []);
+  assert.ok(MISSING_UID(report.defaultProfile.missing), report.defaultProfile.missing.join('; '));
+  assert.ok(MISSING_UID(report.strictRefuses), report.strictRefuses.join('; '));
   assert.ok(report.advice.some((a) => a.startsWith('root capabilities: ')), report.advice.join('\n'));
+  // The CLI: one line, exit 125, before anything runs.
+  const run = spawnSync(SETPRIV, [...withoutCapabilities('-all'), process.execPath, cli, 'run', '--', 'true'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 125, run.stderr);
+  assert.match(run.stderr, /^hatchery: SANDBOX_UNAVAILABLE: .*a uid other than 0 for the program \(root without CAP_CHOWN/);
 });

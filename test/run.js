@@ -90,8 +90,6 @@ function rows() {
   const sim = !existsSync(containerSim) ? `${containerSim} is missing` : !hasPythonSeccomp() ? "Debian's python3-seccomp is not installed" : null;
   list.push({ name: 'host, unprivileged, user namespaces allowed (uid 65534)', wrap: asUser(65534), env: {}, uid: 65534, skip: unprivileged });
   list.push({ name: 'host, unprivileged, no user namespaces (uid 65534, HATCHERY_DISABLE_USERNS=1)', wrap: asUser(65534), env: { HATCHERY_DISABLE_USERNS: '1' }, uid: 65534, skip: unprivileged, files: ROW_AGNOSTIC, partly: NOT_PER_ROW });
-  // Kubernetes' runAsUser: 0 with capabilities drop ALL: root planned as an unprivileged caller (src/policy/privilege.ts); uid 0 cannot map itself into a user namespace without CAP_SETFCAP.
-  list.push({ name: 'host, root with every capability dropped (runAsUser: 0, capabilities drop ALL)', wrap: [setpriv, '--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all', '--'], env: {}, skip: unprivileged, files: ROW_AGNOSTIC, partly: NOT_PER_ROW });
   list.push({ name: 'container, root (Docker/Kubernetes default seccomp profile and capabilities)', wrap: [containerSim, '--'], env: {}, skip: sim, files: ROW_AGNOSTIC, partly: NOT_PER_ROW });
   list.push({ name: 'container, non-root (docker run --user 1000)', wrap: [containerSim, '--user', '1000', '--'], env: {}, uid: 1000, skip: sim, files: ROW_AGNOSTIC, partly: NOT_PER_ROW });
   // The probe binary cannot run from there either (that is the point): this row runs what a user of the package runs.

@@ -214,10 +214,16 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   if (root && ctx.operationUid === undefined) {
     fallbacks.push(`a uid per operation (${features.operationUids ? 'none free' : 'this process may not take uids of the range'}): every operation runs as uid ${NOBODY_ID}`);
   }
-  if (features.privilegeReason !== null) {
-    fallbacks.push(
-      `an unprivileged uid (${features.privilegeReason}: no other uid can be taken): every operation runs as uid 0, without capabilities` +
-        (ns.created.includes('user') ? `, uid ${NOBODY_ID} inside its user namespace` : ''),
+  if (ns.uid === 0) {
+    // Root without the root path's capabilities (privilege.ts): no other uid can be taken, and without capabilities
+    // uid 0 still owns the host. Landlock has no right for metadata, so it could set setuid bits on root's files; modes
+    // do not close root-only files (/etc/shadow) in its read grants to it; prlimit64, setpriority and the sched_* calls
+    // reach every capability-less uid-0 process (the caller and the zygote included) past the signal scope; and the
+    // kernel never applies RLIMIT_NPROC to uid 0. Strict mode refuses; best-effort runs it without capabilities.
+    missing.push(
+      `a uid other than 0 for the program (${features.privilegeReason ?? 'root without the root capabilities'}: no other uid can be taken; ` +
+        "as uid 0 it could chmod root's files, setuid bits included, read root-only files in its read grants, change the limits and priority " +
+        "of root's processes, and is exempt from limits.processes; give the process CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL, CAP_SETGID and CAP_SETUID, or run it as another user)",
     );
   }
 
@@ -308,7 +314,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   if (guarantees.treeEnds === null) missing.push('ending the whole process tree (needs a pid namespace, a uid per operation or seccomp)');
   if (!operationUid && sandbox.fs.write.length > 0) {
     // Without a uid per operation, every operation is the same uid on the host: a directory granted to two is theirs to share.
-    fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no uid per operation ${root ? 'here' : features.privilegeReason !== null ? `for ${features.privilegeReason}` : 'for a caller that is not root'})`);
+    fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no uid per operation ${root ? 'here' : 'for a caller that is not root'})`);
   }
   if (!operationUid && !ns.created.includes('mount')) {
     // Landlock has no right for metadata; a mount namespace's read-only tree (mounts.ts) is what covers it.
