@@ -243,9 +243,9 @@ test("a root caller's operation uids differ run to run: one kept plan serves the
   assert.deepEqual(reused.c.owner, { uid: B, gid: B });
   assert.deepEqual(reused.c.plan.credentials, { uid: B, gid: B });
   assert.deepEqual(reused.c, fresh(s, context({ operationUid: B })));
-  // Without one (every operation is nobody), or uid 0, it is another plan.
+  // Without one (every operation is nobody) it is another plan; uid 0 for a program is never planned.
   assert.equal(compile(s, context()).reused, false);
-  assert.equal(compile(s, context({ operationUid: 0 })).reused, false);
+  assert.throws(() => compileSandbox(s, context({ operationUid: 0 })), { code: 'SANDBOX_UNAVAILABLE', message: /a uid other than 0 for the program/ });
   assert.throws(() => compileSandbox(s, context({ operationUid: -1 })), RangeError);
 });
 
