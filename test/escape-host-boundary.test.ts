@@ -10,7 +10,8 @@
 //   4. no host unix socket is reachable;
 //   5. concurrent operations cannot reach each other, even with a shared grant;
 //   6. one sandbox's fork bomb does not stop another from starting;
-//   7. the pid-namespace init is confined.
+//   7. the pid-namespace init is confined;
+//   8. the caller's own fds; 9. System V IPC; 10. the caller's limits and priority.
 //
 // Row-agnostic: the same file runs as root, as uid 65534 (test/run.js), with
 // HATCHERY_DISABLE_USERNS=1 and inside ../shared/tools/container-sim. Each
@@ -1736,6 +1737,31 @@ describe('9. System V IPC and message queues are the operation\'s own, or refuse
         assert.equal(r.stdout, 'denied EPERM\n', describeRun(r));
       }
       if (kind !== 'mq') assert.ok(!hostKeys(kind).includes(key), `a ${kind} object with key ${key} outlived the operation on the host`);
+    });
+  }
+});
+
+describe('10. the caller\'s own processes keep their limits and priority', () => {
+  // The kernel lets a process change the rlimits, nice value, scheduling and I/O priority of any process of its
+  // uid (prlimit64 RLIMIT_CPU=1 kills it), and Landlock's scopes do not cover these calls. Without a pid namespace
+  // the program sees the caller's processes, and where it runs as the caller's uid (no user namespaces, a
+  // container's non-root user) it could do all of it to the caller: seccomp keeps these calls on the program
+  // itself. The probe sets each to the value it already has, so a success would harm nothing.
+  const probe = join(packageRoot, 'build', 'Release', 'hatchery-probe');
+  const WAYS = ['prlimit', 'nice', 'nice-user', 'sched', 'ioprio'];
+
+  for (const pidNs of [true, false]) {
+    test(`prlimit64, setpriority (the process and PRIO_USER), sched_setscheduler and ioprio_set on the caller are refused; the program's own still work (${pidNs ? 'default profile' : 'no pid namespace'})`, async () => {
+      const sandbox: SandboxOption = pidNs ? { fs: { exec: [probe] } } : { fs: { exec: [probe] }, namespaces: { pid: false } };
+      const r = await run(probe, ['reach-process', String(process.pid)], { sandbox, timeoutMs: 30_000 });
+      assert.equal(r.exitCode, 0, describeRun(r));
+      const answers = new Map(r.stdout.trim().split(' ').map((w) => w.split(':') as [string, string]));
+      for (const way of WAYS) assert.match(answers.get(way) ?? '', /^E[A-Z]+$/, `${way}: ${r.stdout}`);
+      assert.equal(answers.get('self'), 'ok', r.stdout);
+      if (!r.enforcement.namespaces.includes('pid') && r.enforcement.seccomp) {
+        // The host's processes are in sight here: what refuses is the filter, not a missing pid.
+        for (const way of WAYS) assert.equal(answers.get(way), 'EPERM', `${way}: ${r.stdout}`);
+      }
     });
   }
 });

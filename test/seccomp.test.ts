@@ -102,6 +102,7 @@ interface Extra {
   unixSockets?: boolean;
   lockProcessGroup?: boolean;
   denyHostIpc?: boolean;
+  lockOtherProcesses?: boolean;
 }
 
 function compile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, net: SeccompNet = 'none', extra: Extra = {}): CompiledSeccomp {
@@ -671,6 +672,60 @@ describe('seccomp: process group lock', () => {
     const c = compile({ deny: ['setsid'] }, 'aarch64', 'none', { lockProcessGroup: true });
     assert.equal(run(c, 'setsid'), EPERM);
     assert.equal(run(c, 'setpgid'), EPERM);
+  });
+});
+
+describe('seccomp: other processes\' limits and priority, where there is no pid namespace (lockOtherProcesses)', () => {
+  const PRIO_PROCESS = 0;
+  const PRIO_PGRP = 1;
+  const PRIO_USER = 2;
+  for (const arch of ARCHES) {
+    it(`${arch}: off by default; on, prlimit64, setpriority, ioprio_set and sched_set* reach the caller only, and the rest is unchanged`, () => {
+      const off = compile('default', arch);
+      assert.equal(off.lockOtherProcesses, false);
+      assert.equal(run(off, 'prlimit64', [1234, 0]), ALLOW);
+      const on = compile('default', arch, 'none', { lockOtherProcesses: true });
+      assert.equal(on.lockOtherProcesses, true);
+      for (const name of ['prlimit64', 'sched_setscheduler', 'sched_setparam', 'sched_setattr']) {
+        assert.equal(run(on, name, [0]), ALLOW, `${name}(0)`);
+        assert.equal(run(on, name, [1234]), EPERM, `${name}(1234)`);
+      }
+      assert.equal(run(on, 'setpriority', [PRIO_PROCESS, 0]), ALLOW);
+      assert.equal(run(on, 'setpriority', [PRIO_PGRP, 0]), ALLOW);
+      assert.equal(run(on, 'setpriority', [PRIO_PROCESS, 1234]), EPERM);
+      assert.equal(run(on, 'setpriority', [PRIO_USER, 0]), EPERM, 'every process of the uid');
+      assert.equal(run(on, 'ioprio_set', [1, 0]), ALLOW);
+      assert.equal(run(on, 'ioprio_set', [1, 1234]), EPERM);
+      assert.equal(run(on, 'ioprio_set', [3, 0]), EPERM, 'IOPRIO_WHO_USER');
+      for (const name of ['getpriority', 'sched_getscheduler', 'ioprio_get', 'sched_setaffinity', 'read']) assert.equal(run(on, name, [1234]), ALLOW, name);
+      const locked = new Set(['prlimit64', 'setpriority', 'ioprio_set', 'sched_setscheduler', 'sched_setparam', 'sched_setattr']);
+      const rest = (c: CompiledSeccomp) => c.rules.filter((r) => !locked.has(r.syscall));
+      assert.deepEqual(rest(on), rest(off));
+    });
+
+    it(`${arch}: strict keeps what it refuses refused, and filters what it allows`, () => {
+      const plain = compile('strict', arch);
+      const c = compile('strict', arch, 'none', { lockOtherProcesses: true });
+      for (const name of ['prlimit64', 'setpriority', 'sched_setscheduler']) {
+        const before = run(plain, name, [0, 0]);
+        if (before === ALLOW) {
+          assert.equal(run(c, name, [0, 0]), ALLOW, name);
+          assert.equal(run(c, name, [1234, 1234]), EPERM, name);
+        } else assert.equal(run(c, name, [0, 0]), before, name);
+      }
+    });
+  }
+
+  it('a custom allow cannot undo the lock, a custom deny stays a deny', () => {
+    assert.throws(() => compileSeccomp({ allow: ['prlimit64'] }, { arch: 'x86_64', net: 'none', lockOtherProcesses: true }), {
+      name: 'RangeError',
+      code: 'INVALID_OPTION',
+      option: 'sandbox.seccomp.allow[0]',
+      message: /"prlimit64" cannot be allowed without a pid namespace: it may change the limits or priority of any process of the same uid/,
+    });
+    const c = compile({ deny: ['setpriority'] }, 'x86_64', 'none', { lockOtherProcesses: true });
+    assert.equal(run(c, 'setpriority', [PRIO_PROCESS, 0]), EPERM);
+    assert.throws(() => compileSeccomp('default', { net: 'none', lockOtherProcesses: 1 as unknown as boolean }), TypeError);
   });
 });
 

@@ -282,7 +282,9 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   const seccompNet: SeccompNet = sandbox.net === 'host' ? 'host' : sandbox.net === 'none' ? 'none' : 'tcp';
   let seccomp: CompiledSeccomp | null = null;
   if (sandbox.seccomp !== 'off') {
-    const compiled = seccompFor(sandbox.seccomp, { net: seccompNet, unixSockets: sandbox.unixSockets, lockProcessGroup, denyHostIpc });
+    // Without a pid namespace the host's processes are in sight: the calls that change another's limits or priority act on the caller only.
+    const lockOtherProcesses = !ns.created.includes('pid');
+    const compiled = seccompFor(sandbox.seccomp, { net: seccompNet, unixSockets: sandbox.unixSockets, lockProcessGroup, denyHostIpc, lockOtherProcesses });
     if (features.seccomp) seccomp = compiled;
     else missing.push(`seccomp (${features.seccompReason ?? 'the kernel has no seccomp filter support'})`);
   }

@@ -95,6 +95,17 @@ export interface SeccompCompileOptions {
    * refused while the lock is on.
    */
   denyHostIpc?: boolean;
+  /**
+   * Default false. true: prlimit64, setpriority, ioprio_set and
+   * sched_setscheduler/sched_setparam/sched_setattr act only on the calling
+   * process (pid or who 0; setpriority and ioprio_set also on its own process
+   * group, never on a uid's processes): EPERM for any other target. Without a
+   * pid namespace the program sees the host's processes, and the kernel lets
+   * a process change the limits and priority of any of the same uid (the
+   * caller's, when the sandbox runs as the caller); Landlock's scopes do not
+   * cover these calls. Custom `allow` of them is refused while the lock is on.
+   */
+  lockOtherProcesses?: boolean;
 }
 
 export const ERRNO = {
@@ -149,6 +160,7 @@ export interface CompiledSeccomp {
   unixSockets: boolean;
   lockProcessGroup: boolean;
   denyHostIpc: boolean;
+  lockOtherProcesses: boolean;
   defaultAction: SeccompAction;
 }
 
@@ -443,6 +455,31 @@ const ENVIRONMENT_LOCKS: readonly { option: 'lockProcessGroup' | 'denyHostIpc'; 
   },
 ];
 
+/** Self (0) only: the calls that change another process's limits or priority (the lockOtherProcesses option). */
+const SELF_ONLY: ReadonlyArray<readonly [string, number]> = [['0', 0]];
+const PID_SELF_ONLY: RuleBody[] = [{ when: [cond(0, 'pid', 'notIn', SELF_ONLY)], action: EPERM }];
+const OTHER_PROCESS_RULES: ReadonlyArray<readonly [string, RuleBody[]]> = [
+  ['prlimit64', PID_SELF_ONLY],
+  [
+    'setpriority',
+    [
+      { when: [cond(0, 'which', 'notIn', [['PRIO_PROCESS', 0], ['PRIO_PGRP', 1]])], action: EPERM },
+      { when: [cond(1, 'who', 'notIn', SELF_ONLY)], action: EPERM },
+    ],
+  ],
+  [
+    'ioprio_set',
+    [
+      { when: [cond(0, 'which', 'notIn', [['IOPRIO_WHO_PROCESS', 1], ['IOPRIO_WHO_PGRP', 2]])], action: EPERM },
+      { when: [cond(1, 'who', 'notIn', SELF_ONLY)], action: EPERM },
+    ],
+  ],
+  ['sched_setscheduler', PID_SELF_ONLY],
+  ['sched_setparam', PID_SELF_ONLY],
+  ['sched_setattr', PID_SELF_ONLY],
+];
+const OTHER_PROCESSES_WHY = 'cannot be allowed without a pid namespace: it may change the limits or priority of any process of the same uid, the caller\'s included';
+
 // clone's flags are args[0] on both x86_64 (flags, newsp, parent_tid, child_tid, tls)
 // and arm64 (CLONE_BACKWARDS: flags, newsp, parent_tid, tls, child_tid).
 const CLONE_RULES: RuleBody[] = [{ when: [cond(0, 'flags', 'anyBits', CLONE_NAMESPACE_FLAGS)], action: EPERM }];
@@ -464,6 +501,7 @@ interface ProfileOptions {
   unixSockets: boolean;
   lockProcessGroup: boolean;
   denyHostIpc: boolean;
+  lockOtherProcesses: boolean;
 }
 
 function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, opts: ProfileOptions): Profile {
@@ -505,11 +543,21 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
       const locked = opts[lock.option] ? allow.find((name) => lock.syscalls.includes(name)) : undefined;
       if (locked !== undefined) throw new InvalidOptionRangeError(`sandbox.seccomp.allow[${allow.indexOf(locked)}]`, `"${locked}" ${lock.why}`);
     }
+    const selfOnly = opts.lockOtherProcesses ? allow.find((name) => OTHER_PROCESS_RULES.some(([n]) => n === name)) : undefined;
+    if (selfOnly !== undefined) throw new InvalidOptionRangeError(`sandbox.seccomp.allow[${allow.indexOf(selfOnly)}]`, `"${selfOnly}" ${OTHER_PROCESSES_WHY}`);
     for (const name of deny) bodies.set(name, [{ action: EPERM }]);
     for (const name of allow) bodies.delete(name);
   }
   // After the custom lists: the locks are what this environment needs to keep its guarantees, not a policy choice.
   for (const lock of ENVIRONMENT_LOCKS) if (opts[lock.option]) for (const name of lock.syscalls) put(name, [{ action: EPERM }]);
+  if (opts.lockOtherProcesses) {
+    for (const [name, rules] of OTHER_PROCESS_RULES) {
+      const body = bodies.get(name);
+      // Refused outright already (strict's default, a deny list): stays so.
+      if (body === undefined ? strict : body.every((b) => b.when === undefined && b.action.type !== 'allow')) continue;
+      put(name, filtered(rules));
+    }
+  }
   return { mode: strict ? 'strict' : typeof policy === 'object' ? 'custom' : 'default', defaultAction, bodies };
 }
 
@@ -787,10 +835,12 @@ export function compileSeccomp(policy: SeccompPolicy, options: SeccompCompileOpt
   const unixSockets = options.unixSockets ?? false;
   const lockProcessGroup = options.lockProcessGroup ?? false;
   const denyHostIpc = options.denyHostIpc ?? false;
+  const lockOtherProcesses = options.lockOtherProcesses ?? false;
+  if (typeof lockOtherProcesses !== 'boolean') throw new TypeError('sandbox.seccomp: lockOtherProcesses must be a boolean');
   if (typeof unixSockets !== 'boolean') throw new TypeError('sandbox.seccomp: unixSockets must be a boolean');
   if (typeof lockProcessGroup !== 'boolean') throw new TypeError('sandbox.seccomp: lockProcessGroup must be a boolean');
   if (typeof denyHostIpc !== 'boolean') throw new TypeError('sandbox.seccomp: denyHostIpc must be a boolean');
-  const profile = buildProfile(policy, arch, { net, unixSockets, lockProcessGroup, denyHostIpc });
+  const profile = buildProfile(policy, arch, { net, unixSockets, lockProcessGroup, denyHostIpc, lockOtherProcesses });
 
   // Listing order (explain, `rules`): unconditional allows (strict), argument
   // filters, then denies grouped by action. The program dispatches on the
@@ -824,6 +874,7 @@ export function compileSeccomp(policy: SeccompPolicy, options: SeccompCompileOpt
     unixSockets,
     lockProcessGroup,
     denyHostIpc,
+    lockOtherProcesses,
     defaultAction: profile.defaultAction,
   };
 }
@@ -852,6 +903,9 @@ export function explainSeccomp(c: CompiledSeccomp): string {
       : 'unix sockets: refused (no socket(AF_UNIX); socketpair(AF_UNIX) for SOCK_STREAM and SOCK_SEQPACKET only)',
     c.lockProcessGroup ? 'process group: locked (setsid and setpgid refused)' : 'process group: not locked',
     c.denyHostIpc ? 'host IPC: refused (no IPC namespace: System V IPC and POSIX message queues)' : 'IPC: as the profile says',
+    c.lockOtherProcesses
+      ? 'other processes: limits and priority of the calling process only (no pid namespace: prlimit64, setpriority, ioprio_set, sched_set*)'
+      : 'other processes: as the profile says',
     `arch != ${c.arch} -> kill process`,
   ];
   if (c.arch === 'x86_64') lines.push(`x32 syscall (nr >= 0x${X32_SYSCALL_BIT.toString(16)}) -> kill process`);

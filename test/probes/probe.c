@@ -609,6 +609,58 @@ static int attempt_write_memory(int argc, char **argv) {
   return 0;
 }
 
+/*
+ * Change another process's limits and priority, five ways, each to the value
+ * it already has (read first), so a success harms nothing: prlimit64 of
+ * RLIMIT_CORE, setpriority of the process and of every process of our uid
+ * (PRIO_USER), sched_setscheduler and ioprio_set. The kernel asks only for
+ * the same uid, and Landlock's scopes do not cover these. Prints one word per
+ * way ("prlimit:EPERM nice:EPERM nice-user:EPERM sched:EPERM ioprio:EPERM"),
+ * "allowed" for a way that worked; then the same on ourselves (pid 0), which
+ * must keep working: "self:ok" or "self:<way>-ENAME".
+ */
+static int attempt_reach_process(int argc, char **argv) {
+  pid_t pid;
+  if (argc != 1 || parse_pid(argv[0], &pid) != 0) return -1;
+  const char *way[5];
+  int err[5] = {0};
+  int self_err = 0;
+  const char *self_way = "ok";
+  for (int round = 0; round < 2; round++) {
+    pid_t target = round == 0 ? pid : 0;
+    int e[5] = {0};
+    struct rlimit lim;
+    if (syscall(SYS_prlimit64, (long)target, (long)RLIMIT_CORE, 0L, (long)&lim) != 0 ||
+        syscall(SYS_prlimit64, (long)target, (long)RLIMIT_CORE, (long)&lim, 0L) != 0)
+      e[0] = errno;
+    errno = 0;
+    int prio = getpriority(PRIO_PROCESS, (id_t)target);
+    if ((prio == -1 && errno != 0) || setpriority(PRIO_PROCESS, (id_t)target, prio) != 0) e[1] = errno;
+    errno = 0;
+    int user_prio = getpriority(PRIO_USER, 0);
+    if (round == 0 && ((user_prio == -1 && errno != 0) || setpriority(PRIO_USER, 0, user_prio) != 0)) e[2] = errno;
+    struct sched_param param;
+    int policy = (int)syscall(SYS_sched_getscheduler, (long)target);
+    if (policy < 0 || syscall(SYS_sched_getparam, (long)target, (long)&param) != 0 ||
+        syscall(SYS_sched_setscheduler, (long)target, (long)policy, (long)&param) != 0)
+      e[3] = errno;
+    long ioprio = syscall(SYS_ioprio_get, 1L /* IOPRIO_WHO_PROCESS */, (long)target);
+    if (ioprio < 0 || syscall(SYS_ioprio_set, 1L, (long)target, ioprio) != 0) e[4] = errno;
+    if (round == 0) {
+      static const char *names[5] = {"prlimit", "nice", "nice-user", "sched", "ioprio"};
+      for (int i = 0; i < 5; i++) way[i] = names[i], err[i] = e[i];
+    } else {
+      static const char *names[5] = {"prlimit", "nice", "nice-user", "sched", "ioprio"};
+      for (int i = 0; i < 5 && self_err == 0; i++)
+        if (e[i] != 0) self_err = e[i], self_way = names[i];
+    }
+  }
+  for (int i = 0; i < 5; i++) printf("%s%s:%s", i ? " " : "", way[i], err[i] ? errno_name(err[i]) : "allowed");
+  if (self_err) printf(" self:%s-%s\n", self_way, errno_name(self_err));
+  else printf(" self:ok\n");
+  return 0;
+}
+
 /* A UDP datagram to ourselves over 127.0.0.1: works only where lo is up. */
 static int attempt_loopback_echo(int argc, char **argv) {
   (void)argv;
@@ -1376,6 +1428,7 @@ static const struct {
     {"kill-pid", "PID", attempt_kill_pid},
     {"ptrace-pid", "PID", attempt_ptrace_pid},
     {"write-memory", "PID", attempt_write_memory},
+    {"reach-process", "PID", attempt_reach_process},
     {"loopback-echo", "", attempt_loopback_echo},
     {"loopback-down", "", attempt_loopback_down},
     {"proc-environ", "PID", attempt_proc_environ},
