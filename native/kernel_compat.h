@@ -28,6 +28,16 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+/* The uapi struct open_how and RESOLVE_NO_SYMLINKS (Linux 5.6), under our names so old headers cannot clash. */
+struct hatch_open_how {
+  unsigned long long flags;
+  unsigned long long mode;
+  unsigned long long resolve;
+};
+#define HATCH_RESOLVE_NO_SYMLINKS 0x04
 
 #ifndef MFD_NOEXEC_SEAL
 #define MFD_NOEXEC_SEAL 0x0008U

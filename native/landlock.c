@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -53,16 +55,70 @@ static size_t ruleset_attr_size(uint32_t abi) {
   return offsetof(struct ll_ruleset_attr, handled_access_net);
 }
 
+/*
+ * hatch_open_exact without openat2: one O_NOFOLLOW open per component, each
+ * refused if it is a symlink (O_PATH | O_NOFOLLOW opens the link itself).
+ * "." and ".." are followed as openat2 follows them.
+ */
+static int open_exact_walk(const char *path) {
+  if (path[0] != '/') return -EINVAL;
+  int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -errno;
+  char name[NAME_MAX + 1];
+  for (const char *p = path;;) {
+    while (*p == '/') p++;
+    if (*p == '\0') return dir;
+    size_t n = 0;
+    while (p[n] != '\0' && p[n] != '/') n++;
+    if (n > NAME_MAX) {
+      hatch_close(dir);
+      return -ENAMETOOLONG;
+    }
+    memcpy(name, p, n);
+    name[n] = '\0';
+    p += n;
+    int next = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    int err = next < 0 ? errno : 0;
+    hatch_close(dir);
+    if (next < 0) return -err;
+    struct stat st;
+    err = fstat(next, &st) < 0 ? errno : S_ISLNK(st.st_mode) ? ELOOP : 0;
+    if (err != 0) {
+      hatch_close(next);
+      return -err;
+    }
+    dir = next;
+  }
+}
+
+/*
+ * openat2 with RESOLVE_NO_SYMLINKS (Linux 5.6: every kernel with Landlock
+ * or the mount API has it), or the walk above where a container's seccomp
+ * profile answers openat2 with ENOSYS or EPERM.
+ */
+int hatch_open_exact(const char *path) {
+#ifndef HATCH_TEST_NO_OPENAT2
+  struct hatch_open_how how = {.flags = O_PATH | O_CLOEXEC, .mode = 0, .resolve = HATCH_RESOLVE_NO_SYMLINKS};
+  long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+  if (fd >= 0) return (int)fd;
+  if (errno != ENOSYS && errno != EPERM) return -errno;
+#endif
+  return open_exact_walk(path);
+}
+
 static int add_path_rule(int ruleset_fd, const struct hatch_landlock_path *p, uint64_t handled_fs) {
-  hatch_autoclose int fd = open(p->path, O_PATH | O_CLOEXEC);
+  hatch_autoclose int fd = p->exact ? hatch_open_exact(p->path) : open(p->path, O_PATH | O_CLOEXEC);
   if (fd < 0) {
+    int err = p->exact ? -fd : errno;
+    /* A symlink put on a path a pool's call narrowed to, since it was judged: refused, never followed or skipped. */
+    if (p->exact && err == ELOOP) return -ELOOP;
     /*
      * Absent (system defaults such as /lib64), or out of the child's reach
      * (it already runs as its own uid, e.g. a program in a root-only dir):
      * a rule would grant nothing, and the access itself will fail with the
      * errno the user should see (an exec of that program: EACCES at exec).
      */
-    return errno == ENOENT || errno == EACCES || errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
+    return err == ENOENT || err == EACCES || err == ENOTDIR || err == ELOOP ? 0 : -err;
   }
   struct stat st;
   if (fstat(fd, &st) < 0) return -errno;

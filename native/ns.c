@@ -228,10 +228,24 @@ static int seal_hidden(const struct hatch_plan *plan, size_t index) {
   return mount(NULL, plan->mount_ops[index].path, NULL, flags, NULL) < 0 ? -errno : 0;
 }
 
-static int preserve_tree(const char *path, int *slot) {
-  *slot = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
-  if (*slot >= 0) return 0;
-  int err = errno;
+#define PRESERVE_FLAGS (OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE)
+
+/*
+ * A step with HATCH_MOUNT_OP_EXACT (a path a pool's call narrowed to) acts
+ * on its path opened with no symlink on it (hatch_open_exact): on what
+ * TypeScript judged. A symlink put there since is ELOOP, never skipped.
+ */
+static int preserve_tree(const struct hatch_mount_step *step, int *slot) {
+  int err = 0;
+  if (step->flags & HATCH_MOUNT_OP_EXACT) {
+    hatch_autoclose int at = hatch_open_exact(step->path);
+    if (at == -ELOOP) return -ELOOP;
+    if (at < 0) err = -at;
+    else if ((*slot = (int)syscall(SYS_open_tree, at, "", PRESERVE_FLAGS | AT_EMPTY_PATH)) < 0) err = errno;
+  } else if ((*slot = (int)syscall(SYS_open_tree, AT_FDCWD, step->path, PRESERVE_FLAGS)) < 0) {
+    err = errno;
+  }
+  if (err == 0) return 0;
   *slot = err == EACCES ? PRESERVED_UNREACHABLE : PRESERVED_MISSING;
   return unreachable(err) ? 0 : -err;
 }
@@ -280,20 +294,34 @@ static int set_read_only(const char *path) {
  * call if any mount below has it): then the mount at path alone, and if that
  * is locked too, path stays read-only, as the host has it.
  */
+static int clear_read_only(int dfd, const char *path, unsigned int at_flags) {
+  struct hatch_mount_attr attr = {.attr_clr = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, dfd, path, at_flags | AT_RECURSIVE, &attr, sizeof attr) == 0) return 0;
+  if (errno != EPERM) return -errno;
+  if (syscall(SYS_mount_setattr, dfd, path, at_flags, &attr, sizeof attr) == 0) return 0;
+  return errno == EPERM ? 0 : -errno;
+}
+
 static int make_writable(const char *path) {
   if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) return unreachable(errno) ? 0 : -errno;
-  struct hatch_mount_attr attr = {.attr_clr = MOUNT_ATTR_RDONLY};
-  if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0) return 0;
-  if (errno != EPERM) return -errno;
-  if (syscall(SYS_mount_setattr, AT_FDCWD, path, 0, &attr, sizeof attr) == 0) return 0;
-  return errno == EPERM ? 0 : -errno;
+  return clear_read_only(AT_FDCWD, path, 0);
+}
+
+/* make_writable on the path opened exactly: the same bind, made from that fd (a clone of its tree moved onto it). */
+static int make_writable_exact(const char *path) {
+  hatch_autoclose int at = hatch_open_exact(path);
+  if (at < 0) return at == -ELOOP || !unreachable(-at) ? at : 0;
+  hatch_autoclose int tree = (int)syscall(SYS_open_tree, at, "", PRESERVE_FLAGS | AT_EMPTY_PATH);
+  if (tree < 0) return -errno;
+  if (syscall(SYS_move_mount, tree, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) return -errno;
+  return clear_read_only(tree, "", AT_EMPTY_PATH);
 }
 
 static int apply_mount_op(const struct hatch_plan *plan, size_t index, size_t *preserves, size_t *restores) {
   const char *path = plan->mount_ops[index].path;
   switch (plan->mount_ops[index].op) {
   case HATCH_MOUNT_PRESERVE:
-    return preserve_tree(path, &preserved[(*preserves)++]);
+    return preserve_tree(&plan->mount_ops[index], &preserved[(*preserves)++]);
   case HATCH_MOUNT_HIDE:
     return hide_path(plan, index);
   case HATCH_MOUNT_RESTORE:
@@ -307,7 +335,7 @@ static int apply_mount_op(const struct hatch_plan *plan, size_t index, size_t *p
     return 0;
   }
   case HATCH_MOUNT_BIND_RW:
-    return make_writable(path);
+    return plan->mount_ops[index].flags & HATCH_MOUNT_OP_EXACT ? make_writable_exact(path) : make_writable(path);
   }
   return -EINVAL;
 }

@@ -16,6 +16,7 @@
 struct hatch_landlock_path {
   uint64_t allowed_access;
   const char *path;
+  int exact;                             /* HATCH_TAG_LANDLOCK_PATH_EXACT: opened by hatch_open_exact */
 };
 
 struct hatch_landlock_port {
@@ -25,6 +26,7 @@ struct hatch_landlock_port {
 
 struct hatch_mount_step {
   uint32_t op;                           /* enum hatch_mount_op */
+  uint32_t flags;                        /* HATCH_MOUNT_OP_EXACT: opened by hatch_open_exact */
   const char *path;
 };
 
@@ -130,6 +132,13 @@ int hatch_child_setup_mounts(const struct hatch_plan *plan);
 /* ioctl(SIOCSIFFLAGS) on lo in the caller's network namespace: 0 or -errno. */
 int hatch_bring_loopback_up(void);
 int hatch_child_apply_landlock(const struct hatch_plan *plan);
+/*
+ * An O_PATH fd for the absolute `path`, reached with no symlink anywhere on
+ * it, or -errno: ELOOP when there is one. For a path a pool's call narrowed
+ * to (TypeScript judged its real path against the pool's): what this opens
+ * is what was judged, however the path changed since. landlock.c.
+ */
+int hatch_open_exact(const char *path);
 int hatch_child_apply_seccomp(const struct hatch_plan *plan);
 /* A filter of insn_count instructions (NULL: none), through raw_syscall.h: safe for an init beside the zygote. */
 int hatch_install_filter(const void *filter, size_t insn_count);

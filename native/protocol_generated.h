@@ -33,6 +33,8 @@
 #define HATCH_TLV_ALIGN 8u
 /* PRIVATE_TMP flag: bind the same tmpfs over /dev/shm too (one quota for both). */
 #define HATCH_PRIVATE_TMP_SHM 1u
+/* MOUNT_OP flag, PRESERVE and BIND_RW only: open the path with no symlink anywhere on it, as LANDLOCK_PATH_EXACT does; one there fails the spawn with ELOOP. */
+#define HATCH_MOUNT_OP_EXACT 1u
 /* u32 version, u32 idle_timeout_ms. */
 #define HATCH_HELLO_BODY_SIZE 8u
 /* u32 version, u32 zygote_pid, u32 max_message, u32 max_children. */
@@ -185,7 +187,7 @@ enum hatch_tag {
   HATCH_TAG_LANDLOCK_PORT = 12,
   /* struct sock_filter[]; length % 8 == 0, at most once */
   HATCH_TAG_SECCOMP = 13,
-  /* u32 op (MountOp), u32 reserved, then string path; repeated, applied in order */
+  /* u32 op (MountOp), u32 flags (MOUNT_OP_EXACT or 0), then string path; repeated, applied in order */
   HATCH_TAG_MOUNT_OP = 14,
   /* struct hatch_private_tmp_value, then string path; at most once; needs CLONE_NEWNS */
   HATCH_TAG_PRIVATE_TMP = 15,
@@ -193,6 +195,8 @@ enum hatch_tag {
   HATCH_TAG_INIT_SECCOMP = 16,
   /* u64 length of the args file, the SPAWN's 4th fd; at most once, and then no ARG or ENV in the body */
   HATCH_TAG_ARGS_FD = 17,
+  /* as LANDLOCK_PATH, but the child opens the path with no symlink anywhere on it (a path a pool's call narrowed to, judged at its real path); one there fails the spawn with ELOOP */
+  HATCH_TAG_LANDLOCK_PATH_EXACT = 18,
 };
 
 /* Mount operations, applied in plan order by the child after /proc is remounted (needs CLONE_NEWNS). */

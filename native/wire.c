@@ -113,9 +113,10 @@ static void reset_plan(struct hatch_plan *plan) {
 /* One record's value, already bounds-checked; `seen` tracks at-most-once tags. */
 static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v, size_t len, uint32_t *seen,
                         const char **why) {
-  if (tag == 0 || tag > HATCH_TAG_ARGS_FD) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
+  if (tag == 0 || tag > HATCH_TAG_LANDLOCK_PATH_EXACT) return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN tag");
   int repeatable = tag == HATCH_TAG_ARG || tag == HATCH_TAG_ENV || tag == HATCH_TAG_RLIMIT ||
-                   tag == HATCH_TAG_LANDLOCK_PATH || tag == HATCH_TAG_LANDLOCK_PORT || tag == HATCH_TAG_MOUNT_OP;
+                   tag == HATCH_TAG_LANDLOCK_PATH || tag == HATCH_TAG_LANDLOCK_PATH_EXACT ||
+                   tag == HATCH_TAG_LANDLOCK_PORT || tag == HATCH_TAG_MOUNT_OP;
   if (!repeatable && (*seen & (1u << tag))) return refuse(why, HATCH_ERR_MALFORMED, "SPAWN tag repeated");
   *seen |= 1u << tag;
 
@@ -200,11 +201,15 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
     plan->landlock.scoped = hatch_le64(v + 24);
     return 0;
   case HATCH_TAG_LANDLOCK_PATH:
+  case HATCH_TAG_LANDLOCK_PATH_EXACT:
     if (len < 9 || !valid_string(v + 8, len - 8))
       return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN Landlock path record");
+    if (tag == HATCH_TAG_LANDLOCK_PATH_EXACT && v[8] != '/')
+      return refuse(why, HATCH_ERR_MALFORMED, "SPAWN exact Landlock path is not absolute");
     if (plan->landlock_path_count >= HATCH_MAX_LANDLOCK_PATHS)
       return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN Landlock paths");
     plan->landlock_paths[plan->landlock_path_count].allowed_access = hatch_le64(v);
+    plan->landlock_paths[plan->landlock_path_count].exact = tag == HATCH_TAG_LANDLOCK_PATH_EXACT;
     plan->landlock_paths[plan->landlock_path_count++].path = (const char *)(v + 8);
     return 0;
   case HATCH_TAG_LANDLOCK_PORT:
@@ -243,15 +248,20 @@ static int apply_record(struct hatch_plan *plan, uint16_t tag, const uint8_t *v,
       return refuse(why, HATCH_ERR_MALFORMED, "SPAWN private tmp path is not absolute");
     return 0;
   case HATCH_TAG_MOUNT_OP: {
-    if (len < 10 || !all_zero(v + 4, 4) || !valid_string(v + 8, len - 8))
-      return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN mount op record");
+    if (len < 10 || !valid_string(v + 8, len - 8)) return refuse(why, HATCH_ERR_MALFORMED, "bad SPAWN mount op record");
     uint32_t op = hatch_le32(v);
+    uint32_t flags = hatch_le32(v + 4);
     if (op < HATCH_MOUNT_PRESERVE || op > HATCH_MOUNT_BIND_RW)
       return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN mount op");
+    if (flags & ~(uint32_t)HATCH_MOUNT_OP_EXACT)
+      return refuse(why, HATCH_ERR_MALFORMED, "unknown SPAWN mount op flags");
+    if (flags != 0 && op != HATCH_MOUNT_PRESERVE && op != HATCH_MOUNT_BIND_RW)
+      return refuse(why, HATCH_ERR_MALFORMED, "SPAWN mount op EXACT flag on an op other than PRESERVE or BIND_RW");
     if (v[8] != '/') return refuse(why, HATCH_ERR_MALFORMED, "SPAWN mount op path is not absolute");
     if (plan->mount_op_count >= HATCH_MAX_MOUNT_OPS)
       return refuse(why, HATCH_ERR_MALFORMED, "too many SPAWN mount ops");
     plan->mount_ops[plan->mount_op_count].op = op;
+    plan->mount_ops[plan->mount_op_count].flags = flags;
     plan->mount_ops[plan->mount_op_count++].path = (const char *)(v + 8);
     return 0;
   }

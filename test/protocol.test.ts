@@ -14,6 +14,7 @@ import {
   MAX_INLINE_ARGS,
   MAX_MESSAGE,
   MAX_MOUNT_OPS,
+  MOUNT_OP_EXACT,
   MessageType,
   MountOp,
   ProtocolError,
@@ -123,6 +124,48 @@ test('SPAWN mount ops: u32 op, u32 reserved, NUL-terminated path, in plan order'
   assert.equal(hex(msg), expected);
   assert.equal(Stage.Init, 16);
   assert.equal(stageName(16), 'init');
+});
+
+/** A path a pool's call narrowed to, opened exactly: the bytes of fixture spawn_exact. */
+const EXACT_PLAN: SpawnPlan = {
+  ...MOUNT_OPS_PLAN,
+  landlock: {
+    ruleset: { abi: 4, handledAccessFs: 0x7fffn, handledAccessNet: 0n, scoped: 0n },
+    paths: [
+      { allowedAccess: 0xdn, path: '/usr' },
+      { allowedAccess: 0x7fffn, path: '/srv/job', exact: true },
+    ],
+    ports: [],
+  },
+  mounts: [
+    { op: MountOp.Preserve, path: '/srv/job', exact: true },
+    { op: MountOp.Hide, path: '/srv' },
+    { op: MountOp.Restore, path: '/srv/job' },
+    { op: MountOp.ReadonlyAll, path: '/' },
+    { op: MountOp.BindRw, path: '/srv/job', exact: true },
+  ],
+};
+
+test("exact paths (a pool's call narrowed to them): a LANDLOCK_PATH_EXACT record, MOUNT_OP_EXACT in a mount op's flags; nowhere else", () => {
+  assert.equal(Tag.LandlockPathExact, 18);
+  assert.equal(MOUNT_OP_EXACT, 1);
+  const got = records(encodeSpawn(7, EXACT_PLAN));
+  assert.deepEqual(
+    got.filter(([t]) => t === Tag.LandlockPath || t === Tag.LandlockPathExact).map(([t, v]) => [t, v.subarray(8, -1).toString('utf8')]),
+    [
+      [Tag.LandlockPath, '/usr'],
+      [Tag.LandlockPathExact, '/srv/job'],
+    ],
+  );
+  assert.deepEqual(
+    got.filter(([t]) => t === Tag.MountOp).map(([, v]) => v.readUInt32LE(4)),
+    [MOUNT_OP_EXACT, 0, 0, 0, MOUNT_OP_EXACT],
+  );
+  const base = { file: '/bin/true', argv: ['true'], env: [], rlimits: [], flags: 0 };
+  const ns = { cloneFlags: 0x20000, insideUid: 0, insideGid: 0, options: 0 };
+  assert.throws(() => encodeSpawn(1, { ...base, namespaces: ns, mounts: [{ op: MountOp.Hide, path: '/tmp', exact: true }] }), /cannot be exact/);
+  const ruleset = { abi: 7, handledAccessFs: 0xffffn, handledAccessNet: 0n, scoped: 0n };
+  assert.throws(() => encodeSpawn(1, { ...base, landlock: { ruleset, paths: [{ allowedAccess: 1n, path: 'rel', exact: true }], ports: [] } }), /not absolute/);
 });
 
 test('encodeSpawn refuses bad mount ops', () => {
@@ -343,6 +386,7 @@ test('golden requests: the TS encoder writes every fixture byte for byte', () =>
   assert.equal(hex(spawn), hex(fixture('spawn')));
   const mounts = encodeSpawn(4, MOUNT_OPS_PLAN);
   assert.equal(hex(mounts), hex(fixture('spawn_mounts')));
+  assert.equal(hex(encodeSpawn(7, EXACT_PLAN)), hex(fixture('spawn_exact')));
   const sandbox = encodeSpawn(6, {
     file: '/bin/sh',
     argv: ['sh', '-c', 'exit 3'],
@@ -435,12 +479,12 @@ test('golden replies: every fixture decodes to what its comment says', () => {
 });
 
 test('golden fixtures cover every message type', () => {
-  const names = ['hello', 'hello_ok', 'spawn', 'spawn_mounts', 'spawn_sandbox', 'spawn_args_fd', 'spawned', 'spawn_failed', 'exit', 'signal', 'ping', 'pong', 'error', 'trace'];
+  const names = ['hello', 'hello_ok', 'spawn', 'spawn_mounts', 'spawn_exact', 'spawn_sandbox', 'spawn_args_fd', 'spawned', 'spawn_failed', 'exit', 'signal', 'ping', 'pong', 'error', 'trace'];
   const types = new Set(names.map((n) => fixture(n).readUInt16LE(0)));
   assert.deepEqual([...types].sort((a, b) => a - b), Object.values(MessageType).sort((a, b) => a - b));
   // And every SPAWN record tag appears in some SPAWN fixture (or the args file).
   const tags = new Set<number>();
-  for (const [name, at] of [['spawn', HEADER_SIZE], ['spawn_mounts', HEADER_SIZE], ['spawn_sandbox', HEADER_SIZE], ['spawn_args_fd', HEADER_SIZE], ['args_file', 0]] as const) {
+  for (const [name, at] of [['spawn', HEADER_SIZE], ['spawn_mounts', HEADER_SIZE], ['spawn_exact', HEADER_SIZE], ['spawn_sandbox', HEADER_SIZE], ['spawn_args_fd', HEADER_SIZE], ['args_file', 0]] as const) {
     const b = fixture(name);
     for (let off = at; off < b.length; off += 8 + Math.ceil(b.readUInt32LE(off + 4) / 8) * 8) tags.add(b.readUInt16LE(off));
   }

@@ -185,6 +185,22 @@ static void test_bad_spawns(void) {
   SPAWN_REFUSED("empty seccomp", TLV(HATCH_TAG_SECCOMP, 0));
   SPAWN_REFUSED("CLONE_VM in namespaces", TLV(HATCH_TAG_NAMESPACES, 16), B32(0x100), B32(0), B32(0), B32(0));
   SPAWN_REFUSED("Landlock path without ruleset", TLV(HATCH_TAG_LANDLOCK_PATH, 10), B64(1), '/', 0, 0, 0, 0, 0, 0, 0);
+  SPAWN_REFUSED("exact Landlock path without ruleset", TLV(HATCH_TAG_LANDLOCK_PATH_EXACT, 10), B64(1), '/', 0, 0, 0, 0,
+                0, 0, 0);
+#define RULESET TLV(HATCH_TAG_LANDLOCK_RULESET, 32), B32(1), B32(0), B64(7), B64(0), B64(0)
+  SPAWN_REFUSED("relative exact Landlock path", RULESET, TLV(HATCH_TAG_LANDLOCK_PATH_EXACT, 10), B64(1), 'x', 0, 0, 0,
+                0, 0, 0, 0);
+  // clang-format off: one record a row
+  static const uint8_t exact_paths[] = {
+      RULESET,
+      TLV(HATCH_TAG_LANDLOCK_PATH, 10), B64(1), '/', 0, 0, 0, 0, 0, 0, 0,
+      TLV(HATCH_TAG_LANDLOCK_PATH_EXACT, 10), B64(4), '/', 0, 0, 0, 0, 0, 0, 0,
+  };
+  // clang-format on
+#undef RULESET
+  check(parse_spawn(big, spawn_with(exact_paths, sizeof exact_paths)) == 0 && plan.landlock_path_count == 2 &&
+            !plan.landlock_paths[0].exact && plan.landlock_paths[1].exact && plan.landlock_paths[1].allowed_access == 4,
+        "SPAWN Landlock paths, plain and exact, in order");
   /* KILL_UID names an operation uid: its helper's killer uid is derived from it (native/child_table.c). */
   SPAWN_REFUSED("KILL_UID without credentials", TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_KILL_UID), B32(0));
   SPAWN_REFUSED("KILL_UID for uid 1000", TLV(HATCH_TAG_FLAGS, 4), B32(HATCH_SPAWN_KILL_UID), B32(0),
@@ -280,12 +296,27 @@ static void test_mount_ops(void) {
 
   MOUNT_REFUSED("mount op 0", TLV(HATCH_TAG_MOUNT_OP, 10), B32(0), B32(0), '/', 0, 0, 0, 0, 0, 0, 0);
   MOUNT_REFUSED("mount op 6", TLV(HATCH_TAG_MOUNT_OP, 10), B32(6), B32(0), '/', 0, 0, 0, 0, 0, 0, 0);
-  MOUNT_REFUSED("mount op with nonzero reserved", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(1), '/', 0, 0, 0, 0, 0, 0,
-                0);
+  MOUNT_REFUSED("mount op HIDE with the EXACT flag", TLV(HATCH_TAG_MOUNT_OP, 10), B32(HATCH_MOUNT_HIDE),
+                B32(HATCH_MOUNT_OP_EXACT), '/', 0, 0, 0, 0, 0, 0, 0);
+  MOUNT_REFUSED("mount op with an unknown flag", TLV(HATCH_TAG_MOUNT_OP, 10), B32(HATCH_MOUNT_BIND_RW),
+                B32(HATCH_MOUNT_OP_EXACT << 1), '/', 0, 0, 0, 0, 0, 0, 0);
   MOUNT_REFUSED("mount op with a relative path", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(0), 'x', 0, 0, 0, 0, 0, 0, 0);
   MOUNT_REFUSED("mount op with an empty path", TLV(HATCH_TAG_MOUNT_OP, 9), B32(2), B32(0), 0, 0, 0, 0, 0, 0, 0, 0);
   MOUNT_REFUSED("mount op without a NUL", TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(0), '/', 'x', 0, 0, 0, 0, 0, 0);
   MOUNT_REFUSED("short mount op", TLV(HATCH_TAG_MOUNT_OP, 4), B32(2), 0, 0, 0, 0);
+
+  /* EXACT on PRESERVE and BIND_RW: kept per op. */
+  // clang-format off: one record a row
+  static const uint8_t exact_ops[] = {
+      TLV(HATCH_TAG_MOUNT_OP, 10), B32(HATCH_MOUNT_PRESERVE), B32(HATCH_MOUNT_OP_EXACT), '/', 0, 0, 0, 0, 0, 0, 0,
+      TLV(HATCH_TAG_MOUNT_OP, 10), B32(HATCH_MOUNT_BIND_RW), B32(0), '/', 0, 0, 0, 0, 0, 0, 0,
+      TLV(HATCH_TAG_MOUNT_OP, 10), B32(HATCH_MOUNT_BIND_RW), B32(HATCH_MOUNT_OP_EXACT), '/', 0, 0, 0, 0, 0, 0, 0,
+  };
+  // clang-format on
+  check(parse_spawn(big, mount_spawn_with(exact_ops, sizeof exact_ops)) == 0 && plan.mount_op_count == 3 &&
+            plan.mount_ops[0].flags == HATCH_MOUNT_OP_EXACT && plan.mount_ops[1].flags == 0 &&
+            plan.mount_ops[2].flags == HATCH_MOUNT_OP_EXACT,
+        "SPAWN mount ops with the EXACT flag on PRESERVE and BIND_RW parse");
 
   /* The same op without CLONE_NEWNS: spawn_with's plan has no namespaces at all. */
   static const uint8_t lone_op[] = {TLV(HATCH_TAG_MOUNT_OP, 10), B32(2), B32(0), '/', 0, 0, 0, 0, 0, 0, 0};
@@ -614,6 +645,19 @@ static void test_fixture_requests(void) {
             strcmp(plan.mount_ops[0].path, "/tmp") == 0 && plan.mount_ops[1].op == HATCH_MOUNT_READONLY_ALL &&
             strcmp(plan.mount_ops[1].path, "/") == 0,
         "fixture spawn_mounts: hide /tmp, then / read-only");
+
+  n = fixture("spawn_exact", buf);
+  check(check_datagram(buf, n, 3, &h) == 0 && h.id == 7 && parse_spawn(buf, n) == 0, "fixture spawn_exact: parses");
+  check(plan.landlock_path_count == 2 && !plan.landlock_paths[0].exact &&
+            strcmp(plan.landlock_paths[0].path, "/usr") == 0 && plan.landlock_paths[1].exact &&
+            plan.landlock_paths[1].allowed_access == 0x7fff && strcmp(plan.landlock_paths[1].path, "/srv/job") == 0,
+        "fixture spawn_exact: a plain and an exact Landlock path");
+  check(plan.mount_op_count == 5 && plan.mount_ops[0].op == HATCH_MOUNT_PRESERVE &&
+            plan.mount_ops[0].flags == HATCH_MOUNT_OP_EXACT && plan.mount_ops[1].flags == 0 &&
+            plan.mount_ops[2].op == HATCH_MOUNT_RESTORE && plan.mount_ops[2].flags == 0 &&
+            plan.mount_ops[4].op == HATCH_MOUNT_BIND_RW && plan.mount_ops[4].flags == HATCH_MOUNT_OP_EXACT &&
+            strcmp(plan.mount_ops[4].path, "/srv/job") == 0,
+        "fixture spawn_exact: exact PRESERVE and BIND_RW");
 
   n = fixture("spawn_sandbox", buf);
   check(check_datagram(buf, n, 3, &h) == 0 && h.id == 6 && parse_spawn(buf, n) == 0, "fixture spawn_sandbox: parses");

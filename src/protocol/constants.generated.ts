@@ -31,6 +31,8 @@ export const TLV_HEADER_SIZE = 8;
 export const TLV_ALIGN = 8;
 /** PRIVATE_TMP flag: bind the same tmpfs over /dev/shm too (one quota for both). */
 export const PRIVATE_TMP_SHM = 1;
+/** MOUNT_OP flag, PRESERVE and BIND_RW only: open the path with no symlink anywhere on it, as LANDLOCK_PATH_EXACT does; one there fails the spawn with ELOOP. */
+export const MOUNT_OP_EXACT = 1;
 /** u32 version, u32 idle_timeout_ms. */
 export const HELLO_BODY_SIZE = 8;
 /** u32 version, u32 zygote_pid, u32 max_message, u32 max_children. */
@@ -187,7 +189,7 @@ export const Tag = {
   LandlockPort: 12,
   /** struct sock_filter[]; length % 8 == 0, at most once */
   Seccomp: 13,
-  /** u32 op (MountOp), u32 reserved, then string path; repeated, applied in order */
+  /** u32 op (MountOp), u32 flags (MOUNT_OP_EXACT or 0), then string path; repeated, applied in order */
   MountOp: 14,
   /** struct hatch_private_tmp_value, then string path; at most once; needs CLONE_NEWNS */
   PrivateTmp: 15,
@@ -195,6 +197,8 @@ export const Tag = {
   InitSeccomp: 16,
   /** u64 length of the args file, the SPAWN's 4th fd; at most once, and then no ARG or ENV in the body */
   ArgsFd: 17,
+  /** as LANDLOCK_PATH, but the child opens the path with no symlink anywhere on it (a path a pool's call narrowed to, judged at its real path); one there fails the spawn with ELOOP */
+  LandlockPathExact: 18,
 } as const;
 
 /** Mount operations, applied in plan order by the child after /proc is remounted (needs CLONE_NEWNS). */

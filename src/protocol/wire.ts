@@ -26,6 +26,7 @@ import {
   MAX_RLIMITS,
   MAX_SECCOMP_INSNS,
   MessageType,
+  MOUNT_OP_EXACT,
   MountOp,
   PING_BODY_SIZE,
   PRIVATE_TMP_SHM,
@@ -77,12 +78,13 @@ export interface SpawnPlan {
   namespaces?: { cloneFlags: number; insideUid: number; insideGid: number; options: number };
   landlock?: {
     ruleset: { abi: number; handledAccessFs: bigint; handledAccessNet: bigint; scoped: bigint };
-    paths: readonly { allowedAccess: bigint; path: string }[];
+    /** `exact`: the child opens the path with no symlink anywhere on it (Tag.LandlockPathExact). */
+    paths: readonly { allowedAccess: bigint; path: string; exact?: boolean }[];
     ports: readonly { allowedAccess: bigint; port: bigint }[];
   };
   seccomp?: Uint8Array;
-  /** Mount operations, in order (needs namespaces with CLONE_NEWNS). */
-  mounts?: readonly { op: number; path: string }[];
+  /** Mount operations, in order (needs namespaces with CLONE_NEWNS); `exact` (PRESERVE, BIND_RW): as a Landlock path's. */
+  mounts?: readonly { op: number; path: string; exact?: boolean }[];
   /** A private, capped tmpfs at `path` (/tmp or /var/tmp), and over /dev/shm when `shm` (needs CLONE_NEWNS). */
   privateTmp?: { sizeBytes: number; inodes: number; path: string; shm: boolean };
   /** The pid-namespace init's own seccomp program. */
@@ -328,11 +330,12 @@ function landlockRecordsOf(w: TlvWriter, landlock: NonNullable<SpawnPlan['landlo
   w.record(Tag.LandlockRuleset, rs);
   for (const p of paths) {
     if (p.path.includes('\0')) throw new ProtocolError('a Landlock path contains a NUL byte');
+    if (p.exact && !p.path.startsWith('/')) throw new ProtocolError('an exact Landlock path is not absolute');
     const s = Buffer.from(`${p.path}\0`, 'utf8');
     const b = Buffer.alloc(8 + s.length);
     b.writeBigUInt64LE(p.allowedAccess, 0);
     s.copy(b, 8);
-    w.record(Tag.LandlockPath, b);
+    w.record(p.exact ? Tag.LandlockPathExact : Tag.LandlockPath, b);
   }
   for (const p of ports) {
     const b = Buffer.alloc(LANDLOCK_PORT_VALUE_SIZE);
@@ -364,9 +367,13 @@ function mountRecordsOf(w: TlvWriter, mounts: NonNullable<SpawnPlan['mounts']>):
     }
     if (!m.path.startsWith('/')) throw new ProtocolError('a mount path is not absolute');
     if (m.path.includes('\0')) throw new ProtocolError('a mount path contains a NUL byte');
+    if (m.exact && m.op !== MountOp.Preserve && m.op !== MountOp.BindRw) {
+      throw new ProtocolError(`mount operation ${m.op} cannot be exact (only PRESERVE and BIND_RW open their path)`);
+    }
     const s = Buffer.from(`${m.path}\0`, 'utf8');
     const b = Buffer.alloc(8 + s.length);
     b.writeUInt32LE(m.op, 0);
+    b.writeUInt32LE(m.exact ? MOUNT_OP_EXACT : 0, 4);
     s.copy(b, 8);
     w.record(Tag.MountOp, b);
   }
