@@ -146,6 +146,19 @@ test('duplicate and unnormalized paths merge by OR-ing rights', () => {
   assert.deepEqual(q.paths, [{ path: '/x', allowedAccess: WRITE | AccessFs.Execute }]);
 });
 
+test("a path a pool's call narrowed to is an exact rule, whichever list names it; the others are not", () => {
+  const p = planLandlock({ ...base, read: ['/data/job', '/data'], exec: [], write: ['/data/job'], exact: new Set(['/data/job']) });
+  assert.deepEqual(p.paths, [
+    { path: '/data/job', allowedAccess: WRITE, exact: true },
+    { path: '/data', allowedAccess: READ },
+  ]);
+  const wire = landlockWirePlan(p);
+  assert.deepEqual(
+    wire.paths.map((r) => r.exact === true),
+    [true, false],
+  );
+});
+
 test('bad input is refused', () => {
   assert.throws(() => planLandlock({ ...base, abi: 0 }), RangeError);
   assert.throws(() => planLandlock({ ...base, read: ['relative/path'] }), TypeError);

@@ -83,6 +83,36 @@ test('allowed paths under hidden dirs keep working; nested ones are preserved on
   ]);
 });
 
+test("the paths a pool's call narrowed to are taken as given and opened exactly by the ops that open them", () => {
+  // /srv/up/job is a symlink to /etc on this fake filesystem: an exact path is its own answer, never looked up.
+  const fs = fakeFs([...SYSTEM, '/srv/up/', '/data/', '/data/out/'], { '/srv/up/job': '/etc', '/data/out/x': '/etc' });
+  const exact = new Map([
+    ['/srv/up/job', 'dir' as const],
+    ['/data/out/x', 'dir' as const],
+  ]);
+  const ops = planMounts({ tmpdir: null, write: ['/srv/up/job', '/data/out/x'], read: ['/srv/up'], exec: [], exact }, fs);
+  assert.deepEqual(
+    ops.map((o) => `${name(o.op)} ${o.path}${o.exact ? ' exact' : ''}`),
+    [
+      'Preserve /srv/up',
+      'Hide /tmp',
+      'Hide /var/tmp',
+      'Hide /run',
+      'Hide /home',
+      'Hide /srv',
+      'Restore /srv/up',
+      'ReadonlyAll /',
+      'BindRw /srv/up/job exact',
+      'BindRw /data/out/x exact',
+    ],
+  );
+  const alone = planMounts({ tmpdir: null, write: ['/srv/up/job'], read: [], exec: [], exact }, fs);
+  assert.deepEqual(
+    alone.filter((o) => o.exact).map((o) => `${name(o.op)} ${o.path}`),
+    ['Preserve /srv/up/job', 'BindRw /srv/up/job'],
+  );
+});
+
 test('symlinks are resolved: /etc/resolv.conf into /run is preserved at its target; /var/run is /run', () => {
   const fs = fakeFs([...SYSTEM, '/run/resolve/', '/run/resolve/stub.conf'], {
     '/etc/resolv.conf': '/run/resolve/stub.conf',

@@ -18,6 +18,8 @@ import { DEFAULT_HIDDEN_DIRS } from '../src/policy/mounts.js';
 import { clearPathCache } from '../src/policy/path-cache.js';
 import { lookupDirs, watchDirs } from '../src/policy/path-watch.js';
 import { validateSandbox } from '../src/options/sandbox.js';
+import { InvalidOptionRangeError } from '../src/errors.js';
+import { narrowSandbox } from '../src/pool/narrow.js';
 
 // Under /tmp: a hidden dir, so a granted path there is PRESERVEd by its real path (what the mount plan acts on).
 const root = mkdtempSync('/tmp/hatchery-plan-memo-');
@@ -154,6 +156,48 @@ test('a granted directory swapped for a symlink: the plan is what path-cache.ts 
   const memoized = compileSandbox(s, context());
   clearPlanMemo(); // the path cache is kept: the answer the policy code gave before the memo
   assert.deepEqual(memoized, compileSandbox(s, context()));
+});
+
+test("a path a pool's call narrowed to is judged at every compile on a fresh resolution, and granted exactly as judged", () => {
+  clearPlanMemo();
+  clearPathCache();
+  const uploads = join(root, 'ceiling');
+  const job = join(uploads, 'job');
+  const other = join(uploads, 'other');
+  const away = join(root, 'ceiling-away');
+  for (const d of [uploads, job, other, away]) mkdirSync(d);
+  const pool: NormalizedSandbox = { ...sandbox(), fs: { read: [], write: [uploads], exec: [] } };
+  const raw = { fs: { write: [job] } };
+  const s = narrowSandbox(pool, raw, validateSandbox(raw)) as NormalizedSandbox;
+  assert.deepEqual(s.ceiling, { option: 'sandbox', write: [uploads] });
+  // Each rule and op that opens the path is exact; the pool's own paths are not.
+  const opening = (c: CompiledSandbox): string[] => [
+    ...(c.plan.landlock?.paths ?? []).filter((p) => p.exact).map((p) => `landlock ${p.path}`),
+    ...(c.plan.mounts ?? []).filter((m) => m.exact).map((m) => `${m.op === MountOp.Preserve ? 'preserve' : 'bind'} ${m.path}`),
+  ];
+  const expect = (path: string): string[] => [
+    ...(features.landlockAbi >= 1 ? [`landlock ${path}`] : []),
+    ...(mountPlans ? [`preserve ${path}`, `bind ${path}`] : []),
+  ];
+  assert.deepEqual(opening(compile(s, context()).c), expect(job));
+  assert.equal(compile(s, context()).reused, true);
+  assert.deepEqual(opening(compileSandbox(pool, context())), [], 'the pool as it is: nothing exact');
+  // The directory swapped for a symlink to another beneath the pool's (the path cache alone would keep the old name).
+  rmSync(job, { recursive: true });
+  symlinkSync(other, job);
+  const moved = compile(s, context());
+  assert.equal(moved.reused, false);
+  assert.deepEqual(opening(moved.c), expect(other));
+  // To one outside the pool's: refused, naming the call's option, whether a plan was kept or not.
+  unlinkSync(job);
+  symlinkSync(away, job);
+  const outsideRefused = (e: unknown): boolean =>
+    e instanceof InvalidOptionRangeError && e.option === 'sandbox.fs.write[0]' && e.message.includes(`it resolves to ${away}`);
+  assert.throws(() => compileSandbox(s, context()), outsideRefused);
+  assert.throws(() => compileUnkept(s, context()), outsideRefused);
+  // Gone: it grants nothing.
+  unlinkSync(job);
+  assert.deepEqual(opening(compileSandbox(s, context())), []);
 });
 
 test('a granted directory deleted, or made, between two compiles is seen by the second', { skip: noMounts }, () => {

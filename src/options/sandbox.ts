@@ -65,6 +65,21 @@ export interface NormalizedSandbox {
   /** false, or the cap; `explicit` when the caller gave one (strict mode then refuses a host dir). */
   tmpdir: false | { sizeBytes: number; inodes: number; explicit: boolean };
   unixSockets: boolean;
+  /** Set by a pool for a call that narrowed its fs lists (src/pool/narrow.ts); never by the options. */
+  ceiling?: FsCeiling;
+}
+
+/**
+ * The pool's paths each fs list a call narrowed must stay beneath, as the
+ * pool wrote them (a list the call left to the pool has none), and the
+ * option name for an error, e.g. 'sandbox' for `sandbox.fs.write[0]`. The
+ * compile judges the list again by it (src/policy/ceiling.ts).
+ */
+export interface FsCeiling {
+  option: string;
+  read?: string[];
+  write?: string[];
+  exec?: string[];
 }
 
 export const DEFAULT_TMPDIR_BYTES = 256 * 1024 * 1024;

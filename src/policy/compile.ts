@@ -3,7 +3,16 @@
  * supports becomes the plan fields the child applies, and a report of what
  * will actually be enforced. TS makes every decision here; C only applies.
  */
-import { resolvePath, stillResolves, type Resolution, type ResolvedPath } from './path-cache.js';
+import { judgeNarrowed } from './ceiling.js';
+import {
+  resolveAfresh,
+  resolvePath,
+  sameResolution,
+  stillResolves,
+  stillResolvesAfresh,
+  type Resolution,
+  type ResolvedPath,
+} from './path-cache.js';
 import { lookupDirs, unchangedSince, watchDirs, watchedGeneration } from './path-watch.js';
 import { InvalidOptionRangeError, sandboxUnavailable } from '../errors.js';
 import type { NormalizedSandbox } from '../options/sandbox.js';
@@ -150,6 +159,14 @@ const PRIVATE_TMP_MOUNTS = ['/tmp', '/var/tmp'];
 
 type Resolve = (path: string) => ResolvedPath | null;
 
+/** How a compile looks at the file system: `resolve` (resolvePath), and `afresh` (resolveAfresh) for the paths a pool's call narrowed to. */
+interface Lookups {
+  resolve: Resolve;
+  afresh: Resolve;
+}
+
+const HOST: Lookups = { resolve: resolvePath, afresh: resolveAfresh };
+
 /** A grant at, under or above `dir`, as given or once its symlinks are resolved. */
 function touches(paths: readonly string[], dir: string, resolve: Resolve): boolean {
   const near = (p: string): boolean => p === dir || p.startsWith(`${dir}/`) || dir.startsWith(`${p === '/' ? '' : p}/`);
@@ -163,9 +180,13 @@ function touches(paths: readonly string[], dir: string, resolve: Resolve): boole
 /** The init's filter: the same bytes every time for this architecture, made once (like seccompFor's programs, never changed). */
 let initSeccompProgram: Uint8Array | undefined;
 
-/** Every file system lookup is `resolve` (resolvePath, or the memo's recorder of it). */
-function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: Resolve): CompiledSandbox {
+/** Every file system lookup goes through `lookups` (HOST, or the memo's recorder of it). */
+function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, lookups: Lookups): CompiledSandbox {
   const { features } = ctx;
+  const { resolve } = lookups;
+  // The paths a pool's call narrowed to, judged against the pool's again, by what will be granted: their real paths, opened exactly.
+  const narrowed = judgeNarrowed(sandbox, resolve, lookups.afresh);
+  const paths = narrowed?.fs ?? sandbox.fs;
   const missing: string[] = [];
   const fallbacks: string[] = [];
   const abi = features.landlockAbi;
@@ -232,7 +253,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   let privateTmp: SpawnPlan['privateTmp'];
   let hostTmpdir: string | null = null;
   if (sandbox.tmpdir) {
-    const granted = [...sandbox.fs.read, ...sandbox.fs.write, ...sandbox.fs.exec, ...(ctx.extraExec ?? [])];
+    const granted = [...paths.read, ...paths.write, ...paths.exec, ...(ctx.extraExec ?? [])];
     const mountPoint = mountNs ? PRIVATE_TMP_MOUNTS.find((dir) => !touches(granted, dir, resolve)) : undefined;
     if (mountPoint !== undefined) {
       const shm = !touches(granted, '/dev/shm', resolve);
@@ -248,7 +269,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   const tmpPaths = privateTmp ? [privateTmp.path, ...(privateTmp.shm ? ['/dev/shm'] : [])] : hostTmpdir ? [hostTmpdir] : [];
 
   const privateProc = ns.created.includes('pid') && ns.created.includes('mount');
-  const granted = { read: sandbox.fs.read, write: sandbox.fs.write, exec: [...sandbox.fs.exec, ...(ctx.extraExec ?? [])] };
+  const granted = { read: paths.read, write: paths.write, exec: [...paths.exec, ...(ctx.extraExec ?? [])] };
   const fs = withSystemPaths(
     { read: granted.read, write: [...granted.write, ...tmpPaths], exec: [...granted.exec, ...tmpPaths] },
     { net: sandbox.net, privateProc },
@@ -259,7 +280,8 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   if (ns.created.includes('mount')) {
     if (features.mountApi) {
       const mountFs = privateTmp ? withSystemPaths(granted, { net: sandbox.net, privateProc }) : fs;
-      mounts = planMounts({ tmpdir: hostTmpdir, ...mountFs, write: mountFs.write.filter((p) => p !== hostTmpdir) }, { resolve });
+      const exact = narrowed?.exact;
+      mounts = planMounts({ tmpdir: hostTmpdir, ...mountFs, write: mountFs.write.filter((p) => p !== hostTmpdir), ...(exact && { exact }) }, { resolve });
     } else {
       missing.push(`read-only host filesystem and hidden /tmp, /run, /home (the mount API is refused here or needs Linux 5.12, have ${features.kernelRelease})`);
     }
@@ -268,7 +290,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   // Landlock.
   let landlock: ReturnType<typeof planLandlock> | null = null;
   if (abi >= 1) {
-    landlock = planLandlock({ abi, ...fs, net: sandbox.net, scopes: true });
+    landlock = planLandlock({ abi, ...fs, net: sandbox.net, scopes: true, ...(narrowed && { exact: narrowed.exact }) });
   } else {
     missing.push(`landlock (${features.landlockReason ?? 'unavailable'})`);
   }
@@ -314,7 +336,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, resolve: 
   };
   if (guarantees.noHostIpc === null) missing.push('host IPC isolation (System V IPC and message queues: needs an IPC namespace or seccomp)');
   if (guarantees.treeEnds === null) missing.push('ending the whole process tree (needs a pid namespace, a uid per operation or seccomp)');
-  if (!operationUid && sandbox.fs.write.length > 0) {
+  if (!operationUid && paths.write.length > 0) {
     // Without a uid per operation, every operation is the same uid on the host: a directory granted to two is theirs to share.
     fallbacks.push(`separation of operations that share a write grant (they run as the same uid ${ns.uid}: no uid per operation ${root ? 'here' : 'for a caller that is not root'})`);
   }
@@ -408,6 +430,8 @@ const MEMO_MAX_PATHS = 1024;
 
 interface MemoEntry {
   resolutions: readonly Resolution[];
+  /** What resolveAfresh answered for the paths a pool's call narrowed to (ceiling.ts): checked by a walk each. */
+  afresh: readonly Resolution[];
   /**
    * The directories those resolutions were looked up in (path-watch.ts),
    * null when a lookup could not be followed.
@@ -439,7 +463,7 @@ export function planMemoStats(): { hits: number; compiles: number; statChecks: n
 
 /** What compileSandbox gives for these arguments with nothing kept or reused (tests). */
 export function compileUnkept(sandbox: NormalizedSandbox, ctx: CompileContext): CompiledSandbox {
-  return compileFresh(sandbox, ctx, resolvePath);
+  return compileFresh(sandbox, ctx, HOST);
 }
 
 /** Forget every compiled plan (tests). */
@@ -546,16 +570,20 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
     }
   }
   memoCounts.compiles++;
-  if (key === null) return compileFresh(sandbox, ctx, resolvePath);
+  if (key === null) return compileFresh(sandbox, ctx, HOST);
 
   const answers = new Map<string, ResolvedPath | null>();
+  const afreshAnswers = new Map<string, ResolvedPath | null>();
   let consistent = true;
-  const record: Resolve = (path) => {
-    const resolved = resolvePath(path);
-    if (!answers.has(path)) answers.set(path, resolved);
-    else if (!sameResolution(answers.get(path)!, resolved)) consistent = false;
-    return resolved;
-  };
+  const recorder =
+    (lookup: Resolve, kept: Map<string, ResolvedPath | null>): Resolve =>
+    (path) => {
+      const resolved = lookup(path);
+      if (!kept.has(path)) kept.set(path, resolved);
+      else if (!sameResolution(kept.get(path)!, resolved)) consistent = false;
+      return resolved;
+    };
+  const record: Lookups = { resolve: recorder(resolvePath, answers), afresh: recorder(resolveAfresh, afreshAnswers) };
   let madeHostDir = false;
   let standIn: string | null = null;
   const recordingCtx: CompileContext = { ...ctx };
@@ -574,25 +602,26 @@ export function compileSandbox(sandbox: NormalizedSandbox, ctx: CompileContext):
   let dir: string | null = null;
   if (standIn !== null) {
     const placed = standIn;
-    const touched = [...answers.keys()].some((path) => path === placed || path.startsWith(`${placed}/`));
+    const touched = [...answers.keys(), ...afreshAnswers.keys()].some((path) => path === placed || path.startsWith(`${placed}/`));
     if (touched || !standInOnlyWhereExpected(fresh, placed)) {
       // Compiled again with a real dir, this once and for every later call with this key.
       if (realTmpdirKeys.size >= PLAN_MEMO_ENTRIES) realTmpdirKeys.clear();
       realTmpdirKeys.add(key);
-      return compileFresh(sandbox, ctx, resolvePath);
+      return compileFresh(sandbox, ctx, HOST);
     }
     // For the owner compileFresh asked it for (its `owner`).
     dir = makeHostTmpdir(ctx, fresh.owner);
   }
-  if (!consistent || answers.size > MEMO_MAX_PATHS || madeHostDir || !idsOnlyWhereExpected(fresh, ids)) {
+  if (!consistent || answers.size + afreshAnswers.size > MEMO_MAX_PATHS || madeHostDir || !idsOnlyWhereExpected(fresh, ids)) {
     return standIn === null ? fresh : withTmpdir(fresh, standIn, dir!);
   }
   freezePlan(fresh.plan);
   const resolutions = [...answers];
+  const afresh = [...afreshAnswers];
   // Watched from now on (the fds open with the first kept plan), but trusted only from the first full check.
-  const dirs = lookupDirs(resolutions.map(([path]) => path));
+  const dirs = lookupDirs([...resolutions, ...afresh].map(([path]) => path));
   if (dirs !== null) watchDirs(dirs);
-  const entry: MemoEntry = { resolutions, compiled: fresh, lookupDirs: dirs, standIn };
+  const entry: MemoEntry = { resolutions, afresh, compiled: fresh, lookupDirs: dirs, standIn };
   memo.set(key, entry);
   if (memo.size > PLAN_MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
   return handOut(entry, ids, () => dir!);
@@ -611,19 +640,18 @@ function makeHostTmpdir(ctx: CompileContext, ids: { uid: number; gid: number }):
 }
 
 /**
- * The full check: every path stat'ed again (stillResolves). Its directories
- * are watched first and the generation read before the stats, so a change
- * after this check's stats starts a newer generation than the one recorded.
+ * The full check: every path stat'ed again (stillResolves), and each path a
+ * pool's call narrowed to resolved afresh again (stillResolvesAfresh: a
+ * realpath walk, since the path cache cannot tell that a path which was its
+ * own resolution became a symlink). Its directories are watched first and
+ * the generation read before the stats, so a change after this check's
+ * stats starts a newer generation than the one recorded.
  */
 function checkAgain(entry: MemoEntry): boolean {
   memoCounts.statChecks++;
   entry.checkedAt = undefined;
   const generation = watchedGeneration(entry.lookupDirs);
-  if (!stillResolves(entry.resolutions)) return false;
+  if (!stillResolves(entry.resolutions) || !stillResolvesAfresh(entry.afresh)) return false;
   entry.checkedAt = generation;
   return true;
-}
-
-function sameResolution(a: ResolvedPath | null, b: ResolvedPath | null): boolean {
-  return a === null || b === null ? a === b : a.real === b.real && a.kind === b.kind;
 }

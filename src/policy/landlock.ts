@@ -187,6 +187,12 @@ export interface LandlockRequest extends FsPolicy {
   net: NetPolicy;
   /** Apply the abstract-unix-socket and signal scopes (ABI >= 6). */
   scopes: boolean;
+  /**
+   * Paths (real, normalized) the child must open with no symlink anywhere
+   * on them: those a pool's call narrowed to (ceiling.ts). A rule for such a
+   * path is `exact`, whichever list named it.
+   */
+  exact?: { has(path: string): boolean };
 }
 
 export interface LandlockReport {
@@ -252,7 +258,9 @@ export function planLandlock(req: LandlockRequest): LandlockPlan {
   add(req.read, READ, 'read');
   add(req.exec, EXEC, 'exec');
   add(req.write, WRITE, 'write');
-  const paths = [...byPath].filter(([, allowedAccess]) => allowedAccess !== 0n).map(([path, allowedAccess]) => ({ allowedAccess, path }));
+  const paths = [...byPath]
+    .filter(([, allowedAccess]) => allowedAccess !== 0n)
+    .map(([path, allowedAccess]) => (req.exact?.has(path) ? { allowedAccess, path, exact: true } : { allowedAccess, path }));
   if (paths.length > MAX_LANDLOCK_PATHS) {
     throw new RangeError(`the Landlock policy has ${paths.length} distinct paths; at most ${MAX_LANDLOCK_PATHS} are supported`);
   }

@@ -21,6 +21,8 @@ import { MAX_MOUNT_OPS, MountOp } from '../protocol/wire.js';
 export interface MountStep {
   op: MountOp;
   path: string;
+  /** PRESERVE and BIND_RW of a path in MountRequest.exact: the child opens it with no symlink on it. */
+  exact?: boolean;
 }
 
 /** Where hosts keep sockets (X11, docker, dbus, ssh-agent) and personal files. */
@@ -44,6 +46,12 @@ export interface MountRequest {
   exec: readonly string[];
   /** Directories to hide; default DEFAULT_HIDDEN_DIRS. Missing ones are skipped. */
   hide?: readonly string[];
+  /**
+   * Real paths a pool's call narrowed to (ceiling.ts), with what each is:
+   * taken as their own resolution (never looked up again), and the ops
+   * that open them are `exact`.
+   */
+  exact?: ReadonlyMap<string, PathKind>;
 }
 
 /** Filesystem lookups the planner needs; tests replace them. */
@@ -109,7 +117,9 @@ export function planMounts(req: MountRequest, fs: MountFs = hostFs): MountStep[]
     if (!Array.isArray(list)) throw new TypeError(`${what} must be an array of paths`);
     const out: string[] = [];
     for (const raw of list) {
-      const resolved = fs.resolve(absolute(raw, `a ${what} path`));
+      const path = absolute(raw, `a ${what} path`);
+      const kind = req.exact?.get(path);
+      const resolved = kind !== undefined ? { real: path, kind } : fs.resolve(path);
       if (resolved === null) continue;
       kinds.set(resolved.real, resolved.kind);
       if (!out.includes(resolved.real)) out.push(resolved.real);
@@ -130,12 +140,13 @@ export function planMounts(req: MountRequest, fs: MountFs = hostFs): MountStep[]
   // Device nodes stay writable on a read-only mount; binding them would only cost time.
   const rw = outermost(writable.filter((p) => kindOf(p) !== 'device'));
 
+  const opening = (op: MountOp, path: string): MountStep => (req.exact?.has(path) ? { op, path, exact: true } : { op, path });
   const ops: MountStep[] = [
-    ...preserved.map((path) => ({ op: MountOp.Preserve, path })),
+    ...preserved.map((path) => opening(MountOp.Preserve, path)),
     ...hide.map((path) => ({ op: MountOp.Hide, path })),
     ...preserved.map((path) => ({ op: MountOp.Restore, path })),
     { op: MountOp.ReadonlyAll, path: '/' },
-    ...rw.map((path) => ({ op: MountOp.BindRw, path })),
+    ...rw.map((path) => opening(MountOp.BindRw, path)),
   ];
   if (ops.length > MAX_MOUNT_OPS) {
     // How many depends on where the granted paths lie on this host (under a hidden dir, each costs two), so it is known only here.

@@ -21,6 +21,12 @@
  * throws its own error for it, as it always did.
  *
  * Bounded: the cache is dropped whole past MAX_ENTRIES paths.
+ *
+ * `resolveAfresh` bypasses the cache, for the paths a pool's call narrowed
+ * to (ceiling.ts): their real path is opened by the child with no symlink on
+ * it, which the cache's promise does not cover (a path that was its own
+ * resolution stays its own answer while it names a file, though it may
+ * have become a symlink to one).
  */
 import { constants as fsConstants, realpathSync, statSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -152,6 +158,32 @@ export function stillResolves(resolutions: readonly Resolution[]): boolean {
     at += STAT_WORDS;
   }
   return true;
+}
+
+/**
+ * The path resolved with a realpath(3) walk and a stat, neither read from
+ * the cache nor kept in it; null when it does not exist or cannot be
+ * resolved.
+ */
+export function resolveAfresh(path: string): ResolvedPath | null {
+  let real: string;
+  try {
+    real = realpathSync.native(path);
+  } catch {
+    return null;
+  }
+  const s = loadBinding().statPaths([real]);
+  return s[StatWord.Errno] === 0 ? { real, kind: kindOfType(s[StatWord.Type]!) } : null;
+}
+
+/** Whether resolveAfresh answers each path as it did: a walk and a stat each. */
+export function stillResolvesAfresh(resolutions: readonly Resolution[]): boolean {
+  return resolutions.every(([path, resolved]) => sameResolution(resolveAfresh(path), resolved));
+}
+
+/** The same answer: both null, or the same real path and kind. */
+export function sameResolution(a: ResolvedPath | null, b: ResolvedPath | null): boolean {
+  return a === null || b === null ? a === b : a.real === b.real && a.kind === b.kind;
 }
 
 /** Forget everything (tests). */

@@ -2,16 +2,18 @@
  * A pool's sandbox is a ceiling: each call may ask for less, never for more.
  * narrowSandbox() merges a call's sandbox option into the pool's and refuses,
  * with an InvalidOptionRangeError naming the option, anything that widens it.
+ * The fs paths a call narrowed to are judged again where its plan is
+ * compiled, and granted as judged (src/policy/ceiling.ts): the merged
+ * sandbox carries the pool's paths for that (`ceiling`).
  */
 import { realpathSync } from 'node:fs';
-import { sep } from 'node:path';
 import { InvalidOptionRangeError } from '../errors.js';
 import { isPlainObject } from '../options/checks.js';
-import type { NamespaceSet, NormalizedSandbox, SeccompPolicyOption } from '../options/sandbox.js';
+import type { FsCeiling, NamespaceSet, NormalizedSandbox, SeccompPolicyOption } from '../options/sandbox.js';
+import { beneath, grantsOf, outsideCeiling, type FsRight } from '../policy/ceiling.js';
 import { detectFeatures } from '../policy/features.js';
 import { planNamespaces } from '../policy/namespaces.js';
 
-type FsRight = 'read' | 'write' | 'exec';
 type NamespaceName = keyof NamespaceSet;
 const NAMESPACES: readonly NamespaceName[] = ['user', 'pid', 'net', 'ipc', 'uts', 'mount'];
 
@@ -27,29 +29,13 @@ function real(path: string): string {
   }
 }
 
-function beneath(path: string, root: string): boolean {
-  if (path === root) return true;
-  const prefix = root.endsWith(sep) ? root : root + sep;
-  return path.startsWith(prefix);
-}
-
-/** Write and exec rules also grant read; a write or exec path only comes from a pool path with that right. */
-function grantsOf(pool: NormalizedSandbox['fs'], right: FsRight): string[] {
-  if (right === 'read') return [...pool.read, ...pool.write, ...pool.exec];
-  return pool[right];
-}
-
+/** The call's early answer; the compile judges again, on what it grants (ceiling.ts). */
 function checkFs(pool: NormalizedSandbox['fs'], call: string[], right: FsRight, name: string): void {
-  const roots = grantsOf(pool, right).map(real);
+  const allowed = grantsOf(pool, right);
+  const roots = allowed.map(real);
   call.forEach((path, i) => {
     const p = real(path);
-    if (!roots.some((root) => beneath(p, root))) {
-      throw new InvalidOptionRangeError(
-        `${name}.fs.${right}[${i}]`,
-        `(${path}) is not ${right === 'read' ? 'readable' : right === 'write' ? 'writable' : 'executable'} under the pool's sandbox` +
-          (roots.length > 0 ? ` (allowed: ${grantsOf(pool, right).join(', ')})` : ' (the pool allows no extra paths for it)'),
-      );
-    }
+    if (!roots.some((root) => beneath(p, root))) throw outsideCeiling(`${name}.fs.${right}[${i}]`, right, path, allowed);
   });
 }
 
@@ -177,11 +163,14 @@ export function narrowSandbox(
   const merged = copy(pool);
   if (given.fs !== undefined) {
     const fsGiven = isPlainObject(given.fs) ? given.fs : {};
+    const ceiling: FsCeiling = { option: name };
     for (const right of ['read', 'write', 'exec'] as const) {
       if (fsGiven[right] === undefined) continue;
       checkFs(pool.fs, call.fs[right], right, name);
       merged.fs[right] = [...call.fs[right]];
+      ceiling[right] = [...grantsOf(pool.fs, right)];
     }
+    if (ceiling.read || ceiling.write || ceiling.exec) merged.ceiling = ceiling;
   }
   if (given.net !== undefined) {
     checkNet(pool.net, call.net, name);
