@@ -30,20 +30,25 @@ import {
   readdirSync,
   readlinkSync,
   renameSync,
+  rmSync,
   statfsSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, afterEach, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeDefaultZygote, run, spawn, type Enforcement, type ProcessHandle, type Result, type RunOptions } from '../src/index.js';
+import { closeDefaultZygote, InvalidOptionRangeError, run, spawn, type Enforcement, type ProcessHandle, type Result, type RunOptions } from '../src/index.js';
 import { loadBinding, packageRoot } from '../src/native/binding.js';
 import { detectFeatures, OPERATION_UID_BASE, resetFeatureCache } from '../src/policy/features.js';
-import { KILLER_UID_BASE } from '../src/protocol/wire.js';
+import { KILLER_UID_BASE, stageName } from '../src/protocol/wire.js';
+import { validateSandbox } from '../src/options/sandbox.js';
+import { normalizeSpawnOptions } from '../src/options/spawn-options.js';
+import { narrowSandbox } from '../src/pool/narrow.js';
+import { prepareOperation, type PreparedOperation } from '../src/spawn/prepare.js';
 import { descendants, isAlive, processes, waitFor } from './helpers.js';
 import { initSeccompSyscalls } from '../src/policy/seccomp.js';
 import { REMOVER_TIMEOUT_MS, removeOperationDir } from '../src/spawn/tmpdir.js';
@@ -1761,6 +1766,74 @@ describe('10. the caller\'s own processes keep their limits and priority', () =>
       if (!r.enforcement.namespaces.includes('pid') && r.enforcement.seccomp) {
         // The host's processes are in sight here: what refuses is the filter, not a missing pid.
         for (const way of WAYS) assert.equal(answers.get(way), 'EPERM', `${way}: ${r.stdout}`);
+      }
+    });
+  }
+});
+
+// ================================================================= 11
+
+describe("11. a path a pool's call narrowed to is granted as it was judged, whatever it became since", () => {
+  // A pool lets a call narrow its fs paths to ones beneath the pool's; a program of an earlier run, which may
+  // write there, can swap such a path for a symlink out of them. The compile judges the path by its real path
+  // and names that in the plan, and the child opens it with no symlink on it (hatch_open_exact): swapped after
+  // the compile, the spawn fails with ELOOP at the stage that opens it (the mount ops, or Landlock), and the
+  // next compile refuses the call, naming the option. test/pool.test.ts has the swap while the call is queued.
+
+  /** Spawn a prepared plan on `z` and wait for its end: how it failed, or its exit. */
+  function spawnPlan(z: Zygote, plan: Parameters<Zygote['spawn']>[0]): Promise<{ failed: { stage: string; errno: number } | null }> {
+    const native = loadBinding();
+    return new Promise((resolve, reject) => {
+      const devNull = native.openDevNull();
+      z.spawn(plan, [devNull, devNull, devNull], [devNull], {
+        spawned: (_pid, pidfd) => native.close(pidfd),
+        failed: (stage, errno) => resolve({ failed: { stage: stageName(stage), errno } }),
+        exit: () => resolve({ failed: null }),
+        died: reject,
+      });
+    });
+  }
+
+  for (const namespaces of [undefined, { mount: false }]) {
+    test(`swapped after the compile, before the child opens it: ELOOP, nothing outside granted${namespaces ? ' (no mount namespace)' : ''}`, async (t) => {
+      const base = mkdtempSync(join(tmpdir(), `${TAG}-ceiling-`));
+      const uploads = join(base, 'uploads');
+      const job = join(uploads, 'job');
+      const outside = join(base, 'outside');
+      mkdirSync(job, { recursive: true });
+      mkdirSync(outside);
+      writeFileSync(join(outside, 'secret'), 'outside-secret\n');
+      for (const dir of [base, uploads, job, outside]) chmodSync(dir, 0o777);
+      const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+      try {
+        const pool = validateSandbox({ fs: { write: [uploads] }, ...(namespaces && { namespaces }) });
+        const raw = { fs: { write: [job] } };
+        const options = normalizeSpawnOptions({ timeoutMs: 30_000 }, [], ['ignore', 'ignore', 'ignore']);
+        options.sandbox = narrowSandbox(pool, raw, validateSandbox(raw));
+        const script = ['-c', 'echo in > "$1/probe"; cat "$1/secret" > "$1/copy"; true', 'sh', job];
+        const prepare = (): PreparedOperation => prepareOperation('/bin/sh', script, options, z);
+        const ok = prepare();
+        const e = ok.enforcement;
+        const opens = e.namespaces.includes('mount') ? 'mount' : e.landlock !== null ? 'landlock' : null;
+        assert.deepEqual(await spawnPlan(z, ok.plan), { failed: null });
+        await ok.release(z);
+        assert.equal(readFileSync(join(job, 'probe'), 'utf8'), 'in\n', 'the path as judged is granted');
+        if (opens === null) {
+          t.skip('neither Landlock nor a mount namespace here: nothing confines the file system, nothing opens the path');
+          return;
+        }
+        const late = prepare();
+        rmSync(job, { recursive: true });
+        symlinkSync(outside, job);
+        const got = await spawnPlan(z, late.plan);
+        await late.release(z);
+        assert.deepEqual(got, { failed: { stage: opens, errno: osConstants.errno.ELOOP } });
+        assert.deepEqual(readdirSync(outside), ['secret'], 'the program wrote outside the pool\'s paths');
+        assert.throws(prepare, (err: unknown) => err instanceof InvalidOptionRangeError && err.option === 'sandbox.fs.write[0]');
+        t.diagnostic(`refused at ${opens} (namespaces: ${e.namespaces.join(', ') || 'none'})`);
+      } finally {
+        z.close();
+        rmSync(base, { recursive: true, force: true });
       }
     });
   }

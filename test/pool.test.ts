@@ -1,6 +1,9 @@
 // createPool(): the concurrency cap, the queue, growth and shrink, reconfigure, close, option checks.
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -318,6 +321,64 @@ test('calls may narrow the pool sandbox and limits, never widen them', async () 
     assert.equal((await open.run('/bin/true')).exitCode, 0);
   } finally {
     await closeAndCheck(open);
+  }
+});
+
+test('a path a call narrowed to, swapped for a symlink out of the ceiling while the call waits, grants nothing outside it', async () => {
+  // An earlier run's program, which may write in the pool's dir, can make that swap.
+  const base = mkdtempSync(join(tmpdir(), 'hatchery-ceiling-'));
+  const uploads = join(base, 'uploads');
+  const job = join(uploads, 'job7');
+  const outside = join(base, 'outside');
+  mkdirSync(job, { recursive: true });
+  mkdirSync(outside);
+  writeFileSync(join(outside, 'secret'), 'outside-secret\n');
+  // Open to any uid (a root caller's operations have uids of their own): only the sandbox may keep the program out.
+  for (const dir of [base, uploads, job, outside]) chmodSync(dir, 0o777);
+  chmodSync(join(outside, 'secret'), 0o666);
+  const pool = createPool({ minZygotes: 1, maxConcurrency: 1, sandbox: { fs: { write: [uploads] } } });
+  // The program, given write to `dir` only, writes there and in the outside dir, and reads the secret through both.
+  const probe = (dir: string): Promise<Result> =>
+    pool.run('/bin/sh', ['-c', 'echo in > "$1/probe"; cat "$1/secret"; echo out > "$2/probe"; cat "$2/secret"; true', 'sh', dir, outside], {
+      sandbox: { fs: { write: [dir] } },
+    });
+  const refused = (e: unknown): boolean => e instanceof InvalidOptionRangeError && e.option === 'sandbox.fs.write[0]';
+  try {
+    // A run before the swap (its compiled plan is kept for the policy): it writes where it was allowed to, and only there.
+    const before = await probe(job);
+    assert.equal(readFileSync(join(job, 'probe'), 'utf8'), 'in\n');
+    assert.doesNotMatch(before.stdout, /outside-secret/);
+    assert.equal(existsSync(join(outside, 'probe')), false);
+    // The call is judged while the pool's one slot is taken; the path is swapped before it runs.
+    const holder = await pool.spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    const queued = probe(job);
+    queued.catch(() => {});
+    assert.equal(pool.stats().queued, 1);
+    rmSync(job, { recursive: true });
+    symlinkSync(outside, job);
+    holder.kill('SIGKILL');
+    await holder.exited;
+    let ran: Result | undefined;
+    try {
+      ran = await queued;
+    } catch (e) {
+      assert.ok(refused(e), `refused with ${String(e)}`);
+    }
+    assert.equal(ran, undefined, `it ran: ${JSON.stringify(ran?.stdout)} ${JSON.stringify(ran?.stderr)}`);
+    assert.deepEqual(readdirSync(outside), ['secret'], 'the program wrote outside the ceiling');
+    // Asked again, the same call is refused (typed, before any zygote is asked); the pool and its other calls go on.
+    await assert.rejects(probe(job), refused);
+    const other = join(uploads, 'job8');
+    mkdirSync(other, { mode: 0o777 });
+    chmodSync(other, 0o777);
+    const ok = await probe(other);
+    assert.equal(readFileSync(join(other, 'probe'), 'utf8'), 'in\n');
+    assert.doesNotMatch(ok.stdout, /outside-secret/);
+    assert.deepEqual(readdirSync(outside), ['secret']);
+    assert.equal((await pool.run('/bin/true')).exitCode, 0);
+  } finally {
+    await closeAndCheck(pool);
+    rmSync(base, { recursive: true, force: true });
   }
 });
 

@@ -6,7 +6,7 @@ import { HatcheryError, closeDefaultZygote, run, spawn } from '../src/index.js';
 import { defaultZygotePid } from '../src/api/default-zygote.js';
 import { Zygote } from '../src/zygote/zygote.js';
 import { loadBinding } from '../src/native/binding.js';
-import { Stage } from '../src/protocol/wire.js';
+import { Stage, stageName } from '../src/protocol/wire.js';
 import { isAlive, waitFor, descendants, processes } from './helpers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -458,6 +458,76 @@ test("an init that ends with a pipe full of reports still has its last ones read
       assert.deepEqual(exit, { exitCode: 7, signal: null }, "the EXIT did not carry the program's status from the init's last reports");
     } finally {
       await f.release(z);
+    }
+  });
+});
+
+test("without openat2 (a container's seccomp profile answers ENOSYS), a path a pool's call narrowed to is still opened with no symlink on it", async (t) => {
+  // A zygote built with HATCH_TEST_NO_OPENAT2: hatch_open_exact (native/landlock.c) walks the path one O_NOFOLLOW
+  // open at a time. A symlink put on the judged path after the compile, at its end or halfway, is ELOOP at the
+  // stage that opens it, as with openat2 (test/escape-host-boundary.test.ts, 10).
+  await withTestZygote('HATCH_TEST_NO_OPENAT2', async (z) => {
+    const { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir, constants } = await import('node:os');
+    const { validateSandbox } = await import('../src/options/sandbox.js');
+    const { normalizeSpawnOptions } = await import('../src/options/spawn-options.js');
+    const { narrowSandbox } = await import('../src/pool/narrow.js');
+    const { prepareOperation } = await import('../src/spawn/prepare.js');
+    const { clearPlanMemo } = await import('../src/policy/compile.js');
+    const native = loadBinding();
+    const spawnPlan = (plan: Parameters<Zygote['spawn']>[0]): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const devNull = native.openDevNull();
+        z.spawn(plan, [devNull, devNull, devNull], [devNull], {
+          spawned: (_pid, pidfd) => native.close(pidfd),
+          failed: (stage, errno) => resolve(`${stageName(stage)} ${errno === constants.errno.ELOOP ? 'ELOOP' : errno}`),
+          exit: () => resolve('ran'),
+          died: reject,
+        });
+      });
+    for (const namespaces of [undefined, { mount: false }]) {
+      for (const at of ['end', 'halfway'] as const) {
+        const base = mkdtempSync(join(tmpdir(), 'hatchery-exact-walk-'));
+        try {
+          const uploads = join(base, 'uploads');
+          const job = join(uploads, 'a', 'job');
+          const outside = join(base, 'outside');
+          mkdirSync(job, { recursive: true });
+          mkdirSync(join(outside, 'job'), { recursive: true });
+          for (const dir of [base, uploads, join(uploads, 'a'), job, outside, join(outside, 'job')]) chmodSync(dir, 0o777);
+          const pool = validateSandbox({ fs: { write: [uploads] }, ...(namespaces && { namespaces }) });
+          const raw = { fs: { write: [job] } };
+          const options = normalizeSpawnOptions({ timeoutMs: 30_000 }, [], ['ignore', 'ignore', 'ignore']);
+          options.sandbox = narrowSandbox(pool, raw, validateSandbox(raw));
+          const script = ['-c', 'echo in > "$1/probe"', 'sh', job];
+          clearPlanMemo();
+          const ok = prepareOperation('/bin/sh', script, options, z);
+          const e = ok.enforcement;
+          const opens = e.namespaces.includes('mount') ? 'mount' : e.landlock !== null ? 'landlock' : null;
+          assert.equal(await spawnPlan(ok.plan), 'ran');
+          await ok.release(z);
+          assert.deepEqual(readdirSync(job), ['probe']);
+          if (opens === null) {
+            t.diagnostic('neither Landlock nor a mount namespace here: nothing opens the path');
+            continue;
+          }
+          const late = prepareOperation('/bin/sh', script, options, z);
+          if (at === 'end') {
+            rmSync(job, { recursive: true });
+            symlinkSync(join(outside, 'job'), job);
+          } else {
+            rmSync(join(uploads, 'a'), { recursive: true });
+            symlinkSync(outside, join(uploads, 'a'));
+          }
+          writeFileSync(join(outside, 'job', 'keep'), '');
+          assert.equal(await spawnPlan(late.plan), `${opens} ELOOP`, `${at}, namespaces ${e.namespaces.join(', ')}`);
+          await late.release(z);
+          assert.deepEqual(readdirSync(join(outside, 'job')), ['keep']);
+        } finally {
+          rmSync(base, { recursive: true, force: true });
+        }
+      }
     }
   });
 });
