@@ -465,7 +465,7 @@ test("an init that ends with a pipe full of reports still has its last ones read
 test("without openat2 (a container's seccomp profile answers ENOSYS), a path a pool's call narrowed to is still opened with no symlink on it", async (t) => {
   // A zygote built with HATCH_TEST_NO_OPENAT2: hatch_open_exact (native/landlock.c) walks the path one O_NOFOLLOW
   // open at a time. A symlink put on the judged path after the compile, at its end or halfway, is ELOOP at the
-  // stage that opens it, as with openat2 (test/escape-host-boundary.test.ts, 10).
+  // stage that opens it, as with openat2 (test/escape-host-boundary.test.ts, 11).
   await withTestZygote('HATCH_TEST_NO_OPENAT2', async (z) => {
     const { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
