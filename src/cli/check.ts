@@ -13,6 +13,7 @@ import { HatcheryError } from '../errors.js';
 import { validateSandbox, type NormalizedSandbox } from '../options/sandbox.js';
 import { compileSandbox, type Enforcement } from '../policy/compile.js';
 import { OPERATION_UID_BASE, detectFeatures } from '../policy/features.js';
+import { ROOT_CAPABILITY_NAMES } from '../policy/privilege.js';
 import { exampleOperationDir } from '../spawn/tmpdir.js';
 import { fsRightNames, fsRightsForAbi, netRightNames, netRightsForAbi, scopeNames, scopesForAbi } from '../policy/landlock.js';
 
@@ -249,7 +250,7 @@ function adviceFor(features: ReturnType<typeof detectFeatures>, e: Enforcement |
   if (features.privilegeReason !== null) {
     advice.push(
       `root capabilities: ${features.privilegeReason}, so operations run as uid 0 without capabilities, not as uids of their own. ` +
-        'Give the process CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL, CAP_SETGID and CAP_SETUID (Kubernetes: `securityContext.capabilities.add`; ' +
+        `Give the process ${ROOT_CAPABILITY_NAMES} (Kubernetes: \`securityContext.capabilities.add\`; ` +
         "all are in Docker's default set; with them it needs no map of uid 0, which takes CAP_SETFCAP, for a user namespace), or run it as a user other than root.",
     );
   }

@@ -4,6 +4,7 @@
  * will actually be enforced. TS makes every decision here; C only applies.
  */
 import { judgeNarrowed } from './ceiling.js';
+import { ROOT_CAPABILITY_NAMES } from './privilege.js';
 import {
   resolveAfresh,
   resolvePath,
@@ -244,7 +245,7 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, lookups: 
     missing.push(
       `a uid other than 0 for the program (${features.privilegeReason ?? 'root without the root capabilities'}: no other uid can be taken; ` +
         "as uid 0 it could chmod root's files, setuid bits included, read root-only files in its read grants, change the limits and priority " +
-        "of root's processes, and is exempt from limits.processes; give the process CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL, CAP_SETGID and CAP_SETUID, or run it as another user)",
+        `of root's processes, and is exempt from limits.processes; give the process ${ROOT_CAPABILITY_NAMES}, or run it as another user)`,
     );
   }
 

@@ -22,6 +22,11 @@ export const ROOT_CAPABILITIES: ReadonlyArray<readonly [name: string, bit: numbe
   ['CAP_SETUID', 7],
 ];
 
+/** The capabilities of the root path in a sentence: "CAP_CHOWN, ..., CAP_SETGID and CAP_SETUID". */
+export const ROOT_CAPABILITY_NAMES = `${ROOT_CAPABILITIES.slice(0, -1)
+  .map(([name]) => name)
+  .join(', ')} and ${ROOT_CAPABILITIES[ROOT_CAPABILITIES.length - 1]![0]}`;
+
 /** This process's effective capability set, from /proc/self/status; null when it cannot be read. */
 function effectiveCapabilities(): bigint | null {
   try {
