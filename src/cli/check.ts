@@ -249,7 +249,7 @@ function adviceFor(features: ReturnType<typeof detectFeatures>, e: Enforcement |
   }
   if (features.privilegeReason !== null) {
     advice.push(
-      `root capabilities: ${features.privilegeReason}, so operations run as uid 0 without capabilities, not as uids of their own. ` +
+      `root capabilities: ${features.privilegeReason}, so its operations could only run as uid 0, which owns the host: strict mode refuses them (best-effort runs them as uid 0 without capabilities). ` +
         `Give the process ${ROOT_CAPABILITY_NAMES} (Kubernetes: \`securityContext.capabilities.add\`; ` +
         "all are in Docker's default set; with them it needs no map of uid 0, which takes CAP_SETFCAP, for a user namespace), or run it as a user other than root.",
     );
