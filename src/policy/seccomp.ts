@@ -432,53 +432,61 @@ function socketpairRules(net: SeccompNet, unixSockets: boolean): RuleBody[] | un
   return rules.length > 0 ? rules : undefined;
 }
 
+type LockRules = ReadonlyArray<readonly [syscall: string, rules: RuleBody[]]>;
+const refusedOutright = (names: readonly string[]): LockRules => names.map((name) => [name, [{ action: EPERM }]] as const);
+
+/** Self (0) only: the calls that change another process's limits or priority (the lockOtherProcesses option). */
+const SELF_ONLY: ReadonlyArray<readonly [string, number]> = [['0', 0]];
+const PID_SELF_ONLY: RuleBody[] = [{ when: [cond(0, 'pid', 'notIn', SELF_ONLY)], action: EPERM }];
+
 /**
  * What the environment makes EPERM whatever the policy says: each lock is on
  * when its option is, refuses a custom `allow` of its calls by name, and is
- * applied after the custom lists.
+ * applied after the custom lists. A lock's rules either refuse a call
+ * outright or filter its arguments; a filter leaves a call the profile
+ * already refuses outright as it is.
  */
-const ENVIRONMENT_LOCKS: readonly { option: 'lockProcessGroup' | 'denyHostIpc'; syscalls: readonly string[]; why: string }[] = [
+const ENVIRONMENT_LOCKS: readonly { option: 'lockProcessGroup' | 'denyHostIpc' | 'lockOtherProcesses'; rules: LockRules; why: string }[] = [
   {
     option: 'lockProcessGroup',
     // Ways out of the process group (setpgrp(), posix_spawn's SETSID/SETPGROUP and daemon() are these too).
-    syscalls: ['setsid', 'setpgid'],
+    rules: refusedOutright(['setsid', 'setpgid']),
     why: "cannot be allowed without a pid namespace: the process group is how the sandbox's processes are ended",
   },
   {
     option: 'denyHostIpc',
     // Objects of an IPC namespace: System V IPC and POSIX message queues (shmdt only lets go of a mapping).
-    syscalls: [
+    rules: refusedOutright([
       'shmget', 'shmat', 'shmctl', 'semget', 'semop', 'semtimedop', 'semctl', 'msgget', 'msgsnd', 'msgrcv', 'msgctl',
       'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr',
-    ],
+    ]),
     why: "cannot be allowed without an IPC namespace: its objects would be the host's and outlive the operation",
   },
-];
-
-/** Self (0) only: the calls that change another process's limits or priority (the lockOtherProcesses option). */
-const SELF_ONLY: ReadonlyArray<readonly [string, number]> = [['0', 0]];
-const PID_SELF_ONLY: RuleBody[] = [{ when: [cond(0, 'pid', 'notIn', SELF_ONLY)], action: EPERM }];
-const OTHER_PROCESS_RULES: ReadonlyArray<readonly [string, RuleBody[]]> = [
-  ['prlimit64', PID_SELF_ONLY],
-  [
-    'setpriority',
-    [
-      { when: [cond(0, 'which', 'notIn', [['PRIO_PROCESS', 0], ['PRIO_PGRP', 1]])], action: EPERM },
-      { when: [cond(1, 'who', 'notIn', SELF_ONLY)], action: EPERM },
+  {
+    option: 'lockOtherProcesses',
+    rules: [
+      ['prlimit64', PID_SELF_ONLY],
+      [
+        'setpriority',
+        [
+          { when: [cond(0, 'which', 'notIn', [['PRIO_PROCESS', 0], ['PRIO_PGRP', 1]])], action: EPERM },
+          { when: [cond(1, 'who', 'notIn', SELF_ONLY)], action: EPERM },
+        ],
+      ],
+      [
+        'ioprio_set',
+        [
+          { when: [cond(0, 'which', 'notIn', [['IOPRIO_WHO_PROCESS', 1], ['IOPRIO_WHO_PGRP', 2]])], action: EPERM },
+          { when: [cond(1, 'who', 'notIn', SELF_ONLY)], action: EPERM },
+        ],
+      ],
+      ['sched_setscheduler', PID_SELF_ONLY],
+      ['sched_setparam', PID_SELF_ONLY],
+      ['sched_setattr', PID_SELF_ONLY],
     ],
-  ],
-  [
-    'ioprio_set',
-    [
-      { when: [cond(0, 'which', 'notIn', [['IOPRIO_WHO_PROCESS', 1], ['IOPRIO_WHO_PGRP', 2]])], action: EPERM },
-      { when: [cond(1, 'who', 'notIn', SELF_ONLY)], action: EPERM },
-    ],
-  ],
-  ['sched_setscheduler', PID_SELF_ONLY],
-  ['sched_setparam', PID_SELF_ONLY],
-  ['sched_setattr', PID_SELF_ONLY],
+    why: "cannot be allowed without a pid namespace: it may change the limits or priority of any process of the same uid, the caller's included",
+  },
 ];
-const OTHER_PROCESSES_WHY = 'cannot be allowed without a pid namespace: it may change the limits or priority of any process of the same uid, the caller\'s included';
 
 // clone's flags are args[0] on both x86_64 (flags, newsp, parent_tid, child_tid, tls)
 // and arm64 (CLONE_BACKWARDS: flags, newsp, parent_tid, tls, child_tid).
@@ -540,21 +548,19 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
       throw new InvalidOptionRangeError(`sandbox.seccomp.allow[${allow.indexOf(both)}]`, `syscall "${both}" is in both deny and allow`);
     }
     for (const lock of ENVIRONMENT_LOCKS) {
-      const locked = opts[lock.option] ? allow.find((name) => lock.syscalls.includes(name)) : undefined;
+      const locked = opts[lock.option] ? allow.find((name) => lock.rules.some(([call]) => call === name)) : undefined;
       if (locked !== undefined) throw new InvalidOptionRangeError(`sandbox.seccomp.allow[${allow.indexOf(locked)}]`, `"${locked}" ${lock.why}`);
     }
-    const selfOnly = opts.lockOtherProcesses ? allow.find((name) => OTHER_PROCESS_RULES.some(([n]) => n === name)) : undefined;
-    if (selfOnly !== undefined) throw new InvalidOptionRangeError(`sandbox.seccomp.allow[${allow.indexOf(selfOnly)}]`, `"${selfOnly}" ${OTHER_PROCESSES_WHY}`);
     for (const name of deny) bodies.set(name, [{ action: EPERM }]);
     for (const name of allow) bodies.delete(name);
   }
   // After the custom lists: the locks are what this environment needs to keep its guarantees, not a policy choice.
-  for (const lock of ENVIRONMENT_LOCKS) if (opts[lock.option]) for (const name of lock.syscalls) put(name, [{ action: EPERM }]);
-  if (opts.lockOtherProcesses) {
-    for (const [name, rules] of OTHER_PROCESS_RULES) {
+  for (const lock of ENVIRONMENT_LOCKS) {
+    if (!opts[lock.option]) continue;
+    for (const [name, rules] of lock.rules) {
       const body = bodies.get(name);
-      // Refused outright already (strict's default, a deny list): stays so.
-      if (body === undefined ? strict : body.every((b) => b.when === undefined && b.action.type !== 'allow')) continue;
+      const refusedAlready = body === undefined ? strict : body.every((b) => b.when === undefined && b.action.type !== 'allow');
+      if (refusedAlready && rules.some((r) => r.when !== undefined)) continue;
       put(name, filtered(rules));
     }
   }
