@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { HatcheryError, WorkerInput, createWorkerPool, type WorkerPool } from '../src/index.js';
 import { descendants, fdCount, sandboxDenialFor, waitFor, zombieChildren } from './helpers.js';
+import { loadBinding } from '../src/native/binding.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // The fixture modules in a world-readable dir: a root caller's workers run as another uid,
@@ -186,6 +187,50 @@ test('inputs travel as fds: the worker reads a file it cannot open by path', asy
     assert.equal(viaFile.byPath, sandboxDenialFor(secret), 'opening the path inside the worker must fail');
     const viaStream = (await p.call('readInput', WorkerInput.stream(Readable.from(['a', 'b', 'c'])), secret)) as { text: string };
     assert.equal(viaStream.text, 'abc');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a call is preceded by an empty frame that wakes its worker, on that worker\'s channel; it reaches neither the fd queue nor a queued call', async (t) => {
+  const native = loadBinding();
+  const sends: { fd: number; bytes: number; fds: number; empty: boolean }[] = [];
+  const original = native.sendMessage;
+  native.sendMessage = (fd: number, data: Uint8Array, fds: number[]): number => {
+    sends.push({ fd, bytes: data.length, fds: fds.length, empty: data.length === 4 && data.every((b) => b === 0) });
+    return original(fd, data, fds);
+  };
+  t.after(() => {
+    native.sendMessage = original;
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'hatchery-test-wake-'));
+  const file = join(dir, 'input.txt');
+  writeFileSync(file, 'through the fd');
+  chmodSync(dir, 0o755);
+  chmodSync(file, 0o644);
+  try {
+    const p = pool({ maxWorkers: 1, reuse: 3 });
+    await p.ready();
+    sends.length = 0;
+    assert.equal(await p.call('add', 2, 3), 5);
+    // The wake, then the call frame, both on one channel.
+    assert.equal(sends.length, 2, JSON.stringify(sends));
+    assert.deepEqual([sends[0]!.empty, sends[0]!.fds], [true, 0]);
+    assert.equal(sends[1]!.fd, sends[0]!.fd);
+    assert.ok(sends[1]!.bytes > 4, 'the call frame follows the wake');
+
+    // With an input: the wake carries no fd, so the call still gets exactly its own.
+    sends.length = 0;
+    const viaFile = (await p.call('readInput', WorkerInput.file(file), file)) as { text: string; isFd: boolean };
+    assert.equal(viaFile.text, 'through the fd');
+    assert.equal(viaFile.isFd, true);
+    assert.deepEqual(sends.map((s) => [s.empty, s.fds]), [[true, 0], [true, 1], [false, 0]]);
+
+    // Two calls at once on one worker: the second waits in the queue, and is not announced while the first runs.
+    sends.length = 0;
+    const both = await Promise.all([p.call('add', 20, 1), p.call('add', 1, 1)]);
+    assert.deepEqual(both, [21, 2]);
+    assert.equal(sends.filter((s) => s.empty).length, 1, `one wake for two calls, one of them queued: ${JSON.stringify(sends)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

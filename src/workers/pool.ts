@@ -130,6 +130,8 @@ export class WorkerPool implements WorkerHost {
     if (inputs.length > MAX_INPUTS) {
       return Promise.reject(new InvalidOptionRangeError('args', `may hold at most ${MAX_INPUTS} WorkerInput values, got ${inputs.length}`));
     }
+    // Nothing queued: dispatch() below hands this call to the idle worker it picks; that worker wakes now.
+    if (this.queue.length === 0 && this.busyCount() < this.options.maxWorkers) this.nextIdle()?.wake();
     let serialized: Buffer;
     try {
       serialized = serializeValue(plain);
@@ -248,14 +250,19 @@ export class WorkerPool implements WorkerHost {
     return n;
   }
 
+  /** The idle worker the next call goes to: one part-way through its `reuse` calls first, so each serves its n calls before a fresh one starts. */
+  private nextIdle(): Worker | undefined {
+    let worker: Worker | undefined;
+    for (const w of this.workers) {
+      if (w.state === 'idle' && (!worker || w.served > worker.served)) worker = w;
+    }
+    return worker;
+  }
+
   private dispatch(): void {
     let busy = this.busyCount();
     while (this.queue.length > 0 && busy < this.options.maxWorkers) {
-      // A worker part-way through its `reuse` calls first, so each serves its n calls before a fresh one starts.
-      let worker: Worker | undefined;
-      for (const w of this.workers) {
-        if (w.state === 'idle' && (!worker || w.served > worker.served)) worker = w;
-      }
+      const worker = this.nextIdle();
       if (!worker) break;
       const call = this.queue.shift()!;
       if (!worker.exports.has(call.name)) {
