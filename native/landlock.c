@@ -120,17 +120,24 @@ static int add_path_rule(int ruleset_fd, const struct hatch_landlock_path *p, ui
      */
     return err == ENOENT || err == EACCES || err == ENOTDIR || err == ELOOP ? 0 : -err;
   }
-  struct stat st;
-  if (fstat(fd, &st) < 0) return -errno;
   /* Rights outside handled_fs are already allowed everywhere: dropping them grants nothing. */
   uint64_t allowed = p->allowed_access & handled_fs;
-  if (!S_ISDIR(st.st_mode)) allowed &= LL_FS_FILE_RIGHTS;
-  int rc = 0;
-  if (allowed != 0) { /* an empty rule is ENOMSG, and would mean nothing anyway */
-    struct ll_path_beneath_attr attr = {.allowed_access = allowed, .parent_fd = fd};
-    if (syscall(SYS_landlock_add_rule, ruleset_fd, LL_RULE_PATH_BENEATH, &attr, 0) < 0) rc = -errno;
-  }
-  return rc;
+  if (allowed == 0) return 0; /* an empty rule is ENOMSG, and would mean nothing anyway */
+  struct ll_path_beneath_attr attr = {.allowed_access = allowed, .parent_fd = fd};
+  if (syscall(SYS_landlock_add_rule, ruleset_fd, LL_RULE_PATH_BENEATH, &attr, 0) == 0) return 0;
+  /*
+   * A non-directory takes only file rights (EINVAL otherwise): asked only
+   * then, so a directory's rule (most of them) costs no fstat. The narrower
+   * rule grants a subset of the one refused, so nothing is ever widened.
+   */
+  int err = errno;
+  struct stat st;
+  if (err != EINVAL || (allowed & ~LL_FS_FILE_RIGHTS) == 0) return -err;
+  if (fstat(fd, &st) < 0) return -errno;
+  if (S_ISDIR(st.st_mode)) return -EINVAL;
+  attr.allowed_access = allowed & LL_FS_FILE_RIGHTS;
+  if (attr.allowed_access == 0) return 0;
+  return syscall(SYS_landlock_add_rule, ruleset_fd, LL_RULE_PATH_BENEATH, &attr, 0) == 0 ? 0 : -errno;
 }
 
 static int add_rules(int ruleset_fd, const struct hatch_plan *plan) {
