@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --json] [-- --svg FILE] [-- --runs N] [-- --stages]
+ * npm run bench [-- --quick] [-- --json] [-- --svg FILE] [-- --runs N] [-- --stages] [-- --layers]
  * (also: npx hatchery bench [--quick] [--json] [--svg FILE])
  *
  * Measures a spawn-and-exit round trip of /bin/true (p50/p90) for hatchery,
@@ -27,6 +27,7 @@ import { chartBars, chartSubtitle, CHART_TITLE, renderChartSvg } from './chart.j
 import { extraTargets, mergeRounds, prepareExtras, renderRows, runExtrasRound, type Extra } from './extras.js';
 import { splitRuns, summarize, type Summary } from './stats.js';
 import { runStages } from './stages.js';
+import { runLayers } from './layers.js';
 
 const BWRAP = '/usr/bin/bwrap';
 const BWRAP_ARGS = ['--unshare-all', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', TRUE_BIN];
@@ -95,7 +96,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--json] [--svg FILE] [--runs N
   --floor PATH    the posix-spawn-floor program (default build/Release/posix-spawn-floor)
   --results-dir   where to write <timestamp>.json and latest.json (default bench/results)
   --stages        only trace run('/bin/true') (default profile and sandbox: false) and print
-                  where its time goes, step by step, beside the C floor (bench/stages.ts)`;
+                  where its time goes, step by step, beside the C floor (bench/stages.ts)
+  --layers        only run('/bin/true') with the default profile's layers added one at a time:
+                  the round trip and the machine's CPU time per run for each (bench/layers.ts)`;
 
 function positiveInt(text: string | undefined, fallback: number, flag: string, min = 1): number {
   if (text === undefined) return fallback;
@@ -104,7 +107,7 @@ function positiveInt(text: string | undefined, fallback: number, flag: string, m
   return value;
 }
 
-function parseSettings(argv: string[]): Settings & { phase: string | undefined; help: boolean; stages: boolean } {
+function parseSettings(argv: string[]): Settings & { phase: string | undefined; help: boolean; stages: boolean; layers: boolean } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -123,6 +126,7 @@ function parseSettings(argv: string[]): Settings & { phase: string | undefined; 
       svg: { type: 'string' },
       phase: { type: 'string' },
       stages: { type: 'boolean', default: false },
+      layers: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -138,6 +142,7 @@ function parseSettings(argv: string[]): Settings & { phase: string | undefined; 
     help: values.help === true,
     phase: values.phase,
     stages: values.stages === true,
+    layers: values.layers === true,
     runs,
     rounds,
     warmup: positiveInt(values.warmup, quick ? 20 : 50, '--warmup', 0),
@@ -385,6 +390,10 @@ async function main(argv: string[]): Promise<void> {
   if (settings.phase !== undefined) throw new RangeError(`unknown --phase ${settings.phase}`);
   if (settings.stages) {
     await runStages({ runs: settings.runs, warmup: settings.warmup, floorPath: settings.floorPath, json: settings.json });
+    return;
+  }
+  if (settings.layers) {
+    await runLayers({ runs: settings.runs, rounds: settings.rounds, warmup: settings.warmup, floorPath: settings.floorPath, json: settings.json });
     return;
   }
 

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { renderChartSvg } from '../bench/chart.js';
 import { extraTargets, mergeRounds, renderRows } from '../bench/extras.js';
 import { benchSection, currentSection, replaceSection, type BenchReport } from '../bench/readme.js';
+import { LAYERS, renderLayers } from '../bench/layers.js';
 
 test('mergeRounds: key fields group rows, numbers become the median over rounds, pids are dropped', () => {
   const merged = mergeRounds([
@@ -77,4 +78,27 @@ test('the warm-call target judges back-to-back and, where measured, spaced calls
   assert.equal(warm(1.7)?.detail, '1.200 ms (reuse 1); 1.700 ms with the calls 150 ms apart');
   assert.equal(warm(1.7)?.verdict, 'PASS');
   assert.equal(warm(3.5)?.verdict, 'FAIL', 'both must pass');
+});
+
+test('the layers table: each layer with its step from the one before, a layer the environment lacks as n/a with why', () => {
+  const table = renderLayers({
+    floorP50Us: 2000,
+    floorCpuUsPerRun: 2300,
+    rows: [
+      { name: 'sandbox: false', runs: 10, p50Us: 2500, cpuUsPerRun: 3000, ipisPerRun: 2 },
+      { name: '+ user namespace', runs: 0, unavailable: 'SANDBOX_UNAVAILABLE: no user namespaces' },
+      { name: 'default profile', runs: 10, p50Us: 4000, cpuUsPerRun: 6000, ipisPerRun: 9.04 },
+    ],
+  });
+  const lines = table.split('\n');
+  assert.match(lines[0]!, /floor .*p50 2\.000 ms, machine CPU 2\.300 ms a run/);
+  assert.equal(lines.find((l) => l.startsWith('| sandbox: false')), '| sandbox: false | 10 | 2.500 | 1.25× |  | 3.000 |  | 2.0 |');
+  assert.equal(lines.find((l) => l.startsWith('| + user')), '| + user namespace | 0 | n/a: SANDBOX_UNAVAILABLE: no user namespaces | | | | | |');
+  // The step skips the missing layer: it is measured from the last layer that ran.
+  assert.equal(lines.find((l) => l.startsWith('| default')), '| default profile | 10 | 4.000 | 2.00× | +1.500 | 6.000 | +3.000 | 9.0 |');
+  assert.deepEqual(
+    LAYERS.map((l) => l.name),
+    ['sandbox: false', 'Landlock + seccomp, no namespace, no temp dir', '+ user namespace', '+ mount namespace (hidden dirs, read-only tree)', '+ private /tmp (a tmpfs)', '+ pid namespace (its /proc, the init)', '+ network namespace', 'default profile (+ IPC and UTS namespaces)'],
+  );
+  assert.deepEqual(LAYERS.at(-1)!.options, {}, 'the last layer is the default profile itself');
 });
