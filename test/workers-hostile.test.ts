@@ -113,6 +113,14 @@ export function forge(kind, id, extra) {
     case 'oversized-prefix':
       writeAll(header(0xffffffff));
       return stayAlive();
+    case 'second-empty-frame':
+      // The bootstrap sent the call's one empty frame already: this is a second, out of turn.
+      writeAll(header(0));
+      return forever();
+    case 'empty-frames-only':
+      // Acknowledges again and again without ever replying: each one more than the call may have.
+      for (let i = 0; i < 64; i++) writeAll(header(0));
+      return forever();
     case 'garbage':
       writeAll(header(16));
       writeAll(Buffer.alloc(16, 0xff));
@@ -304,6 +312,14 @@ test('a reply for another call id, and a ready frame during a call: WORKER_PROTO
   await withPool({}, async (p) => {
     await rejectsWith(p.call('forge', 'wrong-id', 1), 'WORKER_PROTOCOL', /not for the call in flight/);
     await rejectsWith(p.call('forge', 'ready-while-busy', 1), 'WORKER_PROTOCOL', /ready frame from a worker that is running a call/);
+  });
+});
+
+test('a second empty frame for one call (the bootstrap sends the one it may have), or a stream of them: WORKER_PROTOCOL', async () => {
+  await withPool({}, async (p) => {
+    await rejectsWith(p.call('forge', 'second-empty-frame', 1), 'WORKER_PROTOCOL', /empty frame out of turn/);
+    await rejectsWith(p.call('forge', 'empty-frames-only', 1), 'WORKER_PROTOCOL', /empty frame out of turn/);
+    assert.equal(await p.call('add', 2, 2), 4, 'the pool still serves');
   });
 });
 

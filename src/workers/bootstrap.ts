@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { deserialize } from 'node:v8';
 import type { FdWatcher, NativeBinding } from '../native/binding.js';
 import {
+  FD_FRAME,
   FrameReader,
   encodeFrame,
   serializeError,
@@ -152,6 +153,11 @@ function runFrames(): void {
     const message = reader.next() as CallMessage | null | undefined;
     if (message === undefined) break;
     if (message === null || message.t !== 'call') continue;
+    // One empty frame ahead of the reply: the parent's CPU, idle while it waits, wakes while this call runs.
+    if (message.id !== REHEARSAL_ID) {
+      outbox.push(FD_FRAME);
+      flush();
+    }
     const fds = fdQueue.splice(0, message.inputs.length);
     // One call at a time, in order (reuse > 1 serves them sequentially anyway).
     busy = busy.then(() => runCall(message, fds));

@@ -1,12 +1,16 @@
 /**
  * The warm-worker channel: one AF_UNIX stream socket, the worker's fd 0, both
  * directions. Every message is a frame: u32 LE payload length, then a
- * v8.serialize()d payload. A zero-length frame carries nothing but the fds
- * attached to it with SCM_RIGHTS; the next CALL says how many of the queued
- * fds are its inputs. The parent writes one such frame, with no fds, as soon
- * as the channel is paired: the worker reads it while it rehearses, before
- * 'ready'. Imported by the bootstrap too, so it must stay free of
- * anything but node builtins.
+ * v8.serialize()d payload. From the parent, a zero-length frame carries
+ * nothing but the fds attached to it with SCM_RIGHTS; the next CALL says how
+ * many of the queued fds are its inputs. The parent writes one such frame,
+ * with no fds, as soon as the channel is paired (the worker reads it while it
+ * rehearses, before 'ready'), and one just before each CALL is encoded, which
+ * wakes the worker's idle CPU meanwhile. From the worker, one zero-length
+ * frame may come per call, as soon as it has taken the CALL and before its
+ * reply: it wakes the parent's CPU while the call runs; any other is out of
+ * turn. Imported by the bootstrap too, so it must stay free of anything but
+ * node builtins.
  *
  * The parent trusts nothing a worker writes: parseWorkerMessage() checks every
  * field of every frame (types, lengths, which keys are present) and

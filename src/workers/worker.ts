@@ -130,6 +130,8 @@ export class Worker {
   private accounted = 0;
   /** The id of the last call sent to it. */
   private lastId = 0;
+  /** The call in flight has had its empty frame (protocol.ts): a second one is a violation. */
+  private callAcknowledged = false;
   private stallTimer: NodeJS.Timeout | undefined;
   private eofTimer: NodeJS.Timeout | undefined;
   private bootTimer: NodeJS.Timeout | undefined;
@@ -247,6 +249,7 @@ export class Worker {
     // A closed channel's fd number may already be someone else's socket: nothing goes out on it.
     if (this.channelFd < 0 || !this.channel || this.channel.destroyed) throw new SendFailed(new ChannelClosed(), false);
     call.id = ++this.lastId;
+    this.callAcknowledged = false;
     const opened: OpenedInput[] = [];
     let frame: Buffer;
     try {
@@ -328,7 +331,14 @@ export class Worker {
         }
         const payload = reader.nextPayload();
         if (payload === undefined) break;
-        if (payload === null) throw new Violation('WORKER_PROTOCOL', 'an empty frame (a worker never sends fds)');
+        if (payload === null) {
+          // The one empty frame a call may get, ahead of its reply (protocol.ts); any other is out of turn.
+          if (this.state !== 'busy' || this.call === undefined || this.callAcknowledged) {
+            throw new Violation('WORKER_PROTOCOL', 'an empty frame out of turn (a worker sends one per call, before its reply, and never fds)');
+          }
+          this.callAcknowledged = true;
+          continue;
+        }
         let decoded: unknown;
         try {
           decoded = deserializeOwned(payload);
