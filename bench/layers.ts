@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { run, closeDefaultZygote, type RunOptions } from '../src/index.js';
 import { TRUE_BIN } from './contenders.js';
 import { runFloor } from './floor-runner.js';
-import { percentile, splitRuns } from './stats.js';
+import { median, splitRuns } from './stats.js';
 
 const NONE = { user: false, mount: false, pid: false, net: false, ipc: false, uts: false };
 
@@ -89,7 +89,7 @@ export async function measureLayers(settings: LayersSettings): Promise<{ floorP5
     const before = readCounters();
     const floor = await runFloor(settings.floorPath, TRUE_BIN, [], { runs: settings.runs, warmup: settings.warmup, timeoutMs: 120_000 });
     const after = readCounters();
-    floorP50Us = percentile([...floor.durationsNs].sort((a, b) => a - b), 0.5) / 1e3;
+    floorP50Us = median(floor.durationsNs) / 1e3;
     floorCpuUsPerRun = ((after.busyTicks - before.busyTicks) * 1e6) / TICKS_PER_SECOND / (settings.runs + settings.warmup);
   } catch (e) {
     process.stderr.write(`bench: the C floor is n/a: ${(e as Error).message}\n`);
@@ -130,7 +130,7 @@ export async function measureLayers(settings: LayersSettings): Promise<{ floorP5
     return {
       name: layer.name,
       runs: s.length,
-      p50Us: percentile([...s].sort((a, b) => a - b), 0.5),
+      p50Us: median(s),
       cpuUsPerRun: (busy[i]! * 1e6) / TICKS_PER_SECOND / s.length,
       ipisPerRun: ipis[i]! / s.length,
     };

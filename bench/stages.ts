@@ -17,7 +17,7 @@ import { run, closeDefaultZygote } from '../src/index.js';
 import { Stage, TRACE_STAGE_BASE, TraceEvent } from '../src/protocol/wire.js';
 import { setSpawnTracer, type NodeTraceEvent, type SpawnTrace } from '../src/zygote/trace.js';
 import { runFloor } from './floor-runner.js';
-import { percentile } from './stats.js';
+import { median } from './stats.js';
 
 const TRUE_BIN = '/bin/true';
 
@@ -86,10 +86,6 @@ export interface StageProfile {
   runs: number;
   totalP50Us: number;
   rows: StageRow[];
-}
-
-function median(values: number[]): number {
-  return values.length === 0 ? Number.NaN : percentile([...values].sort((a, b) => a - b), 0.5);
 }
 
 type Sample = Map<StepKey, bigint>;
@@ -174,7 +170,7 @@ export async function runStages(settings: StagesSettings): Promise<void> {
   let floorP50Us: number | undefined;
   try {
     const floor = await runFloor(settings.floorPath, TRUE_BIN, [], { runs: settings.runs, warmup: settings.warmup, timeoutMs: 120_000 });
-    floorP50Us = percentile([...floor.durationsNs].sort((a, b) => a - b), 0.5) / 1e3;
+    floorP50Us = median(floor.durationsNs) / 1e3;
   } catch (e) {
     process.stderr.write(`bench: the C floor is n/a: ${(e as Error).message}\n`);
   }

@@ -19,6 +19,11 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(rank, sorted.length) - 1] as number;
 }
 
+/** The nearest-rank median of unsorted samples; NaN for none. */
+export function median(values: readonly number[]): number {
+  return values.length === 0 ? Number.NaN : percentile([...values].sort((a, b) => a - b), 0.5);
+}
+
 /** Summarises durations given in nanoseconds; the summary is in milliseconds. */
 export function summarize(durationsNs: readonly number[]): Summary {
   const sorted = [...durationsNs].sort((a, b) => a - b);

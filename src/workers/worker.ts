@@ -246,8 +246,7 @@ export class Worker {
   /** Send `call` (its input fds first). Throws when it could not be sent; `fdsSent` says whether fds may sit queued in the worker. */
   send(call: PendingCall): void {
     const native = loadBinding();
-    // A closed channel's fd number may already be someone else's socket: nothing goes out on it.
-    if (this.channelFd < 0 || !this.channel || this.channel.destroyed) throw new SendFailed(new ChannelClosed(), false);
+    if (!this.channelOpen()) throw new SendFailed(new ChannelClosed(), false);
     call.id = ++this.lastId;
     this.callAcknowledged = false;
     const opened: OpenedInput[] = [];
@@ -288,9 +287,13 @@ export class Worker {
    * with nothing queued, so it can never split a frame; nothing is thrown.
    */
   wake(): void {
-    if (this.state !== 'idle' || this.channelFd < 0 || !this.channel || this.channel.destroyed) return;
-    if (this.channel.writableLength !== 0) return;
+    if (this.state !== 'idle' || !this.channelOpen() || this.channel!.writableLength !== 0) return;
     loadBinding().sendMessage(this.channelFd, FD_FRAME, []);
+  }
+
+  /** Whether anything may be written on the channel: a closed channel's fd number may already be someone else's socket. */
+  private channelOpen(): boolean {
+    return this.channelFd >= 0 && this.channel !== undefined && !this.channel.destroyed;
   }
 
   /** Idle: its channel no longer keeps the process alive. */
