@@ -69,7 +69,9 @@ struct child *free_slot(void) {
   return NULL;
 }
 
+/* Only once the child is reaped: with it, every process of its pid namespace is gone. */
 void release_child(struct child *c) {
+  ns_stock_take_back(&c->stocked_net);
   hatch_closep(&c->tmp_fd);
   hatch_closep(&c->pidfd);
   hatch_closep(&c->err_fd);

@@ -1,27 +1,43 @@
 /*
- * A stock of fresh network, IPC and UTS namespaces, made while the zygote
- * has nothing else to do (a root zygote only).
+ * A stock of network, IPC and UTS namespaces, made while the zygote has
+ * nothing else to do (a root zygote only).
  *
  * Creating a network namespace is the dearest part of a sandboxed clone
- * (docs/performance.md: about 0.6 ms here, IPC and UTS 0.1 ms more). A root
- * zygote can make them ahead: it unshares them itself, brings lo up, keeps
- * an fd of each and returns to its own namespaces. A spawn then enters one
- * stocked set just for its clone (setns; the child is born in it) and the
- * zygote goes straight back. Each set serves exactly one spawn and is
- * closed right after: operations share nothing, as with namespaces made by
- * clone. The stocked namespaces belong to the host's user namespace, so the
- * child, in a user namespace of its own, has no capability over them (it
- * cannot reconfigure its network; lo is already up).
+ * (docs/performance.md: about 0.6 ms here, and as much again to tear it
+ * down). A root zygote can make them ahead: it unshares them itself, brings
+ * lo up, keeps an fd of each and returns to its own namespaces. A spawn then
+ * enters one stocked set just for its clone (setns; the child is born in it)
+ * and the zygote goes straight back. The stocked namespaces belong to the
+ * host's user namespace, so the child, in a user namespace of its own or
+ * under a uid that is not root, has no capability over them (it cannot
+ * reconfigure its network; lo is already up).
  *
- * A used set is not closed at once: its fds wait in a short queue and are
- * closed together, RELEASE_BATCH at a time, or once the oldest has waited
- * RELEASE_MAX_WAIT_MS. The kernel tears down network and IPC namespaces in
- * batches (cleanup_net, free_ipc), each batch with a few RCU grace periods,
- * and where RCU is expedited (many VMs) each of those interrupts every CPU,
- * the next operation's program included. One namespace at a time paid them
- * per operation. What waits is nobody's: the operation's processes are gone
- * (its sockets with them), no fd of it is anywhere but here, and no spawn
- * ever enters a used set again.
+ * No two operations are ever in one namespace at the same time. The IPC and
+ * UTS namespaces serve exactly one operation (System V objects outlive their
+ * processes). A network namespace serves again only when nothing of its
+ * operation can be left in it (docs/policy.md, "Network namespaces"):
+ *   - the spawn said so (HATCH_SPAWN_REUSABLE_NET): seccomp lets the program
+ *     make no socket but a socketpair(AF_UNIX) stream or seqpacket pair, so
+ *     no packet can cross lo and no address, route or counter can change,
+ *     and it has no capability in the host's user namespace;
+ *   - the operation had a pid namespace, and its init is reaped: every one
+ *     of its processes is gone;
+ *   - read from inside, the namespace is as it was new: no socket is left
+ *     (a pair kept alive by fds in flight, or sent out of the sandbox), and
+ *     lo's counters and the IP, ICMP, TCP and UDP counters read what a new
+ *     namespace's read when it was stocked.
+ * Then it waits among the clean ones, and the next stocked set takes it with
+ * new IPC and UTS namespaces. Anything else is closed.
+ *
+ * What is closed is not closed at once: its fds wait in a short queue and are
+ * closed together, RELEASE_BATCH sets' worth at a time, or once the oldest
+ * has waited RELEASE_MAX_WAIT_MS. The kernel tears down network and IPC
+ * namespaces in batches (cleanup_net, free_ipc), each batch with a few RCU
+ * grace periods, and where RCU is expedited (many VMs) each of those
+ * interrupts every CPU, the next operation's program included. One
+ * namespace at a time paid them per operation. What waits is nobody's: the
+ * operation's processes are gone (its sockets with them), no fd of it is
+ * anywhere but here, and no spawn ever enters it again.
  *
  * Nothing is stocked until a spawn asks for these namespaces, nor when the
  * zygote is not root (setns into a network namespace needs CAP_SYS_ADMIN in
@@ -42,26 +58,36 @@
 
 #define STOCK_FLAGS (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 #define STOCK_TARGET 2
+#define CLEAN_MAX 16 /* network namespaces back as new, waiting to serve again */
 #define RELEASE_BATCH 8
 #define RELEASE_MAX_WAIT_MS 200
+/* /proc/net/dev with only lo, and /proc/net/snmp, read about 1.7 KB together. */
+#define NET_STATE_MAX 4096
 
 enum { NS_NET, NS_IPC, NS_UTS, NS_KINDS };
 static const int kind_flag[NS_KINDS] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
 static const char *const kind_path[NS_KINDS] = {"/proc/thread-self/ns/net", "/proc/thread-self/ns/ipc",
                                                 "/proc/thread-self/ns/uts"};
 
+struct stocked_set {
+  int fd[NS_KINDS];
+  int net_reusable; /* its network namespace read as new ones do when it was stocked */
+};
+
 static int own_ns[NS_KINDS] = {-1, -1, -1}; /* the zygote's own, to return to */
-static int stock[STOCK_TARGET][NS_KINDS];
+static struct stocked_set stock[STOCK_TARGET];
 static unsigned stocked;
-static int used[RELEASE_BATCH][NS_KINDS]; /* sets whose spawn is done with them, to close together */
+static int clean[CLEAN_MAX]; /* network namespaces back from their operation as new */
+static unsigned clean_count;
+static int used[RELEASE_BATCH * NS_KINDS]; /* fds of namespaces done with, to close together */
 static unsigned used_count;
 static uint64_t oldest_used_ns;
 static int wanted;   /* a spawn asked for these namespaces */
 static int disabled; /* not root, or a step failed once */
-
-static void close_set(int set[NS_KINDS]) {
-  for (int k = 0; k < NS_KINDS; k++) hatch_closep(&set[k]);
-}
+/* What a new network namespace with lo up reads (read_net_state), and a buffer to read another into. */
+static char first_state[NET_STATE_MAX];
+static size_t first_state_len;
+static char state[NET_STATE_MAX];
 
 /* Back to the zygote's own namespaces; a zygote that cannot return must not go on. */
 static void return_home(int kinds) {
@@ -71,14 +97,20 @@ static void return_home(int kinds) {
 }
 
 void ns_stock_release_used(void) {
-  while (used_count > 0) close_set(used[--used_count]);
+  while (used_count > 0) hatch_closep(&used[--used_count]);
 }
 
-/* A set its spawn entered: closed with the next batch (see the top of this file). */
-static void retire(int set[NS_KINDS]) {
-  if (used_count == RELEASE_BATCH) ns_stock_release_used();
+/* A namespace fd done with: closed with the next batch (see the top of this file). */
+static void retire(int *fd) {
+  if (*fd < 0) return;
+  if (used_count == sizeof used / sizeof used[0]) ns_stock_release_used();
   if (used_count == 0) oldest_used_ns = hatch_now_ns();
-  memcpy(used[used_count++], set, sizeof used[0]);
+  used[used_count++] = *fd;
+  *fd = -1;
+}
+
+static void retire_set(struct stocked_set *set) {
+  for (int k = 0; k < NS_KINDS; k++) retire(&set->fd[k]);
 }
 
 int ns_stock_release_due_ms(void) {
@@ -90,9 +122,91 @@ int ns_stock_release_due_ms(void) {
 static void disable(const char *step, int err) {
   if (!disabled) hatch_log("namespace stock off (%s: %s); spawns create their namespaces", step, strerror(err));
   disabled = 1;
-  while (stocked > 0) close_set(stock[--stocked]);
+  while (stocked > 0) retire_set(&stock[--stocked]);
+  while (clean_count > 0) retire(&clean[--clean_count]);
   ns_stock_release_used();
-  close_set(own_ns);
+  for (int k = 0; k < NS_KINDS; k++) hatch_closep(&own_ns[k]);
+}
+
+/* One /proc/thread-self/net file appended to buf at *len: 0, or -1 when it cannot be read whole. */
+static int append_proc_net(const char *path, char *buf, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = 0;
+  for (;;) {
+    if (*len == NET_STATE_MAX) {
+      rc = -1; /* more than a namespace with nothing in it reads */
+      break;
+    }
+    ssize_t k = read(fd, buf + *len, NET_STATE_MAX - *len);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) {
+      rc = k < 0 ? -1 : 0;
+      break;
+    }
+    *len += (size_t)k;
+  }
+  close(fd);
+  return rc;
+}
+
+/* The counters of the current network namespace (lo's, then IP, ICMP, TCP and UDP), or (size_t)-1. */
+static size_t read_net_state(char *buf) {
+  size_t len = 0;
+  if (append_proc_net("/proc/thread-self/net/dev", buf, &len) != 0 ||
+      append_proc_net("/proc/thread-self/net/snmp", buf, &len) != 0)
+    return (size_t)-1;
+  return len;
+}
+
+/*
+ * No socket of any kind is left in the current network namespace: none in
+ * use (stream, datagram, pairs, kept alive by fds in flight or held outside),
+ * no TCP socket closing or in TIME_WAIT, no fragment queue. sockstat's other
+ * figures (TCP alloc and mem, UDP mem) count the whole host.
+ */
+static int no_socket_left(void) {
+  char buf[1024];
+  size_t len = 0;
+  int fd = open("/proc/thread-self/net/sockstat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  for (;;) {
+    ssize_t k = read(fd, buf + len, sizeof buf - 1 - len);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    len += (size_t)k;
+    if (len == sizeof buf - 1) break;
+  }
+  close(fd);
+  buf[len] = '\0';
+  static const char used_none[] = "sockets: used 0\n";
+  return strncmp(buf, used_none, sizeof used_none - 1) == 0 && strstr(buf, "\nTCP: inuse 0 orphan 0 tw 0 ") != NULL &&
+         strstr(buf, "\nUDP: inuse 0 ") != NULL && strstr(buf, "\nRAW: inuse 0\n") != NULL &&
+         strstr(buf, "\nFRAG: inuse 0 memory 0\n") != NULL;
+}
+
+/* Called inside a new network namespace with lo up: whether it reads as the first one did (the first sets the mark). */
+static int reads_as_first(void) {
+  size_t len = read_net_state(state);
+  if (len == (size_t)-1) return 0;
+  if (first_state_len == 0) {
+    memcpy(first_state, state, len);
+    first_state_len = len;
+    return len > 0;
+  }
+  return len == first_state_len && memcmp(state, first_state, len) == 0;
+}
+
+/* Whether the network namespace at fd reads as new (see the top of this file). */
+static int back_as_new(int fd) {
+  if (first_state_len == 0 || setns(fd, CLONE_NEWNET) != 0) return 0;
+  int as_new = no_socket_left();
+  if (as_new) {
+    size_t len = read_net_state(state);
+    as_new = len == first_state_len && memcmp(state, first_state, len) == 0;
+  }
+  return_home(CLONE_NEWNET);
+  return as_new;
 }
 
 int ns_stock_wants_more(void) { return wanted && !disabled && stocked < STOCK_TARGET; }
@@ -105,23 +219,36 @@ void ns_stock_fill_one(void) {
       if (own_ns[k] < 0) return disable("open own namespace", errno);
     }
   }
-  if (unshare(STOCK_FLAGS) != 0) return disable("unshare", errno);
-  int set[NS_KINDS] = {-1, -1, -1};
+  struct stocked_set set = {{-1, -1, -1}, 0};
+  /* A clean network namespace serves again, with IPC and UTS namespaces of its own. */
+  if (clean_count > 0) set.fd[NS_NET] = clean[--clean_count], set.net_reusable = 1;
+  int flags = set.fd[NS_NET] >= 0 ? STOCK_FLAGS & ~CLONE_NEWNET : STOCK_FLAGS;
+  if (unshare(flags) != 0) {
+    int err = errno;
+    retire_set(&set);
+    return disable("unshare", err);
+  }
   int err = 0;
   for (int k = 0; k < NS_KINDS && err == 0; k++) {
-    set[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
-    if (set[k] < 0) err = errno;
+    if (!(flags & kind_flag[k])) continue;
+    set.fd[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
+    if (set.fd[k] < 0) err = errno;
   }
-  int lo = err == 0 ? hatch_bring_loopback_up() : 0;
-  return_home(STOCK_FLAGS);
+  int lo = 0;
+  if (err == 0 && (flags & CLONE_NEWNET)) {
+    lo = hatch_bring_loopback_up();
+    if (lo == 0) set.net_reusable = reads_as_first();
+  }
+  return_home(flags);
   if (err != 0 || lo != 0) {
-    close_set(set);
+    retire_set(&set);
     return disable(err != 0 ? "open stocked namespace" : "lo up", err != 0 ? err : -lo);
   }
-  memcpy(stock[stocked++], set, sizeof set);
+  stock[stocked++] = set;
 }
 
-int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags) {
+int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_return) {
+  *net_to_return = -1;
   uint32_t asked = *clone_flags & STOCK_FLAGS;
   if (asked == 0) return 0;
   if (!wanted && !disabled) {
@@ -130,23 +257,36 @@ int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags) {
         1ull << HATCH_CAP_SYS_ADMIN); /* decided once: setns needs CAP_SYS_ADMIN in our own user namespace */
   }
   if (disabled || stocked == 0) return 0;
-  int *set = stock[--stocked];
+  struct stocked_set *set = &stock[--stocked];
   int entered = 0;
   for (int k = 0; k < NS_KINDS; k++) {
     if (!(asked & (uint32_t)kind_flag[k])) continue;
-    if (setns(set[k], kind_flag[k]) != 0) {
+    if (setns(set->fd[k], kind_flag[k]) != 0) {
       int err = errno;
       return_home(entered);
-      close_set(set);
+      retire_set(set);
       disable("setns into stocked namespace", err);
       return 0;
     }
     entered |= kind_flag[k];
   }
-  retire(set);
+  /* Only an operation that can leave nothing in it, and whose processes all end with its init, may hand it back. */
+  if ((entered & CLONE_NEWNET) && set->net_reusable && (plan->flags & HATCH_SPAWN_REUSABLE_NET) &&
+      (*clone_flags & CLONE_NEWPID)) {
+    *net_to_return = set->fd[NS_NET];
+    set->fd[NS_NET] = -1;
+  }
+  retire_set(set);
   *clone_flags &= ~(uint32_t)entered;
   plan->loopback_ready = (entered & CLONE_NEWNET) != 0;
   return entered;
 }
 
 void ns_stock_leave(int entered) { return_home(entered); }
+
+void ns_stock_take_back(int *net_fd) {
+  if (*net_fd < 0) return;
+  if (disabled || clean_count == CLEAN_MAX || !back_as_new(*net_fd)) return retire(net_fd);
+  clean[clean_count++] = *net_fd;
+  *net_fd = -1;
+}

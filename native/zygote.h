@@ -51,6 +51,7 @@ struct child {
   uint64_t user_cpu_us, sys_cpu_us, max_rss_bytes;
   int tracing; /* HATCH_SPAWN_TRACE: trace_ns collects the events, sent as a TRACE before the last reply */
   uint64_t trace_ns[HATCH_TRACE_EVENTS];
+  int stocked_net; /* a stocked network namespace to hand back when released (ns_stock_take_back), or -1 */
 };
 
 /* child_table.c */
@@ -97,15 +98,21 @@ void hatch_keep_dumpable(void);
 void hatch_kill_uid(uint32_t uid);
 int hatch_kill_uid_main(int argc, char **argv);
 
-/* ns_stock.c: fresh network, IPC and UTS namespaces made ahead (root only) */
+/* ns_stock.c: network, IPC and UTS namespaces made ahead (root only) */
 struct hatch_plan;
 int ns_stock_wants_more(void);
 void ns_stock_fill_one(void);
-/* Enters a stocked set for the namespaces *clone_flags asks for and clears
- * those flags; returns what was entered (0: nothing), for ns_stock_leave right after clone. */
-int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags);
+/*
+ * Enters a stocked set for the namespaces *clone_flags asks for and clears
+ * those flags; returns what was entered (0: nothing), for ns_stock_leave right
+ * after clone. *net_to_return: the network namespace's fd when the operation
+ * may hand it back (ns_stock_take_back once its init is reaped), else -1.
+ */
+int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_return);
 void ns_stock_leave(int entered);
-/* Used sets are closed in batches: ms until the oldest is due (0: now, -1: none waits), and the release. */
+/* A network namespace from ns_stock_enter, every process of its operation gone: kept to serve again if it reads as new, else closed. */
+void ns_stock_take_back(int *net_fd);
+/* Used namespaces are closed in batches: ms until the oldest is due (0: now, -1: none waits), and the release. */
 int ns_stock_release_due_ms(void);
 void ns_stock_release_used(void);
 /* zygote.c */

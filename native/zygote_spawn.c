@@ -243,12 +243,16 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   int pidfd = -1;
   uint64_t parsed_ns = hatch_now_ns();
   uint32_t clone_ns = ns_flags;
-  int stocked = ns_stock_enter(&plan, &clone_ns);
+  int stocked_net = -1;
+  int stocked = ns_stock_enter(&plan, &clone_ns, &stocked_net);
   long pid = memory == COPIED ? clone_copied(clone_ns, &pidfd) : clone_shared(clone_ns, stack_top, &child, &pidfd);
   int clone_errno = errno;
   if (pid == 0) hatch_child_run(&child); /* COPIED only: a shared child starts in shared_child_main */
   ns_stock_leave(stocked);
-  if (pid < 0) return -clone_errno;
+  if (pid < 0) {
+    ns_stock_take_back(&stocked_net); /* no process was ever in it */
+    return -clone_errno;
+  }
   uint64_t cloned_ns = hatch_now_ns();
 
   /* Only the child may hold the write ends, or EOF would never report the exec (or the release). */
@@ -291,6 +295,7 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   c->has_kill_uid = (plan.flags & HATCH_SPAWN_KILL_UID) && plan.has_credentials && plan.uid != 0 && geteuid() == 0;
   c->kill_uid = plan.uid;
   c->tmp_fd = -1;
+  c->stocked_net = stocked_net;
   c->setup_killed = setup_killed;
   if (plan.has_private_tmp && strlen(plan.private_tmp_path) < sizeof c->tmp_path)
     memcpy(c->tmp_path, plan.private_tmp_path, strlen(plan.private_tmp_path) + 1);

@@ -444,7 +444,8 @@ describe('sandbox escape probes: the default profile', () => {
         return r.stdout.trim();
       };
       const host = ['net', 'ipc', 'uts'].map((k) => readlinkSync(`/proc/self/ns/${k}`));
-      // One after another (a root zygote serves these from its stock once it has one), then four at once.
+      // One after another (a root zygote serves these from its stock once it has one, and a network namespace an
+      // operation left as new may serve a later one: test/netns-reuse.test.ts), then four at once.
       const seen: string[] = [];
       for (let i = 0; i < 4; i++) {
         seen.push(await idsOf(0));

@@ -161,6 +161,14 @@ export interface CompiledSeccomp {
   lockProcessGroup: boolean;
   denyHostIpc: boolean;
   lockOtherProcesses: boolean;
+  /**
+   * The program can make no socket but a socketpair(AF_UNIX) stream or
+   * seqpacket pair: net 'none' without unix sockets, and no custom `allow`
+   * of socket, socketpair or io_uring (whose socket operation seccomp does
+   * not see). Such a program cannot send a packet or change anything of a
+   * network namespace that outlives its sockets (native/ns_stock.c).
+   */
+  socketPairsOnly: boolean;
   defaultAction: SeccompAction;
 }
 
@@ -502,6 +510,7 @@ interface Profile {
   mode: CompiledSeccomp['mode'];
   defaultAction: SeccompAction;
   bodies: Map<string, RuleBody[]>;
+  socketPairsOnly: boolean;
 }
 
 interface ProfileOptions {
@@ -533,7 +542,8 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
 
   if (strict) for (const name of STRICT_ALLOW) put(name, [{ action: ALLOW }]);
   put('socket', filtered(socketRules(opts.net, opts.unixSockets)));
-  put('socketpair', filtered(socketpairRules(opts.net, opts.unixSockets)));
+  const builtSocketpair = filtered(socketpairRules(opts.net, opts.unixSockets));
+  put('socketpair', builtSocketpair);
   put('clone', filtered(CLONE_RULES));
   put('ioctl', filtered(IOCTL_RULES));
   put('personality', PERSONALITY_RULES);
@@ -564,7 +574,23 @@ function buildProfile(policy: Exclude<SeccompPolicy, 'off'>, arch: SeccompArch, 
       put(name, filtered(rules));
     }
   }
-  return { mode: strict ? 'strict' : typeof policy === 'object' ? 'custom' : 'default', defaultAction, bodies };
+  return {
+    mode: strict ? 'strict' : typeof policy === 'object' ? 'custom' : 'default',
+    defaultAction,
+    bodies,
+    socketPairsOnly: opts.net === 'none' && !opts.unixSockets && makesOnlySocketPairs(bodies, builtSocketpair, strict),
+  };
+}
+
+/** The calls that make a socket other than by socketpair: each must still be refused outright. */
+const SOCKET_MAKERS: readonly string[] = ['socket', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'];
+
+/** Whether, as the profile stands after its custom lists, no call but socketpair (as built for net 'none') makes a socket. */
+function makesOnlySocketPairs(bodies: Map<string, RuleBody[]>, builtSocketpair: RuleBody[] | undefined, strict: boolean): boolean {
+  const refused = (body: RuleBody[] | undefined): boolean =>
+    body === undefined ? strict : body.every((b) => b.when === undefined && b.action.type !== 'allow');
+  const pair = bodies.get('socketpair');
+  return SOCKET_MAKERS.every((name) => refused(bodies.get(name))) && (pair === builtSocketpair || refused(pair));
 }
 
 function checkNames(list: unknown, key: 'deny' | 'allow', arch: SeccompArch): string[] {
@@ -881,6 +907,7 @@ export function compileSeccomp(policy: SeccompPolicy, options: SeccompCompileOpt
     lockProcessGroup,
     denyHostIpc,
     lockOtherProcesses,
+    socketPairsOnly: profile.socketPairsOnly,
     defaultAction: profile.defaultAction,
   };
 }

@@ -229,6 +229,8 @@ export const SpawnFlag = {
   KillUid: 16,
   /** record when each step of this spawn ended and send them in a TRACE (npm run bench -- --stages) */
   Trace: 32,
+  /** the program can make no socket but a socketpair(AF_UNIX) stream or seqpacket pair (seccomp) and has no capability in the host's user namespace: a root zygote may give a later operation the stocked network namespace it ran in, once its pid-namespace init is reaped and the namespace reads as it did when new (native/ns_stock.c) */
+  ReusableNet: 64,
 } as const;
 
 /** TRACE events: each the CLOCK_MONOTONIC time (the clock of Node's process.hrtime.bigint()) at which a step ended; the child's setup stages are TRACE_STAGE_BASE + a Stage value. */

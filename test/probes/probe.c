@@ -1370,6 +1370,110 @@ static int attempt_fd_exhaust(int argc, char **argv) {
   return 0;
 }
 
+/* ------------------------------------------------- network namespace */
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* The number after `key` in the text of a small /proc file, or -1. */
+static long proc_number_after(const char *path, const char *key) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, io_buf, sizeof io_buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  io_buf[n] = '\0';
+  const char *at = strstr(io_buf, key);
+  return at ? strtol(at + strlen(key), NULL, 10) : -1;
+}
+
+/* Lines of a small /proc file, or -1. */
+static long proc_lines(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long lines = 0;
+  ssize_t n;
+  while ((n = read(fd, io_buf, sizeof io_buf)) > 0)
+    for (ssize_t i = 0; i < n; i++) lines += io_buf[i] == '\n';
+  close(fd);
+  return n < 0 ? -1 : lines;
+}
+
+/*
+ * The network namespace as the program finds it, read before it makes a
+ * socket of its own: its cookie (never reused, unlike the inode number),
+ * the sockets in use in it, /proc/net/unix's lines past its header, and lo's
+ * received and sent packets. Then it holds a socketpair open for SECONDS.
+ */
+static int attempt_netns_state(int argc, char **argv) {
+  long hold = 0;
+  if (argc > 1 || (argc == 1 && parse_long(argv[0], 0, 60, &hold) != 0)) return -1;
+  long used = proc_number_after("/proc/net/sockstat", "sockets: used ");
+  long unix_lines = proc_lines("/proc/net/unix");
+  long rx = proc_number_after("/proc/net/dev", "lo:");
+  long tx = -1;
+  /* lo: bytes packets errs drop fifo frame compressed multicast | bytes packets ... */
+  const char *lo = rx >= 0 ? strstr(io_buf, "lo:") : NULL;
+  long fields[10] = {0};
+  if (lo != NULL) {
+    char *p = (char *)lo + 3;
+    for (int i = 0; i < 10; i++) fields[i] = strtol(p, &p, 10);
+    rx = fields[1];
+    tx = fields[9];
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return denied(errno);
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  int rc = getsockopt(sv[0], SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int err = errno;
+  if (rc != 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return denied(err);
+  }
+  printf("netns cookie=%llu sockets=%ld unix=%ld lo=%ld,%ld\n", (unsigned long long)cookie, used,
+         unix_lines < 0 ? -1 : unix_lines - 1, rx, tx);
+  fflush(stdout);
+  struct timespec ts = {.tv_sec = hold, .tv_nsec = 0};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  close(sv[0]);
+  close(sv[1]);
+  return 0;
+}
+
+/*
+ * A socketpair whose one end is sent through itself (SCM_RIGHTS) and then
+ * closed: nothing but its own queue holds it, so it outlives the program
+ * until the kernel's unix garbage collector finds the cycle.
+ */
+static int attempt_pair_in_flight(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return -1;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return denied(errno);
+  char byte = 'x';
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &sv[1], sizeof(int));
+  ssize_t n = sendmsg(sv[0], &msg, 0); /* sv[1] travels to sv[1]'s own queue */
+  int err = errno;
+  close(sv[0]);
+  close(sv[1]);
+  return n == 1 ? allowed("in flight") : denied(err);
+}
+
 /* ------------------------------------------------------------- identity */
 
 static int attempt_whoami(int argc, char **argv) {
@@ -1431,6 +1535,8 @@ static const struct {
     {"reach-process", "PID", attempt_reach_process},
     {"loopback-echo", "", attempt_loopback_echo},
     {"loopback-down", "", attempt_loopback_down},
+    {"netns-state", "[HOLD_SECONDS]", attempt_netns_state},
+    {"pair-in-flight", "", attempt_pair_in_flight},
     {"proc-environ", "PID", attempt_proc_environ},
     {"proc-list", "", attempt_proc_list},
     {"io-uring", "", attempt_io_uring},
