@@ -18,16 +18,20 @@
  * operation can be left in it (docs/policy.md, "Network namespaces"):
  *   - the spawn said so (HATCH_SPAWN_REUSABLE_NET): seccomp lets the program
  *     make no socket but a socketpair(AF_UNIX) stream or seqpacket pair, so
- *     no packet can cross lo and no address, route or counter can change,
- *     and it has no capability in the host's user namespace;
+ *     no packet can cross lo and no address, route or counter can change;
+ *     and its program is not the host's uid 0: any other uid, in a user
+ *     namespace of its own or not, has no capability in the host's user
+ *     namespace and may not write the namespace's sysctls (root's files);
  *   - the operation had a pid namespace, and its init is reaped: every one
  *     of its processes is gone;
  *   - read from inside, the namespace is as it was new: no socket is left
  *     (a pair kept alive by fds in flight, or sent out of the sandbox), and
  *     lo's counters and the IP, ICMP, TCP and UDP counters read what a new
  *     namespace's read when it was stocked.
- * Then it waits among the clean ones, and the next stocked set takes it with
- * new IPC and UTS namespaces. Anything else is closed.
+ * The reading waits until the zygote is idle (ns_stock_work_one), so it
+ * never delays a report. A namespace that passes waits among the clean
+ * ones, and the next stocked set takes it with new IPC and UTS namespaces.
+ * Anything else is closed.
  *
  * What is closed is not closed at once: its fds wait in a short queue and are
  * closed together, RELEASE_BATCH sets' worth at a time, or once the oldest
@@ -79,6 +83,8 @@ static struct stocked_set stock[STOCK_TARGET];
 static unsigned stocked;
 static int clean[CLEAN_MAX]; /* network namespaces back from their operation as new */
 static unsigned clean_count;
+static int returned[HATCH_CHILD_SLOTS]; /* back from their operation, to be read while the zygote is idle */
+static unsigned returned_count;
 static int used[RELEASE_BATCH * NS_KINDS]; /* fds of namespaces done with, to close together */
 static unsigned used_count;
 static uint64_t oldest_used_ns;
@@ -124,6 +130,7 @@ static void disable(const char *step, int err) {
   disabled = 1;
   while (stocked > 0) retire_set(&stock[--stocked]);
   while (clean_count > 0) retire(&clean[--clean_count]);
+  while (returned_count > 0) retire(&returned[--returned_count]);
   ns_stock_release_used();
   for (int k = 0; k < NS_KINDS; k++) hatch_closep(&own_ns[k]);
 }
@@ -209,10 +216,19 @@ static int back_as_new(int fd) {
   return as_new;
 }
 
-int ns_stock_wants_more(void) { return wanted && !disabled && stocked < STOCK_TARGET; }
+static int wants_more(void) { return wanted && !disabled && stocked < STOCK_TARGET; }
 
-void ns_stock_fill_one(void) {
-  if (!ns_stock_wants_more()) return;
+int ns_stock_has_work(void) { return returned_count > 0 || wants_more(); }
+
+/* The oldest network namespace back from its operation: kept to serve again if it reads as new, else closed. */
+static void read_one_returned(void) {
+  int fd = returned[0];
+  memmove(returned, returned + 1, --returned_count * sizeof returned[0]);
+  if (disabled || clean_count == CLEAN_MAX || !back_as_new(fd)) return retire(&fd);
+  clean[clean_count++] = fd;
+}
+
+static void fill_one(void) {
   if (own_ns[NS_NET] < 0) {
     for (int k = 0; k < NS_KINDS; k++) {
       own_ns[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
@@ -247,6 +263,11 @@ void ns_stock_fill_one(void) {
   stock[stocked++] = set;
 }
 
+void ns_stock_work_one(void) {
+  if (returned_count > 0) return read_one_returned();
+  if (wants_more()) fill_one();
+}
+
 int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_return) {
   *net_to_return = -1;
   uint32_t asked = *clone_flags & STOCK_FLAGS;
@@ -270,9 +291,14 @@ int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_r
     }
     entered |= kind_flag[k];
   }
-  /* Only an operation that can leave nothing in it, and whose processes all end with its init, may hand it back. */
+  /*
+   * Only an operation that can leave nothing in it, whose processes all end
+   * with its init, and whose program is not the host's uid 0 (which needs no
+   * capability to write the namespace's sysctls) may hand it back.
+   */
+  uint32_t host_uid = plan->has_credentials ? plan->uid : (uint32_t)geteuid();
   if ((entered & CLONE_NEWNET) && set->net_reusable && (plan->flags & HATCH_SPAWN_REUSABLE_NET) &&
-      (*clone_flags & CLONE_NEWPID)) {
+      (*clone_flags & CLONE_NEWPID) && host_uid != 0) {
     *net_to_return = set->fd[NS_NET];
     set->fd[NS_NET] = -1;
   }
@@ -286,7 +312,8 @@ void ns_stock_leave(int entered) { return_home(entered); }
 
 void ns_stock_take_back(int *net_fd) {
   if (*net_fd < 0) return;
-  if (disabled || clean_count == CLEAN_MAX || !back_as_new(*net_fd)) return retire(net_fd);
-  clean[clean_count++] = *net_fd;
+  /* Each child slot holds at most one, so there is room; read later, when nothing else waits (ns_stock_work_one). */
+  if (disabled || returned_count == sizeof returned / sizeof returned[0]) return retire(net_fd);
+  returned[returned_count++] = *net_fd;
   *net_fd = -1;
 }

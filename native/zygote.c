@@ -255,11 +255,11 @@ int main(int argc, char **argv) {
   setup_process();
   for (;;) {
     unsigned n = build_poll_set();
-    /* Nothing to do right now: a good moment to make the next spawn's namespaces (ns_stock.c). */
-    int stocking = ns_stock_wants_more();
+    /* Nothing to do right now: a good moment to read a namespace back from its operation, or make the next spawn's (ns_stock.c). */
+    int stocking = ns_stock_has_work();
     int timeout = stocking ? 0 : sooner(poll_timeout_ms(), ns_stock_release_due_ms());
     int ready = poll(poll_fds, n, timeout);
-    if (ready == 0 && stocking) ns_stock_fill_one();
+    if (ready == 0 && stocking) ns_stock_work_one();
     if (ready < 0) {
       if (errno == EINTR) continue;
       hatch_log("poll: %s", strerror(errno));

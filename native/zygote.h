@@ -100,8 +100,9 @@ int hatch_kill_uid_main(int argc, char **argv);
 
 /* ns_stock.c: network, IPC and UTS namespaces made ahead (root only) */
 struct hatch_plan;
-int ns_stock_wants_more(void);
-void ns_stock_fill_one(void);
+/* Work for an idle moment: a namespace back from its operation to read, or the stock to fill; and one piece of it. */
+int ns_stock_has_work(void);
+void ns_stock_work_one(void);
 /*
  * Enters a stocked set for the namespaces *clone_flags asks for and clears
  * those flags; returns what was entered (0: nothing), for ns_stock_leave right
@@ -110,7 +111,7 @@ void ns_stock_fill_one(void);
  */
 int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_return);
 void ns_stock_leave(int entered);
-/* A network namespace from ns_stock_enter, every process of its operation gone: kept to serve again if it reads as new, else closed. */
+/* A network namespace from ns_stock_enter, every process of its operation gone: read when idle, kept to serve again if it reads as new. */
 void ns_stock_take_back(int *net_fd);
 /* Used namespaces are closed in batches: ms until the oldest is due (0: now, -1: none waits), and the release. */
 int ns_stock_release_due_ms(void);

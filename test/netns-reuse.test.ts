@@ -97,10 +97,10 @@ describe('which operations may hand their network namespace on', () => {
   const features = detectFeatures();
   const full = ['user', 'pid', 'net'].every((n) => features.namespaces.has(n as 'pid')) && features.seccomp;
   test('the spawn plan says so only with a pid and a network namespace and such a seccomp profile', { skip: full ? false : 'needs user, pid and network namespaces and seccomp here' }, () => {
-    const flagged = (options: SandboxOptions): boolean => {
+    const flagged = (options: SandboxOptions, as = features): boolean => {
       const s = validateSandbox(options);
       assert.ok(s !== false);
-      const ctx = { features, limits: {}, extraExec: [], hostTmpdir: () => { throw new Error('no host temp dir here'); } };
+      const ctx = { features: as, limits: {}, extraExec: [], hostTmpdir: () => { throw new Error('no host temp dir here'); } };
       return ((compileUnkept(s, ctx).plan.flags ?? 0) & SpawnFlag.ReusableNet) !== 0;
     };
     assert.equal(flagged({}), true);
@@ -109,6 +109,12 @@ describe('which operations may hand their network namespace on', () => {
     assert.equal(flagged({ seccomp: 'off' }), false);
     assert.equal(flagged({ seccomp: { allow: ['socket'] } }), false);
     assert.equal(flagged({ unixSockets: true }), false);
+    if (isRoot) {
+      // A root caller without the root capabilities runs its programs as its own uid, 0, which may write the
+      // namespace's sysctls (root's files) from a user namespace of its own: never handed on.
+      assert.equal(flagged({ mode: 'best-effort' }, { ...features, privileged: false }), false, 'the program is the host\'s uid 0');
+      assert.equal(flagged({ mode: 'best-effort' }), true);
+    }
   });
 });
 

@@ -358,9 +358,9 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, lookups: 
   if (operationUid) flags |= SpawnFlag.PrivateUmask;
   if (operationUid && !ns.created.includes('pid')) flags |= SpawnFlag.KillUid;
   // A root zygote may give a later operation the stocked network namespace this one ran in, if this one can leave
-  // nothing in it: no socket but a pair, no capability over the namespace, every process gone with the init (native/ns_stock.c).
-  const noHostCapabilities = ns.created.includes('user') || ns.uid !== 0;
-  if (seccomp?.socketPairsOnly && ns.created.includes('net') && ns.created.includes('pid') && noHostCapabilities) flags |= SpawnFlag.ReusableNet;
+  // nothing in it: no socket but a pair, every process gone with the init, and not the host's uid 0, which needs no
+  // capability to write the namespace's sysctls (root's files, mode 0644, even from a user namespace of its own).
+  if (seccomp?.socketPairsOnly && ns.created.includes('net') && ns.created.includes('pid') && ns.uid !== 0) flags |= SpawnFlag.ReusableNet;
   const plan: CompiledSandbox['plan'] = { flags };
   const nsWire = namespacesWirePlan(ns);
   if (nsWire) plan.namespaces = nsWire;
