@@ -28,8 +28,8 @@
  *     (a pair kept alive by fds in flight, or sent out of the sandbox), and
  *     lo's counters and the IP, ICMP, TCP and UDP counters read what a new
  *     namespace's read when it was stocked.
- * The reading waits until the zygote is idle (ns_stock_work_one), so it
- * never delays a report. A namespace that passes waits among the clean
+ * The reading waits until the zygote has handled the events at hand
+ * (ns_stock_work_one, ns_stock_work_while_busy), so it never delays a report. A namespace that passes waits among the clean
  * ones, and the next stocked set takes it with new IPC and UTS namespaces.
  * Anything else is closed.
  *
@@ -266,6 +266,20 @@ static void fill_one(void) {
 void ns_stock_work_one(void) {
   if (returned_count > 0) return read_one_returned();
   if (wants_more()) fill_one();
+}
+
+/*
+ * A busy zygote may never be idle, and a spawn that finds the stock empty
+ * makes all three namespaces in its clone: its network namespace is then
+ * made and torn down for that one operation. So between a busy round's
+ * events a little is done: a returned namespace is read, a set is stocked
+ * around a clean one (IPC and UTS only), and a wholly new set only when the
+ * stock is empty (what the next spawn's clone would make anyway, but one
+ * that can serve again).
+ */
+void ns_stock_work_while_busy(void) {
+  if (returned_count > 0) read_one_returned();
+  if (wants_more() && (clean_count > 0 || stocked == 0)) fill_one();
 }
 
 int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_return) {

@@ -271,6 +271,7 @@ int main(int argc, char **argv) {
         if (poll_fds[i].revents) dispatch(i);
       if (poll_fds[1].revents) dispatch(1);
       if (poll_fds[0].revents) dispatch(0);
+      ns_stock_work_while_busy();
     }
     run_due_timers();
   }

@@ -103,6 +103,8 @@ struct hatch_plan;
 /* Work for an idle moment: a namespace back from its operation to read, or the stock to fill; and one piece of it. */
 int ns_stock_has_work(void);
 void ns_stock_work_one(void);
+/* After the events of a busy round: only the cheap part of that work. */
+void ns_stock_work_while_busy(void);
 /*
  * Enters a stocked set for the namespaces *clone_flags asks for and clears
  * those flags; returns what was entered (0: nothing), for ns_stock_leave right

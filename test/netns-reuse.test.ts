@@ -10,7 +10,7 @@ import { spawn as spawnHost, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { closeDefaultZygote, run, type RunOptions, type SandboxOptions } from '../src/index.js';
+import { closeDefaultZygote, createPool, run, type RunOptions, type SandboxOptions } from '../src/index.js';
 import { packageRoot } from '../src/native/binding.js';
 import { validateSandbox } from '../src/options/sandbox.js';
 import { compileUnkept } from '../src/policy/compile.js';
@@ -126,6 +126,29 @@ describe('network namespaces a root zygote hands from one operation to the next'
   test('an operation that can leave nothing in its network namespace hands it on, and every later operation finds it as new', async () => {
     const cookies = await sequence(8);
     assert.ok(new Set(cookies).size < cookies.length, `no namespace served twice in 8 operations: ${cookies.join(' ')}`);
+  });
+
+  test('a busy zygote, never idle, still hands namespaces on: a pool at concurrency 8', async () => {
+    const pool = createPool({ minZygotes: 1, maxZygotes: 1, maxConcurrency: 8, sandbox: { fs: { exec: [probe] } } });
+    try {
+      const states: string[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next++ < 120) {
+            const r = await pool.run(probe, ['netns-state'], { encoding: 'utf8' });
+            const m = /^netns cookie=(\d+) (.*)$/m.exec(String(r.stdout));
+            assert.ok(m, `netns-state printed ${String(r.stdout)}`);
+            assert.equal(m[2], AS_NEW, `cookie ${m[1]}`);
+            states.push(m[1]!);
+          }
+        }),
+      );
+      const distinct = new Set(states).size;
+      assert.ok(distinct <= 40, `${distinct} network namespaces for ${states.length} operations`);
+    } finally {
+      await pool.close();
+    }
   });
 
   test('no two operations are in one network namespace at the same time', async () => {
