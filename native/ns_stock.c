@@ -29,9 +29,10 @@
  *     lo's counters and the IP, ICMP, TCP and UDP counters read what a new
  *     namespace's read when it was stocked.
  * The reading waits until the zygote has handled the events at hand
- * (ns_stock_work_one, ns_stock_work_while_busy), so it never delays a report. A namespace that passes waits among the clean
- * ones, and the next stocked set takes it with new IPC and UTS namespaces.
- * Anything else is closed.
+ * (ns_stock_work_one, ns_stock_work_while_busy), so it never delays a
+ * report. A namespace that passes waits among the clean ones, and the next
+ * stocked set takes it with new IPC and UTS namespaces. Anything else is
+ * closed.
  *
  * What is closed is not closed at once: its fds wait in a short queue and are
  * closed together, RELEASE_BATCH sets' worth at a time, or once the oldest
@@ -83,7 +84,7 @@ static struct stocked_set stock[STOCK_TARGET];
 static unsigned stocked;
 static int clean[CLEAN_MAX]; /* network namespaces back from their operation as new */
 static unsigned clean_count;
-static int returned[HATCH_CHILD_SLOTS]; /* back from their operation, to be read while the zygote is idle */
+static int returned[HATCH_CHILD_SLOTS]; /* back from their operation, to be read between events */
 static unsigned returned_count;
 static int used[RELEASE_BATCH * NS_KINDS]; /* fds of namespaces done with, to close together */
 static unsigned used_count;
@@ -135,17 +136,17 @@ static void disable(const char *step, int err) {
   for (int k = 0; k < NS_KINDS; k++) hatch_closep(&own_ns[k]);
 }
 
-/* One /proc/thread-self/net file appended to buf at *len: 0, or -1 when it cannot be read whole. */
-static int append_proc_net(const char *path, char *buf, size_t *len) {
+/* One /proc/thread-self/net file appended to buf (cap bytes) at *len: 0, or -1 when it cannot be read whole. */
+static int append_proc_net(const char *path, char *buf, size_t cap, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   int rc = 0;
   for (;;) {
-    if (*len == NET_STATE_MAX) {
+    if (*len == cap) {
       rc = -1; /* more than a namespace with nothing in it reads */
       break;
     }
-    ssize_t k = read(fd, buf + *len, NET_STATE_MAX - *len);
+    ssize_t k = read(fd, buf + *len, cap - *len);
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) {
       rc = k < 0 ? -1 : 0;
@@ -160,8 +161,8 @@ static int append_proc_net(const char *path, char *buf, size_t *len) {
 /* The counters of the current network namespace (lo's, then IP, ICMP, TCP and UDP), or (size_t)-1. */
 static size_t read_net_state(char *buf) {
   size_t len = 0;
-  if (append_proc_net("/proc/thread-self/net/dev", buf, &len) != 0 ||
-      append_proc_net("/proc/thread-self/net/snmp", buf, &len) != 0)
+  if (append_proc_net("/proc/thread-self/net/dev", buf, NET_STATE_MAX, &len) != 0 ||
+      append_proc_net("/proc/thread-self/net/snmp", buf, NET_STATE_MAX, &len) != 0)
     return (size_t)-1;
   return len;
 }
@@ -175,16 +176,7 @@ static size_t read_net_state(char *buf) {
 static int no_socket_left(void) {
   char buf[1024];
   size_t len = 0;
-  int fd = open("/proc/thread-self/net/sockstat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  for (;;) {
-    ssize_t k = read(fd, buf + len, sizeof buf - 1 - len);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;
-    len += (size_t)k;
-    if (len == sizeof buf - 1) break;
-  }
-  close(fd);
+  if (append_proc_net("/proc/thread-self/net/sockstat", buf, sizeof buf - 1, &len) != 0) return 0;
   buf[len] = '\0';
   static const char used_none[] = "sockets: used 0\n";
   return strncmp(buf, used_none, sizeof used_none - 1) == 0 && strstr(buf, "\nTCP: inuse 0 orphan 0 tw 0 ") != NULL &&
@@ -192,14 +184,13 @@ static int no_socket_left(void) {
          strstr(buf, "\nFRAG: inuse 0 memory 0\n") != NULL;
 }
 
-/* Called inside a new network namespace with lo up: whether it reads as the first one did (the first sets the mark). */
+/* Called inside a network namespace: whether its counters read as the first new one's did (the first sets the mark). */
 static int reads_as_first(void) {
   size_t len = read_net_state(state);
-  if (len == (size_t)-1) return 0;
+  if (len == (size_t)-1 || len == 0) return 0;
   if (first_state_len == 0) {
     memcpy(first_state, state, len);
     first_state_len = len;
-    return len > 0;
   }
   return len == first_state_len && memcmp(state, first_state, len) == 0;
 }
@@ -207,11 +198,7 @@ static int reads_as_first(void) {
 /* Whether the network namespace at fd reads as new (see the top of this file). */
 static int back_as_new(int fd) {
   if (first_state_len == 0 || setns(fd, CLONE_NEWNET) != 0) return 0;
-  int as_new = no_socket_left();
-  if (as_new) {
-    size_t len = read_net_state(state);
-    as_new = len == first_state_len && memcmp(state, first_state, len) == 0;
-  }
+  int as_new = no_socket_left() && reads_as_first();
   return_home(CLONE_NEWNET);
   return as_new;
 }
@@ -220,10 +207,9 @@ static int wants_more(void) { return wanted && !disabled && stocked < STOCK_TARG
 
 int ns_stock_has_work(void) { return returned_count > 0 || wants_more(); }
 
-/* The oldest network namespace back from its operation: kept to serve again if it reads as new, else closed. */
+/* A network namespace back from its operation: kept to serve again if it reads as new, else closed. */
 static void read_one_returned(void) {
-  int fd = returned[0];
-  memmove(returned, returned + 1, --returned_count * sizeof returned[0]);
+  int fd = returned[--returned_count];
   if (disabled || clean_count == CLEAN_MAX || !back_as_new(fd)) return retire(&fd);
   clean[clean_count++] = fd;
 }
@@ -326,7 +312,7 @@ void ns_stock_leave(int entered) { return_home(entered); }
 
 void ns_stock_take_back(int *net_fd) {
   if (*net_fd < 0) return;
-  /* Each child slot holds at most one, so there is room; read later, when nothing else waits (ns_stock_work_one). */
+  /* Each child slot holds at most one, so there is room; read after the events at hand (ns_stock_work_*). */
   if (disabled || returned_count == sizeof returned / sizeof returned[0]) return retire(net_fd);
   returned[returned_count++] = *net_fd;
   *net_fd = -1;

@@ -113,7 +113,7 @@ void ns_stock_work_while_busy(void);
  */
 int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_return);
 void ns_stock_leave(int entered);
-/* A network namespace from ns_stock_enter, every process of its operation gone: read when idle, kept to serve again if it reads as new. */
+/* A network namespace from ns_stock_enter, every process of its operation gone: read later, kept to serve again if it reads as new. */
 void ns_stock_take_back(int *net_fd);
 /* Used namespaces are closed in batches: ms until the oldest is due (0: now, -1: none waits), and the release. */
 int ns_stock_release_due_ms(void);

@@ -33,13 +33,17 @@ function withProbe(options: RunOptions = {}): RunOptions {
   return { ...options, encoding: 'utf8', sandbox: { ...sandbox, fs: { ...sandbox.fs, exec: [probe, ...(sandbox.fs?.exec ?? [])] } } };
 }
 
-async function netnsState(args: string[] = [], options: RunOptions = {}): Promise<NetnsState> {
-  const r = await run(probe, ['netns-state', ...args], withProbe(options));
-  const out = String(r.stdout);
-  assert.equal(r.exitCode, 0, `netns-state: exit ${r.exitCode} ${out} ${String(r.stderr)}`);
+/** netns-state's line. */
+function parseNetnsState(out: string): NetnsState {
   const m = /^netns cookie=(\d+) (.*)$/m.exec(out);
   assert.ok(m, `netns-state printed ${JSON.stringify(out)}`);
   return { cookie: m[1]!, found: m[2]! };
+}
+
+async function netnsState(args: string[] = [], options: RunOptions = {}): Promise<NetnsState> {
+  const r = await run(probe, ['netns-state', ...args], withProbe(options));
+  assert.equal(r.exitCode, 0, `netns-state: exit ${r.exitCode} ${String(r.stdout)} ${String(r.stderr)}`);
+  return parseNetnsState(String(r.stdout));
 }
 
 /** Sequential default-profile operations, a little apart (so the zygote can take their namespaces back): each must find its namespace as new. */
@@ -131,21 +135,20 @@ describe('network namespaces a root zygote hands from one operation to the next'
   test('a busy zygote, never idle, still hands namespaces on: a pool at concurrency 8', async () => {
     const pool = createPool({ minZygotes: 1, maxZygotes: 1, maxConcurrency: 8, sandbox: { fs: { exec: [probe] } } });
     try {
-      const states: string[] = [];
+      const cookies: string[] = [];
       let next = 0;
       await Promise.all(
         Array.from({ length: 8 }, async () => {
           while (next++ < 120) {
             const r = await pool.run(probe, ['netns-state'], { encoding: 'utf8' });
-            const m = /^netns cookie=(\d+) (.*)$/m.exec(String(r.stdout));
-            assert.ok(m, `netns-state printed ${String(r.stdout)}`);
-            assert.equal(m[2], AS_NEW, `cookie ${m[1]}`);
-            states.push(m[1]!);
+            const { cookie, found } = parseNetnsState(String(r.stdout));
+            assert.equal(found, AS_NEW, `cookie ${cookie}`);
+            cookies.push(cookie);
           }
         }),
       );
-      const distinct = new Set(states).size;
-      assert.ok(distinct <= 40, `${distinct} network namespaces for ${states.length} operations`);
+      const distinct = new Set(cookies).size;
+      assert.ok(distinct <= 40, `${distinct} network namespaces for ${cookies.length} operations`);
     } finally {
       await pool.close();
     }

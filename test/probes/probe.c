@@ -1376,28 +1376,16 @@ static int attempt_fd_exhaust(int argc, char **argv) {
 #define SO_NETNS_COOKIE 71
 #endif
 
-/* The number after `key` in the text of a small /proc file, or -1. */
-static long proc_number_after(const char *path, const char *key) {
+/* A small /proc file, whole, into io_buf (NUL-terminated): its length, or -1. */
+static ssize_t read_small_file(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
-  ssize_t n = read(fd, io_buf, sizeof io_buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  io_buf[n] = '\0';
-  const char *at = strstr(io_buf, key);
-  return at ? strtol(at + strlen(key), NULL, 10) : -1;
-}
-
-/* Lines of a small /proc file, or -1. */
-static long proc_lines(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  long lines = 0;
+  size_t have = 0;
   ssize_t n;
-  while ((n = read(fd, io_buf, sizeof io_buf)) > 0)
-    for (ssize_t i = 0; i < n; i++) lines += io_buf[i] == '\n';
+  while (have < sizeof io_buf - 1 && (n = read(fd, io_buf + have, sizeof io_buf - 1 - have)) > 0) have += (size_t)n;
   close(fd);
-  return n < 0 ? -1 : lines;
+  io_buf[have] = '\0';
+  return have == sizeof io_buf - 1 ? -1 : (ssize_t)have;
 }
 
 /*
@@ -1409,15 +1397,18 @@ static long proc_lines(const char *path) {
 static int attempt_netns_state(int argc, char **argv) {
   long hold = 0;
   if (argc > 1 || (argc == 1 && parse_long(argv[0], 0, 60, &hold) != 0)) return -1;
-  long used = proc_number_after("/proc/net/sockstat", "sockets: used ");
-  long unix_lines = proc_lines("/proc/net/unix");
-  long rx = proc_number_after("/proc/net/dev", "lo:");
-  long tx = -1;
+  long used = -1, unix_sockets = -1, rx = -1, tx = -1;
+  const char *at;
+  if (read_small_file("/proc/net/sockstat") >= 0 && (at = strstr(io_buf, "sockets: used ")) != NULL)
+    used = strtol(at + strlen("sockets: used "), NULL, 10);
+  if (read_small_file("/proc/net/unix") >= 0) {
+    unix_sockets = -1; /* the header line */
+    for (at = io_buf; *at; at++) unix_sockets += *at == '\n';
+  }
   /* lo: bytes packets errs drop fifo frame compressed multicast | bytes packets ... */
-  const char *lo = rx >= 0 ? strstr(io_buf, "lo:") : NULL;
-  long fields[10] = {0};
-  if (lo != NULL) {
-    char *p = (char *)lo + 3;
+  if (read_small_file("/proc/net/dev") >= 0 && (at = strstr(io_buf, "lo:")) != NULL) {
+    char *p = (char *)at + 3;
+    long fields[10];
     for (int i = 0; i < 10; i++) fields[i] = strtol(p, &p, 10);
     rx = fields[1];
     tx = fields[9];
@@ -1433,8 +1424,7 @@ static int attempt_netns_state(int argc, char **argv) {
     close(sv[1]);
     return denied(err);
   }
-  printf("netns cookie=%llu sockets=%ld unix=%ld lo=%ld,%ld\n", (unsigned long long)cookie, used,
-         unix_lines < 0 ? -1 : unix_lines - 1, rx, tx);
+  printf("netns cookie=%llu sockets=%ld unix=%ld lo=%ld,%ld\n", (unsigned long long)cookie, used, unix_sockets, rx, tx);
   fflush(stdout);
   struct timespec ts = {.tv_sec = hold, .tv_nsec = 0};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
