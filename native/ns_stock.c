@@ -45,10 +45,10 @@
  * anywhere but here, and no spawn ever enters it again.
  *
  * Nothing is stocked until a spawn asks for these namespaces, nor when the
- * zygote is not root (setns into a network namespace needs CAP_SYS_ADMIN in
- * the zygote's own user namespace), nor after the first failure (a
- * container's seccomp profile may refuse unshare): spawns then create their
- * namespaces in clone, as before.
+ * zygote could not enter its own namespaces again (can_return_home: it is
+ * not root, or root in a user namespace that does not own them), nor after
+ * the first failure (a container's seccomp profile may refuse unshare):
+ * spawns then create their namespaces in clone, as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -96,7 +96,7 @@ static char first_state[NET_STATE_MAX];
 static size_t first_state_len;
 static char state[NET_STATE_MAX];
 
-/* Back to the zygote's own namespaces; a zygote that cannot return must not go on. */
+/* Back to the zygote's own namespaces (can_return_home tried it first); a zygote that cannot return must not go on. */
 static void return_home(int kinds) {
   for (int k = 0; k < NS_KINDS; k++)
     if ((kinds & kind_flag[k]) && setns(own_ns[k], kind_flag[k]) != 0)
@@ -125,9 +125,10 @@ int ns_stock_release_due_ms(void) {
   return hatch_ms_until(oldest_used_ns + (uint64_t)RELEASE_MAX_WAIT_MS * 1000000u);
 }
 
-/* Off for good: what is stocked is closed (it keeps namespaces alive), and so are the zygote's own. */
+/* Off for good: what is stocked is closed (it keeps namespaces alive), and so are the zygote's own. A failed step is logged. */
 static void disable(const char *step, int err) {
-  if (!disabled) hatch_log("namespace stock off (%s: %s); spawns create their namespaces", step, strerror(err));
+  if (!disabled && step != NULL)
+    hatch_log("namespace stock off (%s: %s); spawns create their namespaces", step, strerror(err));
   disabled = 1;
   while (stocked > 0) retire_set(&stock[--stocked]);
   while (clean_count > 0) retire(&clean[--clean_count]);
@@ -214,13 +215,30 @@ static void read_one_returned(void) {
   clean[clean_count++] = fd;
 }
 
-static void fill_one(void) {
-  if (own_ns[NS_NET] < 0) {
-    for (int k = 0; k < NS_KINDS; k++) {
-      own_ns[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
-      if (own_ns[k] < 0) return disable("open own namespace", errno);
-    }
+/*
+ * Decided once, at the first spawn that asks for these namespaces, by
+ * trying: the stock is on only if the zygote can enter each of its own
+ * namespaces again, which is what it must do after every unshare and clone.
+ * setns needs CAP_SYS_ADMIN both in the zygote's user namespace and in the
+ * one that owns the namespace entered. A root zygote has both; so does root
+ * in a container whose runtime made every namespace with the container's
+ * user namespace. Root in a user namespace of its own whose IPC, UTS or
+ * network namespace is still the host's (`unshare -r`, systemd's
+ * PrivateUsers=) holds the capability but could never come back: it keeps
+ * making namespaces in clone.
+ */
+static void can_return_home(void) {
+  /* Neither is a failure, only what this zygote is: off without a word. */
+  if (!hatch_has_caps(1ull << HATCH_CAP_SYS_ADMIN)) return disable(NULL, 0);
+  for (int k = 0; k < NS_KINDS; k++) {
+    own_ns[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
+    if (own_ns[k] < 0) return disable("open own namespace", errno);
+    /* Entering the namespace it is already in changes nothing, and asks for the same capabilities as coming back. */
+    if (setns(own_ns[k], kind_flag[k]) != 0) return disable(NULL, 0);
   }
+}
+
+static void fill_one(void) {
   struct stocked_set set = {{-1, -1, -1}, 0};
   /* A clean network namespace serves again, with IPC and UTS namespaces of its own. */
   if (clean_count > 0) set.fd[NS_NET] = clean[--clean_count], set.net_reusable = 1;
@@ -274,8 +292,7 @@ int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_r
   if (asked == 0) return 0;
   if (!wanted && !disabled) {
     wanted = 1;
-    disabled = !hatch_has_caps(
-        1ull << HATCH_CAP_SYS_ADMIN); /* decided once: setns needs CAP_SYS_ADMIN in our own user namespace */
+    can_return_home();
   }
   if (disabled || stocked == 0) return 0;
   struct stocked_set *set = &stock[--stocked];

@@ -13,7 +13,11 @@
  * process may take it (a container's user namespace may not map it).
  *
  * "privileged" (root only) tells whether root holds the capabilities of the
- * root path (privilege.h). Without them it is probed as any other uid is:
+ * root path (privilege.h), and "nobody_ids" (root with them) whether it may
+ * take uid and gid 65534, which every operation of the root path without a
+ * uid of its own runs as: root in a user namespace that maps only itself
+ * (`unshare -r`, systemd's PrivateUsers=) holds the capabilities there but
+ * has no other uid to give. Without both it is probed as any other uid is:
  * namespaces with a user namespace, its own id mapped to an inside uid.
  */
 #include "probe.h"
@@ -112,11 +116,14 @@ static int write_file(const char *path, const char *text) {
   return rc;
 }
 
+/* Root that can run operations as other uids (see the top of this file); set before the probes that depend on it. */
+static int root_path;
+
 /* As the zygote does it: the parent writes the maps, the child takes the inside ids. */
 static int probe_userns_with_maps(uint32_t outside_uid_for_root) {
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) != 0) return errno;
-  int root = hatch_privileged();
+  int root = root_path;
   /* Inside uid 0 would keep its capabilities over execve: an unprivileged root is nobody inside, as the planner maps it. */
   uint32_t inside_uid = root || geteuid() == 0 ? NOBODY : geteuid();
   uint32_t inside_gid = root || geteuid() == 0 ? NOBODY : getegid();
@@ -162,7 +169,7 @@ static int probe_userns_with_maps(uint32_t outside_uid_for_root) {
 
 /* Creating the namespace is the test; an unprivileged caller needs a user namespace for any other. */
 static int probe_namespace(uint64_t flag) {
-  uint64_t flags = flag | (hatch_privileged() || flag == CLONE_NEWUSER ? 0 : CLONE_NEWUSER);
+  uint64_t flags = flag | (root_path || flag == CLONE_NEWUSER ? 0 : CLONE_NEWUSER);
   long pid = clone_with(flags, NULL);
   if (pid < 0) return errno;
   if (pid == 0) _exit(0);
@@ -171,7 +178,7 @@ static int probe_namespace(uint64_t flag) {
 
 /* What the mount stage needs: a private tree, a tmpfs, open_tree and mount_setattr (5.12). */
 static int probe_mounts(void) {
-  uint64_t flags = CLONE_NEWNS | (hatch_privileged() ? 0 : CLONE_NEWUSER);
+  uint64_t flags = CLONE_NEWNS | (root_path ? 0 : CLONE_NEWUSER);
   long pid = clone_with(flags, NULL);
   if (pid < 0) return errno;
   if (pid == 0) {
@@ -220,8 +227,12 @@ int hatch_probe_main(int argc, char **argv) {
   put("clone3", clone3);
   put("clone_pidfd", probe_clone_pidfd());
   if (clone3 != 0) use_clone3 = 0;
+  int nobody_ids = hatch_privileged() ? probe_setuid(NOBODY) : EPERM;
+  root_path = nobody_ids == 0;
+  int setuid_range = root_path ? probe_setuid(op_uid) : EPERM;
   put("userns", probe_namespace(CLONE_NEWUSER));
-  put("userns_maps", probe_userns_with_maps(op_uid));
+  /* Mapped to the uid the planner will give: one of the range if root may take it, else the shared 65534. */
+  put("userns_maps", probe_userns_with_maps(setuid_range == 0 ? op_uid : NOBODY));
   put("pidns", probe_namespace(CLONE_NEWPID));
   put("netns", probe_namespace(CLONE_NEWNET));
   put("ipcns", probe_namespace(CLONE_NEWIPC));
@@ -232,7 +243,8 @@ int hatch_probe_main(int argc, char **argv) {
   long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
   put("landlock_abi", abi < 0 ? -(long)errno : abi);
   if (geteuid() == 0) put("privileged", hatch_privileged() ? 0 : EPERM);
-  if (hatch_privileged()) put("setuid_range", probe_setuid(op_uid));
+  if (hatch_privileged()) put("nobody_ids", nobody_ids);
+  if (root_path) put("setuid_range", setuid_range);
   ssize_t sent = send(CONTROL_FD, report, report_len, MSG_NOSIGNAL);
   return sent == (ssize_t)report_len ? 0 : 1;
 }

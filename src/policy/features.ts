@@ -16,6 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { errnoName, InvalidEnvironmentVariableError } from '../errors.js';
 import { loadBinding, zygotePath } from '../native/binding.js';
 import { OPERATION_UID_BASE } from '../protocol/wire.js';
+import { NOBODY_ID } from './namespaces.js';
 import { missingRootCapabilities } from './privilege.js';
 
 export type ProbedNamespace = 'user' | 'pid' | 'net' | 'ipc' | 'uts' | 'mount';
@@ -136,6 +137,11 @@ function privilegeOf(probe: Record<string, number>): { privileged: boolean; priv
   if (missing.length > 0) return { privileged: false, privilegeReason: `root without ${missing.join(', ')}` };
   if (probe.privileged !== 0) {
     return { privileged: false, privilegeReason: probe.privileged === undefined ? 'the probe gave no answer' : 'the zygote, execed, does not hold the root capabilities (a bounding set without them)' };
+  }
+  // Root in a user namespace that maps only itself holds the capabilities there, but has no uid to give an operation.
+  if (probe.nobody_ids !== 0) {
+    const why = probe.nobody_ids === undefined ? 'no answer' : errnoName(probe.nobody_ids);
+    return { privileged: false, privilegeReason: `root that may not take uid and gid ${NOBODY_ID} (${why}): a user namespace that does not map them` };
   }
   return { privileged: true, privilegeReason: null };
 }
