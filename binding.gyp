@@ -33,6 +33,7 @@
         "native/util.c",
         "native/ns.c",
         "native/ns_stock.c",
+        "native/ns_twin.c",
         "native/landlock.c",
         "native/seccomp.c",
         "native/probe.c",

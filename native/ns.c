@@ -121,6 +121,13 @@ int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t 
   return write_id_map(pid, "gid_map", inside_gid, outside_gid);
 }
 
+int hatch_write_self_map(int pid, uint32_t outside_uid, uint32_t outside_gid) {
+  int rc = write_proc_file(pid, "setgroups", "deny", 4);
+  if (rc == 0) rc = write_id_map(pid, "uid_map", 0, outside_uid);
+  if (rc == 0) rc = write_id_map(pid, "gid_map", 0, outside_gid);
+  return rc;
+}
+
 /*
  * Raw syscalls rather than glibc's set*id: those broadcast to every thread
  * glibc believes exists, and this child was made by a raw clone3.

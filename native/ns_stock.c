@@ -1,6 +1,7 @@
 /*
  * A stock of network, IPC and UTS namespaces, made while the zygote has
- * nothing else to do (a root zygote only).
+ * nothing else to do: by a root zygote itself, or by the twin of any other
+ * (ns_twin.c), which makes each set in a user namespace of its own.
  *
  * Creating a network namespace is the dearest part of a sandboxed clone
  * (docs/performance.md: about 0.6 ms here, and as much again to tear it
@@ -19,9 +20,10 @@
  *   - the spawn said so (HATCH_SPAWN_REUSABLE_NET): seccomp lets the program
  *     make no socket but a socketpair(AF_UNIX) stream or seqpacket pair, so
  *     no packet can cross lo and no address, route or counter can change;
- *     and its program is not the host's uid 0: any other uid, in a user
- *     namespace of its own or not, has no capability in the host's user
- *     namespace and may not write the namespace's sysctls (root's files);
+ *     and its program is not uid 0 of the zygote's user namespace: any
+ *     other uid, in a user namespace of its own or not, has no capability
+ *     there and may not write the namespace's sysctls (root's files); a
+ *     twin's sets have no root anyone holds (make_nested);
  *   - the operation had a pid namespace, and its init is reaped: every one
  *     of its processes is gone;
  *   - read from inside, the namespace is as it was new: no socket is left
@@ -54,6 +56,8 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plan.h"
@@ -227,42 +231,109 @@ static void read_one_returned(void) {
  * PrivateUsers=) holds the capability but could never come back: it keeps
  * making namespaces in clone.
  */
-static void can_return_home(void) {
-  /* Neither is a failure, only what this zygote is: off without a word. */
-  if (!hatch_has_caps(1ull << HATCH_CAP_SYS_ADMIN)) return disable(NULL, 0);
+static int enter_own_namespaces(int fds[NS_KINDS]) {
+  if (!hatch_has_caps(1ull << HATCH_CAP_SYS_ADMIN)) return 0;
   for (int k = 0; k < NS_KINDS; k++) {
-    own_ns[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
-    if (own_ns[k] < 0) return disable("open own namespace", errno);
     /* Entering the namespace it is already in changes nothing, and asks for the same capabilities as coming back. */
-    if (setns(own_ns[k], kind_flag[k]) != 0) return disable(NULL, 0);
+    if ((fds[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC)) < 0 || setns(fds[k], kind_flag[k]) != 0) return 0;
   }
+  return 1;
 }
+
+static void can_return_home(void) {
+  /* Not a failure, only what this zygote is: off without a word. */
+  if (!enter_own_namespaces(own_ns)) disable(NULL, 0);
+}
+
+int ns_stock_home_reachable(void) {
+  int fds[NS_KINDS] = {-1, -1, -1};
+  int reachable = enter_own_namespaces(fds);
+  for (int k = 0; k < NS_KINDS; k++) hatch_closep(&fds[k]);
+  return reachable;
+}
+
+/* Opens the namespaces `flags` names, brings lo up in a new network one and reads it: 0, or why not (the step, *err). */
+static const char *take_new(struct stocked_set *set, int flags, int *err) {
+  for (int k = 0; k < NS_KINDS; k++) {
+    if (!(flags & kind_flag[k])) continue;
+    set->fd[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
+    if (set->fd[k] < 0) return *err = errno, "open stocked namespace";
+  }
+  if (!(flags & CLONE_NEWNET)) return NULL;
+  int lo = hatch_bring_loopback_up();
+  if (lo != 0) return *err = -lo, "lo up";
+  set->net_reusable = reads_as_first();
+  return NULL;
+}
+
+/*
+ * A nested stock (ns_stock_make_nested): the namespaces belong to a user
+ * namespace of their own, made by a child for each set, whose root nobody
+ * maps. That child holds every capability there (it brings lo up); the twin,
+ * its owner in the parent user namespace, may enter them; a program, in a
+ * user namespace beside it, has none over them, and since their root is
+ * nobody's uid, their sysctls are read-only to every uid, the caller's (the
+ * twin's root) included.
+ */
+static int nested;
+static struct {
+  struct stocked_set *set;
+  int flags;
+  const char *failed;
+  int err;
+} making;
+#define MAKER_STACK_BYTES (64u * 1024u)
+
+static int make_in_child(void *unused) {
+  (void)unused;
+  making.failed = take_new(making.set, making.flags, &making.err);
+  _exit(0);
+}
+
+/* CLONE_VM | CLONE_VFORK | CLONE_FILES: the child's fds are the twin's, and the twin waits until it has exited. */
+static const char *make_nested(struct stocked_set *set, int flags, int *err) {
+  static void *stack;
+  if (stack == NULL) {
+    void *m = mmap(NULL, MAKER_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED) return *err = errno, "stack for a namespace maker";
+    stack = m;
+  }
+  making.set = set;
+  making.flags = flags;
+  making.failed = "namespace maker";
+  making.err = EIO;
+  long pid = clone(make_in_child, (char *)stack + MAKER_STACK_BYTES,
+                   CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWUSER | flags, NULL);
+  if (pid < 0) return *err = errno, "clone a namespace maker";
+  while (waitpid((pid_t)pid, NULL, __WALL) < 0 && errno == EINTR) {
+  }
+  *err = making.err;
+  return making.failed;
+}
+
+void ns_stock_make_nested(void) { nested = 1; }
 
 static void fill_one(void) {
   struct stocked_set set = {{-1, -1, -1}, 0};
   /* A clean network namespace serves again, with IPC and UTS namespaces of its own. */
   if (clean_count > 0) set.fd[NS_NET] = clean[--clean_count], set.net_reusable = 1;
   int flags = set.fd[NS_NET] >= 0 ? STOCK_FLAGS & ~CLONE_NEWNET : STOCK_FLAGS;
-  if (unshare(flags) != 0) {
-    int err = errno;
-    retire_set(&set);
-    return disable("unshare", err);
-  }
   int err = 0;
-  for (int k = 0; k < NS_KINDS && err == 0; k++) {
-    if (!(flags & kind_flag[k])) continue;
-    set.fd[k] = open(kind_path[k], O_RDONLY | O_CLOEXEC);
-    if (set.fd[k] < 0) err = errno;
+  const char *failed;
+  if (nested) {
+    failed = make_nested(&set, flags, &err);
+  } else {
+    if (unshare(flags) != 0) {
+      err = errno;
+      retire_set(&set);
+      return disable("unshare", err);
+    }
+    failed = take_new(&set, flags, &err);
+    return_home(flags);
   }
-  int lo = 0;
-  if (err == 0 && (flags & CLONE_NEWNET)) {
-    lo = hatch_bring_loopback_up();
-    if (lo == 0) set.net_reusable = reads_as_first();
-  }
-  return_home(flags);
-  if (err != 0 || lo != 0) {
+  if (failed != NULL) {
     retire_set(&set);
-    return disable(err != 0 ? "open stocked namespace" : "lo up", err != 0 ? err : -lo);
+    return disable(failed, err);
   }
   stock[stocked++] = set;
 }
@@ -281,9 +352,13 @@ void ns_stock_work_one(void) {
  * stock is empty (what the next spawn's clone would make anyway, but one
  * that can serve again).
  */
+static int cheap_fill(void) { return wants_more() && (clean_count > 0 || stocked == 0); }
+
+int ns_stock_has_busy_work(void) { return returned_count > 0 || cheap_fill(); }
+
 void ns_stock_work_while_busy(void) {
   if (returned_count > 0) read_one_returned();
-  if (wants_more() && (clean_count > 0 || stocked == 0)) fill_one();
+  if (cheap_fill()) fill_one();
 }
 
 int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_return) {
@@ -310,12 +385,14 @@ int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_r
   }
   /*
    * Only an operation that can leave nothing in it, whose processes all end
-   * with its init, and whose program is not the host's uid 0 (which needs no
-   * capability to write the namespace's sysctls) may hand it back.
+   * with its init, and whose program is not uid 0 of the zygote's user
+   * namespace (which needs no capability to write the namespace's sysctls)
+   * may hand it back.
    */
   uint32_t host_uid = plan->has_credentials ? plan->uid : (uint32_t)geteuid();
+  int owners_root = !nested && host_uid == 0; /* a nested stock's root is nobody's uid */
   if ((entered & CLONE_NEWNET) && set->net_reusable && (plan->flags & HATCH_SPAWN_REUSABLE_NET) &&
-      (*clone_flags & CLONE_NEWPID) && host_uid != 0) {
+      (*clone_flags & CLONE_NEWPID) && !owners_root) {
     *net_to_return = set->fd[NS_NET];
     set->fd[NS_NET] = -1;
   }

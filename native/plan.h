@@ -169,5 +169,7 @@ static inline int hatch_init_apart_by_ids(const struct hatch_plan *plan) {
 
 /* Zygote side of user namespaces: write /proc/<pid>/{setgroups,uid_map,gid_map}. */
 int hatch_parent_write_id_maps(const struct hatch_plan *plan, int pid, uint32_t outside_uid, uint32_t outside_gid);
+/* A user namespace of pid's own whose uid and gid 0 are outside_uid and outside_gid (setgroups denied first): 0 or -errno. */
+int hatch_write_self_map(int pid, uint32_t outside_uid, uint32_t outside_gid);
 
 #endif

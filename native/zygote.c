@@ -84,7 +84,7 @@ unsigned reap_orphans(int block) {
 
   unsigned orphans = 0;
   for (unsigned i = 0; i < count; i++) {
-    if (found[i] <= 0 || is_tracked_pid(found[i])) continue;
+    if (found[i] <= 0 || is_tracked_pid(found[i]) || found[i] == ns_twin_pid()) continue;
     orphans++;
     (void)kill(found[i], SIGKILL);
     (void)wait4(found[i], NULL, block ? 0 : WNOHANG, NULL);
@@ -110,6 +110,7 @@ static void drain_signals(void) {
 
 /* Node is gone (or unreachable): nothing started here may outlive the zygote. */
 void shutdown_zygote(int status) {
+  ns_twin_stop();
   for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++)
     if (children[i].used) signal_tree(&children[i], SIGKILL);
   for (unsigned i = 0; i < HATCH_CHILD_SLOTS; i++) {
@@ -249,6 +250,25 @@ static void setup_process(void) {
   children_path[n] = '\0';
 }
 
+/* The stock's work, by the twin when it has one (ns_twin.c): the namespaces are the twin's to enter. */
+static int work_one(void *unused) {
+  (void)unused;
+  ns_stock_work_one();
+  return 0;
+}
+
+static int work_while_busy(void *unused) {
+  (void)unused;
+  ns_stock_work_while_busy();
+  return 0;
+}
+
+static void stock_work(int (*work)(void *)) {
+  int rc;
+  if (ns_twin_running() && ns_twin_call(work, NULL, &rc) == 0) return;
+  (void)work(NULL);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--probe") == 0) return hatch_probe_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--kill-uid") == 0) return hatch_kill_uid_main(argc, argv);
@@ -259,7 +279,7 @@ int main(int argc, char **argv) {
     int stocking = ns_stock_has_work();
     int timeout = stocking ? 0 : sooner(poll_timeout_ms(), ns_stock_release_due_ms());
     int ready = poll(poll_fds, n, timeout);
-    if (ready == 0 && stocking) ns_stock_work_one();
+    if (ready == 0 && stocking) stock_work(work_one);
     if (ready < 0) {
       if (errno == EINTR) continue;
       hatch_log("poll: %s", strerror(errno));
@@ -271,7 +291,7 @@ int main(int argc, char **argv) {
         if (poll_fds[i].revents) dispatch(i);
       if (poll_fds[1].revents) dispatch(1);
       if (poll_fds[0].revents) dispatch(0);
-      ns_stock_work_while_busy();
+      if (ns_stock_has_busy_work()) stock_work(work_while_busy);
     }
     run_due_timers();
   }

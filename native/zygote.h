@@ -103,7 +103,8 @@ struct hatch_plan;
 /* Work for an idle moment: a namespace back from its operation to read, or the stock to fill; and one piece of it. */
 int ns_stock_has_work(void);
 void ns_stock_work_one(void);
-/* After the events of a busy round: only the cheap part of that work. */
+/* After the events of a busy round: only the cheap part of that work, if there is any. */
+int ns_stock_has_busy_work(void);
 void ns_stock_work_while_busy(void);
 /*
  * Enters a stocked set for the namespaces *clone_flags asks for and clears
@@ -118,6 +119,21 @@ void ns_stock_take_back(int *net_fd);
 /* Used namespaces are closed in batches: ms until the oldest is due (0: now, -1: none waits), and the release. */
 int ns_stock_release_due_ms(void);
 void ns_stock_release_used(void);
+/* Whether this process could stock namespaces itself: it may enter its own network, IPC and UTS namespaces again. */
+int ns_stock_home_reachable(void);
+/* The stock is the twin's (ns_twin.c): each set is made in a user namespace of its own (see make_nested). */
+void ns_stock_make_nested(void);
+
+/* ns_twin.c: a zygote that cannot stock namespaces has a twin that can (docs/performance.md §25) */
+/* Whether a spawn with these clone flags (user, network, IPC and UTS namespaces, all four) is started by the twin (made on first use). */
+int ns_twin_serves(uint32_t clone_flags);
+/* Whether the twin runs: then every ns_stock_work_* call goes through it. */
+int ns_twin_running(void);
+/* fn(arg) run by the twin while the zygote waits: 0 with *rc set, or -1: the twin is gone (a call it died in may have run in part). */
+int ns_twin_call(int (*fn)(void *), void *arg, int *rc);
+/* The twin's pid (a child of the zygote that is no operation's), or -1. */
+pid_t ns_twin_pid(void);
+void ns_twin_stop(void);
 /* zygote.c */
 extern int signal_fd;
 extern pid_t zygote_pid;

@@ -111,8 +111,12 @@ static int shared_child_main(void *arg) {
   hatch_child_run(&own);
 }
 
+/* CLONE_PARENT while the twin clones (ns_twin.c): the child is the zygote's, as every other. */
+static int parent_flag;
+
 static long clone_shared(uint32_t ns_flags, void *stack_top, struct hatch_child_args *args, int *pidfd) {
-  return clone(shared_child_main, stack_top, (int)(CLONE_VM | CLONE_PIDFD | ns_flags | SIGCHLD), args, (pid_t *)pidfd);
+  return clone(shared_child_main, stack_top, (int)(CLONE_VM | CLONE_PIDFD | parent_flag | ns_flags | SIGCHLD), args,
+               (pid_t *)pidfd);
 }
 
 /*
@@ -312,6 +316,63 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   return 0;
 }
 
+/* A SPAWN from its clone to its first answer, and how far it got (for a twin that died in it). */
+struct spawn_tail {
+  struct child *c;
+  uint32_t id;
+  int *stdio;
+  struct args_mapping *args;
+  int cleaned; /* args unmapped, our stdio copies closed */
+  int answered;
+};
+
+static void finish_spawn(struct spawn_tail *t) {
+  int rc = start_child(t->c, t->id, t->stdio, t->args);
+  unmap_args(t->args);
+  close_fds(t->stdio, STDIO_FDS);
+  t->cleaned = 1;
+  if (rc != 0) {
+    send_datagram(tx, hatch_encode_spawn_failed(tx, t->id, HATCH_STAGE_CLONE, -rc), -1);
+  } else {
+    /*
+     * A child that shared our memory has exec'd or failed by now: answer
+     * without another poll round (an init may still be confining itself; its
+     * EXEC_OK then comes with a later one).
+     */
+    on_error_pipe(t->c);
+  }
+  t->answered = 1;
+}
+
+static int finish_in_twin(void *arg) {
+  parent_flag = CLONE_PARENT;
+  finish_spawn(arg);
+  parent_flag = 0;
+  return 0;
+}
+
+/*
+ * A child with a user namespace of its own and namespaces a stock can give,
+ * in our memory, while this zygote cannot stock them itself: the twin starts
+ * it and answers for it (ns_twin.c), so the zygote's own wake-up is off the
+ * way to SPAWNED. Anything else, or once the twin is gone, here. A twin that
+ * died in the middle leaves what it did: a started child is in its slot and
+ * answered from the poll loop; the rest is finished here.
+ */
+static void finish_spawn_where_it_can(struct spawn_tail *t) {
+  uint32_t ns_flags = plan.has_namespaces ? plan.namespaces.clone_flags : 0;
+  int rc;
+  if (memory_for(ns_flags) == SHARED && ns_twin_serves(ns_flags) && ns_twin_call(finish_in_twin, t, &rc) == 0) return;
+  parent_flag = 0;
+  if (t->answered) return;
+  if (t->c->used) { /* started: the poll loop answers when its report pipe says so */
+    if (!t->cleaned) unmap_args(t->args), close_fds(t->stdio, STDIO_FDS);
+    return;
+  }
+  if (!t->cleaned) return finish_spawn(t); /* a child it may have cloned is no one's: reaped as an orphan */
+  send_datagram(tx, hatch_encode_spawn_failed(tx, t->id, HATCH_STAGE_CLONE, EIO), -1);
+}
+
 /*
  * Returns 0, a positive enum hatch_error_code with *why (a malformed
  * request), or -errno (the zygote could not map it: SPAWN_FAILED at clone).
@@ -378,17 +439,6 @@ void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds) {
     else send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, map_err), -1);
     return;
   }
-  int rc = start_child(c, h->id, fds, &args);
-  unmap_args(&args);
-  close_fds(fds, STDIO_FDS);
-  if (rc != 0) {
-    send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
-    return;
-  }
-  /*
-   * A child that shared our memory has exec'd or failed by now: answer
-   * without another poll round (an init may still be confining itself; its
-   * EXEC_OK then comes with a later one).
-   */
-  on_error_pipe(c);
+  struct spawn_tail tail = {c, h->id, fds, &args, 0, 0};
+  finish_spawn_where_it_can(&tail);
 }
