@@ -79,6 +79,20 @@ export function processes(): ProcInfo[] {
   return out;
 }
 
+/**
+ * The twin an unprivileged zygote keeps for its namespace stock (native/ns_twin.c): a child of the zygote with its name,
+ * in the zygote's pid namespace but a user namespace of its own. It lives as long as the zygote.
+ */
+export function isZygoteTwin(p: ProcInfo): boolean {
+  if (p.comm !== 'hatchery-zygote') return false;
+  try {
+    const ns = (pid: number, kind: string): string => readlinkSync(`/proc/${pid}/ns/${kind}`);
+    return ns(p.pid, 'pid') === ns(p.ppid, 'pid') && ns(p.pid, 'user') !== ns(p.ppid, 'user');
+  } catch {
+    return false;
+  }
+}
+
 /** Every live descendant of `root` (default: this process). */
 export function descendants(root = process.pid): ProcInfo[] {
   const all = processes();

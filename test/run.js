@@ -41,8 +41,8 @@ const files = readdirSync(distTest)
 
 // ---- the environment matrix ------------------------------------------------
 
-/** The escape suites and the end-to-end tests of run/spawn/pool/workers/args: what must hold in every row. */
-const MATRIX_FILES = files.filter((f) => /escape|^run\.test|^spawn\.test|^pool\.test|^workers\.test|^args\.test/.test(f));
+/** The escape suites, the end-to-end tests of run/spawn/pool/workers/args and the network namespace stock: what must hold in every row. */
+const MATRIX_FILES = files.filter((f) => /escape|^run\.test|^spawn\.test|^pool\.test|^workers\.test|^args\.test|^netns-reuse/.test(f));
 /**
  * Rows without namespaces run the row-agnostic suites: escape-environment (each guarantee, and run, spawn,
  * createPool and createWorkerPool with default options) and escape-host-boundary read `enforcement` to
@@ -93,7 +93,7 @@ function rows() {
   list.push({ name: 'container, root (Docker/Kubernetes default seccomp profile and capabilities)', wrap: [containerSim, '--'], env: {}, skip: sim, files: ROW_AGNOSTIC, partly: NOT_PER_ROW });
   list.push({ name: 'container, non-root (docker run --user 1000)', wrap: [containerSim, '--user', '1000', '--'], env: {}, uid: 1000, skip: sim, files: ROW_AGNOSTIC, partly: NOT_PER_ROW });
   // The probe binary cannot run from there either (that is the point): this row runs what a user of the package runs.
-  list.push({ name: 'package installed where the sandbox uid cannot read it (a 0700 dir)', wrap: [], env: {}, unreadable: true, skip: null, files: MATRIX_FILES.filter((f) => !/sandbox-escape|escape-host-boundary/.test(f)) });
+  list.push({ name: 'package installed where the sandbox uid cannot read it (a 0700 dir)', wrap: [], env: {}, unreadable: true, skip: null, files: MATRIX_FILES.filter((f) => !/sandbox-escape|escape-host-boundary|netns-reuse/.test(f)) });
   return list;
 }
 
