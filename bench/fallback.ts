@@ -4,6 +4,10 @@
  * today's per-child path, and it is measured too"). Each environment is a
  * separate Node process (bench/fallback-child.ts) that sees it:
  *
+ * - user namespaces allowed, a caller that is not root (a service under its
+ *   own uid on a host): uid 65534 (setpriv) when the bench runs as root;
+ *   every namespace, its network, IPC and UTS ones stocked by the zygote's
+ *   twin (native/ns_twin.c) where a root zygote stocks its own;
  * - no user namespaces, a caller that is not root (Kubernetes' usual pod):
  *   HATCHERY_DISABLE_USERNS=1, and as uid 65534 (setpriv) when the bench
  *   runs as root. No namespace at all: a host temp dir, the tree ended by
@@ -54,11 +58,9 @@ interface ChildReport {
 function environments(): Environment[] {
   const root = process.getuid?.() === 0;
   const noUserns = { ...process.env, HATCHERY_DISABLE_USERNS: '1' };
-  const nonRoot: Environment['launch'] = !root
-    ? { prefix: [], env: noUserns }
-    : existsSync(SETPRIV)
-      ? { prefix: [SETPRIV, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--'], env: noUserns }
-      : { reason: `${SETPRIV} (util-linux) is missing` };
+  const asNobody = [SETPRIV, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--'];
+  const notRoot = (env: NodeJS.ProcessEnv): Environment['launch'] =>
+    !root ? { prefix: [], env } : existsSync(SETPRIV) ? { prefix: asNobody, env } : { reason: `${SETPRIV} (util-linux) is missing` };
   const containerSim = join(packageRoot, '..', 'shared', 'tools', 'container-sim');
   const docker: Environment['launch'] = !root
     ? { reason: 'needs root (a container root without CAP_SYS_ADMIN is what it simulates)' }
@@ -66,7 +68,8 @@ function environments(): Environment[] {
       ? { prefix: [containerSim, '--'], env: { ...process.env } }
       : { reason: `${containerSim} not found` };
   return [
-    { name: 'no user namespaces, caller not root', launch: nonRoot },
+    { name: 'user namespaces, caller not root', launch: notRoot({ ...process.env }) },
+    { name: 'no user namespaces, caller not root', launch: notRoot(noUserns) },
     { name: 'no user namespaces, root caller', launch: root ? { prefix: [], env: noUserns } : { reason: 'needs root' } },
     { name: 'Docker default seccomp profile, root (container-sim)', launch: docker },
   ];
