@@ -1,7 +1,7 @@
 /*
  * A stock of network, IPC and UTS namespaces, made while the zygote has
  * nothing else to do: by a root zygote itself, or by the twin of any other
- * (ns_twin.c), which makes each set in a user namespace of its own.
+ * (ns_twin.c), which makes them in a user namespace of their own.
  *
  * Creating a network namespace is the dearest part of a sandboxed clone
  * (docs/performance.md: about 0.6 ms here, and as much again to tear it
@@ -23,7 +23,8 @@
  *     and its program is not uid 0 of the zygote's user namespace: any
  *     other uid, in a user namespace of its own or not, has no capability
  *     there and may not write the namespace's sysctls (root's files); a
- *     twin's sets have no root anyone holds (make_nested);
+ *     twin's sets have no root anyone holds, so there the zygote must not
+ *     be the host's uid 0, which may write any sysctl (make_nested);
  *   - the operation had a pid namespace, and its init is reaped: every one
  *     of its processes is gone;
  *   - read from inside, the namespace is as it was new: no socket is left
@@ -267,15 +268,19 @@ static const char *take_new(struct stocked_set *set, int flags, int *err) {
 }
 
 /*
- * A nested stock (ns_stock_make_nested): the namespaces belong to a user
- * namespace of their own, made by a child for each set, whose root nobody
- * maps. That child holds every capability there (it brings lo up); the twin,
- * its owner in the parent user namespace, may enter them; a program, in a
- * user namespace beside it, has none over them, and since their root is
- * nobody's uid, their sysctls are read-only to every uid, the caller's (the
- * twin's root) included.
+ * A nested stock (ns_stock_make_nested): the namespaces belong to one user
+ * namespace of their own, made by the first set's maker, whose root nobody
+ * maps. Each set is made by a child of the twin that enters that user
+ * namespace (the twin is its owner, so the child holds every capability
+ * there), unshares the set, brings lo up and exits. The twin may enter the
+ * sets; a program, in a user namespace beside that one, holds no capability
+ * over them, and since their root is nobody's uid their sysctls are
+ * read-only to every uid but the host's root (which the kernel lets write
+ * any).
  */
 static int nested;
+static int nested_host_root; /* the zygote runs as the host's uid 0 (seen in a user namespace of its own) */
+static int owner_userns = -1;
 static struct {
   struct stocked_set *set;
   int flags;
@@ -284,8 +289,22 @@ static struct {
 } making;
 #define MAKER_STACK_BYTES (64u * 1024u)
 
+static _Noreturn void maker_failed(const char *step) {
+  making.err = errno;
+  making.failed = step;
+  _exit(0);
+}
+
 static int make_in_child(void *unused) {
   (void)unused;
+  if (owner_userns < 0) {
+    /* The first maker was born in it: kept for the later ones (an fd in the shared table). */
+    owner_userns = open("/proc/thread-self/ns/user", O_RDONLY | O_CLOEXEC);
+    if (owner_userns < 0) maker_failed("open the sets' user namespace");
+  } else if (setns(owner_userns, CLONE_NEWUSER) != 0) {
+    maker_failed("enter the sets' user namespace");
+  }
+  if (unshare(making.flags) != 0) maker_failed("unshare");
   making.failed = take_new(making.set, making.flags, &making.err);
   _exit(0);
 }
@@ -303,7 +322,7 @@ static const char *make_nested(struct stocked_set *set, int flags, int *err) {
   making.failed = "namespace maker";
   making.err = EIO;
   long pid = clone(make_in_child, (char *)stack + MAKER_STACK_BYTES,
-                   CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWUSER | flags, NULL);
+                   CLONE_VM | CLONE_VFORK | CLONE_FILES | (owner_userns < 0 ? CLONE_NEWUSER : 0), NULL);
   if (pid < 0) return *err = errno, "clone a namespace maker";
   while (waitpid((pid_t)pid, NULL, __WALL) < 0 && errno == EINTR) {
   }
@@ -311,7 +330,10 @@ static const char *make_nested(struct stocked_set *set, int flags, int *err) {
   return making.failed;
 }
 
-void ns_stock_make_nested(void) { nested = 1; }
+void ns_stock_make_nested(int zygote_is_host_root) {
+  nested = 1;
+  nested_host_root = zygote_is_host_root;
+}
 
 static void fill_one(void) {
   struct stocked_set set = {{-1, -1, -1}, 0};
@@ -390,7 +412,8 @@ int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_r
    * may hand it back.
    */
   uint32_t host_uid = plan->has_credentials ? plan->uid : (uint32_t)geteuid();
-  int owners_root = !nested && host_uid == 0; /* a nested stock's root is nobody's uid */
+  /* A nested stock's root is nobody's uid; the host's uid 0 may still write any sysctl. */
+  int owners_root = nested ? nested_host_root : host_uid == 0;
   if ((entered & CLONE_NEWNET) && set->net_reusable && (plan->flags & HATCH_SPAWN_REUSABLE_NET) &&
       (*clone_flags & CLONE_NEWPID) && !owners_root) {
     *net_to_return = set->fd[NS_NET];

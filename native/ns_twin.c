@@ -18,14 +18,15 @@
  *
  * What the child gets is what it got before, one level deeper: its own user
  * namespace (now the twin's child instead of the host's), nobody inside,
- * the zygote's uid outside, no capability in the twin's user namespace, and
- * so none over the stocked namespaces. One difference: the stocked network
- * namespace's sysctls belong to the twin's root, which is the caller's uid,
- * so the program may write its own namespace's sysctls where Landlock and
- * the mounts let it reach /proc/sys (the default profile does not). Each
- * namespace serves one operation: ns_stock.c hands a network namespace on
- * only from a program that is not uid 0 of the zygote's user namespace, and
- * here every program is (the twin's root), so none is.
+ * the zygote's uid outside, and no capability in the twin's user namespace.
+ * Only spawns without credentials come here (the twin's user namespace maps
+ * no uid but the zygote's, so a root caller's operation uids could not be
+ * mapped). The stocked sets belong to a user namespace of their own whose
+ * root nobody maps (ns_stock.c, make_nested): no program has a capability
+ * over them or may write their sysctls, unless the zygote itself runs as
+ * the host's uid 0 (seen from a user namespace of its own, and the kernel
+ * lets the host's root write any sysctl), so a network namespace left as new
+ * serves again here as a root zygote's does.
  *
  * The two never run side by side: they share errno and libc's state (like
  * a child in the zygote's memory, zygote_spawn.c). The zygote writes a call
@@ -41,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,9 +112,9 @@ static void give_up(void) {
 }
 
 /*
- * The twin's answer, or its death: 0, or -1 (given up). A call is bounded by
- * what it runs (start_child waits at most RELEASE_WAIT_MS for a child, then
- * kills it); the first answer, by TWIN_START_WAIT_MS.
+ * The twin's answer, or its death: 0, or -1. A call is bounded by what it
+ * runs (start_child waits at most RELEASE_WAIT_MS for a child, then kills
+ * it); the first answer, by TWIN_START_WAIT_MS.
  */
 static int await_answer(int timeout_ms) {
   struct pollfd p[2] = {{.fd = done_read, .events = POLLIN}, {.fd = twin_pidfd, .events = POLLIN}};
@@ -121,10 +123,14 @@ static int await_answer(int timeout_ms) {
     if (n < 0 && errno == EINTR) continue;
     char byte;
     if (n > 0 && (p[0].revents & POLLIN) && read(done_read, &byte, 1) == 1) return 0;
-    hatch_log("namespace twin %s; spawns create their namespaces", n == 0 ? "did not answer" : "died");
-    give_up();
     return -1;
   }
+}
+
+/* What /proc/sys/kernel/ostype's owner (the host's uid 0, always) reads as here: the zygote is the host's root if it is its own uid. */
+static int zygote_is_host_root(void) {
+  struct stat st;
+  return stat("/proc/sys/kernel/ostype", &st) != 0 || st.st_uid == geteuid();
 }
 
 static int make_twin(void) {
@@ -148,7 +154,11 @@ static int make_twin(void) {
   if (hatch_write_self_map((int)pid, geteuid(), getegid()) != 0) return -1;
   char go = 1;
   if (write(call_write, &go, 1) != 1) return -1;
-  return await_answer(TWIN_START_WAIT_MS);
+  if (await_answer(TWIN_START_WAIT_MS) != 0) {
+    hatch_log("the namespace twin did not start; spawns create their namespaces");
+    return -1;
+  }
+  return 0;
 }
 
 int ns_twin_serves(uint32_t clone_flags) {
@@ -163,24 +173,29 @@ int ns_twin_serves(uint32_t clone_flags) {
       return 0;
     }
     state = TWIN_RUNNING;
-    ns_stock_make_nested();
+    ns_stock_make_nested(zygote_is_host_root());
   }
   return 1;
 }
 
 int ns_twin_running(void) { return state == TWIN_RUNNING; }
 
-int ns_twin_call(int (*fn)(void *), void *arg, int *rc) {
-  if (state != TWIN_RUNNING) return -1;
+/*
+ * A twin that dies in a call (killed by a process of the caller's uid, or by
+ * its own fatal error, as the zygote would have died of it) may leave a
+ * child half made, fds of a call open and the stock half changed: the zygote
+ * ends too, killing every tree, and the pool starts another (ZYGOTE_DIED for
+ * the operations it ran).
+ */
+int ns_twin_call(int (*fn)(void *), void *arg) {
   call.fn = fn;
   call.arg = arg;
   char go = 1;
   if (write(call_write, &go, 1) != 1 || await_answer(-1) != 0) {
-    if (state != TWIN_GONE) give_up();
-    return -1;
+    hatch_log("the namespace twin died");
+    shutdown_zygote(1);
   }
-  *rc = call.rc;
-  return 0;
+  return call.rc;
 }
 
 pid_t ns_twin_pid(void) { return twin_pid; }

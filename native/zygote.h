@@ -121,16 +121,16 @@ int ns_stock_release_due_ms(void);
 void ns_stock_release_used(void);
 /* Whether this process could stock namespaces itself: it may enter its own network, IPC and UTS namespaces again. */
 int ns_stock_home_reachable(void);
-/* The stock is the twin's (ns_twin.c): each set is made in a user namespace of its own (see make_nested). */
-void ns_stock_make_nested(void);
+/* The stock is the twin's (ns_twin.c): the sets are made in a user namespace of their own (see make_nested). */
+void ns_stock_make_nested(int zygote_is_host_root);
 
 /* ns_twin.c: a zygote that cannot stock namespaces has a twin that can (docs/performance.md §25) */
 /* Whether a spawn with these clone flags (user, network, IPC and UTS namespaces, all four) is started by the twin (made on first use). */
 int ns_twin_serves(uint32_t clone_flags);
 /* Whether the twin runs: then every ns_stock_work_* call goes through it. */
 int ns_twin_running(void);
-/* fn(arg) run by the twin while the zygote waits: 0 with *rc set, or -1: the twin is gone (a call it died in may have run in part). */
-int ns_twin_call(int (*fn)(void *), void *arg, int *rc);
+/* fn(arg) run by the twin while the zygote waits; its result. A twin that dies in a call takes the zygote with it. */
+int ns_twin_call(int (*fn)(void *), void *arg);
 /* The twin's pid (a child of the zygote that is no operation's), or -1. */
 pid_t ns_twin_pid(void);
 void ns_twin_stop(void);

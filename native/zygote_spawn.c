@@ -248,7 +248,8 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   uint64_t parsed_ns = hatch_now_ns();
   uint32_t clone_ns = ns_flags;
   int stocked_net = -1;
-  int stocked = ns_stock_enter(&plan, &clone_ns, &stocked_net);
+  /* While a twin runs, the stock is its own: only the spawns it starts take from it. */
+  int stocked = parent_flag || !ns_twin_running() ? ns_stock_enter(&plan, &clone_ns, &stocked_net) : 0;
   long pid = memory == COPIED ? clone_copied(clone_ns, &pidfd) : clone_shared(clone_ns, stack_top, &child, &pidfd);
   int clone_errno = errno;
   if (pid == 0) hatch_child_run(&child); /* COPIED only: a shared child starts in shared_child_main */
@@ -316,61 +317,35 @@ static int start_child(struct child *c, uint32_t id, const int stdio[3], const s
   return 0;
 }
 
-/* A SPAWN from its clone to its first answer, and how far it got (for a twin that died in it). */
-struct spawn_tail {
+struct start_call {
   struct child *c;
   uint32_t id;
-  int *stdio;
-  struct args_mapping *args;
-  int cleaned; /* args unmapped, our stdio copies closed */
-  int answered;
+  const int *stdio;
+  const struct args_mapping *args;
 };
 
-static void finish_spawn(struct spawn_tail *t) {
-  int rc = start_child(t->c, t->id, t->stdio, t->args);
-  unmap_args(t->args);
-  close_fds(t->stdio, STDIO_FDS);
-  t->cleaned = 1;
-  if (rc != 0) {
-    send_datagram(tx, hatch_encode_spawn_failed(tx, t->id, HATCH_STAGE_CLONE, -rc), -1);
-  } else {
-    /*
-     * A child that shared our memory has exec'd or failed by now: answer
-     * without another poll round (an init may still be confining itself; its
-     * EXEC_OK then comes with a later one).
-     */
-    on_error_pipe(t->c);
-  }
-  t->answered = 1;
-}
-
-static int finish_in_twin(void *arg) {
+static int start_in_twin(void *arg) {
+  const struct start_call *call = arg;
   parent_flag = CLONE_PARENT;
-  finish_spawn(arg);
+  int rc = start_child(call->c, call->id, call->stdio, call->args);
   parent_flag = 0;
-  return 0;
+  return rc;
 }
 
 /*
- * A child with a user namespace of its own and namespaces a stock can give,
- * in our memory, while this zygote cannot stock them itself: the twin starts
- * it and answers for it (ns_twin.c), so the zygote's own wake-up is off the
- * way to SPAWNED. Anything else, or once the twin is gone, here. A twin that
- * died in the middle leaves what it did: a started child is in its slot and
- * answered from the poll loop; the rest is finished here.
+ * A child without credentials that makes user, network, IPC and UTS
+ * namespaces, in our memory, while this zygote cannot stock them itself: the
+ * twin starts it (ns_twin.c). The rest (the answer, and reaping a child that
+ * failed) stays here: the child is the zygote's, which only the zygote may
+ * wait for.
  */
-static void finish_spawn_where_it_can(struct spawn_tail *t) {
+static int start_child_where_it_can(struct child *c, uint32_t id, const int stdio[3], const struct args_mapping *args) {
   uint32_t ns_flags = plan.has_namespaces ? plan.namespaces.clone_flags : 0;
-  int rc;
-  if (memory_for(ns_flags) == SHARED && ns_twin_serves(ns_flags) && ns_twin_call(finish_in_twin, t, &rc) == 0) return;
-  parent_flag = 0;
-  if (t->answered) return;
-  if (t->c->used) { /* started: the poll loop answers when its report pipe says so */
-    if (!t->cleaned) unmap_args(t->args), close_fds(t->stdio, STDIO_FDS);
-    return;
+  if (!plan.has_credentials && memory_for(ns_flags) == SHARED && ns_twin_serves(ns_flags)) {
+    struct start_call call = {c, id, stdio, args};
+    return ns_twin_call(start_in_twin, &call);
   }
-  if (!t->cleaned) return finish_spawn(t); /* a child it may have cloned is no one's: reaped as an orphan */
-  send_datagram(tx, hatch_encode_spawn_failed(tx, t->id, HATCH_STAGE_CLONE, EIO), -1);
+  return start_child(c, id, stdio, args);
 }
 
 /*
@@ -439,6 +414,17 @@ void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds) {
     else send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, map_err), -1);
     return;
   }
-  struct spawn_tail tail = {c, h->id, fds, &args, 0, 0};
-  finish_spawn_where_it_can(&tail);
+  int rc = start_child_where_it_can(c, h->id, fds, &args);
+  unmap_args(&args);
+  close_fds(fds, STDIO_FDS);
+  if (rc != 0) {
+    send_datagram(tx, hatch_encode_spawn_failed(tx, h->id, HATCH_STAGE_CLONE, -rc), -1);
+    return;
+  }
+  /*
+   * A child that shared our memory has exec'd or failed by now: answer
+   * without another poll round (an init may still be confining itself; its
+   * EXEC_OK then comes with a later one).
+   */
+  on_error_pipe(c);
 }
