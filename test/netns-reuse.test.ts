@@ -199,6 +199,21 @@ describe('network namespaces a zygote hands from one operation to the next', { s
     });
   }
 
+  // A caller that is not root runs its programs as its own uid, which is root of its twin's user namespace: the stocked
+  // sets belong to a user namespace of their own whose root nobody maps, so even a write grant cannot change a sysctl.
+  test("a program may not write its network namespace's sysctls, even with a write grant and no mount namespace", { skip: isRoot ? 'a root caller cannot grant /proc/sys/net to an operation uid' : false }, async () => {
+    for (const namespaces of [{ mount: false }, {}]) {
+      const r = await run('/bin/sh', ['-c', 'echo 77 > /proc/sys/net/core/somaxconn; echo rc=$?; cat /proc/sys/net/core/somaxconn'], {
+        encoding: 'utf8',
+        sandbox: { mode: 'best-effort', namespaces, fs: { write: ['/proc/sys/net'] } },
+      });
+      assert.match(String(r.stdout), /^rc=[12]\n/, `${JSON.stringify(namespaces)}: ${String(r.stdout)} ${String(r.stderr)}`);
+      assert.doesNotMatch(String(r.stdout), /^77$/m);
+      assert.match(String(r.stderr), /Permission denied/);
+      assert.ok(r.enforcement.namespaces.includes('net'));
+    }
+  });
+
   // Each of these lets the program make a socket that is not a pair: its namespace could keep what it did.
   for (const [what, options] of [
     ['seccomp allows socket()', { sandbox: { seccomp: { allow: ['socket'] } } }],
