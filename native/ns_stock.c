@@ -1,7 +1,7 @@
 /*
  * A stock of network, IPC and UTS namespaces, made while the zygote has
  * nothing else to do: by a root zygote itself, or by the twin of any other
- * (ns_twin.c), which makes them in a user namespace of their own.
+ * (ns_twin.c), in the twin's own user namespace.
  *
  * Creating a network namespace is the dearest part of a sandboxed clone
  * (docs/performance.md: about 0.6 ms here, and as much again to tear it
@@ -23,8 +23,8 @@
  *     and its program is not uid 0 of the zygote's user namespace: any
  *     other uid, in a user namespace of its own or not, has no capability
  *     there and may not write the namespace's sysctls (root's files); a
- *     twin's sets have no root anyone holds, so there the zygote must not
- *     be the host's uid 0, which may write any sysctl (make_nested);
+ *     twin's programs all have the zygote's uid, which must then not be the
+ *     host's uid 0 (ns_stock_in_twin);
  *   - the operation had a pid namespace, and its init is reaped: every one
  *     of its processes is gone;
  *   - read from inside, the namespace is as it was new: no socket is left
@@ -57,8 +57,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plan.h"
@@ -268,71 +266,19 @@ static const char *take_new(struct stocked_set *set, int flags, int *err) {
 }
 
 /*
- * A nested stock (ns_stock_make_nested): the namespaces belong to one user
- * namespace of their own, made by the first set's maker, whose root nobody
- * maps. Each set is made by a child of the twin that enters that user
- * namespace (the twin is its owner, so the child holds every capability
- * there), unshares the set, brings lo up and exits. The twin may enter the
- * sets; a program, in a user namespace beside that one, holds no capability
- * over them, and since their root is nobody's uid their sysctls are
- * read-only to every uid but the host's root (which the kernel lets write
- * any).
+ * The twin's stock (ns_stock_in_twin): the sets belong to the twin's user
+ * namespace, where a program (in a user namespace of its own, beneath it)
+ * holds no capability. A sysctl is written by the host's root or by whoever
+ * holds CAP_NET_ADMIN (CAP_SYS_RESOURCE for IPC) where the namespace
+ * belongs; so there the uid rule is that the zygote, whose uid every such
+ * program has, is not the host's root.
  */
-static int nested;
-static int nested_host_root; /* the zygote runs as the host's uid 0 (seen in a user namespace of its own) */
-static int owner_userns = -1;
-static struct {
-  struct stocked_set *set;
-  int flags;
-  const char *failed;
-  int err;
-} making;
-#define MAKER_STACK_BYTES (64u * 1024u)
+static int in_twin;
+static int twin_host_root; /* the zygote runs as the host's uid 0 (seen in a user namespace of its own) */
 
-static _Noreturn void maker_failed(const char *step) {
-  making.err = errno;
-  making.failed = step;
-  _exit(0);
-}
-
-static int make_in_child(void *unused) {
-  (void)unused;
-  if (owner_userns < 0) {
-    /* The first maker was born in it: kept for the later ones (an fd in the shared table). */
-    owner_userns = open("/proc/thread-self/ns/user", O_RDONLY | O_CLOEXEC);
-    if (owner_userns < 0) maker_failed("open the sets' user namespace");
-  } else if (setns(owner_userns, CLONE_NEWUSER) != 0) {
-    maker_failed("enter the sets' user namespace");
-  }
-  if (unshare(making.flags) != 0) maker_failed("unshare");
-  making.failed = take_new(making.set, making.flags, &making.err);
-  _exit(0);
-}
-
-/* CLONE_VM | CLONE_VFORK | CLONE_FILES: the child's fds are the twin's, and the twin waits until it has exited. */
-static const char *make_nested(struct stocked_set *set, int flags, int *err) {
-  static void *stack;
-  if (stack == NULL) {
-    void *m = mmap(NULL, MAKER_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (m == MAP_FAILED) return *err = errno, "stack for a namespace maker";
-    stack = m;
-  }
-  making.set = set;
-  making.flags = flags;
-  making.failed = "namespace maker";
-  making.err = EIO;
-  long pid = clone(make_in_child, (char *)stack + MAKER_STACK_BYTES,
-                   CLONE_VM | CLONE_VFORK | CLONE_FILES | (owner_userns < 0 ? CLONE_NEWUSER : 0), NULL);
-  if (pid < 0) return *err = errno, "clone a namespace maker";
-  while (waitpid((pid_t)pid, NULL, __WALL) < 0 && errno == EINTR) {
-  }
-  *err = making.err;
-  return making.failed;
-}
-
-void ns_stock_make_nested(int zygote_is_host_root) {
-  nested = 1;
-  nested_host_root = zygote_is_host_root;
+void ns_stock_in_twin(int zygote_is_host_root) {
+  in_twin = 1;
+  twin_host_root = zygote_is_host_root;
 }
 
 static void fill_one(void) {
@@ -340,19 +286,14 @@ static void fill_one(void) {
   /* A clean network namespace serves again, with IPC and UTS namespaces of its own. */
   if (clean_count > 0) set.fd[NS_NET] = clean[--clean_count], set.net_reusable = 1;
   int flags = set.fd[NS_NET] >= 0 ? STOCK_FLAGS & ~CLONE_NEWNET : STOCK_FLAGS;
-  int err = 0;
-  const char *failed;
-  if (nested) {
-    failed = make_nested(&set, flags, &err);
-  } else {
-    if (unshare(flags) != 0) {
-      err = errno;
-      retire_set(&set);
-      return disable("unshare", err);
-    }
-    failed = take_new(&set, flags, &err);
-    return_home(flags);
+  if (unshare(flags) != 0) {
+    int err = errno;
+    retire_set(&set);
+    return disable("unshare", err);
   }
+  int err = 0;
+  const char *failed = take_new(&set, flags, &err);
+  return_home(flags);
   if (failed != NULL) {
     retire_set(&set);
     return disable(failed, err);
@@ -412,8 +353,7 @@ int ns_stock_enter(struct hatch_plan *plan, uint32_t *clone_flags, int *net_to_r
    * may hand it back.
    */
   uint32_t host_uid = plan->has_credentials ? plan->uid : (uint32_t)geteuid();
-  /* A nested stock's root is nobody's uid; the host's uid 0 may still write any sysctl. */
-  int owners_root = nested ? nested_host_root : host_uid == 0;
+  int owners_root = in_twin ? twin_host_root : host_uid == 0;
   if ((entered & CLONE_NEWNET) && set->net_reusable && (plan->flags & HATCH_SPAWN_REUSABLE_NET) &&
       (*clone_flags & CLONE_NEWPID) && !owners_root) {
     *net_to_return = set->fd[NS_NET];

@@ -18,15 +18,14 @@
  *
  * What the child gets is what it got before, one level deeper: its own user
  * namespace (now the twin's child instead of the host's), nobody inside,
- * the zygote's uid outside, and no capability in the twin's user namespace.
- * Only spawns without credentials come here (the twin's user namespace maps
- * no uid but the zygote's, so a root caller's operation uids could not be
- * mapped). The stocked sets belong to a user namespace of their own whose
- * root nobody maps (ns_stock.c, make_nested): no program has a capability
- * over them or may write their sysctls, unless the zygote itself runs as
- * the host's uid 0 (seen from a user namespace of its own, and the kernel
- * lets the host's root write any sysctl), so a network namespace left as new
- * serves again here as a root zygote's does.
+ * the zygote's uid outside, and no capability in the twin's user namespace,
+ * so none over the stocked namespaces, which belong to it: the program can
+ * neither reconfigure them nor write their sysctls (that takes
+ * CAP_NET_ADMIN there, or the host's root). Only spawns without credentials
+ * come here (the twin's user namespace maps no uid but the zygote's, so a
+ * root caller's operation uids could not be mapped). A network namespace
+ * left as new serves again here as a root zygote's does, unless the zygote
+ * itself runs as the host's uid 0 (seen from a user namespace of its own).
  *
  * The two never run side by side: they share errno and libc's state (like
  * a child in the zygote's memory, zygote_spawn.c). The zygote writes a call
@@ -173,7 +172,7 @@ int ns_twin_serves(uint32_t clone_flags) {
       return 0;
     }
     state = TWIN_RUNNING;
-    ns_stock_make_nested(zygote_is_host_root());
+    ns_stock_in_twin(zygote_is_host_root());
   }
   return 1;
 }

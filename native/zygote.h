@@ -121,8 +121,8 @@ int ns_stock_release_due_ms(void);
 void ns_stock_release_used(void);
 /* Whether this process could stock namespaces itself: it may enter its own network, IPC and UTS namespaces again. */
 int ns_stock_home_reachable(void);
-/* The stock is the twin's (ns_twin.c): the sets are made in a user namespace of their own (see make_nested). */
-void ns_stock_make_nested(int zygote_is_host_root);
+/* The stock is the twin's (ns_twin.c), and so is the uid rule for handing a network namespace on. */
+void ns_stock_in_twin(int zygote_is_host_root);
 
 /* ns_twin.c: a zygote that cannot stock namespaces has a twin that can (docs/performance.md §25) */
 /* Whether a spawn with these clone flags (user, network, IPC and UTS namespaces, all four) is started by the twin (made on first use). */
