@@ -108,15 +108,26 @@ describe('argv and env past one datagram', () => {
           return false;
         }
       }).length;
+    // An init is gone from /proc when reaped, a moment before the zygote closes its pidfd and pipes: count once they stay put.
+    const steadyFds = async (): Promise<number> => {
+      let last = -1;
+      await waitFor(() => {
+        const n = zygoteFds();
+        const steady = n === last;
+        last = n;
+        return steady;
+      }, 5000, "the zygote's fds to stay put");
+      return last;
+    };
     await settled();
-    const zygoteFdsBefore = zygoteFds();
+    const zygoteFdsBefore = await steadyFds();
     const env = { HUGE: 'h'.repeat(120 * 1024) };
     const r = await run('sh', ['-c', 'echo $#', 'sh', ...numbers(50_000)], { env });
     assert.equal(r.stdout, '50000\n');
     assert.equal(await defaultZygotePid(), zpid, 'the same zygote served it');
     assert.deepEqual(openFds().filter((fd) => fd.includes('memfd:')), [], 'the memfd was closed once sent');
     await settled();
-    assert.equal(zygoteFds(), zygoteFdsBefore);
+    assert.equal(await steadyFds(), zygoteFdsBefore);
     assert.doesNotMatch(zygoteMaps(zpid), /hatchery-args/);
     const rss = rssKb(zpid);
     assert.ok(rss <= 2048, `idle zygote RSS ${rss} kB after a 50,000-argument spawn`);

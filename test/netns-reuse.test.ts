@@ -199,8 +199,8 @@ describe('network namespaces a zygote hands from one operation to the next', { s
     });
   }
 
-  // A caller that is not root runs its programs as its own uid, which is root of its twin's user namespace: the stocked
-  // sets belong to a user namespace of their own whose root nobody maps, so even a write grant cannot change a sysctl.
+  // A caller that is not root has its twin stock the namespaces, in the twin's user namespace: a program, in a user
+  // namespace beneath it, holds no capability there (CAP_NET_ADMIN is what writes a sysctl), so even a write grant fails.
   test("a program may not write its network namespace's sysctls, even with a write grant and no mount namespace", { skip: isRoot ? 'a root caller cannot grant /proc/sys/net to an operation uid' : false }, async () => {
     for (const namespaces of [{ mount: false }, {}]) {
       const r = await run('/bin/sh', ['-c', 'echo 77 > /proc/sys/net/core/somaxconn; echo rc=$?; cat /proc/sys/net/core/somaxconn'], {
