@@ -39,7 +39,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -51,8 +50,6 @@
 #include "util.h"
 #include "zygote.h"
 
-#define TWIN_STACK_BYTES (256u * 1024u)
-#define TWIN_GUARD_BYTES (64u * 1024u)
 #define TWIN_START_WAIT_MS 2000
 #define TWIN_FLAGS (CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
@@ -138,12 +135,10 @@ static int make_twin(void) {
   call_read = fds[0], call_write = fds[1];
   if (pipe2(fds, O_CLOEXEC) != 0) return -1;
   done_read = fds[0], done_write = fds[1];
-  size_t len = TWIN_GUARD_BYTES + TWIN_STACK_BYTES;
-  void *stack = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return -1;
-  if (mprotect(stack, TWIN_GUARD_BYTES, PROT_NONE) != 0) return -1; /* kept for the zygote's life either way */
-  long pid = clone(twin_main, (char *)stack + len, CLONE_VM | CLONE_FILES | CLONE_PIDFD | TWIN_FLAGS | SIGCHLD, NULL,
-                   &twin_pidfd);
+  void *stack_top = hatch_map_stack(); /* kept for the zygote's life */
+  if (stack_top == NULL) return -1;
+  long pid =
+      clone(twin_main, stack_top, CLONE_VM | CLONE_FILES | CLONE_PIDFD | TWIN_FLAGS | SIGCHLD, NULL, &twin_pidfd);
   if (pid < 0) {
     twin_pidfd = -1;
     return -1;
@@ -160,9 +155,11 @@ static int make_twin(void) {
   return 0;
 }
 
-int ns_twin_serves(uint32_t clone_flags) {
+int ns_twin_serves(const struct hatch_plan *plan) {
+  /* The twin's user namespace maps no uid but the zygote's: a root caller's operation uid could not be mapped. */
+  if (plan->has_credentials || !plan->has_namespaces) return 0;
   /* Every one of them: a child born in the twin keeps whichever it does not make, and those are the twin's, not the host's. */
-  if ((clone_flags & TWIN_FLAGS) != TWIN_FLAGS) return 0;
+  if ((plan->namespaces.clone_flags & TWIN_FLAGS) != TWIN_FLAGS) return 0;
   if (!HATCH_HAVE_RAW_SYSCALL || state == TWIN_GONE) return 0;
   if (state == TWIN_UNTRIED) {
     /* A zygote that can stock namespaces itself needs no twin (ns_stock.c decides the same way). */

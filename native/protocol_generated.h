@@ -225,7 +225,7 @@ enum hatch_mount_op {
 #define HATCH_SPAWN_KILL_UID 16u
 /* record when each step of this spawn ended and send them in a TRACE (npm run bench -- --stages) */
 #define HATCH_SPAWN_TRACE 32u
-/* the program can make no socket but a socketpair(AF_UNIX) stream or seqpacket pair (seccomp) and is not the host's uid 0 (so it can change nothing of a namespace the host's user namespace owns): a root zygote may give a later operation the stocked network namespace it ran in, once its pid-namespace init is reaped and the namespace reads as it did when new (native/ns_stock.c) */
+/* the program can make no socket but a socketpair(AF_UNIX) stream or seqpacket pair (seccomp) and is not the host's uid 0 (so it can change nothing of a namespace the host's user namespace owns): the zygote (a root zygote itself, any other through its twin) may give a later operation the stocked network namespace it ran in, once its pid-namespace init is reaped and the namespace reads as it did when new (native/ns_stock.c) */
 #define HATCH_SPAWN_REUSABLE_NET 64u
 #define HATCH_SPAWN_KNOWN_FLAGS 127u
 

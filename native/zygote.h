@@ -93,12 +93,14 @@ extern uint64_t received_ns;
 
 /* zygote_spawn.c */
 void handle_spawn(const struct hatch_header *h, int fds[], unsigned nfds);
+/* A stack for a process in our memory (a child, the twin), with a guard below it: its top, or NULL. */
+void *hatch_map_stack(void);
 void hatch_keep_dumpable(void);
 /* Every process of an operation uid dies (child_table.c); --kill-uid runs it from a process of its own. */
 void hatch_kill_uid(uint32_t uid);
 int hatch_kill_uid_main(int argc, char **argv);
 
-/* ns_stock.c: network, IPC and UTS namespaces made ahead (root only) */
+/* ns_stock.c: network, IPC and UTS namespaces made ahead (by a root zygote, or by the twin of any other) */
 struct hatch_plan;
 /* Work for an idle moment: a namespace back from its operation to read, or the stock to fill; and one piece of it. */
 int ns_stock_has_work(void);
@@ -125,8 +127,8 @@ int ns_stock_home_reachable(void);
 void ns_stock_in_twin(int zygote_is_host_root);
 
 /* ns_twin.c: a zygote that cannot stock namespaces has a twin that can (docs/performance.md §25) */
-/* Whether a spawn with these clone flags (user, network, IPC and UTS namespaces, all four) is started by the twin (made on first use). */
-int ns_twin_serves(uint32_t clone_flags);
+/* Whether the twin starts this spawn (made on first use): no credentials; user, network, IPC and UTS namespaces, all four. */
+int ns_twin_serves(const struct hatch_plan *plan);
 /* Whether the twin runs: then every ns_stock_work_* call goes through it. */
 int ns_twin_running(void);
 /* fn(arg) run by the twin while the zygote waits; its result. A twin that dies in a call takes the zygote with it. */

@@ -87,22 +87,24 @@ static enum child_memory memory_for(uint32_t ns_flags) {
   return HATCH_HAVE_RAW_SYSCALL ? SHARED : COPIED;
 }
 
-/* One stack per slot, made on first use and kept: a slot is free only once its child is reaped. */
+void *hatch_map_stack(void) {
+  size_t len = STACK_GUARD_BYTES + CHILD_STACK_BYTES;
+  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  if (mprotect(m, STACK_GUARD_BYTES, PROT_NONE) != 0) { /* overflow faults instead of writing below */
+    (void)munmap(m, len);
+    return NULL;
+  }
+  return (char *)m + len;
+}
+
+/* One stack per slot (its top), made on first use and kept: a slot is free only once its child is reaped. */
 static void *child_stacks[HATCH_CHILD_SLOTS];
 
 static void *stack_top_for(const struct child *c) {
   size_t slot = (size_t)(c - children);
-  if (child_stacks[slot] == NULL) {
-    size_t len = STACK_GUARD_BYTES + CHILD_STACK_BYTES;
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (m == MAP_FAILED) return NULL;
-    if (mprotect(m, STACK_GUARD_BYTES, PROT_NONE) != 0) { /* overflow faults instead of writing below */
-      (void)munmap(m, len);
-      return NULL;
-    }
-    child_stacks[slot] = m;
-  }
-  return (char *)child_stacks[slot] + STACK_GUARD_BYTES + CHILD_STACK_BYTES;
+  if (child_stacks[slot] == NULL) child_stacks[slot] = hatch_map_stack();
+  return child_stacks[slot];
 }
 
 /* The child's first act: its own copy of its arguments, on its own stack (the zygote's frame is the zygote's). */
@@ -341,7 +343,7 @@ static int start_in_twin(void *arg) {
  */
 static int start_child_where_it_can(struct child *c, uint32_t id, const int stdio[3], const struct args_mapping *args) {
   uint32_t ns_flags = plan.has_namespaces ? plan.namespaces.clone_flags : 0;
-  if (!plan.has_credentials && memory_for(ns_flags) == SHARED && ns_twin_serves(ns_flags)) {
+  if (memory_for(ns_flags) == SHARED && ns_twin_serves(&plan)) {
     struct start_call call = {c, id, stdio, args};
     return ns_twin_call(start_in_twin, &call);
   }

@@ -99,7 +99,7 @@ describe('argv and env past one datagram', () => {
     assert.ok(zpid);
     // The exit is reported before the init's own exit; the zygote holds its pidfd until it has reaped it.
     const settled = (): Promise<void> => waitFor(() => descendants(zpid).every(isZygoteTwin), 5000, 'the zygote to reap its last init');
-    // Not counted: a root zygote's network/IPC/UTS namespace fds (its stock, and used sets it closes in batches).
+    // Not counted: the network/IPC/UTS namespace fds of the stock (a root zygote's or its twin's, in the same fd table) and the used sets closed in batches.
     const zygoteFds = (): number =>
       readdirSync(`/proc/${zpid}/fd`).filter((fd) => {
         try {

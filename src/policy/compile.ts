@@ -357,9 +357,10 @@ function compileFresh(sandbox: NormalizedSandbox, ctx: CompileContext, lookups: 
   let flags = 0;
   if (operationUid) flags |= SpawnFlag.PrivateUmask;
   if (operationUid && !ns.created.includes('pid')) flags |= SpawnFlag.KillUid;
-  // A root zygote may give a later operation the stocked network namespace this one ran in, if this one can leave
-  // nothing in it: no socket but a pair, every process gone with the init, and not the host's uid 0, which needs no
-  // capability to write the namespace's sysctls (root's files, mode 0644, even from a user namespace of its own).
+  // A zygote (a root one itself, any other through its twin) may give a later operation the stocked network namespace
+  // this one ran in, if this one can leave nothing in it: no socket but a pair, every process gone with the init, and
+  // not the host's uid 0, which needs no capability to write the namespace's sysctls (root's files, mode 0644, even
+  // from a user namespace of its own).
   if (seccomp?.socketPairsOnly && ns.created.includes('net') && ns.created.includes('pid') && ns.uid !== 0) flags |= SpawnFlag.ReusableNet;
   const plan: CompiledSandbox['plan'] = { flags };
   const nsWire = namespacesWirePlan(ns);

@@ -229,7 +229,7 @@ export const SpawnFlag = {
   KillUid: 16,
   /** record when each step of this spawn ended and send them in a TRACE (npm run bench -- --stages) */
   Trace: 32,
-  /** the program can make no socket but a socketpair(AF_UNIX) stream or seqpacket pair (seccomp) and is not the host's uid 0 (so it can change nothing of a namespace the host's user namespace owns): a root zygote may give a later operation the stocked network namespace it ran in, once its pid-namespace init is reaped and the namespace reads as it did when new (native/ns_stock.c) */
+  /** the program can make no socket but a socketpair(AF_UNIX) stream or seqpacket pair (seccomp) and is not the host's uid 0 (so it can change nothing of a namespace the host's user namespace owns): the zygote (a root zygote itself, any other through its twin) may give a later operation the stocked network namespace it ran in, once its pid-namespace init is reaped and the namespace reads as it did when new (native/ns_stock.c) */
   ReusableNet: 64,
 } as const;
 
