@@ -1592,7 +1592,8 @@ describe('6c. a zygote killed in the middle of an operation that ends by its uid
       return;
     }
     const uid = h.enforcement.uid;
-    await waitFor(() => processesOfUid(uid).some((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)), 5000, 'the escaped session to start');
+    // processesWithMarker skips a process that exits while it looks (the subshell that starts the session does).
+    await waitFor(() => processesWithMarker(marker).some((pid) => processesOfUid(uid).includes(pid)), 5000, 'the escaped session to start');
     const zygotePid = Number(readFileSync(`/proc/${h.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
     assert.equal(readFileSync(`/proc/${zygotePid}/comm`, 'utf8').trim(), 'hatchery-zygote');
     process.kill(zygotePid, 'SIGKILL');
