@@ -121,6 +121,25 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The start time of `pid` (clock ticks since boot, /proc/PID/stat field 22), or undefined when there is no such process. */
+export function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every process of `seen` (pid → start time) that is still there, dead or alive: a zombie counts, since someone
+ * must still reap it (the host's init, or Node itself where Node is a container's pid 1). A pid taken by a new
+ * process since is gone.
+ */
+export function leftBehind(seen: ReadonlyMap<number, string | undefined>): ProcInfo[] {
+  return processes().filter((p) => seen.has(p.pid) && seen.get(p.pid) !== undefined && startTimeOf(p.pid) === seen.get(p.pid));
+}
+
 export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

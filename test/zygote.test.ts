@@ -7,7 +7,7 @@ import { defaultZygotePid } from '../src/api/default-zygote.js';
 import { Zygote } from '../src/zygote/zygote.js';
 import { loadBinding } from '../src/native/binding.js';
 import { Stage, stageName } from '../src/protocol/wire.js';
-import { isAlive, waitFor, descendants, processes } from './helpers.js';
+import { isAlive, leftBehind, startTimeOf, waitFor, descendants, processes } from './helpers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 after(() => closeDefaultZygote());
@@ -117,6 +117,31 @@ test('a zygote exits after its idle timeout, and on control-socket EOF', async (
   const pid = eof.pid;
   eof.close();
   await waitFor(() => !isAlive(pid), 3000, 'zygote to exit on EOF');
+});
+
+test('a closed zygote ends its children and reaps them before it exits: none is left for the host to reap', async () => {
+  const native = loadBinding();
+  const sleeper = { file: '/bin/sleep', argv: ['sleep', '30'], env: [], rlimits: [], flags: 0 };
+  const z = await Zygote.start({ idleTimeoutMs: 0, startTimeoutMs: 5000 });
+  const devNull = native.openDevNull();
+  const child = await new Promise<number>((resolve, reject) => {
+    z.spawn(sleeper, [devNull, devNull, devNull], [devNull], {
+      spawned: (pid, pidfd) => {
+        native.close(pidfd);
+        resolve(pid);
+      },
+      failed: (stage, errno) => reject(new Error(`failed at ${stageName(stage)}, errno ${errno}`)),
+      exit: () => {},
+      died: () => {},
+    });
+  });
+  const zpid = z.pid;
+  const seen = new Map([zpid, child].map((pid) => [pid, startTimeOf(pid)]));
+  z.close();
+  // Killed at once (as close() did before), its child would die of its parent-death signal and be the host's to reap.
+  await waitFor(() => !isAlive(zpid), 3000, 'the zygote to exit');
+  await waitFor(() => startTimeOf(zpid) === undefined, 3000, 'the zygote to be reaped');
+  assert.deepEqual(leftBehind(seen), [], 'processes left for the host to reap after close()');
 });
 
 test('the zygote refuses malformed and oversized messages and keeps serving', async () => {

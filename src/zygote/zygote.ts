@@ -36,6 +36,13 @@ import {
 const MIN_MAX_MESSAGE = 64 * 1024;
 
 const { SIGKILL } = osConstants.signals;
+/**
+ * How long a closed zygote has to end its children's trees, reap them and its
+ * namespace twin, and exit, before it is killed. Killed at once, its children
+ * would die by their parent-death signal and be left for the host's init (or
+ * Node itself, where Node is a container's pid 1) to reap.
+ */
+const CLOSE_GRACE_MS = 2000;
 const READABLE = WatchEvent.Readable;
 const WRITABLE = WatchEvent.Writable;
 
@@ -92,6 +99,8 @@ export class Zygote {
   private nextId = 1;
   private nextPing = 1n;
   private watchingWritable = false;
+  /** Armed by close(): the kill of a zygote that did not exit in CLOSE_GRACE_MS. */
+  private closeKillTimer: NodeJS.Timeout | undefined;
   private ready: Promise<void>;
   state: ZygoteState = 'starting';
   deathReason: HatcheryError | undefined;
@@ -237,9 +246,13 @@ export class Zygote {
     this.fail(reason);
   }
 
-  /** Close the control socket: the zygote kills its children and exits. */
+  /**
+   * Close the control socket: the zygote kills its children's trees, reaps
+   * them and exits (its end of file). Killed only if it has not exited
+   * CLOSE_GRACE_MS later; its exit is reaped when it lands, as any other.
+   */
   close(): void {
-    this.fail(zygoteDied(this.pid, 'was closed'));
+    this.fail(zygoteDied(this.pid, 'was closed'), 'let it exit');
   }
 
   /** A request in flight keeps the loop alive unless its holdsLoop says otherwise (at most maxChildren to ask). */
@@ -423,6 +436,7 @@ export class Zygote {
       // ECHILD: already reaped
     }
     if (!reaped) return;
+    clearTimeout(this.closeKillTimer);
     this.pidfdWatcher.close();
     this.native.close(this.pidfd);
     this.pidfd = -1;
@@ -431,8 +445,8 @@ export class Zygote {
     this.fail(zygoteDied(this.pid, 'exited'));
   }
 
-  /** Mark dead once: release OS resources and tell everyone still waiting. */
-  private fail(error: HatcheryError): void {
+  /** Mark dead once: release OS resources and tell everyone still waiting. The zygote is killed now, or after CLOSE_GRACE_MS if asked to exit. */
+  private fail(error: HatcheryError, exit: 'kill now' | 'let it exit' = 'kill now'): void {
     if (this.state === 'dead') return;
     const wasStarting = this.state === 'starting';
     this.state = 'dead';
@@ -441,7 +455,13 @@ export class Zygote {
     this.native.close(this.socket);
     for (const m of this.outbox.splice(0)) for (const fd of m.closeAfter) this.native.close(fd);
     // Make sure it is gone; the pidfd watcher reaps it when the exit lands.
-    if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
+    if (this.pidfd >= 0 && exit === 'kill now') this.native.pidfdSendSignal(this.pidfd, SIGKILL);
+    else if (this.pidfd >= 0) {
+      this.closeKillTimer = setTimeout(() => {
+        if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
+      }, CLOSE_GRACE_MS);
+      this.closeKillTimer.unref();
+    }
     if (wasStarting) this.onHandshake(error);
     const pending = [...this.pending.values()];
     this.pending.clear();
