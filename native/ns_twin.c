@@ -32,6 +32,13 @@
  * and waits for the twin's answer; the twin makes only raw system calls
  * outside a call. A twin that cannot be made (no user namespace here), or
  * that dies, is given up for good: spawns make their namespaces in clone.
+ *
+ * The twin is the zygote's child, and the zygote reaps it before it exits
+ * (ns_twin_stop). A zygote that is killed cannot: its twin dies of its
+ * parent-death signal and is handed to whoever reaps orphans there, which
+ * may be Node itself (a container's pid 1, a child subreaper), and Node
+ * reaps only what it knows. So Node is told, once, with a TWIN message
+ * carrying the twin's pidfd (src/zygote/adopted.ts).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +55,7 @@
 #include "plan.h"
 #include "raw_syscall.h"
 #include "util.h"
+#include "wire.h"
 #include "zygote.h"
 
 #define TWIN_START_WAIT_MS 2000
@@ -170,6 +178,7 @@ int ns_twin_serves(const struct hatch_plan *plan) {
     }
     state = TWIN_RUNNING;
     ns_stock_in_twin(zygote_is_host_root());
+    send_datagram(tx, hatch_encode_twin(tx, (uint32_t)twin_pid), twin_pidfd);
   }
   return 1;
 }

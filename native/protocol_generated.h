@@ -41,6 +41,8 @@
 #define HATCH_HELLO_OK_BODY_SIZE 16u
 /* u32 pid. */
 #define HATCH_SPAWNED_BODY_SIZE 4u
+/* u32 pid. */
+#define HATCH_TWIN_BODY_SIZE 4u
 /* u32 stage, i32 errno. */
 #define HATCH_SPAWN_FAILED_BODY_SIZE 8u
 /* struct hatch_exit_body. */
@@ -98,6 +100,8 @@ enum hatch_msg_type {
   HATCH_MSG_ERROR = 10,
   /* zygote -> Node, for a SPAWN with SpawnFlag trace, right before its SPAWN_FAILED or EXIT. body: u32 count, u32 reserved, then count entries of TRACE_ENTRY_SIZE bytes, in event order */
   HATCH_MSG_TRACE = 11,
+  /* zygote -> Node, at most once per zygote, when it has made its namespace twin (native/ns_twin.c). body: u32 pid; 1 fd: the twin's pidfd. The zygote reaps its twin before it exits; if it dies first, the twin is left to whoever reaps orphans there, and where that is Node (a container's pid 1, a child subreaper) Node reaps it through this pidfd */
+  HATCH_MSG_TWIN = 12,
 };
 
 enum hatch_error_code {

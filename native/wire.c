@@ -401,6 +401,11 @@ size_t hatch_encode_spawned(uint8_t *out, uint32_t id, uint32_t pid) {
   return put_header(out, HATCH_MSG_SPAWNED, id, HATCH_SPAWNED_BODY_SIZE);
 }
 
+size_t hatch_encode_twin(uint8_t *out, uint32_t pid) {
+  hatch_put32(out + 12, pid);
+  return put_header(out, HATCH_MSG_TWIN, 0, HATCH_TWIN_BODY_SIZE);
+}
+
 size_t hatch_encode_spawn_failed(uint8_t *out, uint32_t id, uint32_t stage, int32_t err) {
   hatch_put32(out + 12, stage);
   hatch_put32(out + 16, (uint32_t)err);

@@ -61,6 +61,7 @@ int hatch_parse_args_file(const uint8_t *file, size_t len, struct hatch_plan *pl
 size_t hatch_encode_hello_ok(uint8_t *out, uint32_t id, uint32_t version, uint32_t zygote_pid, uint32_t max_message,
                              uint32_t max_children);
 size_t hatch_encode_spawned(uint8_t *out, uint32_t id, uint32_t pid);
+size_t hatch_encode_twin(uint8_t *out, uint32_t pid);
 size_t hatch_encode_spawn_failed(uint8_t *out, uint32_t id, uint32_t stage, int32_t err);
 size_t hatch_encode_exit(uint8_t *out, uint32_t id, const struct hatch_exit_body *exit);
 size_t hatch_encode_pong(uint8_t *out, uint32_t id, uint64_t token);

@@ -1,7 +1,10 @@
 // Shared test helpers: process-tree and fd accounting for "leave no trace" checks.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { DEFAULT_HIDDEN_DIRS } from '../src/policy/mounts.js';
+import { packageRoot } from '../src/native/binding.js';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 function listFds(): string[] {
@@ -156,4 +159,23 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, what:
 export function sandboxDenialFor(path: string): 'ENOENT' | 'EACCES' {
   const real = realpathSync(path);
   return DEFAULT_HIDDEN_DIRS.some((dir) => real === dir || real.startsWith(`${dir}/`)) ? 'ENOENT' : 'EACCES';
+}
+
+/**
+ * Runs `script` (an ES module body with `m`, hatchery's index, in scope) in a new Node under `wrap` (a command that
+ * runs the rest of its arguments: unshare, setpriv, a container tool), then closes the default zygote. The script's
+ * last stdout line is JSON, returned parsed. The run must exit 0 and the zygote log nothing.
+ */
+export function runScriptUnder(wrap: string[], script: string): Record<string, unknown> {
+  const index = join(packageRoot, 'dist', 'src', 'index.js');
+  const source = `const m = await import(${JSON.stringify(index)});\n${script}\nawait m.closeDefaultZygote();`;
+  const r = spawnSync(wrap[0]!, [...wrap.slice(1), process.execPath, '--input-type=module', '-e', source], {
+    encoding: 'utf8',
+    cwd: '/tmp',
+    env: { ...process.env, HOME: '/tmp' },
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, `exit ${String(r.status ?? r.signal)}: ${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /hatchery-zygote:/, 'the zygote logged something');
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
 }

@@ -461,6 +461,8 @@ test('golden replies: every fixture decodes to what its comment says', () => {
     type: MessageType.HelloOk, id: 0, version: 1, zygotePid: 12345, maxMessage: MAX_MESSAGE, maxChildren: 256,
   });
   assert.deepEqual(decodeMessage(fixture('spawned'), 1), { type: MessageType.Spawned, id: 5, pid: 99 });
+  assert.deepEqual(decodeMessage(fixture('twin'), 1), { type: MessageType.Twin, id: 0, pid: 4321 });
+  assert.throws(() => decodeMessage(fixture('twin'), 0), ProtocolError, 'a TWIN without its pidfd');
   assert.deepEqual(decodeMessage(fixture('spawn_failed'), 0), { type: MessageType.SpawnFailed, id: 5, stage: Stage.Exec, errno: 2 });
   assert.deepEqual(decodeMessage(fixture('exit'), 0), {
     type: MessageType.Exit,
@@ -479,7 +481,7 @@ test('golden replies: every fixture decodes to what its comment says', () => {
 });
 
 test('golden fixtures cover every message type', () => {
-  const names = ['hello', 'hello_ok', 'spawn', 'spawn_mounts', 'spawn_exact', 'spawn_sandbox', 'spawn_args_fd', 'spawned', 'spawn_failed', 'exit', 'signal', 'ping', 'pong', 'error', 'trace'];
+  const names = ['hello', 'hello_ok', 'spawn', 'spawn_mounts', 'spawn_exact', 'spawn_sandbox', 'spawn_args_fd', 'spawned', 'twin', 'spawn_failed', 'exit', 'signal', 'ping', 'pong', 'error', 'trace'];
   const types = new Set(names.map((n) => fixture(n).readUInt16LE(0)));
   assert.deepEqual([...types].sort((a, b) => a - b), Object.values(MessageType).sort((a, b) => a - b));
   // And every SPAWN record tag appears in some SPAWN fixture (or the args file).

@@ -14,32 +14,17 @@
 //   ids 0-65535 mapped and every namespace the container's own. The root path
 //   works there, with the namespace stock: a network namespace serves again.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { packageRoot } from '../src/native/binding.js';
+import { runScriptUnder as runUnder } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;
 const UNSHARE = '/usr/bin/unshare';
 const PYTHON = '/usr/bin/python3';
 const systemContainer = join(packageRoot, 'test', 'tools', 'system-container');
-const index = join(packageRoot, 'dist', 'src', 'index.js');
 const probe = join(packageRoot, 'build', 'Release', 'hatchery-probe');
-
-/** Runs `script` (an ES module body with `m`, hatchery's index, in scope) under `wrap`; its last stdout line is JSON. */
-function runUnder(wrap: string[], script: string): Record<string, unknown> {
-  const source = `const m = await import(${JSON.stringify(index)});\n${script}\nawait m.closeDefaultZygote();`;
-  const r = spawnSync(wrap[0]!, [...wrap.slice(1), process.execPath, '--input-type=module', '-e', source], {
-    encoding: 'utf8',
-    cwd: '/tmp',
-    env: { ...process.env, HOME: '/tmp' },
-    timeout: 60_000,
-  });
-  assert.equal(r.status, 0, `exit ${String(r.status ?? r.signal)}: ${r.stderr}`);
-  assert.doesNotMatch(r.stderr, /hatchery-zygote:/, 'the zygote logged something');
-  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-}
 
 const ONE_ZYGOTE_BEST_EFFORT = `
 const out = {};

@@ -707,6 +707,10 @@ static void test_fixture_replies(void) {
   n = hatch_encode_spawned(out, 5, 99);
   expect_bytes(out, n, want, w, "fixture spawned: encoded byte for byte");
 
+  w = fixture("twin", want);
+  n = hatch_encode_twin(out, 4321);
+  expect_bytes(out, n, want, w, "fixture twin: encoded byte for byte");
+
   w = fixture("spawn_failed", want);
   n = hatch_encode_spawn_failed(out, 5, HATCH_STAGE_EXEC, ENOENT);
   expect_bytes(out, n, want, w, "fixture spawn_failed: encoded byte for byte");

@@ -39,6 +39,8 @@ export const HELLO_BODY_SIZE = 8;
 export const HELLO_OK_BODY_SIZE = 16;
 /** u32 pid. */
 export const SPAWNED_BODY_SIZE = 4;
+/** u32 pid. */
+export const TWIN_BODY_SIZE = 4;
 /** u32 stage, i32 errno. */
 export const SPAWN_FAILED_BODY_SIZE = 8;
 /** struct hatch_exit_body. */
@@ -96,6 +98,8 @@ export const MessageType = {
   Error: 10,
   /** zygote -> Node, for a SPAWN with SpawnFlag trace, right before its SPAWN_FAILED or EXIT. body: u32 count, u32 reserved, then count entries of TRACE_ENTRY_SIZE bytes, in event order */
   Trace: 11,
+  /** zygote -> Node, at most once per zygote, when it has made its namespace twin (native/ns_twin.c). body: u32 pid; 1 fd: the twin's pidfd. The zygote reaps its twin before it exits; if it dies first, the twin is left to whoever reaps orphans there, and where that is Node (a container's pid 1, a child subreaper) Node reaps it through this pidfd */
+  Twin: 12,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

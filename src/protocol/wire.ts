@@ -35,6 +35,7 @@ import {
   RLIMIT_VALUE_SIZE,
   SIGNAL_BODY_SIZE,
   SPAWNED_BODY_SIZE,
+  TWIN_BODY_SIZE,
   SPAWN_FAILED_BODY_SIZE,
   Stage,
   TLV_ALIGN,
@@ -432,9 +433,10 @@ export type IncomingMessage =
   | { type: typeof MessageType.Exit; id: number; exit: ExitInfo }
   | { type: typeof MessageType.Pong; id: number; token: bigint }
   | { type: typeof MessageType.Error; id: number; code: number; message: string }
-  | { type: typeof MessageType.Trace; id: number; events: ReadonlyMap<number, bigint> };
+  | { type: typeof MessageType.Trace; id: number; events: ReadonlyMap<number, bigint> }
+  | { type: typeof MessageType.Twin; id: number; pid: number };
 
-const expectedFds: Partial<Record<number, number>> = { [MessageType.Spawned]: 1 };
+const expectedFds: Partial<Record<number, number>> = { [MessageType.Spawned]: 1, [MessageType.Twin]: 1 };
 
 /**
  * Decode one datagram from the zygote. Refuses anything that does not match
@@ -471,6 +473,10 @@ export function decodeMessage(data: Buffer, fdCount: number): IncomingMessage {
       };
     case MessageType.Spawned:
       need(SPAWNED_BODY_SIZE);
+      return { type, id, pid: body.readUInt32LE(0) };
+    case MessageType.Twin:
+      need(TWIN_BODY_SIZE);
+      if (id !== 0) throw new ProtocolError(`twin message with request id ${id}`);
       return { type, id, pid: body.readUInt32LE(0) };
     case MessageType.SpawnFailed:
       need(SPAWN_FAILED_BODY_SIZE);

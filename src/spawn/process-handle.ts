@@ -7,6 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { InvalidOptionTypeError, protocolError, signalName, signalNumber } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 import { ExitReason, SignalScope, type ExitInfo } from '../protocol/wire.js';
+import { reapIfAdopted } from '../zygote/adopted.js';
 import type { Zygote } from '../zygote/zygote.js';
 import type { Enforcement } from '../policy/compile.js';
 
@@ -101,7 +102,9 @@ export class ProcessHandle {
         return status;
       },
       (error: unknown) => {
-        release();
+        // Only its zygote's death rejects: the child may be handed to Node to reap, and that takes the pidfd.
+        reapIfAdopted(this.fd);
+        this.fd = -1;
         throw error;
       },
     );

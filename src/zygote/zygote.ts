@@ -6,6 +6,7 @@ import { constants as osConstants } from 'node:os';
 import { HatcheryError, protocolError, requestRefused, zygoteDied, zygoteFull, zygoteProtocolError, zygoteUnresponsive } from '../errors.js';
 import { spawnTracer, type SpawnTrace } from './trace.js';
 import { EAGAIN, WatchEvent, loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
+import { reapIfAdopted } from './adopted.js';
 import {
   ErrorCode,
   MAX_CHILDREN,
@@ -101,6 +102,8 @@ export class Zygote {
   private watchingWritable = false;
   /** Armed by close(): the kill of a zygote that did not exit in CLOSE_GRACE_MS. */
   private closeKillTimer: NodeJS.Timeout | undefined;
+  /** Its namespace twin's pidfd (TWIN), handed to reapIfAdopted once the zygote has exited. */
+  private twinPidfd = -1;
   private ready: Promise<void>;
   state: ZygoteState = 'starting';
   deathReason: HatcheryError | undefined;
@@ -371,6 +374,15 @@ export class Zygote {
       this.kill(zygoteProtocolError(this.pid, 'spoke before its handshake'));
       return;
     }
+    if (message.type === MessageType.Twin) {
+      if (this.twinPidfd >= 0) {
+        this.native.close(fds[0]!);
+        this.kill(zygoteProtocolError(this.pid, 'reported a second namespace twin'));
+        return;
+      }
+      this.twinPidfd = fds[0]!;
+      return;
+    }
     if (message.type === MessageType.Pong) {
       const done = this.pings.get(message.token);
       this.pings.delete(message.token);
@@ -442,6 +454,9 @@ export class Zygote {
     this.pidfd = -1;
     // Replies it sent before it died are still queued on the socket: they are delivered, not lost.
     this.drainSocket();
+    // Its twin was reaped by the zygote, unless the zygote was killed first and the twin was handed to Node.
+    reapIfAdopted(this.twinPidfd);
+    this.twinPidfd = -1;
     this.fail(zygoteDied(this.pid, 'exited'));
   }
 
