@@ -164,6 +164,12 @@ static void handle_hello(const struct hatch_header *h) {
                 hatch_encode_hello_ok(tx, h->id, HATCH_PROTOCOL_VERSION, (uint32_t)zygote_pid, HATCH_MAX_MESSAGE,
                                       HATCH_MAX_CHILDREN),
                 -1);
+#ifdef HATCH_TEST_FALSE_TWIN
+  /* Only in a zygote test/zygote.test.ts compiles: a TWIN whose pidfd is not of a child (the zygote's own). */
+  int self = (int)syscall(SYS_pidfd_open, zygote_pid, 0);
+  send_datagram(tx, hatch_encode_twin(tx, (uint32_t)zygote_pid), self);
+  hatch_close(self);
+#endif
 }
 
 static void handle_signal(const struct hatch_header *h) {

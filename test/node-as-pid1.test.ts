@@ -20,8 +20,8 @@ const UNSHARE = '/usr/bin/unshare';
 const SETPRIV = '/usr/bin/setpriv';
 const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 
-/** Three zygotes killed under an operation each; after each, what Node's children are (zombies must go). */
-const KILL_ZYGOTES = `
+/** What the scripts share: Node's children as /proc shows them, and a wait for Node's zombies to go (5 s at most). */
+const PRELUDE = `
 const { readFileSync, readdirSync } = await import('node:fs');
 const childrenOf = (parent) => {
   const out = [];
@@ -35,6 +35,18 @@ const childrenOf = (parent) => {
   }
   return out;
 };
+const zombiesLeft = async () => {
+  let zombies = [];
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 20));
+    zombies = childrenOf(process.pid).filter((p) => p.state === 'Z');
+    if (zombies.length === 0) break;
+  }
+  return zombies;
+};`;
+
+/** Three zygotes killed from outside under an operation each; after each, what Node's children are (zombies must go). */
+const KILL_ZYGOTES = `${PRELUDE}
 const out = { pid: process.pid, rounds: [] };
 const pool = m.createPool({ minZygotes: 1, maxZygotes: 1 });
 for (let i = 0; i < 3; i++) {
@@ -43,18 +55,27 @@ for (let i = 0; i < 3; i++) {
   const zygoteChildren = childrenOf(zygote).length;
   process.kill(zygote, 'SIGKILL');
   const ended = await handle.exited.then(() => 'exited', (e) => e.code);
-  let zombies = [];
-  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
-    await new Promise((r) => setTimeout(r, 20));
-    zombies = childrenOf(process.pid).filter((p) => p.state === 'Z');
-    if (zombies.length === 0) break;
-  }
-  out.rounds.push({ ended, zygoteChildren, zombies });
+  out.rounds.push({ ended, zygoteChildren, zombies: await zombiesLeft() });
 }
 out.next = (await pool.run('/bin/true')).exitCode;
 await pool.close();
 out.left = childrenOf(process.pid);
 console.log(JSON.stringify(out));`;
+
+/**
+ * A zygote Node kills itself: stopped (it cannot answer), then its pool closed at once. Its operation's handle
+ * fails while the zygote still lives (the child is still the zygote's), and Node kills the zygote only after its
+ * grace: the child must be reaped once it is Node's, not given up before.
+ */
+const STOPPED_ZYGOTE = `${PRELUDE}
+const pool = m.createPool({ minZygotes: 1, maxZygotes: 1 });
+const handle = await pool.spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+const zygote = pool.stats().zygotes[0].pid;
+const zygoteChildren = childrenOf(zygote).length;
+process.kill(zygote, 'SIGSTOP');
+await pool.close({ graceMs: 0 });
+const ended = await handle.exited.then(() => 'exited', (e) => e.code);
+console.log(JSON.stringify({ pid: process.pid, rounds: [{ ended, zygoteChildren, zombies: await zombiesLeft() }], left: childrenOf(process.pid) }));`;
 
 interface Round {
   ended: string;
@@ -65,14 +86,14 @@ interface Round {
 function check(out: Record<string, unknown>, zygoteChildren: number): void {
   assert.equal(out.pid, 1, 'Node was not its pid namespace\'s init');
   const rounds = out.rounds as Round[];
-  assert.equal(rounds.length, 3);
+  assert.ok(rounds.length >= 1);
   for (const r of rounds) {
     assert.equal(r.ended, 'ZYGOTE_DIED');
     // The operation's init, and for a caller that is not root the twin: what the zygote's death hands to Node.
     assert.ok(r.zygoteChildren >= zygoteChildren, `the zygote had ${r.zygoteChildren} children, expected ${zygoteChildren}`);
     assert.deepEqual(r.zombies, [], 'zombies left to Node by a killed zygote');
   }
-  assert.equal(out.next, 0, 'the next call did not work');
+  if ('next' in out) assert.equal(out.next, 0, 'the next call did not work');
   assert.deepEqual(out.left, [], 'children of Node left after close()');
 }
 
@@ -87,8 +108,15 @@ describe('Node as its pid namespace\'s init (a container\'s pid 1)', { skip: !is
     check(runScriptUnder([UNSHARE, '--pid', '--fork', '--mount-proc', '--'], KILL_ZYGOTES), 1);
   });
 
-  test('a caller that is not root: neither the operation nor the zygote\'s namespace twin is left a zombie', { skip: reachableAsNobody() ? false : 'uid 65534 cannot read this checkout' }, () => {
-    const wrap = [SETPRIV, ...NOBODY, '--', UNSHARE, '--user', '--map-current-user', '--pid', '--fork', '--mount-proc', '--'];
-    check(runScriptUnder(wrap, KILL_ZYGOTES), 2);
+  const asNobody = [SETPRIV, ...NOBODY, '--', UNSHARE, '--user', '--map-current-user', '--pid', '--fork', '--mount-proc', '--'];
+  const nobodySkip = { skip: reachableAsNobody() ? false : 'uid 65534 cannot read this checkout' };
+
+  test('a caller that is not root: neither the operation nor the zygote\'s namespace twin is left a zombie', nobodySkip, () => {
+    check(runScriptUnder(asNobody, KILL_ZYGOTES), 2);
+  });
+
+  test('a zygote Node kills itself (stopped, its pool closed at once): its operation is reaped once the zygote is, root and not', nobodySkip, () => {
+    check(runScriptUnder([UNSHARE, '--pid', '--fork', '--mount-proc', '--'], STOPPED_ZYGOTE), 1);
+    check(runScriptUnder(asNobody, STOPPED_ZYGOTE), 2);
   });
 });

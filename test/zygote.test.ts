@@ -7,7 +7,7 @@ import { defaultZygotePid } from '../src/api/default-zygote.js';
 import { Zygote } from '../src/zygote/zygote.js';
 import { loadBinding } from '../src/native/binding.js';
 import { Stage, stageName } from '../src/protocol/wire.js';
-import { isAlive, leftBehind, startTimeOf, waitFor, descendants, processes } from './helpers.js';
+import { isAlive, leftBehind, openFds, startTimeOf, waitFor, descendants, processes } from './helpers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 after(() => closeDefaultZygote());
@@ -353,6 +353,22 @@ async function withTestZygote(define: string, use: (z: Zygote) => Promise<void>)
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+test("a TWIN whose pidfd is not of the zygote's child is refused: the zygote is killed as a protocol breaker, and Node keeps no pidfd of it", async () => {
+  // A zygote built with HATCH_TEST_FALSE_TWIN sends, right after its handshake, a TWIN carrying its own pidfd.
+  const before = openFds();
+  await withTestZygote('HATCH_TEST_FALSE_TWIN', async (z) => {
+    await waitFor(() => z.state === 'dead', 5000, 'the zygote to be refused');
+    assert.equal(z.deathReason?.code, 'PROTOCOL');
+    assert.match(z.deathReason?.message ?? '', /namespace twin \(pid \d+\) whose pidfd is not of its child/);
+    const hold = setTimeout(() => {}, 5000); // the zygote's own watchers never keep the loop alive
+    await z.reaped;
+    clearTimeout(hold);
+  });
+  // Only new fds count: an earlier test's zygote may close its own pidfd meanwhile.
+  const known = new Set(before);
+  assert.deepEqual(openFds().filter((fd) => !known.has(fd)), [], 'an fd of the refused TWIN (or of its zygote) is still open');
+});
 
 test('an init that says "tree gone" while its tree runs (a taken-over init) is killed with its namespace at the early EXIT', async (t) => {
   // A zygote built from the same sources with HATCH_TEST_LYING_INIT: its init reports the program's exit and

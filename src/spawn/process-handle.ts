@@ -7,7 +7,6 @@ import type { Readable, Writable } from 'node:stream';
 import { InvalidOptionTypeError, protocolError, signalName, signalNumber } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 import { ExitReason, SignalScope, type ExitInfo } from '../protocol/wire.js';
-import { reapIfAdopted } from '../zygote/adopted.js';
 import type { Zygote } from '../zygote/zygote.js';
 import type { Enforcement } from '../policy/compile.js';
 
@@ -102,8 +101,8 @@ export class ProcessHandle {
         return status;
       },
       (error: unknown) => {
-        // Only its zygote's death rejects: the child may be handed to Node to reap, and that takes the pidfd.
-        reapIfAdopted(this.fd);
+        // Only its zygote's death rejects: once that zygote is reaped, the child may be Node's to reap (src/zygote/adopted.ts).
+        this.zygote.adoptWhenReaped(this.fd);
         this.fd = -1;
         throw error;
       },

@@ -12,11 +12,10 @@
  * channel are a Worker (src/workers/worker.ts); the options are checked in
  * src/workers/options.ts.
  */
-import { existsSync } from 'node:fs';
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError, closed, unknownExport, workerBootFailed, workerBootTimeout } from '../errors.js';
 import { describe } from '../options/checks.js';
 import type { ExitStatus } from '../spawn/process-handle.js';
-import { Zygote } from '../zygote/zygote.js';
+import { CLOSE_GRACE_MS, Zygote } from '../zygote/zygote.js';
 import { Pairer } from './channel.js';
 import { WorkerInput } from './input.js';
 import { normalizeWorkerPoolOptions, type NormalizedWorkerPoolOptions, type WorkerPoolOptions } from './options.js';
@@ -62,10 +61,6 @@ export interface WorkerPoolStats {
   };
   /** Boot to ready (spawn request to the 'ready' frame), ms: the last one and the mean. */
   bootMs: { last: number; mean: number };
-}
-
-function zombieOrAlive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`);
 }
 
 export class WorkerPool implements WorkerHost {
@@ -213,9 +208,10 @@ export class WorkerPool implements WorkerHost {
         this.zygote = undefined;
         if (z) {
           z.close();
-          // Resolve only once the zygote itself is reaped (its pidfd watcher does that).
-          const until = Date.now() + 2000;
-          while (Date.now() < until && zombieOrAlive(z.pid)) await new Promise((r) => setTimeout(r, 2));
+          // Resolve only once the zygote itself is reaped: its own exit, or its kill CLOSE_GRACE_MS later.
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([z.reaped, new Promise((r) => (timer = setTimeout(r, CLOSE_GRACE_MS + 3000)))]);
+          clearTimeout(timer);
         }
         this.pairer.close();
         // Its workers are gone: the runtime copy they read can go too (when no other pool uses it).

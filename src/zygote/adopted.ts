@@ -9,12 +9,31 @@
  * those would stay a zombie for the rest of Node's life.
  *
  * Node holds a pidfd for each such child it knows of: every spawned child
- * (SPAWNED) and the zygote's twin (TWIN). Handed one here, Node waits
- * (bounded) for that process to exit and then reaps it, which the kernel
+ * (SPAWNED) and the zygote's twin (TWIN). The Zygote hands them here once it
+ * has reaped the zygote itself (before that the child is still the
+ * zygote's, and a reap from here would fail whatever followed). Node waits
+ * (bounded) for each process to exit and then reaps it, which the kernel
  * allows only if it is Node's child now: anyone else's (ECHILD) is left to
  * its reaper. Never throws; the pidfd is closed either way.
  */
+import { readFileSync } from 'node:fs';
 import { WatchEvent, loadBinding, type FdWatcher } from '../native/binding.js';
+
+/**
+ * Whether `pidfd` (received from the zygote) is a pidfd of process `pid`,
+ * whose parent is `parent`: what a TWIN must be before Node keeps it to reap
+ * one day. False on anything unreadable.
+ */
+export function isPidfdOfChild(pidfd: number, pid: number, parent: number): boolean {
+  try {
+    const info = readFileSync(`/proc/self/fdinfo/${pidfd}`, 'utf8');
+    if (Number(/^Pid:\s+(-?\d+)$/m.exec(info)?.[1]) !== pid) return false;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+  } catch {
+    return false;
+  }
+}
 
 /** How long a process the zygote's death killed may take to exit before its pidfd is given up (it was SIGKILLed). */
 const ADOPTION_WAIT_MS = 10_000;
@@ -40,7 +59,7 @@ export function reapIfAdopted(pidfd: number): void {
     }
   };
   if (settled(pidfd)) return closePidfd();
-  let watcher: FdWatcher;
+  let watcher: FdWatcher | undefined;
   try {
     // Readable once the process has exited; a poll error ends the wait.
     watcher = native.watch(pidfd, (_events, status) => {
@@ -48,13 +67,14 @@ export function reapIfAdopted(pidfd: number): void {
     });
     watcher.start(WatchEvent.Readable);
   } catch {
+    watcher?.close();
     return closePidfd();
   }
   const timer = setTimeout(finish, ADOPTION_WAIT_MS);
   timer.unref();
   function finish(): void {
     clearTimeout(timer);
-    watcher.close();
+    watcher?.close();
     closePidfd();
   }
 }

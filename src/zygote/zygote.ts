@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os';
 import { HatcheryError, protocolError, requestRefused, zygoteDied, zygoteFull, zygoteProtocolError, zygoteUnresponsive } from '../errors.js';
 import { spawnTracer, type SpawnTrace } from './trace.js';
 import { EAGAIN, WatchEvent, loadBinding, zygotePath, type FdWatcher, type NativeBinding } from '../native/binding.js';
-import { reapIfAdopted } from './adopted.js';
+import { isPidfdOfChild, reapIfAdopted } from './adopted.js';
 import {
   ErrorCode,
   MAX_CHILDREN,
@@ -43,7 +43,7 @@ const { SIGKILL } = osConstants.signals;
  * would die by their parent-death signal and be left for the host's init (or
  * Node itself, where Node is a container's pid 1) to reap.
  */
-const CLOSE_GRACE_MS = 2000;
+export const CLOSE_GRACE_MS = 1000;
 const READABLE = WatchEvent.Readable;
 const WRITABLE = WatchEvent.Writable;
 
@@ -102,8 +102,13 @@ export class Zygote {
   private watchingWritable = false;
   /** Armed by close(): the kill of a zygote that did not exit in CLOSE_GRACE_MS. */
   private closeKillTimer: NodeJS.Timeout | undefined;
-  /** Its namespace twin's pidfd (TWIN), handed to reapIfAdopted once the zygote has exited. */
+  /** Its namespace twin's pidfd (TWIN), handed to reapIfAdopted once the zygote has been reaped. */
   private twinPidfd = -1;
+  /** Pidfds of children whose operations ended with this zygote's death, for reapIfAdopted once it has been reaped. */
+  private readonly orphanPidfds: number[] = [];
+  private markReaped: () => void = () => {};
+  /** Resolves once this zygote has exited and Node has reaped it. */
+  readonly reaped = new Promise<void>((resolve) => (this.markReaped = resolve));
   private ready: Promise<void>;
   state: ZygoteState = 'starting';
   deathReason: HatcheryError | undefined;
@@ -243,6 +248,19 @@ export class Zygote {
     });
   }
 
+  /**
+   * The pidfd of a child whose operation ended with this zygote's death (the
+   * caller's copy, now this zygote's to close). Until the zygote has been
+   * reaped the child is still its own, and a reap from here would fail
+   * (ECHILD) however things end: so it waits for that, then goes to
+   * reapIfAdopted.
+   */
+  adoptWhenReaped(pidfd: number): void {
+    if (pidfd < 0) return;
+    if (this.pidfd < 0) reapIfAdopted(pidfd);
+    else this.orphanPidfds.push(pidfd);
+  }
+
   /** SIGKILL the zygote (its children die by PDEATHSIG) and fail everything in flight. */
   kill(reason: HatcheryError = zygoteDied(this.pid, 'was killed')): void {
     if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
@@ -375,9 +393,10 @@ export class Zygote {
       return;
     }
     if (message.type === MessageType.Twin) {
-      if (this.twinPidfd >= 0) {
+      if (this.twinPidfd >= 0 || !isPidfdOfChild(fds[0]!, message.pid, this.pid)) {
         this.native.close(fds[0]!);
-        this.kill(zygoteProtocolError(this.pid, 'reported a second namespace twin'));
+        const what = this.twinPidfd >= 0 ? 'a second namespace twin' : `a namespace twin (pid ${message.pid}) whose pidfd is not of its child`;
+        this.kill(zygoteProtocolError(this.pid, `reported ${what}`));
         return;
       }
       this.twinPidfd = fds[0]!;
@@ -454,10 +473,12 @@ export class Zygote {
     this.pidfd = -1;
     // Replies it sent before it died are still queued on the socket: they are delivered, not lost.
     this.drainSocket();
-    // Its twin was reaped by the zygote, unless the zygote was killed first and the twin was handed to Node.
+    this.fail(zygoteDied(this.pid, 'exited'));
+    // Only now are its children no longer its own: those it had not reaped may be Node's (src/zygote/adopted.ts).
     reapIfAdopted(this.twinPidfd);
     this.twinPidfd = -1;
-    this.fail(zygoteDied(this.pid, 'exited'));
+    for (const fd of this.orphanPidfds.splice(0)) reapIfAdopted(fd);
+    this.markReaped();
   }
 
   /** Mark dead once: release OS resources and tell everyone still waiting. The zygote is killed now, or after CLOSE_GRACE_MS if asked to exit. */
