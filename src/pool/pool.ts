@@ -23,8 +23,6 @@
  *   spawnOn or by the heartbeat (PING with a deadline) and killed.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HatcheryError, aborted, closed, noZygote, queueFull, queueTimeout, zygoteDied, zygoteUnresponsive } from '../errors.js';
 import { integerOption, isPlainObject } from '../options/checks.js';
 import { narrowLimits } from '../options/limits.js';
@@ -39,7 +37,7 @@ import {
 import type { ProcessHandle } from '../spawn/process-handle.js';
 import { collectRun, prepareRun, type Result, type RunBufferOptions, type RunOptions } from '../spawn/run.js';
 import { spawnOn, type InternalSpawn, type SpawnOnExtras } from '../spawn/spawn.js';
-import { Zygote } from '../zygote/zygote.js';
+import { Zygote, untilReaped } from '../zygote/zygote.js';
 import { publishExit, publishQueue, publishSpawn, publishZygote } from './events.js';
 import { narrowSandbox } from './narrow.js';
 import { normalizePoolOptions, normalizeReconfigure, type NormalizedDefaults, type NormalizedPoolOptions, type PoolDefaults, type PoolOptions } from './options.js';
@@ -126,18 +124,6 @@ const ZYGOTE_GONE_WAIT_MS = 5000;
 const KILL_SETTLE_MS = 2000;
 const MAX_RESTART_BACKOFF_MS = 5000;
 
-/** True once `pid` has exited and been reaped, or is no longer our child (pid reused). */
-function zygoteGone(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return true;
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[1]) !== process.pid;
-}
-
 export class Pool extends EventEmitter {
   readonly #options: NormalizedPoolOptions;
   /** The default pool takes each call's sandbox and limits as given (no ceiling). */
@@ -148,8 +134,8 @@ export class Pool extends EventEmitter {
   readonly #starting = new Set<Starting>();
   readonly #queue = new Set<Waiter>();
   readonly #ops = new Set<Operation>();
-  /** Every zygote pid this pool started that may not have been reaped yet. */
-  readonly #pids = new Set<number>();
+  /** Every zygote this pool started that has not been reaped yet (close() waits for them). */
+  readonly #unreaped = new Set<Zygote>();
   #active = 0;
   #children = 0;
   readonly #totals = { started: 0, failed: 0, timedOut: 0, rejected: 0 };
@@ -464,8 +450,8 @@ export class Pool extends EventEmitter {
         (zygote) => {
           this.#starting.delete(starting);
           this.#startFailures = 0;
-          this.#prunePids();
-          this.#pids.add(zygote.pid);
+          this.#unreaped.add(zygote);
+          void zygote.reaped.then(() => this.#unreaped.delete(zygote));
           const entry: ZygoteEntry = { zygote, generation, inFlight: 0, retired: false, idleTimer: undefined, pinging: false };
           publishZygote(() => ({ event: 'start', pid: zygote.pid, generation }));
           if (!zygote.alive) {
@@ -495,12 +481,6 @@ export class Pool extends EventEmitter {
     starting.promise.catch(() => {}); // the failure is handled above; waiters see it too
     this.#starting.add(starting);
     return starting;
-  }
-
-  /** Forget zygotes that have exited and been reaped (the set only serves close()). */
-  #prunePids(): void {
-    const live = new Set([...this.#entries].map((e) => e.zygote.pid));
-    for (const pid of this.#pids) if (!live.has(pid) && zygoteGone(pid)) this.#pids.delete(pid);
   }
 
   /** Keep minZygotes started; after failed starts, back off exponentially. */
@@ -638,11 +618,8 @@ export class Pool extends EventEmitter {
     await this.#waitForOps(KILL_SETTLE_MS);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
-    const deadline = Date.now() + ZYGOTE_GONE_WAIT_MS;
-    for (const pid of this.#pids) {
-      while (!zygoteGone(pid) && Date.now() < deadline) await sleep(5);
-      this.#pids.delete(pid);
-    }
+    await untilReaped(this.#unreaped, ZYGOTE_GONE_WAIT_MS);
+    this.#unreaped.clear();
   }
 }
 

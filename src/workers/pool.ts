@@ -15,7 +15,7 @@
 import { HatcheryError, InvalidOptionRangeError, InvalidOptionTypeError, closed, unknownExport, workerBootFailed, workerBootTimeout } from '../errors.js';
 import { describe } from '../options/checks.js';
 import type { ExitStatus } from '../spawn/process-handle.js';
-import { CLOSE_GRACE_MS, Zygote } from '../zygote/zygote.js';
+import { CLOSE_GRACE_MS, Zygote, untilReaped } from '../zygote/zygote.js';
 import { Pairer } from './channel.js';
 import { WorkerInput } from './input.js';
 import { normalizeWorkerPoolOptions, type NormalizedWorkerPoolOptions, type WorkerPoolOptions } from './options.js';
@@ -209,9 +209,7 @@ export class WorkerPool implements WorkerHost {
         if (z) {
           z.close();
           // Resolve only once the zygote itself is reaped: its own exit, or its kill CLOSE_GRACE_MS later.
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([z.reaped, new Promise((r) => (timer = setTimeout(r, CLOSE_GRACE_MS + 3000)))]);
-          clearTimeout(timer);
+          await untilReaped([z], CLOSE_GRACE_MS + 3000);
         }
         this.pairer.close();
         // Its workers are gone: the runtime copy they read can go too (when no other pool uses it).

@@ -492,7 +492,7 @@ export class Zygote {
     for (const m of this.outbox.splice(0)) for (const fd of m.closeAfter) this.native.close(fd);
     // Make sure it is gone; the pidfd watcher reaps it when the exit lands.
     if (this.pidfd >= 0 && exit === 'kill now') this.native.pidfdSendSignal(this.pidfd, SIGKILL);
-    else if (this.pidfd >= 0) {
+    if (this.pidfd >= 0 && exit === 'let it exit') {
       this.closeKillTimer = setTimeout(() => {
         if (this.pidfd >= 0) this.native.pidfdSendSignal(this.pidfd, SIGKILL);
       }, CLOSE_GRACE_MS);
@@ -507,4 +507,15 @@ export class Zygote {
     for (const l of this.deathListeners) l(error);
     this.deathListeners.clear();
   }
+}
+
+/**
+ * Until every one of `zygotes` has been reaped (Zygote.reaped), or `ms` have
+ * passed. A timer holds the event loop meanwhile: a zygote's own watchers
+ * never do.
+ */
+export async function untilReaped(zygotes: Iterable<Zygote>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all([...zygotes].map((z) => z.reaped)), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
