@@ -65,19 +65,23 @@ interface ProcInfo {
   comm: string;
 }
 
+/** /proc/PID/stat read once: the command name, and the fields after it (state first, then ppid, ...); undefined when there is no such process. */
+function statOf(pid: number | string): { comm: string; fields: string[] } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
+  } catch {
+    return undefined; // exited while we looked
+  }
+}
+
 export function processes(): ProcInfo[] {
   const out: ProcInfo[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const rest = stat.slice(close + 2).split(' ');
-      out.push({ pid: Number(entry), ppid: Number(rest[1]), state: rest[0] ?? '?', comm });
-    } catch {
-      // exited while we looked
-    }
+    const stat = statOf(entry);
+    if (stat) out.push({ pid: Number(entry), ppid: Number(stat.fields[1]), state: stat.fields[0] ?? '?', comm: stat.comm });
   }
   return out;
 }
@@ -116,22 +120,13 @@ export function zombieChildren(): ProcInfo[] {
 }
 
 export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
+  const state = statOf(pid)?.fields[0];
+  return state !== undefined && state !== 'Z';
 }
 
 /** The start time of `pid` (clock ticks since boot, /proc/PID/stat field 22), or undefined when there is no such process. */
 export function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  return statOf(pid)?.fields[19];
 }
 
 /**
